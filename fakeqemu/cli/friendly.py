@@ -1,0 +1,145 @@
+"""``fakeqemu``: the friendly command line.
+
+fakeqemu run                      one fake VM (pc), QMP socket printed on start
+fakeqemu run --machine q35 --tcp 127.0.0.1:4444
+fakeqemu run --vms 50             a fleet of 50 VMs in one process, one socket each
+fakeqemu qemu-args -- ARGS...     the same as fakeqemu-system-x86_64 ARGS...
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import trio
+
+from fakeqemu import __version__
+from fakeqemu.cli.qemuopts import UsageError, device_opts
+from fakeqemu.machine.machine import MachineConfig
+from fakeqemu.server.app import serve_vms
+from fakeqemu.server.chardev import Endpoint, parse_legacy
+from fakeqemu.server.vm import VM, VMConfig
+
+GUEST_POLICIES = "auto, prompt, delay:<ms>, never, refuse"
+
+
+def default_socket_dir() -> Path:
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    base = Path(runtime) / "fakeqemu" if runtime else Path(f"/tmp/fakeqemu-{os.getuid()}")
+    return base
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fakeqemu",
+        description="A fake QEMU that speaks QMP like QEMU 7.2, for testing VM management software.",
+        epilog="For QEMU's own command line use fakeqemu-system-x86_64 (or python -m fakeqemu).",
+    )
+    parser.add_argument("--version", action="version", version=f"fakeqemu {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser(
+        "run",
+        help="start fake VMs and serve QMP until Ctrl-C",
+        description="Start one fake VM (or a fleet) and serve QMP on a unix socket until Ctrl-C or SIGTERM.",
+    )
+    run.add_argument("--machine", "-M", default="pc", choices=["pc", "q35"], help="machine type (default pc)")
+    run.add_argument("--name", default="vm0", help="VM name, also the socket's name (default vm0)")
+    run.add_argument("--qmp", metavar="PATH", help="QMP unix socket (default: DIR/NAME.qmp, see --dir)")
+    run.add_argument(
+        "--dir", metavar="DIR", type=Path, default=None, help=f"where sockets go (default {default_socket_dir()})"
+    )
+    run.add_argument("--tcp", metavar="HOST:PORT", help="also serve QMP on TCP (one VM only)")
+    run.add_argument("--vms", type=int, default=1, metavar="N", help="run N VMs in this process (NAME-0 ...)")
+    run.add_argument("--paused", "-S", action="store_true", help="start paused (prelaunch), like -S")
+    run.add_argument(
+        "--guest",
+        default="auto",
+        metavar="POLICY",
+        help=f"how the modelled guest answers unplug requests: {GUEST_POLICIES} (default auto)",
+    )
+    run.add_argument(
+        "--rcu-grace-ms",
+        type=float,
+        default=None,
+        metavar="MS",
+        help="delay between eject and DEVICE_DELETED (default: like QEMU, 10)",
+    )
+    run.add_argument(
+        "--device",
+        action="append",
+        default=[],
+        metavar="DRIVER,KEY=VAL...",
+        help="cold-plug a device, like -device (repeatable)",
+    )
+    sub.add_parser(
+        "qemu-args", help="run with QEMU's command line: fakeqemu qemu-args -- -M q35 -qmp ...", add_help=True
+    )
+    return parser
+
+
+def _configs(ns: argparse.Namespace) -> list[VMConfig]:
+    if ns.vms < 1:
+        raise UsageError("--vms must be at least 1")
+    if ns.tcp and ns.vms > 1:
+        raise UsageError("--tcp serves one VM; use unix sockets for a fleet")
+    sock_dir = ns.dir or default_socket_dir()
+    configs = []
+    for i in range(ns.vms):
+        name = ns.name if ns.vms == 1 else f"{ns.name}-{i}"
+        path = ns.qmp if (ns.qmp and ns.vms == 1) else str(sock_dir / f"{name}.qmp")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        mcfg = MachineConfig(
+            machine_type=ns.machine,
+            name=name,
+            paused=ns.paused,
+            guest=ns.guest,
+            devices=[device_opts(d) for d in ns.device],
+        )
+        if ns.rcu_grace_ms is not None:
+            mcfg.rcu_grace = ns.rcu_grace_ms / 1000.0
+        monitors = [Endpoint("unix", path=path)]
+        if ns.tcp:
+            monitors.append(parse_legacy(f"tcp:{ns.tcp},server=on,wait=off"))
+        mcfg.chardevs = [f"compat_monitor{i}" for i in range(len(monitors))]
+        configs.append(VMConfig(machine=mcfg, monitors=monitors))
+    return configs
+
+
+def _announce(vms: list[VM]) -> None:
+    for vm in vms[:5]:
+        cfg = vm.machine.config
+        print(f"fakeqemu: VM {cfg.name} ({cfg.machine_type}) QMP on {', '.join(vm.addresses)}")
+    if len(vms) > 5:
+        print(f"fakeqemu: ... and {len(vms) - 5} more VMs")
+    first = vms[0].config.monitors[0]
+    print(f"  connect:  qmp-shell {first.path}")
+    print("  stop:     Ctrl-C (clients get SHUTDOWN, as from QEMU)", flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["qemu-args"]:
+        from fakeqemu.cli.qemu import main as qemu_main
+
+        rest = args[1:]
+        return qemu_main(rest[1:] if rest[:1] == ["--"] else rest)
+    ns = build_parser().parse_args(args)
+    try:
+        configs = _configs(ns)
+    except UsageError as exc:
+        print(f"fakeqemu: {exc}", file=sys.stderr)
+        return 2
+    status = 0
+    try:
+        trio.run(serve_vms, configs, _announce)
+    except* OSError as group:
+        print(f"fakeqemu: {group.exceptions[0]}", file=sys.stderr)
+        status = 1
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

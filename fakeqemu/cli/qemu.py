@@ -1,0 +1,389 @@
+"""``fakeqemu-system-x86_64``: QEMU's command line, so a tool can run fakeqemu where it runs QEMU.
+
+Options fakeqemu models change the fake VM; harmless ones it does not model are accepted and ignored;
+anything else fails like QEMU: ``qemu-system-x86_64: -foo: invalid option`` and exit status 1.
+fakeqemu's own settings are ``-fakeqemu key=value[,key=value...]``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from fakeqemu import __version__
+from fakeqemu.cli.qemuopts import UsageError, device_opts, parse_size_mb, split_opts
+from fakeqemu.machine.faults import FaultConfigError, Faults
+from fakeqemu.machine.machine import MachineConfig
+from fakeqemu.server.chardev import ChardevError, Endpoint, connect, listen, parse_chardev, parse_legacy
+
+if TYPE_CHECKING:  # the runtime (trio) is imported late: see fakeqemu.server.prestart
+    from fakeqemu.server.vm import VM, VMConfig
+
+PROG = "qemu-system-x86_64"
+
+#: options that take no argument
+FLAGS = frozenset(
+    [
+        "S",
+        "nodefaults",
+        "no-user-config",
+        "nographic",
+        "daemonize",
+        "no-shutdown",
+        "no-reboot",
+        "no-acpi",
+        "no-hpet",
+        "enable-kvm",
+        "snapshot",
+        "no-fd-bootchk",
+        "full-screen",
+        "s",
+        "version",
+        "help",
+        "h",
+        "preconfig",
+        "only-migratable",
+        "enable-fips",
+        "no-quit",
+        "alt-grab",
+        "ctrl-grab",
+        "win2k-hack",
+        "no-frame",
+    ]
+)
+#: options that take one argument and that fakeqemu accepts without modelling them
+IGNORED = frozenset(
+    [
+        "cpu",
+        "accel",
+        "smp",
+        "uuid",
+        "global",
+        "msg",
+        "overcommit",
+        "sandbox",
+        "audiodev",
+        "drive",
+        "blockdev",
+        "netdev",
+        "net",
+        "nic",
+        "vga",
+        "serial",
+        "parallel",
+        "boot",
+        "rtc",
+        "kernel",
+        "initrd",
+        "append",
+        "bios",
+        "object",
+        "D",
+        "d",
+        "trace",
+        "fsdev",
+        "incoming",
+        "k",
+        "L",
+        "numa",
+        "smbios",
+        "usbdevice",
+        "watchdog-action",
+        "action",
+        "add-fd",
+        "compat",
+        "loadvm",
+        "runas",
+        "chroot",
+        "chardev",
+        "display",
+        "monitor",
+        "qtest-log",
+        "mem-path",
+        "mem-prealloc",
+        "icount",
+        "fw_cfg",
+        "device-global",
+        "spice",
+        "vnc",
+        "iscsi",
+        "rtc-td-hack",
+        "tpmdev",
+        "virtfs",
+        "dump-vmstate",
+        "cpu-pm",
+        "machine-opts",
+        "set",
+        "mon",
+        "qmp-pretty",
+    ]
+)
+
+
+@dataclass
+class VMSpec:
+    """What the command line asks for; becomes a fakeqemu.server.vm.VMConfig once trio is loaded."""
+
+    machine: MachineConfig = field(default_factory=MachineConfig)
+    monitors: list[Endpoint] = field(default_factory=list)
+    qtest: Endpoint | None = None
+
+
+@dataclass
+class Options:
+    vm: VMSpec = field(default_factory=VMSpec)
+    daemonize: bool = False
+    pidfile: str | None = None
+    print_version: bool = False
+
+
+def _bool(value: str) -> bool:
+    return value in ("on", "yes", "true", "y")
+
+
+def _apply_machine(cfg: MachineConfig, text: str) -> None:
+    opts = split_opts(text, implied="type")
+    mtype = opts.get("type")
+    if mtype is not None:
+        if mtype in ("pc", "q35", "none") or mtype.startswith(("pc-i440fx-", "pc-q35-")):
+            cfg.machine_type = "q35" if "q35" in mtype else ("none" if mtype == "none" else "pc")
+        elif mtype == "help":
+            raise UsageError("machine help is not available in fakeqemu; supported: pc, q35, none")
+        else:
+            raise UsageError(f'unsupported machine type "{mtype}"\nUse -machine help to list supported machines')
+    if "acpi" in opts:
+        cfg.acpi = _bool(opts["acpi"])
+
+
+def _apply_fakeqemu(cfg: MachineConfig, text: str) -> None:
+    for key, value in split_opts(text).items():
+        if key == "qemu-version":
+            parts = value.split(".")
+            if len(parts) != 3 or not all(p.isdigit() for p in parts):
+                raise UsageError(f"-fakeqemu: qemu-version must look like 7.2.0, not '{value}'")
+            cfg.qemu_version = (int(parts[0]), int(parts[1]), int(parts[2]))
+        elif key == "package":
+            cfg.package = value
+        elif key == "rcu-grace-ms":
+            try:
+                cfg.rcu_grace = float(value) / 1000.0
+            except ValueError:
+                raise UsageError(f"-fakeqemu: rcu-grace-ms must be a number, not '{value}'") from None
+        elif key == "guest":
+            cfg.guest = value
+        elif key == "faults":
+            try:
+                cfg.faults = Faults.from_file(value)
+            except FaultConfigError as exc:
+                raise UsageError(f"-fakeqemu: {exc}") from None
+        else:
+            raise UsageError(
+                f"-fakeqemu: unknown setting '{key}' (known: qemu-version, package, rcu-grace-ms, guest, faults)"
+            )
+
+
+def parse_args(argv: Sequence[str]) -> Options:
+    o = Options()
+    cfg = o.vm.machine
+    chardevs: dict[str, dict[str, str]] = {}
+    mons: list[dict[str, str]] = []
+    compat_monitors = 0
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        i += 1
+        if not arg.startswith("-") or arg == "-":
+            raise UsageError(f"{arg}: drive with bus=0, unit=0 (index=0) exists")  # QEMU's -hda shorthand
+        name = arg[2:] if arg.startswith("--") else arg[1:]
+        if name in FLAGS:
+            if name == "S":
+                cfg.paused = True
+            elif name == "daemonize":
+                o.daemonize = True
+            elif name == "no-shutdown":
+                cfg.no_shutdown = True
+            elif name == "no-acpi":
+                cfg.acpi = False
+            elif name == "version":
+                o.print_version = True
+            elif name in ("help", "h"):
+                raise UsageError("fakeqemu models a subset of QEMU's options; see `fakeqemu --help`")
+            continue
+        if i >= len(argv):
+            if name in IGNORED or name in _WITH_ARG:
+                raise UsageError(f"{arg}: requires an argument")
+            raise UsageError(f"{arg}: invalid option")
+        value = argv[i]
+        i += 1
+        if name in ("machine", "M"):
+            _apply_machine(cfg, value)
+        elif name == "name":
+            cfg.name = split_opts(value, implied="guest").get("guest")
+        elif name == "m":
+            cfg.memory_mb = parse_size_mb(value)
+        elif name == "smp":
+            first = split_opts(value, implied="cpus").get("cpus", "1")
+            cfg.smp = int(first) if first.isdigit() else 1
+        elif name == "uuid":
+            cfg.uuid = value
+        elif name == "qmp":
+            o.vm.monitors.append(_endpoint(arg, parse_legacy, value))
+            cfg.chardevs.append(f"compat_monitor{compat_monitors}")
+            compat_monitors += 1
+        elif name == "qtest":
+            o.vm.qtest = _endpoint(arg, parse_legacy, value)
+            cfg.qtest = True
+        elif name == "chardev":
+            opts = split_opts(value, implied="backend")
+            if "id" in opts:
+                chardevs[opts["id"]] = opts
+                if opts.get("backend") == "socket":
+                    cfg.chardevs.append(opts["id"])
+        elif name == "mon":
+            mons.append(split_opts(value, implied="chardev"))
+        elif name == "device":
+            cfg.devices.append(device_opts(value))
+        elif name == "pidfile":
+            o.pidfile = value
+        elif name == "fakeqemu":
+            _apply_fakeqemu(cfg, value)
+        elif name in IGNORED:
+            pass
+        else:
+            raise UsageError(f"{arg}: invalid option")
+    if o.vm.qtest is not None:
+        cfg.chardevs.append("qtest")
+    for mon in mons:
+        if mon.get("mode", "readline") != "control":
+            continue  # a human monitor: not modelled
+        chardev = chardevs.get(mon.get("chardev", ""))
+        if chardev is None:
+            raise UsageError(f'-mon chardev={mon.get("chardev", "")}: chardev "{mon.get("chardev", "")}" not found')
+        if chardev.get("backend") != "socket":
+            raise UsageError(f"-chardev {chardev.get('backend')}: fakeqemu serves monitors on sockets only")
+        try:
+            o.vm.monitors.append(parse_chardev(chardev))
+        except ChardevError as exc:
+            raise UsageError(f"-chardev: {exc}") from None
+    return o
+
+
+_WITH_ARG = frozenset({"machine", "M", "name", "m", "qmp", "qtest", "device", "pidfile", "fakeqemu"})
+
+
+def _endpoint(arg: str, parse: object, value: str) -> Endpoint:
+    try:
+        ep = parse_legacy(value)
+    except ChardevError as exc:
+        raise UsageError(f"{arg} {value}: {exc}") from None
+    return ep
+
+
+def _write_pidfile(path: str) -> None:
+    with open(path, "w") as f:
+        f.write(f"{os.getpid()}\n")
+
+
+async def serve(opts: Options, config: VMConfig, ready_fd: int | None = None) -> int:
+    from fakeqemu.server.app import serve_vms
+
+    def ready(vms: list[VM]) -> None:
+        if ready_fd is not None:
+            if opts.pidfile:
+                _write_pidfile(opts.pidfile)
+            os.write(ready_fd, b"1")
+            os.close(ready_fd)
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, 2)
+
+    status = 0
+    try:
+        await serve_vms([config], ready)
+    except* ChardevError as group:
+        qtest = opts.vm.qtest
+        where = f"-qtest {qtest.describe()}" if qtest else "-chardev"
+        print(f"{PROG}: {where}: {group.exceptions[0]}", file=sys.stderr)
+        status = 1
+    finally:
+        if opts.pidfile:
+            with contextlib.suppress(OSError):
+                os.unlink(opts.pidfile)
+    return status
+
+
+def _daemonize() -> int | None:
+    """Fork like QEMU's -daemonize: the parent exits 0 once the child is ready (monitors listening,
+    pidfile written), or 1 if the child failed. Returns the child's ready fd, in the child."""
+    rfd, wfd = os.pipe()
+    if os.fork() > 0:
+        os.close(wfd)
+        ok = os.read(rfd, 1)
+        os._exit(0 if ok == b"1" else 1)
+    os.close(rfd)
+    os.setsid()
+    if os.fork() > 0:
+        os._exit(0)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)
+    return wfd
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        opts = parse_args(args)
+    except UsageError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 1
+    if opts.print_version:
+        major, minor, micro = opts.vm.machine.qemu_version
+        print(
+            f"QEMU emulator version {major}.{minor}.{micro} (fakeqemu {__version__})\n"
+            "Copyright (c) 2003-2022 Fabrice Bellard and the QEMU Project developers"
+        )
+        return 0
+    qtest_sock = None
+    if opts.vm.qtest is not None:
+        try:
+            qtest_sock = connect(opts.vm.qtest)
+        except ChardevError as exc:
+            print(f"{PROG}: -qtest {opts.vm.qtest.describe()}: {exc}", file=sys.stderr)
+            return 1
+    listeners = []
+    for ep in opts.vm.monitors:
+        try:
+            listeners.append(listen(ep))
+        except OSError as exc:
+            print(
+                f"{PROG}: -qmp {ep.describe()}: Failed to bind socket to {ep.path or ep.describe()}: {exc.strerror}",
+                file=sys.stderr,
+            )
+            return 1
+    ready_fd = _daemonize() if opts.daemonize else None
+    if opts.pidfile and ready_fd is None:
+        _write_pidfile(opts.pidfile)  # QEMU writes it early, before the monitors answer
+    greeter = None
+    if listeners and ready_fd is None:
+        from fakeqemu.qmp.session import greeting_bytes
+        from fakeqemu.server.prestart import EarlyGreeter
+
+        cfg = opts.vm.machine
+        greeter = EarlyGreeter(listeners, greeting_bytes(cfg.qemu_version, cfg.package))
+        greeter.start()
+    import trio
+
+    from fakeqemu.server.vm import VMConfig
+
+    config = VMConfig(opts.vm.machine, opts.vm.monitors, opts.vm.qtest, listeners, qtest_sock)
+    if greeter is not None:
+        config.early = greeter.stop()
+    return trio.run(serve, opts, config, ready_fd)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

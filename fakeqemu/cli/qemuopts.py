@@ -1,0 +1,75 @@
+"""QEMU's option syntax: ``-opt value`` command lines and ``key=value,...`` option strings (QemuOpts),
+including JSON-valued ``-device``/``-object`` as libvirt passes them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+
+class UsageError(Exception):
+    """A command-line error; ``str(exc)`` is the text after ``qemu-system-x86_64: ``."""
+
+
+def split_opts(text: str, implied: str | None = None) -> dict[str, str]:
+    """Parse ``a=b,c=d`` with QEMU's rules: ``,,`` is a literal comma; the first bare item is ``implied``;
+    other bare items are flags set to ``on`` (``nowait`` stays a key of its own)."""
+    items: list[str] = []
+    cur: list[str] = []
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == ",":
+            if text[i + 1 : i + 2] == ",":
+                cur.append(",")
+                i += 2
+                continue
+            items.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+        i += 1
+    items.append("".join(cur))
+    opts: dict[str, str] = {}
+    for n, item in enumerate(items):
+        if not item:
+            continue
+        key, eq, value = item.partition("=")
+        if not eq:
+            if n == 0 and implied is not None:
+                opts[implied] = item
+            elif item.startswith("no") and len(item) > 2:
+                opts[item[2:]] = "off"
+            else:
+                opts[item] = "on"
+        else:
+            opts[key] = value
+    return opts
+
+
+def device_opts(text: str) -> dict[str, Any]:
+    """``-device`` in either syntax, as the dict device_add would receive."""
+    if text.lstrip().startswith("{"):
+        try:
+            value = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            raise UsageError(f"-device {text}: JSON parse error, {exc}") from None
+        if not isinstance(value, dict):
+            raise UsageError(f"-device {text}: Invalid parameter type, expected: object")
+        return value
+    return dict(split_opts(text, implied="driver"))
+
+
+def parse_size_mb(text: str) -> int:
+    """``-m`` sizes: a plain number is MiB; suffixes K, M, G, T."""
+    opts = split_opts(text, implied="size")
+    size = opts.get("size", "128").strip()
+    units = {"k": 1 / 1024, "m": 1, "g": 1024, "t": 1024 * 1024}
+    suffix = size[-1:].lower()
+    try:
+        if suffix in units:
+            return max(1, int(float(size[:-1]) * units[suffix]))
+        return int(size)
+    except ValueError:
+        raise UsageError(f"-m {text}: Parameter 'size' expects a non-negative number below 2^64") from None

@@ -1,0 +1,3 @@
+"""Imports every command module so that each registers its commands."""
+
+from fakeqemu.commands import core  # noqa: F401

@@ -1,0 +1,102 @@
+"""QMP commands about the monitor and the VM as a whole: run state, version, name, schema."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fakeqemu.commands.registry import COMMANDS, Context, command
+from fakeqemu.qmp.errors import GenericError
+from fakeqemu.qmp.schema import Schema
+
+#: events fakeqemu can send; query-qmp-schema lists these
+EVENTS = ("SHUTDOWN", "POWERDOWN", "RESET", "STOP", "RESUME")
+
+
+@command("query-status")
+def query_status(ctx: Context, args: dict[str, Any]) -> Any:
+    m = ctx.machine
+    return {"running": m.running, "singlestep": False, "status": m.runstate}
+
+
+@command("cont")
+def cont(ctx: Context, args: dict[str, Any]) -> Any:
+    ctx.machine.cont()
+
+
+@command("stop")
+def stop(ctx: Context, args: dict[str, Any]) -> Any:
+    ctx.machine.stop()
+
+
+@command("system_reset")
+def system_reset(ctx: Context, args: dict[str, Any]) -> Any:
+    ctx.machine.system_reset()
+
+
+@command("system_powerdown")
+def system_powerdown(ctx: Context, args: dict[str, Any]) -> Any:
+    ctx.machine.system_powerdown()
+
+
+@command("quit")
+def quit_(ctx: Context, args: dict[str, Any]) -> Any:
+    # QEMU sends SHUTDOWN before the reply, then exits after the reply is written
+    ctx.machine.shutdown("host-qmp-quit", guest=False)
+
+
+@command("query-version")
+def query_version(ctx: Context, args: dict[str, Any]) -> Any:
+    major, minor, micro = ctx.machine.config.qemu_version
+    return {"qemu": {"major": major, "minor": minor, "micro": micro}, "package": ctx.machine.config.package}
+
+
+@command("query-name")
+def query_name(ctx: Context, args: dict[str, Any]) -> Any:
+    name = ctx.machine.config.name
+    return {} if name is None else {"name": name}
+
+
+@command("query-kvm")
+def query_kvm(ctx: Context, args: dict[str, Any]) -> Any:
+    return {"enabled": False, "present": True}
+
+
+@command("query-uuid")
+def query_uuid(ctx: Context, args: dict[str, Any]) -> Any:
+    return {"UUID": ctx.machine.config.uuid}
+
+
+@command("query-commands")
+def query_commands(ctx: Context, args: dict[str, Any]) -> Any:
+    return Schema.load().commands_list(COMMANDS)
+
+
+@command("query-qmp-schema")
+def query_qmp_schema(ctx: Context, args: dict[str, Any]) -> Any:
+    return Schema.load().introspect(COMMANDS, EVENTS, extension_schema())
+
+
+def extension_schema() -> list[dict[str, Any]]:
+    """Introspection entities of fakeqemu's own x-fakeqemu-* commands."""
+    try:
+        from fakeqemu.commands.fakeqemu_ext import EXTENSION_SCHEMA
+    except ImportError:
+        return []
+    return list(EXTENSION_SCHEMA)
+
+
+@command("migrate-pause", allow_oob=True)
+def migrate_pause(ctx: Context, args: dict[str, Any]) -> Any:
+    # fakeqemu never migrates, so there is never a postcopy to pause (QEMU 7.2's words)
+    raise GenericError("migrate-pause is currently only supported during postcopy-active state")
+
+
+@command("migrate-recover", allow_oob=True)
+def migrate_recover(ctx: Context, args: dict[str, Any]) -> Any:
+    raise GenericError("Migrate recover can only be run when postcopy is paused.")
+
+
+@command("query-yank", allow_oob=True)
+def query_yank(ctx: Context, args: dict[str, Any]) -> Any:
+    """Yank instances: one per socket chardev (monitors, qtest), in creation order."""
+    return [{"type": "chardev", "id": cid} for cid in ctx.machine.config.chardevs]

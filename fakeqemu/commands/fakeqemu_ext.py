@@ -1,0 +1,133 @@
+"""fakeqemu's own QMP commands (x-fakeqemu-*): guest-side I/O, the guest policy, guest-initiated eject.
+
+They act through the same machinery as a guest: port reads/writes go to ``machine.ioports`` (so reading
+the pcihp "up" register clears it), and x-fakeqemu-eject writes the pcihp select + eject registers.
+``EXTENSION_SCHEMA`` describes them in query-qmp-schema's format for the schema helper.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fakeqemu.commands.registry import Context, command
+from fakeqemu.machine.guest import Guest, PolicyError
+from fakeqemu.qmp.errors import DeviceNotFound, GenericError
+
+
+def _member(name: str, typ: str, optional: bool = False) -> dict[str, Any]:
+    m: dict[str, Any] = {"name": name, "type": typ}
+    if optional:
+        m["default"] = None
+    return m
+
+
+def _object(name: str, members: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"name": name, "meta-type": "object", "members": members}
+
+
+def _command(name: str, arg: str, ret: str) -> dict[str, Any]:
+    return {"name": name, "meta-type": "command", "arg-type": arg, "ret-type": ret}
+
+
+EXTENSION_SCHEMA: tuple[dict[str, Any], ...] = (
+    _command("x-fakeqemu-io-write", "x-fakeqemu-io-write-arg", "x-fakeqemu-empty"),
+    _command("x-fakeqemu-io-read", "x-fakeqemu-io-read-arg", "x-fakeqemu-io-value"),
+    _command("x-fakeqemu-guest-policy", "x-fakeqemu-guest-policy-arg", "x-fakeqemu-guest-info"),
+    _command("x-fakeqemu-query-guest", "x-fakeqemu-empty", "x-fakeqemu-guest-info"),
+    _command("x-fakeqemu-eject", "x-fakeqemu-eject-arg", "x-fakeqemu-empty"),
+    _object("x-fakeqemu-empty", []),
+    _object(
+        "x-fakeqemu-io-write-arg",
+        [_member("port", "int"), _member("size", "int"), _member("value", "int")],
+    ),
+    _object("x-fakeqemu-io-read-arg", [_member("port", "int"), _member("size", "int")]),
+    _object("x-fakeqemu-io-value", [_member("value", "int")]),
+    _object("x-fakeqemu-guest-policy-arg", [_member("policy", "str"), _member("device", "str", True)]),
+    _object("x-fakeqemu-eject-arg", [_member("id", "str")]),
+    _object(
+        "x-fakeqemu-guest-info",
+        [
+            _member("policy", "str"),
+            _member("effective-policy", "str"),
+            _member("devices", "[x-fakeqemu-guest-device]"),
+            _member("booted", "bool"),
+        ],
+    ),
+    {"name": "[x-fakeqemu-guest-device]", "meta-type": "array", "element-type": "x-fakeqemu-guest-device"},
+    _object("x-fakeqemu-guest-device", [_member("id", "str"), _member("policy", "str")]),
+)
+
+
+def _guest(ctx: Context) -> Guest:
+    guest = getattr(ctx.machine, "guest", None)
+    if not isinstance(guest, Guest):
+        raise GenericError("this machine has no guest model")
+    return guest
+
+
+def _port_size(args: dict[str, Any]) -> tuple[int, int]:
+    port, size = int(args["port"]), int(args["size"])
+    if size not in (1, 2, 4):
+        raise GenericError("size must be 1, 2 or 4")
+    if not 0 <= port <= 0xFFFF:
+        raise GenericError("port must be between 0 and 0xffff")
+    return port, size
+
+
+@command("x-fakeqemu-io-write")
+def io_write(ctx: Context, args: dict[str, Any]) -> Any:
+    port, size = _port_size(args)
+    ctx.machine.ioports.write(port, size, int(args["value"]) & ((1 << (8 * size)) - 1))
+    return {}
+
+
+@command("x-fakeqemu-io-read")
+def io_read(ctx: Context, args: dict[str, Any]) -> Any:
+    port, size = _port_size(args)
+    return {"value": ctx.machine.ioports.read(port, size)}
+
+
+@command("x-fakeqemu-guest-policy")
+def guest_policy(ctx: Context, args: dict[str, Any]) -> Any:
+    guest = _guest(ctx)
+    device = args.get("device")
+    if device is not None and _find_device(ctx, device) is None:
+        raise DeviceNotFound(f"Device '{device}' not found")
+    try:
+        guest.set_policy(str(args["policy"]), device)
+    except PolicyError as exc:
+        raise GenericError(str(exc)) from None
+    return guest.describe()
+
+
+@command("x-fakeqemu-query-guest")
+def query_guest(ctx: Context, args: dict[str, Any]) -> Any:
+    return _guest(ctx).describe()
+
+
+@command("x-fakeqemu-eject")
+def eject(ctx: Context, args: dict[str, Any]) -> Any:
+    guest = _guest(ctx)
+    dev = _find_device(ctx, str(args["id"]))
+    if dev is None:
+        raise DeviceNotFound(f"Device '{args['id']}' not found")
+    try:
+        guest.eject_device(dev)
+    except PolicyError as exc:
+        raise GenericError(str(exc)) from None
+    return {}
+
+
+def _find_device(ctx: Context, dev_id: str) -> Any:
+    """A device by id: /machine/peripheral/<id> (H-tree's tree), or a lookup helper if it offers one."""
+    finder = getattr(ctx.machine, "find_device", None)
+    if callable(finder):
+        return finder(dev_id)
+    peripheral = getattr(ctx.machine, "peripheral", None)
+    children = getattr(peripheral, "children", None)
+    if isinstance(children, dict):
+        return children.get(dev_id)
+    for child in children or []:
+        if getattr(child, "name", None) == dev_id or getattr(child, "id", None) == dev_id:
+            return child
+    return None

@@ -1,0 +1,86 @@
+"""Fault injection for one VM: what a test asks fakeqemu to get wrong on purpose.
+
+Set through the HTTP API, the CLI (``-fakeqemu faults=FILE``) or a config file; every fault that fires
+leaves a ``note`` in the traffic record, so a test can tell a fault from a bug.
+
+- ``delay``: command -> seconds to wait before replying (the monitor stays busy, as a slow QEMU's does)
+- ``fail``: command -> (error class, desc) returned instead of running the command
+- ``close_after``: close each connection after it has received this many requests (replies sent)
+- ``close_mid_reply``: commands whose reply is cut in the middle, then the connection is closed
+- ``crash_on``: commands that kill the process with SIGKILL when received (restart-recovery tests)
+Guest-side faults (eject delayed or never) are the guest policy's: see fakeqemu.machine.guest.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class FaultConfigError(ValueError):
+    pass
+
+
+@dataclass
+class Faults:
+    delay: dict[str, float] = field(default_factory=dict)
+    fail: dict[str, tuple[str, str]] = field(default_factory=dict)
+    close_after: int | None = None
+    close_mid_reply: set[str] = field(default_factory=set)
+    crash_on: set[str] = field(default_factory=set)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.delay or self.fail or self.close_after is not None or self.close_mid_reply or self.crash_on)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "delay": dict(self.delay),
+            "fail": {k: {"class": c, "desc": d} for k, (c, d) in self.fail.items()},
+            "close_after": self.close_after,
+            "close_mid_reply": sorted(self.close_mid_reply),
+            "crash_on": sorted(self.crash_on),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Faults:
+        """Build from the JSON/TOML shape of ``to_json``; unknown keys and bad values are errors."""
+        known = {"delay", "fail", "close_after", "close_mid_reply", "crash_on"}
+        unknown = set(data) - known
+        if unknown:
+            raise FaultConfigError(f"unknown fault(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+        faults = cls()
+        try:
+            for cmd, seconds in dict(data.get("delay", {})).items():
+                value = float(seconds)
+                if not 0 <= value <= 3600:
+                    raise FaultConfigError(f"delay for {cmd} must be 0..3600 seconds")
+                faults.delay[str(cmd)] = value
+            for cmd, err in dict(data.get("fail", {})).items():
+                if not isinstance(err, dict) or not isinstance(err.get("desc"), str):
+                    raise FaultConfigError(f"fail for {cmd} needs {{'class': ..., 'desc': ...}}")
+                faults.fail[str(cmd)] = (str(err.get("class", "GenericError")), err["desc"])
+            after = data.get("close_after")
+            if after is not None:
+                if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+                    raise FaultConfigError("close_after must be a whole number >= 0")
+                faults.close_after = after
+            faults.close_mid_reply = {str(c) for c in data.get("close_mid_reply", [])}
+            faults.crash_on = {str(c) for c in data.get("crash_on", [])}
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, FaultConfigError):
+                raise
+            raise FaultConfigError(f"bad fault configuration: {exc}") from None
+        return faults
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Faults:
+        """A TOML file with the same keys, e.g. ``close_after = 3`` and ``[delay] query-status = 0.5``."""
+        try:
+            with open(path, "rb") as f:
+                data = tomllib.load(f)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise FaultConfigError(f"cannot read faults from {path}: {exc}") from None
+        return cls.from_json(data)

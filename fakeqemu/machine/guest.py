@@ -1,0 +1,230 @@
+"""The guest OS side of ACPI hotplug and power button, acting only through the real I/O registers.
+
+Policies (per VM, and per device id; switchable while running):
+
+- ``auto``: passive under qtest (the test plays the guest), otherwise ``prompt``.
+- ``prompt``: like Linux acpiphp. On the SCI for GPE0 bit 1 the guest reads GPE0 status, clears the bit
+  (write 1: QEMU's DSDT uses the edge-triggered _E01, so ACPICA clears before running it), then for each bus
+  selector writes ``sel``, reads ``up`` (clears it) and ``down``; each slot in ``down`` is ejected by
+  writing ``sel`` then the slot bit to ``eject`` (the _EJ0 method).
+- ``delay:<ms>``: as ``prompt``, but the eject writes happen ``ms`` later (a VM timer).
+- ``never``: a guest that does not answer at all (no ACPI driver, hung): no register access, GPE status
+  stays set, device_del hangs.
+- ``refuse``: the guest handles the event (reads status, clears GPE, reads up/down) but never runs _EJ0,
+  as a Windows guest that vetoes the removal; the device stays, ``down`` stays set.
+- ``passive``: the guest model does nothing (set internally by ``auto`` under qtest; may be set explicitly).
+
+A device's own policy overrides the VM's for the slots it occupies. The guest acts only while the VM runs;
+events that arrive while paused are handled on RESUME. Non-passive guests also power off on
+system_powerdown (SHUTDOWN guest=true reason guest-shutdown) shortly after the POWERDOWN event.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import TYPE_CHECKING, Any
+
+from fakeqemu.machine.events import Event
+from fakeqemu.machine.pcihp import DOWN, EJECT, PCI_HOTPLUG_STATUS, SEL, UP, AcpiPciHp
+
+if TYPE_CHECKING:
+    from fakeqemu.machine.machine import Machine
+
+POLICIES = ("auto", "prompt", "never", "refuse", "passive")
+_DELAY = re.compile(r"delay:(\d{1,9})")
+#: how long the modelled guest takes to act on the power button
+POWERDOWN_DELAY_S = 0.05
+
+
+class PolicyError(ValueError):
+    pass
+
+
+def check_policy(policy: str) -> str:
+    if policy in POLICIES or _DELAY.fullmatch(policy):
+        return policy
+    raise PolicyError(f"invalid guest policy '{policy}' (auto, prompt, delay:<ms>, never, refuse, passive)")
+
+
+class Guest:
+    """One VM's guest model. ``pcihp`` may be None (ACPI off): then only powerdown is modelled."""
+
+    def __init__(self, machine: Machine, pcihp: AcpiPciHp | None, policy: str | None = None) -> None:
+        self.machine = machine
+        self.pcihp = pcihp
+        self.policy = check_policy(policy if policy is not None else machine.config.guest)
+        self.device_policy: dict[str, str] = {}
+        self.booted = False
+        self.pending_gpe = False
+        self.pending_powerdown = False
+        #: log of what the guest did, for x-fakeqemu-query-guest: (action, detail)
+        self.actions: list[tuple[str, str]] = []
+        if pcihp is not None:
+            pcihp.notify = self.on_gpe
+        machine.events.subscribe(self._on_event)
+        if self.active:
+            self.boot()
+
+    # --- policy -------------------------------------------------------------------------------------
+
+    @property
+    def effective_policy(self) -> str:
+        if self.policy == "auto":
+            return "passive" if self.machine.config.qtest else "prompt"
+        return self.policy
+
+    @property
+    def active(self) -> bool:
+        return self.effective_policy != "passive"
+
+    def set_policy(self, policy: str, device: str | None = None) -> None:
+        check_policy(policy)
+        if device is None:
+            self.policy = policy
+        elif policy == "auto":
+            self.device_policy.pop(device, None)
+        else:
+            self.device_policy[device] = policy
+        if self.active and not self.booted:
+            self.boot()
+        self.kick()
+
+    def policy_for_devices(self, devices: list[Any]) -> str:
+        for dev in devices:
+            pol = self.device_policy.get(dev.id or "")
+            if pol is not None:
+                return "passive" if pol == "auto" else pol
+        return self.effective_policy
+
+    # --- "boot": what firmware + OS set up before hotplug works ----------------------------------
+
+    def boot(self) -> None:
+        """The OS enables the hotplug GPE (GPE0_EN bit 1); on q35 firmware has programmed PMBASE."""
+        self.booted = True
+        hp = self.pcihp
+        if hp is None:
+            return
+        if hp.gpe.base is None:
+            from fakeqemu.machine.pcihp import ICH9_PMBASE_DEFAULT, map_ich9_pmbase
+
+            map_ich9_pmbase(self.machine, hp, ICH9_PMBASE_DEFAULT)
+        base = hp.gpe.base
+        assert base is not None
+        en_port = base + hp.gpe.half
+        cur = self.machine.ioports.read(en_port, 1)
+        self.machine.ioports.write(en_port, 1, cur | PCI_HOTPLUG_STATUS)
+        self.actions.append(("boot", f"GPE0_EN |= 0x{PCI_HOTPLUG_STATUS:x}"))
+
+    # --- events ---------------------------------------------------------------------------------------
+
+    def _on_event(self, event: Event) -> None:
+        if event.name == "RESUME":
+            self.kick()
+        elif event.name == "POWERDOWN":
+            self.pending_powerdown = True
+            self.kick()
+        elif event.name == "RESET":
+            self.on_reset()
+
+    def on_reset(self) -> None:
+        """system_reset: pcihp executes pending removals and the GPE registers are cleared; the guest
+        boots again."""
+        if self.pcihp is not None:
+            self.pcihp.reset()
+            self.pcihp.gpe.reset()
+        self.pending_gpe = False
+        self.booted = False
+        if self.active:
+            self.boot()
+
+    def kick(self) -> None:
+        if not self.machine.running:
+            return
+        if self.pending_powerdown and self.active:
+            self.pending_powerdown = False
+            self.machine.timers.call_later(POWERDOWN_DELAY_S, self._power_off)
+        if self.pending_gpe:
+            self.pending_gpe = False
+            self.on_gpe()
+
+    def _power_off(self) -> None:
+        if self.machine.exiting:
+            return
+        self.actions.append(("poweroff", ""))
+        self.machine.shutdown("guest-shutdown", guest=True)
+
+    def on_gpe(self) -> None:
+        """Called by pcihp after it raised GPE0 status bit 1."""
+        hp = self.pcihp
+        if hp is None or not self.booted:
+            return
+        if not self.machine.running:
+            self.pending_gpe = True
+            return
+        if self.effective_policy in ("never", "passive") and not self.device_policy:
+            return
+        self.handle_sci(hp)
+
+    def handle_sci(self, hp: AcpiPciHp) -> None:
+        io = self.machine.ioports
+        base = hp.gpe.base
+        if base is None:
+            return
+        sts = io.read(base, 1)
+        en = io.read(base + hp.gpe.half, 1)
+        if not (sts & en & PCI_HOTPLUG_STATUS):
+            return
+        scan = hp.known_bsels()
+        work: list[tuple[int, int, str]] = []
+        for bsel in scan:
+            io.write(hp.base + SEL, 4, bsel)
+            io.read(hp.base + UP, 4)
+            down = io.read(hp.base + DOWN, 4)
+            for slot in range(32):
+                if down & (1 << slot):
+                    bus = hp.find_bus(bsel)
+                    devs = [] if bus is None else bus.devices_in_slot(slot)
+                    work.append((bsel, slot, self.policy_for_devices(devs)))
+        if all(pol in ("never", "passive") for _, _, pol in work) and self.effective_policy in (
+            "never",
+            "passive",
+        ):
+            return  # nobody answers: leave the GPE status set
+        io.write(base, 1, PCI_HOTPLUG_STATUS)  # _E01: ACPICA clears the edge GPE first
+        self.actions.append(("gpe", f"cleared GPE0_STS bit 1; down slots {[(b, s) for b, s, _ in work]}"))
+        for bsel, slot, pol in work:
+            m = _DELAY.fullmatch(pol)
+            if pol == "prompt":
+                self.eject(bsel, slot)
+            elif m is not None:
+                ms = int(m.group(1))
+                self.machine.timers.call_later(ms / 1000.0, functools.partial(self.eject, bsel, slot))
+            elif pol == "refuse":
+                self.actions.append(("refuse", f"bsel {bsel} slot {slot}"))
+
+    def eject(self, bsel: int, slot: int) -> None:
+        """_EJ0 of one slot: select the bus, write the slot bit to the eject register."""
+        hp = self.pcihp
+        if hp is None:
+            return
+        io = self.machine.ioports
+        io.write(hp.base + SEL, 4, bsel)
+        io.write(hp.base + EJECT, 4, 1 << slot)
+        self.actions.append(("eject", f"bsel {bsel} slot {slot}"))
+
+    def eject_device(self, dev: Any) -> None:
+        """Eject the slot holding ``dev`` now (x-fakeqemu-eject), whatever the policy."""
+        bus = dev.parent_bus
+        bsel = getattr(bus, "bsel", None)
+        if bsel is None:
+            raise PolicyError("device is not on an ACPI hotplug bus")
+        self.eject(bsel, dev.slot)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "policy": self.policy,
+            "effective-policy": self.effective_policy,
+            "devices": [{"id": k, "policy": v} for k, v in sorted(self.device_policy.items())],
+            "booted": self.booted,
+        }

@@ -1,0 +1,119 @@
+"""One fake VM's machine: configuration, run state, and the parts every command reaches through it.
+
+The QOM/qdev tree (fakeqemu.machine.board), the pcihp block and the guest model hang off this object;
+everything a VM owns is reachable from here and nothing lives in module globals.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fakeqemu import __version__
+from fakeqemu.machine.events import EventBus
+from fakeqemu.machine.faults import Faults
+from fakeqemu.machine.ioport import IoPorts
+from fakeqemu.machine.rcu import DEFAULT_GRACE_S, RcuQueue
+from fakeqemu.machine.timers import Timers
+from fakeqemu.machine.traffic import TrafficLog
+
+#: delay between a host reset of a running VM and the firmware's own reset
+GUEST_REBOOT_S = 0.001
+#: QEMU's RunState names that fakeqemu reaches
+RUNNING_STATES = frozenset({"running"})
+
+
+@dataclass
+class MachineConfig:
+    machine_type: str = "pc"  # "pc" (i440fx), "q35" or "none"
+    name: str | None = None
+    paused: bool = False  # -S
+    no_shutdown: bool = False  # -no-shutdown
+    acpi: bool = True  # -no-acpi clears it; then PCI hotplug is refused
+    qtest: bool = False
+    rcu_grace: float = DEFAULT_GRACE_S
+    #: guest policy: "auto" (passive under qtest, else prompt), "prompt", "delay:<ms>", "never", "refuse"
+    guest: str = "auto"
+    qemu_version: tuple[int, int, int] = (7, 2, 22)
+    package: str = f"fakeqemu {__version__}"
+    #: cold-plugged devices (-device), each as the option dict QEMU would build
+    devices: list[dict[str, Any]] = field(default_factory=list)
+    memory_mb: int = 128
+    smp: int = 1
+    uuid: str = "00000000-0000-0000-0000-000000000000"
+    #: ids of the socket chardevs, in QEMU's creation order (what query-yank lists)
+    chardevs: list[str] = field(default_factory=list)
+    #: faults injected from the start (-fakeqemu faults=FILE); the HTTP API changes machine.faults
+    faults: Faults = field(default_factory=Faults)
+
+
+class Machine:
+    """A VM's state. Synchronous: each QMP command runs to completion before the next one starts."""
+
+    def __init__(
+        self,
+        config: MachineConfig | None = None,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config or MachineConfig()
+        #: wall clock, for event timestamps
+        self.clock = clock
+        self.events = EventBus(clock)
+        #: timers run on a monotonic clock (the runtime's, so tests can drive it)
+        self.timers = Timers(monotonic)
+        self.rcu = RcuQueue(self.timers, self.config.rcu_grace)
+        self.ioports = IoPorts()
+        self.traffic = TrafficLog(clock)
+        self.faults = Faults.from_json(self.config.faults.to_json())  # a copy: reset restores the config's
+        self.runstate = "prelaunch" if self.config.paused else "running"
+        #: set by the runtime: called once when the process should exit (quit, signal, guest poweroff)
+        self.on_exit: Callable[[], None] | None = None
+        self.exiting = False
+
+    # --- run state (QEMU's vm_start / vm_stop / qemu_system_*_request) -----------------------------
+
+    @property
+    def running(self) -> bool:
+        return self.runstate in RUNNING_STATES
+
+    def cont(self) -> None:
+        if self.running:
+            return
+        self.runstate = "running"
+        self.events.emit("RESUME")
+
+    def stop(self, state: str = "paused") -> None:
+        if not self.running:
+            return
+        self.runstate = state
+        self.events.emit("STOP")
+
+    def system_reset(self, reason: str = "host-qmp-system-reset", guest: bool = False) -> None:
+        self.events.emit("RESET", {"guest": guest, "reason": reason})
+        if self.running and not guest:
+            # measured on QEMU 7.2: a running VM's firmware (SeaBIOS) answers a warm reset with a reboot
+            # of its own, so a second RESET follows the reply
+            self.timers.call_later(
+                GUEST_REBOOT_S, lambda: self.events.emit("RESET", {"guest": True, "reason": "guest-reset"})
+            )
+
+    def system_powerdown(self) -> None:
+        self.events.emit("POWERDOWN")
+
+    def shutdown(self, reason: str, guest: bool) -> None:
+        """QEMU's shutdown request: SHUTDOWN, then exit, or stop when -no-shutdown (guest-initiated only)."""
+        self.events.emit("SHUTDOWN", {"guest": guest, "reason": reason})
+        if self.config.no_shutdown and guest:
+            self.stop("shutdown")
+            return
+        self.request_exit()
+
+    def request_exit(self) -> None:
+        if self.exiting:
+            return
+        self.exiting = True
+        if self.on_exit is not None:
+            self.on_exit()

@@ -1,0 +1,380 @@
+"""The qtest line protocol, sans-IO, as QEMU 7.2's softmmu/qtest.c answers it (measured on Debian 7.2).
+
+``QtestSession.handle_line(line)`` takes one line without its "\\n" (a "\\r" is part of the line, as in
+QEMU) and returns the bytes to send, "\\n"-terminated, possibly several lines ("IRQ raise 9" lines
+caused by the command come before its reply). Asynchronous lines (IRQ changes caused by QMP commands;
+the SCI is IRQ 9 after ``irq_intercept_in ioapic``) are queued: ``take_async()`` returns them and
+``on_async`` (if set) is called when one is queued.
+
+QEMU asserts on malformed arguments (missing words, bad numbers, port > 0xffff): the process aborts.
+``handle_line`` then raises ``QtestAbort``; the runtime must print ``.stdout`` to stdout and ``.stderr``
+to stderr and die with SIGABRT. Debian's QEMU has no qtest accelerator, so ``clock_step``/``clock_set``
+are unknown commands there.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fakeqemu.machine.machine import Machine
+
+PAGE = 4096
+
+
+class QtestAbort(Exception):
+    """QEMU hit a g_assert: print these and abort (SIGABRT, exit status 134 / -6)."""
+
+    def __init__(self, line: int, expr: str) -> None:
+        msg = f"ERROR:../../softmmu/qtest.c:{line}:qtest_process_command: assertion failed: ({expr})"
+        super().__init__(msg)
+        self.stdout = f"Bail out! {msg}\n"
+        self.stderr = f"**\n{msg}\n"
+
+
+_C_INT = re.compile(r"[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
+
+
+def parse_c_u64(text: str) -> int | None:
+    """qemu_strtou64/qemu_strtoul with base 0 and no end pointer: the whole word must be a number;
+    a leading '-' wraps. None on error (empty, trailing characters, overflow)."""
+    m = _C_INT.fullmatch(text)
+    if m is None:
+        return None
+    digits = m.group(2)
+    if digits[:2] in ("0x", "0X"):
+        value = int(digits[2:], 16)
+    elif digits.startswith("0") and len(digits) > 1:
+        value = int(digits[1:], 8)
+    else:
+        value = int(digits)
+    if value >= 1 << 64:
+        return None
+    if m.group(1) == "-":
+        value = (-value) & ((1 << 64) - 1)
+    return value
+
+
+class QtestSession:
+    """One qtest connection to one VM. Memory written through qtest is kept sparsely in this session."""
+
+    def __init__(self, machine: Machine, log: Callable[[str], None] | None = None) -> None:
+        self.machine = machine
+        self.pages: dict[int, bytearray] = {}
+        self.irq_levels: dict[int, int] = {}
+        self.intercept: Any = None
+        self.async_out: list[str] = []
+        self.on_async: Callable[[], None] | None = None
+        #: receives QEMU's qtest log lines ("[R +t] ...", "[S +t] ..."); QEMU writes them to stderr
+        #: unless -qtest-log is given
+        self.log = log
+        self.elapsed: Callable[[], float] = lambda: 0.0
+        self._in_command = False
+        self._buffer: list[str] = []
+        self._unsubscribe: Callable[[], None] | None = None
+
+    # --- output --------------------------------------------------------------------------------
+
+    def _send(self, text: str, prefix: bool = True) -> None:
+        if self.log is not None:
+            self.log((f"[S +{self.elapsed():.6f}] " if prefix else "") + text)
+        if self._in_command:
+            self._buffer.append(text)
+        else:
+            self.async_out.append(text)
+            if self.on_async is not None:
+                self.on_async()
+
+    def take_async(self) -> str:
+        out = "".join(self.async_out)
+        self.async_out.clear()
+        return out
+
+    def _irq(self, n: int, level: int) -> None:
+        if self.irq_levels.get(n, 0) != level:
+            self.irq_levels[n] = level
+            self._send(f"IRQ {'raise' if level else 'lower'} {n}\n")
+
+    def close(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+
+    # --- input ---------------------------------------------------------------------------------
+
+    def handle_line(self, line: str) -> str:
+        words = line.split(" ") if line else []
+        if self.log is not None:
+            self.log(f"[R +{self.elapsed():.6f}]" + "".join(" " + w for w in words) + "\n")
+        self._in_command = True
+        self._buffer = []
+        try:
+            self._process(words)
+        finally:
+            self._in_command = False
+        out = "".join(self._buffer)
+        self._buffer = []
+        return out
+
+    def _process(self, w: list[str]) -> None:
+        if not w:
+            raise QtestAbort(383, "command")
+        cmd = w[0]
+        n = len(w)
+        if cmd in ("irq_intercept_out", "irq_intercept_in"):
+            if n < 2:
+                raise QtestAbort(389, "words[1]")
+            dev = self._resolve(w[1])
+            if dev is None:
+                self._send("FAIL Unknown device\n")
+                return
+            if self.intercept is not None:
+                self._send("OK\n" if self.intercept is dev else "FAIL IRQ intercept already enabled\n")
+                return
+            self.intercept = dev
+            if "ioapic" in str(getattr(dev, "type_name", "")) and cmd == "irq_intercept_in":
+                self._hook_sci()
+            self._send("OK\n")
+        elif cmd == "set_irq_in":
+            if n < 5:
+                raise QtestAbort(438, "words[1] && words[2] && words[3] && words[4]")
+            if self._resolve(w[1]) is None:
+                self._send("FAIL Unknown device\n")
+                return
+            self._send("OK\n")
+        elif cmd in ("outb", "outw", "outl"):
+            if n < 3:
+                raise QtestAbort(470, "words[1] && words[2]")
+            addr = parse_c_u64(w[1])
+            if addr is None:
+                raise QtestAbort(472, "ret == 0")
+            value = parse_c_u64(w[2])
+            if value is None:
+                raise QtestAbort(474, "ret == 0")
+            if addr > 0xFFFF:
+                raise QtestAbort(475, "addr <= 0xffff")
+            self.machine.ioports.write(addr, {"b": 1, "w": 2, "l": 4}[cmd[3]], value)
+            self._send("OK\n")
+        elif cmd in ("inb", "inw", "inl"):
+            if n < 2:
+                raise QtestAbort(493, "words[1]")
+            addr = parse_c_u64(w[1])
+            if addr is None:
+                raise QtestAbort(495, "ret == 0")
+            if addr > 0xFFFF:
+                raise QtestAbort(496, "addr <= 0xffff")
+            value = self.machine.ioports.read(addr, {"b": 1, "w": 2, "l": 4}[cmd[2]])
+            self._send(f"OK 0x{value:04x}\n")
+        elif cmd in ("writeb", "writew", "writel", "writeq"):
+            if n < 3:
+                raise QtestAbort(515, "words[1] && words[2]")
+            addr = parse_c_u64(w[1])
+            if addr is None:
+                raise QtestAbort(517, "ret == 0")
+            value = parse_c_u64(w[2])
+            if value is None:
+                raise QtestAbort(519, "ret == 0")
+            size = {"b": 1, "w": 2, "l": 4, "q": 8}[cmd[5]]
+            self._mem_write(addr, (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little"))
+            self._send("OK\n")
+        elif cmd in ("readb", "readw", "readl", "readq"):
+            if n < 2:
+                raise QtestAbort(551, "words[1]")
+            addr = parse_c_u64(w[1])
+            if addr is None:
+                raise QtestAbort(553, "ret == 0")
+            size = {"b": 1, "w": 2, "l": 4, "q": 8}[cmd[4]]
+            value = int.from_bytes(self._mem_read(addr, size), "little")
+            self._send(f"OK 0x{value:016x}\n")
+        elif cmd == "read":
+            if n < 3:
+                raise QtestAbort(583, "words[1] && words[2]")
+            addr = parse_c_u64(w[1])
+            if addr is None:
+                raise QtestAbort(585, "ret == 0")
+            length = parse_c_u64(w[2])
+            if length is None:
+                raise QtestAbort(587, "ret == 0")
+            if not length:
+                raise QtestAbort(589, "len")
+            self._send(f"OK 0x{self._mem_read(addr, length).hex()}\n")
+        elif cmd == "b64read":
+            if n < 3:
+                raise QtestAbort(611, "words[1] && words[2]")
+            addr = parse_c_u64(w[1])
+            if addr is None:
+                raise QtestAbort(613, "ret == 0")
+            length = parse_c_u64(w[2])
+            if length is None:
+                raise QtestAbort(615, "ret == 0")
+            data = self._mem_read(addr, length)
+            self._send(f"OK {base64.b64encode(data).decode()}\n")
+        elif cmd == "write":
+            if n < 4:
+                raise QtestAbort(632, "words[1] && words[2] && words[3]")
+            addr = parse_c_u64(w[1])
+            if addr is None:
+                raise QtestAbort(634, "ret == 0")
+            length = parse_c_u64(w[2])
+            if length is None:
+                raise QtestAbort(636, "ret == 0")
+            hexdata = w[3]
+            if len(hexdata) < 3:
+                self._send("ERR invalid argument size\n", prefix=False)
+                return
+            buf = bytearray(length)
+            for i in range(length):
+                if i * 2 + 4 <= len(hexdata):
+                    hi, lo = _hex2nib(hexdata[i * 2 + 2]), _hex2nib(hexdata[i * 2 + 3])
+                    buf[i] = ((hi << 4) & 0xFF) | (lo & 0xFF)
+            self._mem_write(addr, bytes(buf))
+            self._send("OK\n")
+        elif cmd == "memset":
+            if n < 4:
+                raise QtestAbort(665, "words[1] && words[2] && words[3]")
+            addr = parse_c_u64(w[1])
+            if addr is None:
+                raise QtestAbort(667, "ret == 0")
+            length = parse_c_u64(w[2])
+            if length is None:
+                raise QtestAbort(669, "ret == 0")
+            pattern = parse_c_u64(w[3])
+            if pattern is None:
+                raise QtestAbort(671, "ret == 0")
+            if length:
+                self._mem_write(addr, bytes([pattern & 0xFF]) * length)
+            self._send("OK\n")
+        elif cmd == "b64write":
+            if n < 4:
+                raise QtestAbort(690, "words[1] && words[2] && words[3]")
+            addr = parse_c_u64(w[1])
+            if addr is None:
+                raise QtestAbort(692, "ret == 0")
+            length = parse_c_u64(w[2])
+            if length is None:
+                raise QtestAbort(694, "ret == 0")
+            if len(w[3]) < 3:
+                self._send("ERR invalid argument size\n", prefix=False)
+                return
+            try:
+                data = base64.b64decode(w[3] + "=" * (-len(w[3]) % 4))
+            except ValueError:
+                data = b""
+            if len(data) != length and self.log is not None:
+                self.log(
+                    f"[S +{self.elapsed():.6f}] b64write: data length mismatch (told {length}, found {len(data)})\n"
+                )
+            self._mem_write(addr, data[:length].ljust(length, b"\0"))
+            self._send("OK\n")
+        elif cmd == "endianness":
+            self._send("OK little\n")
+        elif cmd == "module_load":
+            if n < 3:
+                raise QtestAbort(758, "words[1] && words[2]")
+            self._send("FAIL\n")
+        else:
+            self._send(f"FAIL Unknown command '{cmd}'\n")
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _hook_sci(self) -> None:
+        hp = getattr(self.machine, "pcihp", None)
+        gpe = getattr(hp, "gpe", None)
+        if gpe is None:
+            return
+        listeners: list[Callable[[int, int], None]] = gpe.sci_listeners
+        listeners.append(self._irq)
+
+        def unsubscribe() -> None:
+            if self._irq in listeners:
+                listeners.remove(self._irq)
+
+        self._unsubscribe = unsubscribe
+
+    def _resolve(self, path: str) -> Any:
+        """object_resolve_path: absolute, or a partial path that matches exactly one object."""
+        root = getattr(self.machine, "qom_root", None)
+        if root is None:
+            return None
+        parts = [p for p in path.split("/") if p]
+        if path.startswith("/"):
+            obj = root
+            for p in parts:
+                obj = _child(obj, p)
+                if obj is None:
+                    return None
+            return obj
+        matches: list[Any] = []
+        stack = [root]
+        while stack:
+            obj = stack.pop()
+            cur: Any = obj
+            ok = True
+            for p in reversed(parts):
+                if cur is None or getattr(cur, "name", None) != p:
+                    ok = False
+                    break
+                cur = getattr(cur, "parent", None)
+            if ok and parts:
+                matches.append(obj)
+            stack.extend(_children(obj))
+        return matches[0] if len(matches) == 1 else None
+
+    def _ram_limit(self) -> int:
+        return int(self.machine.config.memory_mb) << 20
+
+    def _mem_write(self, addr: int, data: bytes) -> None:
+        limit = self._ram_limit()
+        for i, b in enumerate(data):
+            a = addr + i
+            if a >= limit:
+                break
+            page = self.pages.get(a // PAGE)
+            if page is None:
+                if not b:
+                    continue
+                page = self.pages[a // PAGE] = bytearray(PAGE)
+            page[a % PAGE] = b
+
+    def _mem_read(self, addr: int, size: int) -> bytes:
+        out = bytearray(size)
+        if not self.pages:
+            return bytes(out)
+        for i in range(size):
+            a = addr + i
+            page = self.pages.get(a // PAGE)
+            if page is not None:
+                out[i] = page[a % PAGE]
+        return bytes(out)
+
+
+def _hex2nib(ch: str) -> int:
+    if "0" <= ch <= "9":
+        return ord(ch) - 48
+    if "a" <= ch <= "f":
+        return ord(ch) - 87
+    if "A" <= ch <= "F":
+        return ord(ch) - 55
+    return -1
+
+
+def _children(obj: Any) -> list[Any]:
+    ch = getattr(obj, "children", None)
+    if ch is None:
+        return []
+    if isinstance(ch, dict):
+        return list(ch.values())
+    return list(ch)
+
+
+def _child(obj: Any, name: str) -> Any:
+    ch = getattr(obj, "children", None)
+    if isinstance(ch, dict):
+        return ch.get(name)
+    for c in ch or []:
+        if getattr(c, "name", None) == name:
+            return c
+    return None

@@ -1,0 +1,572 @@
+"""QEMU 7.2's QAPI schema: argument checking and introspection (query-qmp-schema, query-commands).
+
+The data file fakeqemu/data/qapi-schema.json is recorded from the real binary by tools/record_schema.py:
+``schema`` is QEMU's ``query-qmp-schema`` list in QEMU's order with each object's keys in the order QEMU
+inserts them (sorted: QEMU's generated QLit tables list keys sorted), so fakeqemu.qmp.encode reproduces
+QEMU's bytes. Introspection writes every integer type as ``int``; ``int-types`` holds the real widths
+measured from QEMU and ``alternate-names`` the real names of alternates (QEMU prints them in errors).
+
+Argument checking follows QEMU's QObject input visitor, as measured against QEMU 7.2:
+
+* members are visited in schema order (base members, then the members of the union variant picked by the
+  discriminator); the first error wins; members nobody consumed are reported last, per struct, when the
+  struct is complete ("Parameter 'backend.zz' is unexpected"): when several are left, the one QEMU reports
+  is the first in its GLib hash table's slot order (modelled by ``_glib_first_left``);
+* "full" names: ``a.b.c`` for nested members, ``keys[0]`` for array elements, used by "is missing",
+  "is unexpected" and "Invalid parameter type for ..., expected: string|boolean|integer|number|null|
+  object|array"; "bare" names (the member's own name, ``null`` for an array element) are used by
+  "Parameter 'x' does not accept value 'v'" (enums), "Invalid parameter type for 'x', expected: <Alt>"
+  (alternates) and "Parameter 'x' expects int32_t" (sized integers out of range), while
+  "Parameter 'a.b' expects uint64" (uint64/size/uintN given anything but an integer that fits in 64 bits)
+  takes the full name;
+* a present optional member is visited even when it is ``null``; ``any`` takes everything.
+
+device_add is 'gen': false in QEMU (its handler takes any arguments): ``not_generated`` lists it, and
+check_args leaves its arguments to the handler.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, ClassVar
+
+from fakeqemu.qmp.errors import GenericError
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "qapi-schema.json"
+
+#: a compiled check: (value, bare name or None, full name) -> normalised value
+Check = Callable[[Any, "str | None", str], Any]
+
+_INT64 = (-(2**63), 2**63 - 1)
+_SIZED = {
+    "int8": (-(2**7), 2**7 - 1),
+    "int16": (-(2**15), 2**15 - 1),
+    "int32": (-(2**31), 2**31 - 1),
+    "uint8": (0, 2**8 - 1),
+    "uint16": (0, 2**16 - 1),
+    "uint32": (0, 2**32 - 1),
+}
+_TYPE_WORD = {"str": "string", "bool": "boolean", "int": "integer", "number": "number", "null": "null"}
+
+
+def _type_error(full: str, word: str) -> GenericError:
+    return GenericError(f"Invalid parameter type for '{full}', expected: {word}")
+
+
+def _bare(name: str | None) -> str:
+    return "null" if name is None else name
+
+
+def _is_qnum_int(value: Any) -> bool:
+    """True for what QEMU's JSON parser makes an integer QNum (int64 or uint64 range)."""
+    return type(value) is int and -(2**63) <= value <= 2**64 - 1
+
+
+# -- builtin checks -----------------------------------------------------------------------------------
+def _check_str(value: Any, name: str | None, full: str) -> Any:
+    if type(value) is not str:
+        raise _type_error(full, "string")
+    return value
+
+
+def _check_bool(value: Any, name: str | None, full: str) -> Any:
+    if type(value) is not bool:
+        raise _type_error(full, "boolean")
+    return value
+
+
+def _check_int(value: Any, name: str | None, full: str) -> Any:
+    if type(value) is not int or not _INT64[0] <= value <= _INT64[1]:
+        raise _type_error(full, "integer")
+    return value
+
+
+def _check_number(value: Any, name: str | None, full: str) -> Any:
+    if type(value) is float:
+        return value
+    if type(value) is int:
+        return float(value)
+    raise _type_error(full, "number")
+
+
+def _check_null(value: Any, name: str | None, full: str) -> Any:
+    if value is not None:
+        raise _type_error(full, "null")
+    return value
+
+
+def _check_any(value: Any, name: str | None, full: str) -> Any:
+    return value
+
+
+def _check_uint64(value: Any, name: str | None, full: str) -> Any:
+    if not _is_qnum_int(value):
+        raise GenericError(f"Parameter '{full}' expects uint64")
+    return value if value >= 0 else value + 2**64  # QEMU takes negative values modulo 2^64
+
+
+def _sized_check(kind: str) -> Check:
+    low, high = _SIZED[kind]
+    if kind.startswith("u"):
+
+        def check_unsigned(value: Any, name: str | None, full: str) -> Any:
+            number = _check_uint64(value, name, full)
+            if number > high:
+                raise GenericError(f"Parameter '{_bare(name)}' expects {kind}_t")
+            return number
+
+        return check_unsigned
+
+    def check_signed(value: Any, name: str | None, full: str) -> Any:
+        number = _check_int(value, name, full)
+        if not low <= number <= high:
+            raise GenericError(f"Parameter '{_bare(name)}' expects {kind}_t")
+        return number
+
+    return check_signed
+
+
+_BUILTIN: dict[str, Check] = {
+    "str": _check_str,
+    "bool": _check_bool,
+    "int": _check_int,
+    "number": _check_number,
+    "null": _check_null,
+    "any": _check_any,
+    "uint64": _check_uint64,
+    "size": _check_uint64,
+    **{k: _sized_check(k) for k in _SIZED},
+}
+
+_JSON_KIND: dict[type, str] = {
+    str: "str",
+    bool: "bool",
+    int: "num",
+    float: "num",
+    dict: "object",
+    list: "array",
+}
+
+
+# -- GLib hash table order for "is unexpected" ------------------------------------------------------
+_PRIME_MOD = (1, 2, 3, 7, 13, 31, 61, 127, 251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521)
+
+
+def _g_str_hash(key: str) -> int:
+    h = 5381
+    for byte in key.encode("utf-8", "surrogatepass"):
+        if byte >= 0x80:  # GLib hashes signed chars
+            byte -= 0x100
+        h = (h * 33 + byte) & 0xFFFFFFFF
+    return h if h > 1 else 2  # 0 and 1 mark unused and tombstone slots
+
+
+class _GHashSet:
+    """The slot layout of GLib 2.74's GHashTable (open addressing, quadratic probing, in-place resize)."""
+
+    def __init__(self) -> None:
+        self._set_shift(3)
+        self.hashes = [0] * self.size
+        self.keys: list[str | None] = [None] * self.size
+        self.nnodes = 0
+        self.noccupied = 0
+
+    def _set_shift(self, shift: int) -> None:
+        self.size = 1 << shift
+        self.mod = _PRIME_MOD[shift]
+        self.mask = self.size - 1
+
+    def _lookup(self, key: str, h: int) -> int:
+        index = ((h * 11) & 0xFFFFFFFF) % self.mod
+        step = 0
+        tomb = -1
+        while self.hashes[index] != 0:
+            if self.hashes[index] == h and self.keys[index] == key:
+                return index
+            if self.hashes[index] == 1 and tomb < 0:
+                tomb = index
+            step += 1
+            index = (index + step) & self.mask
+        return tomb if tomb >= 0 else index
+
+    def insert(self, key: str) -> None:
+        h = _g_str_hash(key)
+        index = self._lookup(key, h)
+        old = self.hashes[index]
+        if old > 1:
+            return
+        self.hashes[index] = h
+        self.keys[index] = key
+        self.nnodes += 1
+        if old == 0:
+            self.noccupied += 1
+            self._maybe_resize()
+
+    def remove(self, key: str) -> None:
+        h = _g_str_hash(key)
+        index = self._lookup(key, h)
+        if self.hashes[index] <= 1:
+            return
+        self.hashes[index] = 1
+        self.keys[index] = None
+        self.nnodes -= 1
+        self._maybe_resize()
+
+    def _maybe_resize(self) -> None:
+        if (self.size > self.nnodes * 4 and self.size > 8) or self.size <= self.noccupied + self.noccupied // 16:
+            self._resize()
+
+    def _resize(self) -> None:
+        old_size = self.size
+        want = int(self.nnodes * 1.333)
+        shift = 0
+        while want:
+            want >>= 1
+            shift += 1
+        self._set_shift(max(shift, 3))
+        if self.size > old_size:
+            self.hashes += [0] * (self.size - old_size)
+            self.keys += [None] * (self.size - old_size)
+        moved = [False] * max(self.size, old_size)
+        for i in range(old_size):
+            h = self.hashes[i]
+            if h <= 1:
+                self.hashes[i] = 0
+                continue
+            if moved[i]:
+                continue
+            self.hashes[i] = 0
+            key = self.keys[i]
+            self.keys[i] = None
+            while True:
+                index = ((h * 11) & 0xFFFFFFFF) % self.mod
+                step = 0
+                while moved[index]:
+                    step += 1
+                    index = (index + step) & self.mask
+                moved[index] = True
+                replaced = self.hashes[index]
+                self.hashes[index] = h
+                if replaced <= 1:
+                    self.keys[index] = key
+                    break
+                h, key, self.keys[index] = replaced, self.keys[index], key
+        del self.hashes[self.size :]
+        del self.keys[self.size :]
+        self.noccupied = self.nnodes
+
+    def first(self) -> str | None:
+        for h, key in zip(self.hashes, self.keys, strict=True):
+            if h > 1:
+                return key
+        return None
+
+
+def _glib_first_left(keys: Iterable[str], consumed: Iterable[str]) -> str | None:
+    """The key QEMU's check_struct reports: the struct's keys go into a GHashTable in QDict order,
+    members are removed as they are visited, and the first slot still holding a key wins."""
+    from fakeqemu.qmp.encode import qdict_order
+
+    table = _GHashSet()
+    for key in qdict_order(tuple(keys)):
+        table.insert(key)
+    for key in consumed:
+        table.remove(key)
+    return table.first()
+
+
+# -- object checks ------------------------------------------------------------------------------------
+class _Member:
+    __slots__ = ("check", "name", "optional")
+
+    def __init__(self, name: str, optional: bool) -> None:
+        self.name = name
+        self.optional = optional
+        self.check: Check = _check_any
+
+
+class _Object:
+    """A struct or flat union: members in visiting order, variant members keyed by discriminator value."""
+
+    __slots__ = ("members", "names", "tag", "variants")
+
+    def __init__(self) -> None:
+        self.members: list[_Member] = []
+        self.names: frozenset[str] = frozenset()
+        self.tag: str | None = None
+        self.variants: dict[str, _Object] = {}
+
+    def visit(self, value: dict[str, Any], prefix: str, consumed: list[str]) -> dict[str, Any] | None:
+        """Check the members of ``value``; return a normalised copy if any member changed, else None."""
+        changed: dict[str, Any] | None = None
+        for member in self.members:
+            key = member.name
+            if key not in value:
+                if member.optional:
+                    continue
+                raise GenericError(f"Parameter '{prefix}{key}' is missing")
+            item = value[key]
+            out = member.check(item, key, prefix + key)
+            consumed.append(key)
+            if out is not item:
+                if changed is None:
+                    changed = dict(value)
+                changed[key] = out
+        if self.tag is not None:
+            variant = self.variants.get(value[self.tag])
+            if variant is not None:
+                sub = variant.visit(value if changed is None else changed, prefix, consumed)
+                if sub is not None:
+                    changed = sub
+        return changed
+
+    def check_struct(self, value: Any, name: str | None, full: str) -> Any:
+        if type(value) is not dict:
+            raise _type_error(full, "object")
+        prefix = full + "." if full else ""
+        consumed: list[str] = []
+        changed = self.visit(value, prefix, consumed)
+        if len(consumed) != len(value):
+            left = _glib_first_left(value, consumed)
+            raise GenericError(f"Parameter '{prefix}{left}' is unexpected")
+        return value if changed is None else changed
+
+
+class Schema:
+    """QEMU 7.2's schema, loaded once and shared (read-only) by every VM in the process."""
+
+    _loaded: ClassVar[Schema | None] = None
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.qemu_version: str = data["qemu-version"]
+        self.raw_sha256: str = data["raw-sha256"]
+        self.raw_length: int = data["raw-length"]
+        self.entities: list[dict[str, Any]] = data["schema"]
+        self.by_name: dict[str, dict[str, Any]] = {e["name"]: e for e in self.entities}
+        self.index: dict[str, int] = {e["name"]: i for i, e in enumerate(self.entities)}
+        self.commands_order: list[str] = data["commands-order"]
+        #: commands QEMU runs without a generated argument visitor (their handler checks arguments)
+        self.not_generated: frozenset[str] = frozenset(data["gen-false"])
+        self._int_types: dict[str, dict[str, str]] = data["int-types"]
+        self._alt_names: dict[str, str] = data["alternate-names"]
+        self._checks: dict[str, Check] = {}
+        self._commands: dict[str, tuple[Check, bool, bool]] = {}
+        #: QEMU's commands and events; and the types QEMU lists though nothing refers to them (used only
+        #: by members its build left out): those appear only in the untrimmed introspection
+        self._roots = frozenset(e["name"] for e in self.entities if e["meta-type"] in ("command", "event"))
+        self._orphans = frozenset(self.by_name) - self._reach(self._roots)
+        for e in self.entities:
+            if e["meta-type"] == "command":
+                arg = self.by_name[e["arg-type"]]
+                no_args = not arg.get("members") and "tag" not in arg
+                self._commands[e["name"]] = (
+                    self._check_for(e["arg-type"]),
+                    no_args,
+                    bool(e.get("allow-oob")),
+                )
+
+    @classmethod
+    def load(cls) -> Schema:
+        if cls._loaded is None:
+            with DATA.open("rb") as f:
+                cls._loaded = cls(json.load(f))
+        return cls._loaded
+
+    # -- commands -----------------------------------------------------------------------------------
+    def has_command(self, name: str) -> bool:
+        return name in self._commands
+
+    def command_allows_oob(self, name: str) -> bool:
+        entry = self._commands.get(name)
+        return entry is not None and entry[2]
+
+    def check_args(self, command: str, args: dict[str, Any]) -> dict[str, Any]:
+        """Check ``args`` like QEMU's generated marshaller for ``command``; raise GenericError with
+        QEMU's text on the first error. Returns ``args`` or a normalised copy (uint64 values taken
+        modulo 2^64, ints given for ``number`` as floats). Commands not in QEMU's schema (fakeqemu's
+        own) and 'gen': false commands (device_add) are returned unchecked."""
+        entry = self._commands.get(command)
+        if entry is None or command in self.not_generated:
+            return args
+        if entry[1]:
+            if args:
+                left = _glib_first_left(args, ())
+                raise GenericError(f"Parameter '{left}' is unexpected")
+            return args
+        result: dict[str, Any] = entry[0](args, None, "")
+        return result
+
+    # -- compiling checks ---------------------------------------------------------------------------
+    def _check_for(self, tname: str) -> Check:
+        check = self._checks.get(tname)
+        if check is not None:
+            return check
+        e = self.by_name[tname]
+        mt = e["meta-type"]
+        if mt == "builtin":
+            check = _BUILTIN[tname]
+        elif mt == "enum":
+            check = self._enum_check(e)
+        elif mt == "array":
+            check = self._array_check(e)
+        elif mt == "alternate":
+            check = self._alternate_check(e)
+        else:
+            obj = _Object()
+            # registered before its members compile: recursive types refer to it
+            check = self._checks[tname] = obj.check_struct
+            self._fill_object(obj, e)
+        self._checks[tname] = check
+        return check
+
+    def _member_check(self, owner: str, key: str, tname: str) -> Check:
+        kind = self._int_types.get(owner, {}).get(key)
+        if kind is None:
+            return self._check_for(tname)
+        element = _BUILTIN[kind]
+        if tname == "int":
+            return element
+
+        def check_int_list(value: Any, name: str | None, full: str) -> Any:
+            return self._visit_list(value, full, element)
+
+        return check_int_list
+
+    def _fill_object(self, obj: _Object, e: dict[str, Any]) -> None:
+        for m in e["members"]:
+            member = _Member(m["name"], "default" in m)
+            member.check = self._member_check(e["name"], m["name"], m["type"])
+            obj.members.append(member)
+        obj.names = frozenset(m["name"] for m in e["members"])
+        if "tag" in e:
+            obj.tag = e["tag"]
+            for v in e.get("variants", []):
+                sub = _Object()
+                self._fill_object(sub, self.by_name[v["type"]])
+                obj.variants[v["case"]] = sub
+
+    @staticmethod
+    def _enum_check(e: dict[str, Any]) -> Check:
+        values = frozenset(e["values"])
+
+        def check_enum(value: Any, name: str | None, full: str) -> Any:
+            if type(value) is not str:
+                raise _type_error(full, "string")
+            if value not in values:
+                raise GenericError(f"Parameter '{_bare(name)}' does not accept value '{value}'")
+            return value
+
+        return check_enum
+
+    @staticmethod
+    def _visit_list(value: Any, full: str, element: Check) -> Any:
+        if type(value) is not list:
+            raise _type_error(full, "array")
+        changed: list[Any] | None = None
+        for i, item in enumerate(value):
+            out = element(item, None, f"{full}[{i}]")
+            if out is not item:
+                if changed is None:
+                    changed = list(value)
+                changed[i] = out
+        return value if changed is None else changed
+
+    def _array_check(self, e: dict[str, Any]) -> Check:
+        element_type: str = e["element-type"]
+        cache: list[Check] = []
+
+        def check_array(value: Any, name: str | None, full: str) -> Any:
+            if not cache:
+                cache.append(self._check_for(element_type))
+            return self._visit_list(value, full, cache[0])
+
+        return check_array
+
+    def _alternate_check(self, e: dict[str, Any]) -> Check:
+        alt_name = self._alt_names.get(e["name"], e["name"])
+        branches: dict[str, str] = {}
+        int_kinds = self._int_types.get(e["name"], {})
+        for i, m in enumerate(e["members"]):
+            t = m["type"]
+            target = self.by_name.get(t, {"meta-type": "builtin"})
+            mt = target["meta-type"]
+            if mt == "builtin":
+                kind = {"str": "str", "bool": "bool", "int": "num", "number": "num", "null": "null"}.get(t, "any")
+            else:
+                kind = {"enum": "str", "object": "object", "array": "array"}.get(mt, "any")
+            branches[kind] = f"#{i}" if f"#{i}" in int_kinds else t
+        checks: dict[str, Check] = {}
+
+        def check_alternate(value: Any, name: str | None, full: str) -> Any:
+            kind = "null" if value is None else _JSON_KIND.get(type(value), "num")
+            branch = branches.get(kind)
+            if branch is None:
+                raise GenericError(f"Invalid parameter type for '{_bare(name)}', expected: {alt_name}")
+            check = checks.get(branch)
+            if check is None:
+                check = checks[branch] = (
+                    _BUILTIN[int_kinds[branch]] if branch.startswith("#") else self._check_for(branch)
+                )
+            return check(value, name, full)
+
+        return check_alternate
+
+    # -- introspection ------------------------------------------------------------------------------
+    def _reach(self, roots: Iterable[str]) -> set[str]:
+        seen: set[str] = set()
+        stack = list(roots)
+        while stack:
+            name = stack.pop()
+            if name in seen or name not in self.by_name:
+                continue
+            seen.add(name)
+            stack.extend(self._refs(self.by_name[name]))
+        return seen
+
+    def _refs(self, e: dict[str, Any]) -> list[str]:
+        mt = e["meta-type"]
+        if mt == "command":
+            return [e["arg-type"], e["ret-type"]]
+        if mt == "event":
+            return [e["arg-type"]]
+        if mt == "array":
+            return [e["element-type"]]
+        refs = [m["type"] for m in e.get("members", []) if "type" in m]
+        refs += [v["type"] for v in e.get("variants", [])]
+        return refs
+
+    def introspect(
+        self, commands: Iterable[str], events: Iterable[str], extra: Iterable[dict[str, Any]] = ()
+    ) -> list[dict[str, Any]]:
+        """query-qmp-schema's return restricted to ``commands`` and ``events`` (names QEMU does not know
+        are skipped) and every type they reach, in QEMU's order (asked for all of QEMU's commands and
+        events, this is QEMU's list exactly, with the few types nothing refers to); then ``extra``
+        entities (fakeqemu's own commands and their types, in introspection format): extra commands and
+        events follow QEMU's commands and events, extra types go last, and schema types they reference
+        are included."""
+        wanted = {n for n in commands if n in self.by_name and self.by_name[n]["meta-type"] == "command"}
+        wanted |= {n for n in events if n in self.by_name and self.by_name[n]["meta-type"] == "event"}
+        extras = list(extra)
+        extra_names = {e["name"] for e in extras}
+        stack = list(wanted)
+        for e in extras:
+            stack += [r for r in self._refs(e) if r not in extra_names]
+        seen = self._reach(stack)
+        if self._roots <= wanted:
+            seen |= self._orphans
+        picked = [e for e in self.entities if e["name"] in seen]
+        head = [e for e in picked if e["meta-type"] in ("command", "event")]
+        tail = [e for e in picked if e["meta-type"] not in ("command", "event")]
+        extra_head = [e for e in extras if e["meta-type"] in ("command", "event")]
+        extra_tail = [e for e in extras if e["meta-type"] not in ("command", "event")]
+        return head + extra_head + tail + extra_tail
+
+    def commands_list(self, commands: Iterable[str]) -> list[dict[str, Any]]:
+        """query-commands' return for these commands, in QEMU's order (names QEMU does not know, i.e.
+        fakeqemu's own commands, come first: QEMU lists the last registered first)."""
+        names = list(commands)
+        known = set(names)
+        own = [n for n in names if n not in self.index]
+        return [{"name": n} for n in own] + [{"name": n} for n in self.commands_order if n in known]

@@ -1,0 +1,146 @@
+"""One QMP connection's protocol state, sans-IO: bytes in, requests and replies out.
+
+Rules, as QEMU 7.2's monitor/qmp.c and qapi/qmp-dispatch.c apply them:
+
+1. On connect the server sends the greeting; the connection starts in capabilities-negotiation mode,
+   where only ``qmp_capabilities`` exists. Any other command (known or not) answers CommandNotFound
+   "Expecting capabilities negotiation with 'qmp_capabilities'". Events are not sent in this mode.
+2. Input is a JSON stream; each top-level value is one request. A parse error answers a GenericError
+   with no ``id``; a value that is not an object answers "QMP input must be a JSON object".
+3. The members of a request are checked in QDict (hash bucket) order: ``execute`` (and ``exec-oob`` once
+   oob is negotiated) must be strings and not both present, ``arguments`` must be an object, ``id`` may be
+   anything and is echoed back as parsed; any other member is unexpected.
+4. After negotiation ``qmp_capabilities`` answers CommandNotFound "Capabilities negotiation is already
+   complete, command ignored". ``exec-oob`` needs a command that allows it.
+5. A reply to a request carries its ``id``, if the request had one and was an object.
+
+``QMPSession.receive_data`` returns, in input order, either ``Request`` objects for the caller to run
+(then ``reply``/``error`` give the bytes), or ready ``bytes`` (protocol-level error replies). Commands are
+looked up and their arguments checked by the caller, through ``Dispatcher``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+from fakeqemu.qmp.encode import encode_message, qdict_order
+from fakeqemu.qmp.errors import QMPError
+from fakeqemu.qmp.jsonstream import JsonParseError, JsonStreamer
+
+NO_ID: Final = object()
+
+NEGOTIATION_NEEDED = "Expecting capabilities negotiation with 'qmp_capabilities'"
+ALREADY_NEGOTIATED = "Capabilities negotiation is already complete, command ignored"
+CAPABILITIES = ("oob",)
+
+
+@dataclass(slots=True)
+class Request:
+    """A well-formed request for the caller to execute."""
+
+    command: str
+    arguments: dict[str, Any]
+    id: Any  # NO_ID when the request had none
+    oob: bool
+
+
+def greeting_bytes(version: tuple[int, int, int], package: str, oob_offered: bool = True) -> bytes:
+    """The greeting QEMU sends on connect."""
+    major, minor, micro = version
+    return encode_message(
+        {
+            "QMP": {
+                "version": {"qemu": {"major": major, "minor": minor, "micro": micro}, "package": package},
+                "capabilities": list(CAPABILITIES) if oob_offered else [],
+            }
+        }
+    )
+
+
+def _error_reply(cls: str, desc: str, id_: Any = NO_ID) -> bytes:
+    msg: dict[str, Any] = {"error": {"class": cls, "desc": desc}}
+    if id_ is not NO_ID:
+        msg["id"] = id_
+    return encode_message(msg)
+
+
+class QMPSession:
+    """Protocol state of one QMP connection. Not thread-safe; no I/O."""
+
+    __slots__ = ("_stream", "greeting", "negotiated", "oob_enabled", "oob_offered")
+
+    def __init__(self, version: tuple[int, int, int], package: str, *, oob_offered: bool = True) -> None:
+        self.oob_offered = oob_offered
+        self.greeting = greeting_bytes(version, package, oob_offered)
+        self.negotiated = False
+        self.oob_enabled = False
+        self._stream = JsonStreamer()
+
+    # --- input -----------------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> list[Request | bytes]:
+        out: list[Request | bytes] = []
+        for item in self._stream.feed(data):
+            if isinstance(item, JsonParseError):
+                out.append(_error_reply("GenericError", item.desc))
+            else:
+                out.append(self._check(item))
+        return out
+
+    def _check(self, obj: object) -> Request | bytes:
+        if not isinstance(obj, dict):
+            return _error_reply("GenericError", "QMP input must be a JSON object")
+        id_ = obj.get("id", NO_ID)
+        exec_key: str | None = None
+        for key in qdict_order(tuple(obj)) if len(obj) > 1 else obj:
+            value = obj[key]
+            if key == "execute" or (key == "exec-oob" and self.oob_enabled):
+                if not isinstance(value, str):
+                    return _error_reply("GenericError", f"QMP input member '{key}' must be a string", id_)
+                if exec_key is not None:
+                    return _error_reply("GenericError", f"QMP input member '{key}' clashes with '{exec_key}'", id_)
+                exec_key = key
+            elif key == "arguments":
+                if not isinstance(value, dict):
+                    return _error_reply("GenericError", "QMP input member 'arguments' must be an object", id_)
+            elif key != "id":
+                return _error_reply("GenericError", f"QMP input member '{key}' is unexpected", id_)
+        if exec_key is None:
+            return _error_reply("GenericError", "QMP input lacks member 'execute'", id_)
+        return Request(obj[exec_key], obj.get("arguments", {}), id_, exec_key == "exec-oob")
+
+    # --- capabilities negotiation ----------------------------------------------------------------
+
+    def negotiate(self, req: Request) -> bytes:
+        """Answer ``qmp_capabilities`` (its arguments already checked against the schema)."""
+        if self.negotiated:
+            return self.error(req, "CommandNotFound", ALREADY_NEGOTIATED)
+        enable = req.arguments.get("enable") or []
+        for cap in enable:
+            if cap == "oob" and not self.oob_offered:
+                return self.error(req, "GenericError", f"Capability '{cap}' not available")
+        self.negotiated = True
+        self.oob_enabled = "oob" in enable
+        return self.reply(req, {})
+
+    # --- output ----------------------------------------------------------------------------------
+
+    def reply(self, req: Request, result: Any) -> bytes:
+        if req.id is NO_ID:
+            return encode_message({"return": result})
+        return encode_message({"return": result, "id": req.id})
+
+    def error(self, req: Request, cls: str, desc: str) -> bytes:
+        if not self.negotiated and cls == "CommandNotFound":
+            desc = NEGOTIATION_NEEDED
+        return _error_reply(cls, desc, req.id)
+
+    def error_from(self, req: Request, exc: QMPError) -> bytes:
+        return self.error(req, exc.cls, exc.desc)
+
+
+class Dispatcher(Protocol):
+    """What runs a Request: looks the command up, checks arguments, calls it (fakeqemu.server)."""
+
+    def dispatch(self, session: QMPSession, req: Request) -> bytes: ...

@@ -1,0 +1,171 @@
+"""One fake VM at run time: its machine, its monitors, its qtest link and the task that drives its timers.
+
+A VM costs one timer task and one accept task per monitor while idle. Many VMs can share one trio run
+(a fleet): nothing here is global.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import sys
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import trio
+
+import fakeqemu.commands.all  # noqa: F401  (registers every QMP command)
+from fakeqemu.commands.dispatch import Dispatcher
+from fakeqemu.machine.events import Event
+from fakeqemu.machine.machine import Machine, MachineConfig
+from fakeqemu.machine.traffic import Record
+from fakeqemu.server.chardev import Endpoint, bound_address, connect, listen
+from fakeqemu.server.monitor import MonitorConnection, serve_monitor
+
+log = logging.getLogger("fakeqemu.vm")
+
+#: events kept per VM for the HTTP plane's event log
+EVENT_LOG_LIMIT = 1000
+#: how long an exiting VM waits for its clients to be sent what is queued for them (SHUTDOWN, replies)
+EXIT_DRAIN_S = 2.0
+
+
+@dataclass
+class VMConfig:
+    machine: MachineConfig = field(default_factory=MachineConfig)
+    monitors: list[Endpoint] = field(default_factory=list)
+    qtest: Endpoint | None = None
+    #: monitors already bound (by the CLI, before trio was imported), in the order of ``monitors``
+    listeners: list[socket.socket] | None = None
+    #: the qtest link, when the CLI connected it already
+    qtest_sock: socket.socket | None = None
+    #: clients the early greeter accepted and greeted, by monitor index
+    early: dict[int, socket.socket] = field(default_factory=dict)
+
+
+class VM:
+    def __init__(self, config: VMConfig) -> None:
+        self.config = config
+        self.connections: set[MonitorConnection] = set()
+        self.connection_count = 0
+        #: live feed of (kind, item) for the HTTP plane: ("event", Event) and ("traffic", Record);
+        #: survives reset(). Callbacks must not block.
+        self.feed: list[Callable[[str, object], None]] = []
+        self.addresses: list[str] = []
+        self._cancel: trio.CancelScope | None = None
+        self._timer_wakeup = trio.Event()
+        self.machine: Machine
+        self.dispatcher: Dispatcher
+        self.exited = trio.Event()
+
+    @property
+    def name(self) -> str:
+        return self.config.machine.name or "vm0"
+
+    def _new_machine(self) -> None:
+        self.machine = Machine(self.config.machine, monotonic=trio.current_time)
+        self.dispatcher = Dispatcher(self.machine)
+        self.machine.on_exit = self._on_exit
+        self.machine.timers.on_change = self._wake_timers
+        self.event_log: deque[Event] = deque(maxlen=EVENT_LOG_LIMIT)
+        self.machine.events.subscribe(self._on_event)
+        self.machine.traffic.subscribe(self._on_traffic)
+
+    def _on_event(self, event: Event) -> None:
+        self.event_log.append(event)
+        for fn in list(self.feed):
+            fn("event", event)
+
+    def _on_traffic(self, record: Record) -> None:
+        for fn in list(self.feed):
+            fn("traffic", record)
+
+    def reset(self) -> None:
+        """Return the VM to the state it started in (devices, run state, guest policy, faults, records)
+        without restarting the process; connected QMP clients stay connected and carry on."""
+        old = self.machine
+        old.timers.on_change = None
+        self._new_machine()
+        for conn in self.connections:
+            conn.attach(self.machine)
+        self._wake_timers()
+        del old
+
+    async def run(self, *, task_status: trio.TaskStatus[VM] = trio.TASK_STATUS_IGNORED) -> None:
+        """Listen, connect qtest, report started, and serve until the VM exits."""
+        self._new_machine()
+        qtest_sock: trio.socket.SocketType | None = None
+        if self.config.qtest_sock is None and self.config.qtest is not None:
+            self.config.qtest_sock = connect(self.config.qtest)
+        if self.config.qtest_sock is not None:
+            qtest_sock = trio.socket.from_stdlib_socket(self.config.qtest_sock)
+        raw = self.config.listeners
+        if raw is None:
+            raw = []
+            try:
+                for ep in self.config.monitors:
+                    raw.append(listen(ep))
+            except OSError:
+                for sock in raw:
+                    sock.close()
+                raise
+        self.addresses = [bound_address(s) for s in raw]
+        listeners: list[trio.socket.SocketType] = [trio.socket.from_stdlib_socket(s) for s in raw]
+        early: dict[int, trio.socket.SocketType] = {
+            i: trio.socket.from_stdlib_socket(s) for i, s in self.config.early.items()
+        }
+        self.config.early = {}
+        try:
+            with trio.CancelScope() as scope:
+                self._cancel = scope
+                async with trio.open_nursery() as nursery:
+                    self._nursery = nursery
+                    nursery.start_soon(self._drive_timers)
+                    if qtest_sock is not None:
+                        from fakeqemu.server.qtest import serve_qtest
+
+                        nursery.start_soon(serve_qtest, self, qtest_sock)
+                    for i, listener in enumerate(listeners):
+                        nursery.start_soon(serve_monitor, self, listener, f"monitor{i}", early.get(i))
+                    task_status.started(self)
+        finally:
+            for listener in listeners:
+                listener.close()
+            for client in early.values():
+                client.close()
+            self.exited.set()
+
+    # --- timers ----------------------------------------------------------------------------------
+
+    def _wake_timers(self) -> None:
+        self._timer_wakeup.set()
+
+    async def _drive_timers(self) -> None:
+        while True:
+            timers = self.machine.timers  # anew each time: reset() replaces the machine
+            self._timer_wakeup = trio.Event()
+            deadline = timers.next_deadline()
+            if deadline is None:
+                await self._timer_wakeup.wait()
+                continue
+            with trio.move_on_at(deadline):
+                await self._timer_wakeup.wait()
+            timers.run_due()
+
+    # --- exit ------------------------------------------------------------------------------------
+
+    def _on_exit(self) -> None:
+        self._nursery.start_soon(self._exit)
+
+    async def _exit(self) -> None:
+        with trio.move_on_after(EXIT_DRAIN_S):
+            for conn in list(self.connections):
+                await conn.drain()
+        if self._cancel is not None:
+            self._cancel.cancel()
+
+    def signal(self, signum: int) -> None:
+        """SIGTERM/SIGINT/SIGHUP: QEMU reports it, sends SHUTDOWN host-signal and exits."""
+        print(f"qemu-system-x86_64: terminating on signal {signum}", file=sys.stderr, flush=True)
+        self.machine.shutdown("host-signal", guest=False)

@@ -1,0 +1,135 @@
+"""fakeqemu-system-x86_64's command line: parsing, QEMU-style errors, -daemonize/-pidfile."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fakeqemu.cli.qemu import parse_args
+from fakeqemu.cli.qemuopts import UsageError
+
+FAKEQEMU = [sys.executable, "-m", "fakeqemu"]
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*FAKEQEMU, *args], capture_output=True, text=True, timeout=30)
+
+
+def test_libvirt_style_command_line_parses() -> None:
+    opts = parse_args(
+        [
+            "-name",
+            "guest=dom1,debug-threads=on",
+            "-S",
+            "-object",
+            '{"qom-type":"memory-backend-ram","id":"pc.ram","size":67108864}',
+            "-machine",
+            "pc-q35-7.2,usb=off,dump-guest-core=off,memory-backend=pc.ram",
+            "-accel",
+            "tcg",
+            "-cpu",
+            "qemu64",
+            "-m",
+            "64",
+            "-overcommit",
+            "mem-lock=off",
+            "-smp",
+            "1,sockets=1,cores=1,threads=1",
+            "-uuid",
+            "c7a5fdbd-cdaf-9455-926a-d65c16db1809",
+            "-display",
+            "none",
+            "-no-user-config",
+            "-nodefaults",
+            "-chardev",
+            "socket,id=charmonitor,fd=25,server=on,wait=off",
+            "-mon",
+            "chardev=charmonitor,id=monitor,mode=control",
+            "-rtc",
+            "base=utc",
+            "-no-shutdown",
+            "-boot",
+            "strict=on",
+            "-device",
+            '{"driver":"pcie-root-port","port":16,"chassis":1,"id":"pci.1","bus":"pcie.0","addr":"0x2"}',
+            "-audiodev",
+            '{"id":"audio1","driver":"none"}',
+            "-sandbox",
+            "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
+            "-msg",
+            "timestamp=on",
+        ]
+    )
+    m = opts.vm.machine
+    assert (m.name, m.machine_type, m.paused, m.no_shutdown, m.memory_mb) == ("dom1", "q35", True, True, 64)
+    assert m.devices == [
+        {"driver": "pcie-root-port", "port": 16, "chassis": 1, "id": "pci.1", "bus": "pcie.0", "addr": "0x2"}
+    ]
+    assert [(ep.kind, ep.fd) for ep in opts.vm.monitors] == [("fd", 25)]
+
+
+def test_fakeqemu_settings() -> None:
+    m = parse_args(["-fakeqemu", "qemu-version=7.2.0,rcu-grace-ms=0,guest=never"]).vm.machine
+    assert (m.qemu_version, m.rcu_grace, m.guest) == ((7, 2, 0), 0.0, "never")
+    with pytest.raises(UsageError, match="unknown setting 'bogus'"):
+        parse_args(["-fakeqemu", "bogus=1"])
+
+
+def test_invalid_option_fails_like_qemu() -> None:
+    res = run("-foo")
+    assert (res.returncode, res.stderr) == (1, "qemu-system-x86_64: -foo: invalid option\n")
+
+
+def test_missing_argument_fails_like_qemu() -> None:
+    res = run("-m")
+    assert (res.returncode, res.stderr) == (1, "qemu-system-x86_64: -m: requires an argument\n")
+
+
+def test_qtest_peer_missing_fails(tmp_path: Path) -> None:
+    res = run("-qtest", f"unix:{tmp_path}/nobody")
+    assert res.returncode == 1
+    assert "Failed to connect to" in res.stderr and "No such file or directory" in res.stderr
+
+
+def test_version() -> None:
+    res = run("-version")
+    assert res.returncode == 0 and res.stdout.startswith("QEMU emulator version 7.2.22 (fakeqemu ")
+
+
+def test_daemonize_exits_once_listening_and_pidfile_written(tmp_path: Path) -> None:
+    sock_path, pidfile = tmp_path / "qmp.monitor", tmp_path / "qmp.pid"
+    res = run(
+        "-S",
+        "-no-user-config",
+        "-nodefaults",
+        "-nographic",
+        "-machine",
+        "none,accel=kvm:tcg",
+        "-qmp",
+        f"unix:{sock_path},server=on,wait=off",
+        "-pidfile",
+        str(pidfile),
+        "-daemonize",
+    )
+    assert res.returncode == 0, res.stderr
+    pid = int(pidfile.read_text())
+    try:
+        client = socket.socket(socket.AF_UNIX)
+        client.settimeout(10)
+        client.connect(str(sock_path))  # listening already: the parent only exits once it is
+        assert client.recv(4096).startswith(b'{"QMP": ')
+        client.close()
+    finally:
+        os.kill(pid, signal.SIGTERM)
+    for _ in range(500):
+        if not pidfile.exists():
+            break
+        time.sleep(0.01)
+    assert not pidfile.exists()  # removed at exit, as QEMU does

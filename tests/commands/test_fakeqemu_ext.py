@@ -1,0 +1,80 @@
+"""x-fakeqemu-* commands: guest I/O, guest policy, guest-initiated eject."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fakeqemu.commands.fakeqemu_ext import (
+    EXTENSION_SCHEMA,
+    eject,
+    guest_policy,
+    io_read,
+    io_write,
+    query_guest,
+)
+from fakeqemu.commands.registry import Context
+from fakeqemu.machine.guest import Guest
+from fakeqemu.qmp.errors import DeviceNotFound, GenericError
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "machine"))
+from hpfakes import Board, attach, plug
+
+
+class Peripheral:
+    def __init__(self) -> None:
+        self.children: dict[str, Any] = {}
+
+
+def make() -> tuple[Board, Context, Peripheral]:
+    b = Board("pc")
+    b.done()
+    attach(b.machine, "guest", Guest(b.machine, b.hp))
+    per = Peripheral()
+    attach(b.machine, "peripheral", per)
+    return b, Context(b.machine), per
+
+
+def test_io_read_write() -> None:
+    _b, ctx, _ = make()
+    assert io_read(ctx, {"port": 0xAE0C, "size": 4}) == {"value": 0xFFFFFFFC}
+    assert io_write(ctx, {"port": 0xAFE2, "size": 2, "value": 0x2}) == {}
+    assert io_read(ctx, {"port": 0xAFE2, "size": 2}) == {"value": 2}
+    with pytest.raises(GenericError):
+        io_read(ctx, {"port": 0x80, "size": 3})
+
+
+def test_policy_and_eject() -> None:
+    b, ctx, per = make()
+    assert query_guest(ctx, {}) == {
+        "policy": "auto",
+        "effective-policy": "passive",
+        "devices": [],
+        "booted": False,
+    }
+    n1 = plug(b.machine, b.root, 5 << 3, "n1")
+    per.children["n1"] = n1
+    res = guest_policy(ctx, {"policy": "never", "device": "n1"})
+    assert res["devices"] == [{"id": "n1", "policy": "never"}]
+    with pytest.raises(GenericError):
+        guest_policy(ctx, {"policy": "sometimes"})
+    with pytest.raises(DeviceNotFound) as exc:
+        eject(ctx, {"id": "nope"})
+    assert exc.value.desc == "Device 'nope' not found"
+    assert eject(ctx, {"id": "n1"}) == {}
+    assert n1.parent_bus is None
+    b.advance(0.02)
+    assert b.deleted()[-1] == {"device": "n1", "path": "/machine/peripheral/n1"}
+
+
+def test_schema_entities_reference_defined_types() -> None:
+    names = {e["name"] for e in EXTENSION_SCHEMA} | {"int", "str", "bool"}
+    for e in EXTENSION_SCHEMA:
+        for key in ("arg-type", "ret-type", "element-type"):
+            if key in e:
+                assert e[key] in names
+        for m in e.get("members", []):
+            assert m["type"] in names

@@ -1,0 +1,116 @@
+"""Start fakeqemu's real binary as a subprocess for integration tests."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import trio
+
+T = TypeVar("T")
+FAKEQEMU = [sys.executable, "-m", "fakeqemu"]
+
+
+class Proc:
+    def __init__(self, popen: subprocess.Popen[bytes], sockets: list[str]) -> None:
+        self.popen = popen
+        self.sockets = sockets
+
+    def stderr_text(self) -> str:
+        assert self.popen.stderr is not None
+        return self.popen.stderr.read().decode()
+
+
+def wait_for_socket(path: str, proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            err = proc.stderr.read().decode() if proc.stderr else ""
+            raise RuntimeError(f"fakeqemu exited with {proc.returncode}: {err}")
+        if os.path.exists(path):
+            return
+        time.sleep(0.005)
+    raise TimeoutError(f"{path} did not appear")
+
+
+@contextmanager
+def fakeqemu(tmp: Path, *args: str, monitors: int = 1) -> Iterator[Proc]:
+    """fakeqemu -M pc -S with ``monitors`` QMP unix sockets (tmp/qmp0.sock ...), plus ``args``."""
+    paths = [str(tmp / f"qmp{i}.sock") for i in range(monitors)]
+    argv = [*FAKEQEMU, "-M", "pc", "-display", "none", "-nodefaults", "-S"]
+    for p in paths:
+        argv += ["-qmp", f"unix:{p},server=on,wait=off"]
+    proc = subprocess.Popen([*argv, *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        for p in paths:
+            wait_for_socket(p, proc)
+        yield Proc(proc, paths)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+class Raw:
+    """A blocking raw QMP client: bytes exactly as sent, lines exactly as received."""
+
+    def __init__(self, path: str | tuple[str, int], timeout: float = 5.0) -> None:
+        family = socket.AF_UNIX if isinstance(path, str) else socket.AF_INET
+        self.sock = socket.socket(family)
+        self.sock.settimeout(timeout)
+        self.sock.connect(path)
+        self.buf = b""
+
+    def line(self) -> bytes:
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError(self.buf)
+            self.buf += chunk
+        line, _, self.buf = self.buf.partition(b"\r\n")
+        return line
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def cmd(self, data: bytes) -> bytes:
+        self.send(data)
+        return self.line()
+
+    def negotiate(self) -> bytes:
+        greeting = self.line()
+        assert self.cmd(b'{"execute":"qmp_capabilities"}') == b'{"return": {}}'
+        return greeting
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __del__(self) -> None:  # tests may drop a client without closing it
+        self.sock.close()
+
+
+async def in_asyncio(scenario: Callable[[], Awaitable[T]], limit: float = 10.0) -> T:
+    """Run a qemu.qmp (asyncio) scenario from a trio test, with the timeout on the asyncio side."""
+
+    def run() -> T:
+        async def bounded() -> T:
+            return await asyncio.wait_for(scenario(), limit)
+
+        return asyncio.run(bounded())
+
+    return await trio.to_thread.run_sync(run)
+
+
+def strip_timestamp(msg: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in msg.items() if k != "timestamp"}

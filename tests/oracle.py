@@ -1,0 +1,583 @@
+"""Differential testing harness: run the same script against Debian's QEMU 7.2 and against fakeqemu.
+
+A script is a list of steps (``Send``, ``Expect``, ``Quiet``, ``WaitEvent``, ``Qtest``, ``Signal``,
+``WaitClose``, ``WaitExit``). Running it on a ``Target`` yields a transcript: a list of
+``(direction, bytes)`` entries where direction is ``qmp>`` (raw bytes sent), ``qmp<`` (one raw message
+line received, CRLF included), ``qtest>`` / ``qtest<`` (qtest lines, ``IRQ`` lines dropped) or ``!``
+(harness observations: socket closed, process exit status, harness errors). Transcripts are
+normalised (event timestamps, the ``package`` string) and compared byte for byte.
+
+Plain blocking sockets with timeouts: simple and deterministic.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+QEMU_BINARY = "qemu-system-x86_64"
+TRANSCRIPT_DIR = Path("/tmp/oracle-transcripts")
+
+Entry = tuple[str, bytes]
+Transcript = list[Entry]
+
+
+class HarnessError(Exception):
+    """The script could not run as written (timeout, unexpected close, process death)."""
+
+
+# --------------------------------------------------------------------------------------------- targets
+
+
+@dataclass(frozen=True)
+class Target:
+    """How to start an emulator: argv prefix plus arguments appended to every command line."""
+
+    name: str
+    argv: tuple[str, ...]
+    extra: tuple[str, ...] = ()
+
+    def command(self, args: Sequence[str]) -> list[str]:
+        return [*self.argv, *args, *self.extra]
+
+
+def qemu_path() -> str | None:
+    return shutil.which(QEMU_BINARY)
+
+
+@functools.cache
+def qemu_version() -> str:
+    """The real QEMU's version (e.g. ``7.2.22``), read once from ``qemu-system-x86_64 --version``."""
+    path = qemu_path()
+    if path is None:
+        return "7.2.22"
+    out = subprocess.run([path, "--version"], capture_output=True, text=True, check=True).stdout
+    m = re.search(r"QEMU emulator version (\d+\.\d+\.\d+)", out)
+    if m is None:
+        raise HarnessError(f"cannot parse the QEMU version from {out!r}")
+    return m.group(1)
+
+
+def qemu_target() -> Target:
+    return Target("qemu", (qemu_path() or QEMU_BINARY,))
+
+
+def fakeqemu_target() -> Target:
+    return Target("fakeqemu", (sys.executable, "-m", "fakeqemu"), ("-fakeqemu", f"qemu-version={qemu_version()}"))
+
+
+# ----------------------------------------------------------------------------------------------- steps
+
+
+@dataclass(frozen=True)
+class Send:
+    """Raw bytes on the QMP socket, exactly as given."""
+
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Expect:
+    """Read exactly ``n`` QMP messages (lines)."""
+
+    n: int = 1
+    timeout: float = 5.0
+
+
+@dataclass(frozen=True)
+class Quiet:
+    """Read QMP messages until none arrives for ``ms`` milliseconds."""
+
+    ms: int = 200
+
+
+@dataclass(frozen=True)
+class WaitEvent:
+    """Read QMP messages until ``count`` events named ``name`` have arrived (all are recorded)."""
+
+    name: str
+    count: int = 1
+    timeout: float = 5.0
+    #: only count events whose ``data.device`` is this id
+    device: str | None = None
+
+
+@dataclass(frozen=True)
+class Qtest:
+    """One qtest command line; its reply is recorded (``IRQ`` lines are dropped)."""
+
+    line: str
+    timeout: float = 5.0
+
+
+@dataclass(frozen=True)
+class Signal:
+    """Send a signal to the emulator process."""
+
+    signum: int = signal.SIGTERM
+
+
+@dataclass(frozen=True)
+class WaitClose:
+    """Read QMP messages until the peer closes the socket; records ``! qmp closed``."""
+
+    timeout: float = 5.0
+
+
+@dataclass(frozen=True)
+class WaitExit:
+    """Wait for the process to exit; records ``! exit <status>``."""
+
+    timeout: float = 5.0
+
+
+Step = Send | Expect | Quiet | WaitEvent | Qtest | Signal | WaitClose | WaitExit
+
+
+def cmd(execute: str, arguments: dict[str, Any] | None = None, id: Any = None, oob: bool = False) -> bytes:
+    """A compact QMP command in the insertion order given (``{"execute":...,"arguments":...}``)."""
+    msg: dict[str, Any] = {("exec-oob" if oob else "execute"): execute}
+    if arguments is not None:
+        msg["arguments"] = arguments
+    if id is not None:
+        msg["id"] = id
+    return json.dumps(msg, separators=(",", ":")).encode()
+
+
+def call(execute: str, arguments: dict[str, Any] | None = None, id: Any = None) -> list[Step]:
+    """Send one command and read one message (its reply)."""
+    return [Send(cmd(execute, arguments, id)), Expect(1)]
+
+
+# ------------------------------------------------------------------------------------------------- VM
+
+
+class Channel:
+    """A blocking line-oriented socket."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buf = b""
+        self.closed = False
+
+    def _fill(self, deadline: float) -> bool:
+        """Receive more bytes; False on timeout. Sets ``closed`` on EOF."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        self.sock.settimeout(remaining)
+        try:
+            chunk = self.sock.recv(65536)
+        except TimeoutError:
+            return False
+        except ConnectionResetError:
+            chunk = b""
+        if not chunk:
+            self.closed = True
+            return False
+        self.buf += chunk
+        return True
+
+    def line(self, timeout: float) -> bytes | None:
+        """The next line (terminator included), or None on timeout / EOF."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            if self.closed or not self._fill(deadline):
+                return None
+        line, _, self.buf = self.buf.partition(b"\n")
+        return line + b"\n"
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@dataclass
+class VM:
+    """A running emulator with its raw QMP socket and (optionally) the accepted qtest connection."""
+
+    target: Target
+    proc: subprocess.Popen[bytes]
+    tmpdir: str
+    qmp: Channel
+    qtest: Channel | None
+    transcript: Transcript = field(default_factory=list)
+    #: monotonic time at which each recorded entry was read/sent (for latency measurements)
+    times: list[float] = field(default_factory=list)
+
+    def record(self, direction: str, data: bytes) -> None:
+        self.transcript.append((direction, data))
+        self.times.append(time.monotonic())
+
+    # -- QMP
+    def send(self, data: bytes) -> None:
+        self.record("qmp>", data)
+        self.qmp.send(data)
+
+    def read_message(self, timeout: float) -> bytes | None:
+        line = self.qmp.line(timeout)
+        if line is not None:
+            self.record("qmp<", line)
+        return line
+
+    def expect(self, n: int, timeout: float = 5.0) -> list[bytes]:
+        out = []
+        for i in range(n):
+            line = self.read_message(timeout)
+            if line is None:
+                why = "closed" if self.qmp.closed else "timed out"
+                raise HarnessError(f"expected {n} QMP messages, got {i}: {why}")
+            out.append(line)
+        return out
+
+    def quiet(self, ms: int) -> None:
+        while self.read_message(ms / 1000.0) is not None:
+            pass
+
+    def wait_event(self, name: str, count: int = 1, timeout: float = 5.0, device: str | None = None) -> None:
+        deadline = time.monotonic() + timeout
+        seen = 0
+        while seen < count:
+            line = self.read_message(max(0.0, deadline - time.monotonic()))
+            if line is None:
+                raise HarnessError(
+                    f"event {name} x{count}: got {seen} before {'close' if self.qmp.closed else 'timeout'}"
+                )
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(msg, dict) or msg.get("event") != name:
+                continue
+            data = msg.get("data")
+            if device is None or (isinstance(data, dict) and data.get("device") == device):
+                seen += 1
+
+    def wait_close(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.qmp.closed:
+            if self.read_message(max(0.0, deadline - time.monotonic())) is None and not self.qmp.closed:
+                raise HarnessError("QMP socket did not close")
+        if self.qmp.buf:
+            self.record("qmp<", self.qmp.buf)
+            self.qmp.buf = b""
+        self.record("!", b"qmp closed")
+
+    # -- qtest
+    def qtest_cmd(self, line: str, timeout: float = 5.0) -> bytes:
+        if self.qtest is None:
+            raise HarnessError("no qtest connection (start with qtest=True)")
+        self.record("qtest>", line.encode())
+        self.qtest.send(line.encode() + b"\n")
+        deadline = time.monotonic() + timeout
+        while True:
+            reply = self.qtest.line(max(0.0, deadline - time.monotonic()))
+            if reply is None:
+                raise HarnessError(f"no qtest reply to {line!r}")
+            reply = reply.rstrip(b"\n")
+            if not reply.startswith(b"IRQ "):
+                self.record("qtest<", reply)
+                return reply
+
+    # -- process
+    def signal(self, signum: int) -> None:
+        self.record("!", f"signal {signal.Signals(signum).name}".encode())
+        self.proc.send_signal(signum)
+
+    def wait_exit(self, timeout: float) -> int:
+        try:
+            status = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise HarnessError("process did not exit") from None
+        self.record("!", f"exit {status}".encode())
+        return status
+
+    def stderr(self) -> str:
+        """What the process wrote on stderr so far (only once it has exited)."""
+        if self.proc.poll() is None or self.proc.stderr is None:
+            return ""
+        return self.proc.stderr.read().decode(errors="replace")
+
+    def close(self) -> None:
+        self.qmp.close()
+        if self.qtest is not None:
+            self.qtest.close()
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+    # -- steps
+    def run(self, step: Step) -> None:
+        match step:
+            case Send(data):
+                self.send(data)
+            case Expect(n, timeout):
+                self.expect(n, timeout)
+            case Quiet(ms):
+                self.quiet(ms)
+            case WaitEvent(name, count, timeout, device):
+                self.wait_event(name, count, timeout, device)
+            case Qtest(line, timeout):
+                self.qtest_cmd(line, timeout)
+            case Signal(signum):
+                self.signal(signum)
+            case WaitClose(timeout):
+                self.wait_close(timeout)
+            case WaitExit(timeout):
+                self.wait_exit(timeout)
+
+
+def _wait_path(path: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if proc.poll() is not None:
+            raise HarnessError(
+                f"emulator exited with status {proc.returncode} before creating {path}: "
+                + (proc.stderr.read().decode(errors="replace") if proc.stderr else "")
+            )
+        if time.monotonic() > deadline:
+            raise HarnessError(f"{path} did not appear")
+        time.sleep(0.005)
+
+
+def start(
+    target: Target,
+    machine: str = "pc",
+    extra_args: Sequence[str] = (),
+    qtest: bool = True,
+    paused: bool = True,
+    timeout: float = 10.0,
+) -> VM:
+    """Start ``target`` with a QMP unix socket (and a qtest socket, listened on first as libqtest does)."""
+    tmpdir = tempfile.mkdtemp(prefix="oracle-")
+    qmp_path = os.path.join(tmpdir, "qmp.sock")
+    qtest_path = os.path.join(tmpdir, "qtest.sock")
+    args = ["-M", machine, "-display", "none", "-nodefaults"]
+    if paused:
+        args.append("-S")
+    args += ["-qmp", f"unix:{qmp_path},server=on,wait=off"]
+    listener: socket.socket | None = None
+    if qtest:
+        listener = socket.socket(socket.AF_UNIX)
+        listener.bind(qtest_path)
+        listener.listen(1)
+        args += ["-qtest", f"unix:{qtest_path}"]
+    args += list(extra_args)
+    proc = subprocess.Popen(
+        target.command(args), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    qt: socket.socket | None = None
+    try:
+        if listener is not None:
+            listener.settimeout(timeout)
+            try:
+                qt, _ = listener.accept()
+            except TimeoutError:
+                raise HarnessError("emulator did not connect to the qtest socket") from None
+        _wait_path(qmp_path, proc, timeout)
+        qs = socket.socket(socket.AF_UNIX)
+        try:
+            qs.connect(qmp_path)
+        except OSError:
+            qs.close()
+            raise
+    except BaseException:
+        if qt is not None:
+            qt.close()
+        proc.kill()
+        proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()
+        shutil.rmtree(tmpdir, ignore_errors=True)
+        raise
+    finally:
+        if listener is not None:
+            listener.close()
+    return VM(target, proc, tmpdir, Channel(qs), Channel(qt) if qt is not None else None)
+
+
+@contextmanager
+def running(target: Target, **kwargs: Any) -> Iterator[VM]:
+    vm = start(target, **kwargs)
+    try:
+        yield vm
+    finally:
+        vm.close()
+
+
+# ---------------------------------------------------------------------------------------- scripts
+
+
+@dataclass(frozen=True)
+class Script:
+    """A scenario: how to start the VM and the steps to run (the greeting is read first, always)."""
+
+    name: str
+    steps: tuple[Step, ...]
+    machine: str = "pc"
+    extra_args: tuple[str, ...] = ()
+    qtest: bool = True
+    paused: bool = True
+    #: send qmp_capabilities (and read its return) right after the greeting
+    negotiate: bool = True
+    #: entries that QEMU's transcript must contain, in this order (a check on the harness and the
+    #: recorded facts, independent of fakeqemu)
+    must: tuple[Entry, ...] = ()
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def script(
+    name: str,
+    *steps: Step | Sequence[Step],
+    machine: str = "pc",
+    extra_args: Sequence[str] = (),
+    qtest: bool = True,
+    paused: bool = True,
+    negotiate: bool = True,
+    must: Sequence[Entry | bytes] = (),
+) -> Script:
+    """Build a Script; ``must`` items that are plain bytes mean QMP messages (``qmp<``, CRLF added)."""
+    flat: list[Step] = []
+    for s in steps:
+        if isinstance(s, Sequence):
+            flat.extend(s)
+        else:
+            flat.append(s)
+    entries = tuple(("qmp<", m + b"\r\n") if isinstance(m, bytes) else m for m in must)
+    return Script(name, tuple(flat), machine, tuple(extra_args), qtest, paused, negotiate, entries)
+
+
+CAPABILITIES = b'{"execute":"qmp_capabilities"}'
+
+
+def run_script(target: Target, sc: Script) -> tuple[Transcript, list[float]]:
+    """Run ``sc`` on ``target``; harness errors end the transcript with ``! error: ...``."""
+    vm = start(target, machine=sc.machine, extra_args=sc.extra_args, qtest=sc.qtest, paused=sc.paused)
+    try:
+        try:
+            vm.expect(1)  # greeting
+            if sc.negotiate:
+                vm.send(CAPABILITIES)
+                vm.expect(1)
+            for step in sc.steps:
+                vm.run(step)
+        except (HarnessError, OSError) as exc:
+            vm.record("!", f"error: {exc}".encode())
+            if vm.proc.poll() is not None:
+                vm.record("!", f"stderr: {vm.stderr().strip()}".encode())
+        return normalise(vm.transcript), vm.times
+    finally:
+        vm.close()
+
+
+# ---------------------------------------------------------------------------------------- normalise
+
+_TIMESTAMP = re.compile(rb'"timestamp": \{"seconds": \d+, "microseconds": \d+\}')
+_PACKAGE = re.compile(rb'"package": "(?:[^"\\]|\\.)*"')
+
+
+def normalise_line(data: bytes) -> bytes:
+    data = _TIMESTAMP.sub(b'"timestamp": {"seconds": 0, "microseconds": 0}', data)
+    return _PACKAGE.sub(b'"package": "<package>"', data)
+
+
+def normalise(transcript: Transcript) -> Transcript:
+    return [(d, normalise_line(b) if d == "qmp<" else b) for d, b in transcript]
+
+
+def format_transcript(transcript: Transcript) -> str:
+    lines = []
+    for direction, data in transcript:
+        text = data.decode("utf-8", errors="backslashreplace")
+        lines.append(f"{direction:6} {text!r}" if direction.startswith("qmp") else f"{direction:6} {text}")
+    return "\n".join(lines) + "\n"
+
+
+def diff(a: Transcript, b: Transcript, a_name: str = "qemu", b_name: str = "fakeqemu") -> str:
+    return "".join(
+        difflib.unified_diff(
+            format_transcript(a).splitlines(True), format_transcript(b).splitlines(True), a_name, b_name
+        )
+    )
+
+
+def record(sc: Script, transcript: Transcript, name: str | None = None) -> Path:
+    """Write a human-readable QEMU transcript to /tmp/oracle-transcripts/<name>.txt."""
+    TRANSCRIPT_DIR.mkdir(parents=True, exist_ok=True)
+    path = TRANSCRIPT_DIR / f"{name or sc.name}.txt"
+    head = (
+        f"# scenario {sc.name}\n# machine={sc.machine} extra_args={list(sc.extra_args)} "
+        f"qtest={sc.qtest} paused={sc.paused}\n"
+    )
+    path.write_text(head + format_transcript(transcript))
+    return path
+
+
+def errors_in(transcript: Transcript) -> list[str]:
+    return [b.decode() for d, b in transcript if d == "!" and b.startswith(b"error")]
+
+
+def run_qemu(sc: Script, save: bool = True) -> Transcript:
+    """Run on real QEMU; the script must run cleanly (no harness errors)."""
+    transcript, _ = run_script(qemu_target(), sc)
+    if save:
+        record(sc, transcript)
+    errs = errors_in(transcript)
+    assert not errs, f"{sc.name}: QEMU run failed: {errs}\n{format_transcript(transcript)}"
+    return transcript
+
+
+def check_must(sc: Script, transcript: Transcript) -> None:
+    """Assert that ``sc.must`` entries occur in ``transcript`` in order."""
+    pos = 0
+    for entry in sc.must:
+        try:
+            pos = transcript.index(entry, pos) + 1
+        except ValueError:
+            raise AssertionError(
+                f"{sc.name}: expected entry {entry!r} (in order) not found in\n" + format_transcript(transcript)
+            ) from None
+
+
+def check_deterministic(sc: Script) -> Transcript:
+    """Run on QEMU twice, record, check ``sc.must``, and assert both runs give the same transcript."""
+    first = run_qemu(sc)
+    check_must(sc, first)
+    second = run_qemu(sc, save=False)
+    assert first == second, f"{sc.name}: QEMU is not deterministic under this script:\n" + diff(
+        first, second, "run1", "run2"
+    )
+    return first
+
+
+def run_both(sc: Script) -> None:
+    """Run ``sc`` on QEMU and on fakeqemu; the normalised transcripts must be identical."""
+    expected = run_qemu(sc)
+    try:
+        actual, _ = run_script(fakeqemu_target(), sc)
+    except (HarnessError, OSError) as exc:
+        actual = [("!", f"error: fakeqemu did not start: {exc}".encode())]
+    assert actual == expected, f"{sc.name}: fakeqemu differs from QEMU\n" + diff(expected, actual)

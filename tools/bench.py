@@ -1,0 +1,154 @@
+"""``make bench``: fakeqemu against Debian's QEMU 7.2 in the same run, as ratios.
+
+Measures, for each emulator: exec -> QMP greeting (ms), and the round trip of ``query-status`` through
+qemu.qmp's QMPClient (p50/p99 in microseconds). Later sections (hotplug cycle, image) add to RESULTS.
+Targets: round trip p50 <= 0.6x QEMU's; greeting within 150 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from qemu.qmp import QMPClient
+
+QEMU = "qemu-system-x86_64"
+
+
+@dataclass
+class Emulator:
+    name: str
+    argv: list[str]
+
+
+def emulators() -> list[Emulator]:
+    fake = Emulator("fakeqemu", [sys.executable, "-m", "fakeqemu"])
+    qemu = shutil.which(QEMU)
+    if qemu is None:
+        print(f"note: {QEMU} not found (apt-get install -y qemu-system-x86): fakeqemu alone, no ratios")
+        return [fake]
+    return [Emulator("qemu", [qemu]), fake]
+
+
+def _start(emu: Emulator, workdir: str, extra: list[str]) -> tuple[subprocess.Popen[bytes], str]:
+    path = os.path.join(workdir, f"{emu.name}.qmp")
+    if os.path.exists(path):
+        os.unlink(path)
+    argv = [
+        *emu.argv,
+        "-M",
+        "pc",
+        "-display",
+        "none",
+        "-nodefaults",
+        "-S",
+        "-qmp",
+        f"unix:{path},server=on,wait=off",
+        *extra,
+    ]
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return proc, path
+
+
+def greeting_ms(emu: Emulator, workdir: str) -> float:
+    """exec -> first byte of the greeting read by a client that polls for the socket."""
+    t0 = time.perf_counter()
+    proc, path = _start(emu, workdir, [])
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{emu.name} exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+            try:
+                s = socket.socket(socket.AF_UNIX)
+                s.connect(path)
+                break
+            except OSError:
+                s.close()
+                time.sleep(0.0005)
+        s.recv(4096)
+        elapsed = (time.perf_counter() - t0) * 1000
+        s.close()
+        return elapsed
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+async def _roundtrips(path: str, n: int) -> list[float]:
+    client = QMPClient("bench")
+    await client.connect(path)
+    try:
+        for _ in range(200):  # warm-up
+            await client.execute("query-status")
+        samples = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            await client.execute("query-status")
+            samples.append((time.perf_counter() - t0) * 1e6)
+        return samples
+    finally:
+        await client.disconnect()
+
+
+def roundtrip_us(emu: Emulator, workdir: str, n: int) -> list[float]:
+    proc, path = _start(emu, workdir, [])
+    try:
+        for _ in range(2000):
+            if os.path.exists(path):
+                break
+            time.sleep(0.005)
+        return asyncio.run(_roundtrips(path, n))
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def pct(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def row(label: str, values: dict[str, float], unit: str, better: Callable[[float], str] | None = None) -> None:
+    cells = "  ".join(f"{k}={v:9.1f} {unit}" for k, v in values.items())
+    ratio = ""
+    if "qemu" in values and "fakeqemu" in values and values["qemu"]:
+        r = values["fakeqemu"] / values["qemu"]
+        ratio = f"  ratio={r:.2f}x" + (f"  {better(r)}" if better else "")
+    print(f"{label:<34}{cells}{ratio}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=5000, help="query-status round trips per emulator")
+    parser.add_argument("--starts", type=int, default=10, help="process starts per emulator")
+    args = parser.parse_args(argv)
+    emus = emulators()
+    with tempfile.TemporaryDirectory() as workdir:
+        greet = {e.name: statistics.median(greeting_ms(e, workdir) for _ in range(args.starts)) for e in emus}
+        row("exec -> greeting (median)", greet, "ms")
+        rtt = {e.name: roundtrip_us(e, workdir, args.rounds) for e in emus}
+        row(
+            "query-status round trip p50",
+            {k: pct(v, 0.5) for k, v in rtt.items()},
+            "us",
+            lambda r: "ok (target <= 0.6x)" if r <= 0.6 else "MISSES target <= 0.6x",
+        )
+        row("query-status round trip p99", {k: pct(v, 0.99) for k, v in rtt.items()}, "us")
+        if "fakeqemu" in greet:
+            verdict = "ok" if greet["fakeqemu"] <= 150 else "MISSES"
+            print(f"{'greeting target (<= 150 ms)':<34}{verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
