@@ -37,7 +37,7 @@ class TrafficLog:
 
     def __init__(self, clock: Callable[[], float], limit: int = DEFAULT_LIMIT) -> None:
         self._clock = clock
-        self._records: deque[Record] = deque(maxlen=limit)
+        self._records: deque[tuple[int, float, str, str, bytes]] = deque(maxlen=limit)
         self._seq = 0
         self._subscribers: list[Callable[[Record], None]] = []
         self.dropped = 0
@@ -49,17 +49,20 @@ class TrafficLog:
         self._seq += 1
         if len(self._records) == self._records.maxlen:
             self.dropped += 1
-        record = Record(self._seq, self._clock(), connection, direction, data)
-        self._records.append(record)
-        for fn in self._subscribers:
-            fn(record)
+        # a plain tuple on the hot path; Records are made when someone looks
+        raw = (self._seq, self._clock(), connection, direction, data)
+        self._records.append(raw)
+        if self._subscribers:
+            record = Record(*raw)
+            for fn in self._subscribers:
+                fn(record)
 
     def subscribe(self, fn: Callable[[Record], None]) -> Callable[[], None]:
         self._subscribers.append(fn)
         return lambda: self._subscribers.remove(fn) if fn in self._subscribers else None
 
     def since(self, seq: int = 0) -> Iterator[Record]:
-        return (r for r in self._records if r.seq > seq)
+        return (Record(*r) for r in self._records if r[0] > seq)
 
     def clear(self) -> None:
         self._records.clear()

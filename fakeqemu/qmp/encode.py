@@ -12,7 +12,6 @@ Every message ends with CRLF.
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 from typing import Any
 
@@ -37,7 +36,6 @@ def qdict_order(keys: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(k for b in sorted(buckets) for k in buckets[b])
 
 
-_PLAIN = re.compile(r"[ !#-\[\]-~]*\Z")  # printable ASCII but '"' and '\'
 _C_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -66,53 +64,64 @@ def _float(x: float) -> str:
     return f"{x:.17g}"
 
 
-def _encode(value: Any, out: list[str]) -> None:
+def _string(s: str) -> str:
+    if s.isascii() and s.isprintable() and '"' not in s and "\\" not in s:
+        return '"' + s + '"'
+    return '"' + _escape(s) + '"'
+
+
+@lru_cache(maxsize=4096)
+def _dict_plan(keys: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """For a QDict filled in this key order: (key, '"key": ') pairs in the order QEMU writes them."""
+    return tuple((k, _string(k) + ": ") for k in qdict_order(keys))
+
+
+def _encode(value: Any) -> str:
+    kind = type(value)
+    if kind is str:
+        return _string(value)
+    if kind is dict:
+        if not value:
+            return "{}"
+        parts = []
+        for key, prefix in _dict_plan(tuple(value)):
+            item = value[key]
+            # the common scalars inline: this is the hot path of every reply and event
+            if item is True:
+                parts.append(prefix + "true")
+            elif item is False:
+                parts.append(prefix + "false")
+            elif type(item) is str and item.isascii() and item.isprintable() and '"' not in item and "\\" not in item:
+                parts.append(prefix + '"' + item + '"')
+            else:
+                parts.append(prefix + _encode(item))
+        return "{" + ", ".join(parts) + "}"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return "null"
+    if kind is int:
+        return str(value)
+    if kind is list or kind is tuple:
+        return "[" + ", ".join(_encode(item) for item in value) + "]" if value else "[]"
+    if isinstance(value, float):
+        return _float(value)
     if isinstance(value, str):
-        out.append('"' + (value if _PLAIN.match(value) else _escape(value)) + '"')
-    elif isinstance(value, dict):
-        if not value:
-            out.append("{}")
-            return
-        out.append("{")
-        first = True
-        for key in qdict_order(tuple(value)):
-            if not first:
-                out.append(", ")
-            first = False
-            out.append('"' + (key if _PLAIN.match(key) else _escape(key)) + '": ')
-            _encode(value[key], out)
-        out.append("}")
-    elif value is True:
-        out.append("true")
-    elif value is False:
-        out.append("false")
-    elif value is None:
-        out.append("null")
-    elif isinstance(value, int):
-        out.append(str(value))
-    elif isinstance(value, float):
-        out.append(_float(value))
-    elif isinstance(value, list | tuple):
-        if not value:
-            out.append("[]")
-            return
-        out.append("[")
-        for i, item in enumerate(value):
-            if i:
-                out.append(", ")
-            _encode(item, out)
-        out.append("]")
-    else:
-        raise TypeError(f"cannot encode {type(value).__name__} as QMP JSON")
+        return _string(value)
+    if isinstance(value, int):
+        return str(int(value))
+    if isinstance(value, dict):
+        return _encode(dict(value))
+    raise TypeError(f"cannot encode {kind.__name__} as QMP JSON")
 
 
 def encode(value: Any) -> str:
     """The JSON text QEMU writes for ``value`` (no line ending)."""
-    out: list[str] = []
-    _encode(value, out)
-    return "".join(out)
+    return _encode(value)
 
 
 def encode_message(value: Any) -> bytes:
     """One QMP message as it goes on the wire: JSON then CRLF."""
-    return (encode(value) + "\r\n").encode("ascii")
+    return (_encode(value) + "\r\n").encode("ascii")
