@@ -345,13 +345,13 @@ class JsonStreamer:
         elif kind == RSQUARE:
             self._brackets -= 1
         if self._token_size + len(text) + 1 > MAX_TOKEN_SIZE:
-            self._emit_reset(JsonParseError("JSON parse error, JSON token size limit exceeded"))
+            self._emit_reset(JsonParseError("JSON token size limit exceeded"))
             return
         if len(self._tokens) + 1 > MAX_TOKEN_COUNT:
-            self._emit_reset(JsonParseError("JSON parse error, JSON token count limit exceeded"))
+            self._emit_reset(JsonParseError("JSON token count limit exceeded"))
             return
         if self._braces + self._brackets > MAX_NESTING:
-            self._emit_reset(JsonParseError("JSON parse error, JSON nesting depth limit exceeded"))
+            self._emit_reset(JsonParseError("JSON nesting depth limit exceeded"))
             return
         self._tokens.append((kind, text))
         self._token_size += len(text)
@@ -463,7 +463,7 @@ class JsonStreamer:
         return RECOVERY
 
     def _too_long(self, tok: bytearray) -> int:
-        self._emit_reset(JsonParseError("JSON parse error, JSON token size limit exceeded"))
+        self._emit_reset(JsonParseError("JSON token size limit exceeded"))
         tok.clear()
         return START
 

@@ -61,6 +61,13 @@ SCRIPTS: dict[str, list[bytes]] = {
         b'{"execute":"query-name","id":"\\u12"}',
         b'{"execute":"query-status","id":01}',
     ],
+    "limits": [
+        NEG,
+        b"[" * 1024 + b"]" * 1024,
+        b"[" * 1025 + b"]" * 1025,
+        b'{"execute":"query-name","id":' + b"[" * 1023 + b"]" * 1023 + b"}",
+        b'{"execute":"query-name","id":' + b"[" * 1024 + b"]" * 1024 + b"}",
+    ],
     "json-quirks": [
         NEG,
         b"{'execute':'query-name','id':'it\\'s'}",
