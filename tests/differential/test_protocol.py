@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.oracle import Quiet, Script, Send, run_both, script
+from tests.oracle import Quiet, Script, Send, Step, run_both, script
 
 NEG = b'{"execute":"qmp_capabilities"}'
 
@@ -96,8 +96,16 @@ SCRIPTS: dict[str, list[bytes]] = {
 }
 
 
+def steps(chunks: list[bytes]) -> list[Step]:
+    """Each chunk sent as is, then the answer read until 250 ms of quiet."""
+    out: list[Step] = []
+    for chunk in chunks:
+        out += [Send(chunk), Quiet(250)]
+    return out
+
+
 def as_script(name: str, chunks: list[bytes], extra_args: tuple[str, ...] = ("-name", "vm1")) -> Script:
-    return script(name, *[[Send(c), Quiet(250)] for c in chunks], extra_args=extra_args, negotiate=False)
+    return script(name, steps(chunks), extra_args=extra_args, negotiate=False)
 
 
 @pytest.mark.qemu
@@ -109,4 +117,4 @@ def test_same_transcript_as_qemu(qemu_binary: str, name: str) -> None:
 @pytest.mark.qemu
 def test_without_name_and_not_paused(qemu_binary: str) -> None:
     chunks = [NEG, b'{"execute":"query-name"}', b'{"execute":"query-status"}', b'{"execute":"cont"}']
-    run_both(script("unnamed-running", *[[Send(c), Quiet(250)] for c in chunks], paused=False, negotiate=False))
+    run_both(script("unnamed-running", steps(chunks), paused=False, negotiate=False))
