@@ -118,7 +118,12 @@ class MonitorConnection:
                 self._out_bytes = 0
                 view = memoryview(data)
                 while view:
-                    sent = await self.sock.send(view)
+                    try:
+                        # the socket is non-blocking: write at once while the kernel takes it, and
+                        # only wait (through trio) when its buffer is full
+                        sent = os.write(self.sock.fileno(), view)
+                    except BlockingIOError:
+                        sent = await self.sock.send(view)
                     view = view[sent:]
         except (OSError, trio.ClosedResourceError):
             self._close()
