@@ -28,7 +28,4 @@ def qemu_binary() -> str:
 # mmdebstrap (apt-get install -y docker.io mmdebstrap, as root) and hot-plug, so it joins with them.
 collect_ignore = [
     "docker/test_image.py",
-    "differential/test_hotplug_pc.py",
-    "differential/test_hotplug_q35.py",
-    "differential/test_pcihp_registers.py",
 ]

@@ -9,7 +9,7 @@ from fakeqemu.qmp.errors import GenericError
 from fakeqemu.qmp.schema import Schema
 
 #: events fakeqemu can send; query-qmp-schema lists these
-EVENTS = ("SHUTDOWN", "POWERDOWN", "RESET", "STOP", "RESUME")
+EVENTS = ("SHUTDOWN", "POWERDOWN", "RESET", "STOP", "RESUME", "DEVICE_DELETED")
 
 
 @command("query-status")

@@ -11,7 +11,6 @@ prints nothing. Errors print a message then ``Try "help i" for more information`
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -270,17 +269,3 @@ def register(hmp_commands: dict[str, Any]) -> None:
     """Add ``i`` and ``o`` to H-tree's HMP command table (name -> function(machine, argstring) -> str)."""
     hmp_commands["i"] = hmp_i
     hmp_commands["o"] = hmp_o
-
-
-def _register_with_hmp() -> None:
-    """Register with H-tree's ``HMP_COMMANDS`` table when fakeqemu.commands.hmp exists."""
-    try:
-        mod = importlib.import_module("fakeqemu.commands.hmp")
-    except ImportError:
-        return
-    table = getattr(mod, "HMP_COMMANDS", None)
-    if isinstance(table, dict):
-        register(table)
-
-
-_register_with_hmp()

@@ -12,9 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fakeqemu import __version__
+from fakeqemu.machine.backends import Backends
+from fakeqemu.machine.board import Board
 from fakeqemu.machine.events import EventBus
 from fakeqemu.machine.faults import Faults
+from fakeqemu.machine.guest import Guest
 from fakeqemu.machine.ioport import IoPorts
+from fakeqemu.machine.pcihp import AcpiPciHp, install
+from fakeqemu.machine.plug import device_add
 from fakeqemu.machine.rcu import DEFAULT_GRACE_S, RcuQueue
 from fakeqemu.machine.timers import Timers
 from fakeqemu.machine.traffic import TrafficLog
@@ -72,6 +77,20 @@ class Machine:
         #: set by the runtime: called once when the process should exit (quit, signal, guest poweroff)
         self.on_exit: Callable[[], None] | None = None
         self.exiting = False
+        self.backends = Backends()
+        #: HMP's sticky /fmt of the i and o commands (format letter, size)
+        self.hmp_default_fmt: tuple[str, int] = ("x", 4)
+        #: the QOM/qdev tree (None for -M none), the ACPI PCI hotplug block (None without ACPI), the guest
+        self.board: Board | None = None
+        self.pcihp: AcpiPciHp | None = None
+        if self.config.machine_type in ("pc", "q35"):
+            self.board = Board(self.config.machine_type)
+            self.pcihp = install(self, self.board.root_bus, self.config.machine_type)
+            for opts in self.config.devices:
+                device_add(self, opts, hotplug=False)
+            if self.pcihp is not None:
+                self.pcihp.reset()  # QEMU's first system reset, once the machine is created
+        self.guest = Guest(self, self.pcihp)
 
     # --- run state (QEMU's vm_start / vm_stop / qemu_system_*_request) -----------------------------
 

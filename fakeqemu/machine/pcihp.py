@@ -76,13 +76,13 @@ class HpBus(Protocol):
     hotplug_handler: Any
 
     @property
-    def children(self) -> Any: ...
+    def devices(self) -> Any: ...
 
 
 def _bus_children(bus: Any) -> list[Any]:
     """The bus's devices in QEMU's QTAILQ order: the most recently plugged first (bus_add_child inserts at
     the head). fakeqemu buses keep plug order, so this reverses it."""
-    return list(reversed(list(bus.children)))
+    return list(reversed(list(bus.devices)))
 
 
 def _child_buses(dev: Any) -> list[Any]:

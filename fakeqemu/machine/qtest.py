@@ -135,7 +135,7 @@ class QtestSession:
                 self._send("OK\n" if self.intercept is dev else "FAIL IRQ intercept already enabled\n")
                 return
             self.intercept = dev
-            if "ioapic" in str(getattr(dev, "type_name", "")) and cmd == "irq_intercept_in":
+            if "ioapic" in str(getattr(dev, "type", "")) and cmd == "irq_intercept_in":
                 self._hook_sci()
             self._send("OK\n")
         elif cmd == "set_irq_in":
@@ -296,32 +296,8 @@ class QtestSession:
 
     def _resolve(self, path: str) -> Any:
         """object_resolve_path: absolute, or a partial path that matches exactly one object."""
-        root = getattr(self.machine, "qom_root", None)
-        if root is None:
-            return None
-        parts = [p for p in path.split("/") if p]
-        if path.startswith("/"):
-            obj = root
-            for p in parts:
-                obj = _child(obj, p)
-                if obj is None:
-                    return None
-            return obj
-        matches: list[Any] = []
-        stack = [root]
-        while stack:
-            obj = stack.pop()
-            cur: Any = obj
-            ok = True
-            for p in reversed(parts):
-                if cur is None or getattr(cur, "name", None) != p:
-                    ok = False
-                    break
-                cur = getattr(cur, "parent", None)
-            if ok and parts:
-                matches.append(obj)
-            stack.extend(_children(obj))
-        return matches[0] if len(matches) == 1 else None
+        board = self.machine.board
+        return None if board is None else board.tree.resolve(path)
 
     def _ram_limit(self) -> int:
         return int(self.machine.config.memory_mb) << 20
@@ -359,22 +335,3 @@ def _hex2nib(ch: str) -> int:
     if "A" <= ch <= "F":
         return ord(ch) - 55
     return -1
-
-
-def _children(obj: Any) -> list[Any]:
-    ch = getattr(obj, "children", None)
-    if ch is None:
-        return []
-    if isinstance(ch, dict):
-        return list(ch.values())
-    return list(ch)
-
-
-def _child(obj: Any, name: str) -> Any:
-    ch = getattr(obj, "children", None)
-    if isinstance(ch, dict):
-        return ch.get(name)
-    for c in ch or []:
-        if getattr(c, "name", None) == name:
-            return c
-    return None

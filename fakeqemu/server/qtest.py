@@ -1,15 +1,20 @@
 """The qtest link on trio: like QEMU, fakeqemu connects as a client to ``-qtest unix:PATH`` at start-up
-and then answers one command per line through the sans-IO fakeqemu.machine.qtest session."""
+and then answers one command per line through the sans-IO fakeqemu.machine.qtest session.
+
+As QEMU does: the log of every line goes to stderr; asynchronous lines (IRQ changes caused by QMP
+commands) are sent as they happen; an assertion failure in QEMU's parser aborts the process.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import TYPE_CHECKING
 
 import trio
 
-from fakeqemu.machine.qtest import QtestSession
+from fakeqemu.machine.qtest import QtestAbort, QtestSession
 
 if TYPE_CHECKING:
     from fakeqemu.server.vm import VM
@@ -18,31 +23,67 @@ if TYPE_CHECKING:
 MAX_LINE = 1 << 20
 
 
+def _log(text: str) -> None:
+    sys.stderr.write(text)
+    sys.stderr.flush()
+
+
+async def _send_all(sock: trio.socket.SocketType, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[await sock.send(view) :]
+
+
 async def serve_qtest(vm: VM, sock: trio.socket.SocketType) -> None:
-    session = QtestSession(vm.machine)
     started = time.monotonic()
-    # QEMU's qtest logs the link's opening and closing on stderr
-    print("[I 0.000001] OPENED", file=sys.stderr, flush=True)
+    session = QtestSession(vm.machine, log=_log)
+    session.elapsed = lambda: time.monotonic() - started
+    wake = trio.Event()
+    lock = trio.Lock()
+
+    def on_async() -> None:
+        wake.set()
+
+    session.on_async = on_async
+    _log("[I 0.000000] OPENED\n")
+
+    async def pump_async() -> None:
+        nonlocal wake
+        while True:
+            await wake.wait()
+            wake = trio.Event()
+            out = session.take_async()
+            if out:
+                async with lock:
+                    await _send_all(sock, out.encode())
+
     pending = b""
     try:
-        while True:
-            data = await sock.recv(65536)
-            if not data:
-                break
-            pending += data
-            if len(pending) > MAX_LINE and b"\n" not in pending:
-                break
-            *lines, pending = pending.split(b"\n")
-            replies = []
-            for raw in lines:
-                line = raw.decode("utf-8", "replace").rstrip("\r")
-                replies.append(session.handle_line(line))
-            out = "".join(r if r.endswith("\n") else r + "\n" for r in replies if r is not None)
-            view = memoryview(out.encode())
-            while view:
-                view = view[await sock.send(view) :]
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(pump_async)
+            while True:
+                data = await sock.recv(65536)
+                if not data:
+                    break
+                pending += data
+                if len(pending) > MAX_LINE and b"\n" not in pending:
+                    break
+                *lines, pending = pending.split(b"\n")
+                out: list[str] = []
+                for raw in lines:
+                    try:
+                        out.append(session.handle_line(raw.decode("utf-8", "replace")))
+                    except QtestAbort as exc:
+                        sys.stdout.write(exc.stdout)
+                        sys.stdout.flush()
+                        _log(exc.stderr)
+                        os.abort()
+                async with lock:
+                    await _send_all(sock, "".join(out).encode())
+            nursery.cancel_scope.cancel()
     except OSError:
         pass
     finally:
+        session.close()
         sock.close()
-        print(f"[I +{time.monotonic() - started:.6f}] CLOSED", file=sys.stderr, flush=True)
+        _log(f"[I +{time.monotonic() - started:.6f}] CLOSED\n")

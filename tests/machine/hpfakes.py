@@ -17,13 +17,13 @@ def attach(machine: Machine, name: str, value: Any) -> None:
 class FakeBus:
     def __init__(self, name: str, parent_device: FakeDev | None = None) -> None:
         self.name = name
-        self.children: list[FakeDev] = []
+        self.devices: list[FakeDev] = []
         self.hotplug_handler: Any = None
         self.parent_device = parent_device
         self.bsel: int | None = None
 
     def devices_in_slot(self, slot: int) -> list[FakeDev]:
-        return [d for d in self.children if d.slot == slot]
+        return [d for d in self.devices if d.slot == slot]
 
 
 class FakeDev:
@@ -65,7 +65,7 @@ class FakeDev:
     def unparent(self) -> None:
         bus = self.parent_bus
         assert bus is not None
-        bus.children.remove(self)
+        bus.devices.remove(self)
         self.parent_bus = None
         self.machine.rcu.call_rcu(self._finalize)
 
@@ -82,7 +82,7 @@ def plug(machine: Machine, bus: FakeBus, devfn: int, dev_id: str, *, hotplug: bo
         raise AssertionError(f"Bus '{bus.name}' does not support hotplugging")
     if handler is not None:
         handler.pre_plug(bus, dev)
-    bus.children.append(dev)
+    bus.devices.append(dev)
     if handler is not None:
         handler.plug(bus, dev, hotplug)
     return dev
@@ -103,16 +103,17 @@ class Board:
         now: list[float] | None = None,
     ) -> None:
         self.now = now if now is not None else [0.0]
-        cfg = MachineConfig(machine_type=machine_type, qtest=qtest, acpi=acpi, guest=guest, paused=paused)
+        # "none": the real board stays out of the way; the fakes below stand in for it
+        cfg = MachineConfig(machine_type="none", qtest=qtest, acpi=acpi, guest=guest, paused=paused)
         self.machine = m = Machine(cfg, clock=lambda: 1000.0 + self.now[0], monotonic=lambda: self.now[0])
         self.events: list[tuple[str, Any]] = []
         m.events.subscribe(lambda e: self.events.append((e.name, e.data)))
         self.root = FakeBus("pcie.0" if machine_type == "q35" else "pci.0")
-        self.hp: AcpiPciHp | None = install(m, self.root)
+        self.hp: AcpiPciHp | None = install(m, self.root, machine_type)
         attach(m, "pcihp", self.hp)
         slots = [0x00, 0xF8, 0xFA, 0xFB] if machine_type == "q35" else [0x00, 0x08, 0x09, 0x0B]
         for devfn in slots:
-            self.root.children.append(FakeDev(m, self.root, devfn, None, hotpluggable=False))
+            self.root.devices.append(FakeDev(m, self.root, devfn, None, hotpluggable=False))
 
     def cold(self, bus: FakeBus, devfn: int, dev_id: str, **kw: Any) -> FakeDev:
         return plug(self.machine, bus, devfn, dev_id, hotplug=False, **kw)

@@ -54,7 +54,7 @@ def test_pc_hotplug_unplug_eject_sequence() -> None:
     w(b, 0xAE10, 0)
     w(b, 0xAE08, 0x20)
     assert r(b, 0xAE04) == 0
-    assert n1 not in b.root.children
+    assert n1 not in b.root.devices
     assert b.deleted() == []  # finalize waits for the RCU grace period
     b.advance(0.02)
     assert b.deleted() == [
@@ -132,7 +132,7 @@ def test_pc_bridges_bsel_and_rmv() -> None:
     w(b, 0xAE10, 0)
     w(b, 0xAE08, 0x2)  # PIIX3: not hotpluggable
     w(b, 0xAE08, 0x8)  # cold-plugged bridge: not ejectable
-    assert len(b.root.children) == 8
+    assert len(b.root.devices) == 8
     plug(b.machine, b3.child_buses[0], 2 << 3, "h1")
     w(b, 0xAE10, 3)
     assert r(b, 0xAE00) == 0x4

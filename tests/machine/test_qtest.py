@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from hpfakes import Board, attach, plug
+from hpfakes import Board
 
+from fakeqemu.machine.machine import Machine, MachineConfig
+from fakeqemu.machine.plug import device_add
 from fakeqemu.machine.qtest import QtestAbort, QtestSession, parse_c_u64
 
 
@@ -76,24 +78,13 @@ def test_parse_c_u64() -> None:
 
 
 def test_irq_intercept_reports_sci() -> None:
-    b, s = session()
-
-    class Ioapic:
-        type_name = "ioapic"
-        name = "ioapic"
-        parent = None
-        children: list[object] = []
-
-    class Root:
-        name = ""
-        children = [Ioapic()]
-
-    attach(b.machine, "qom_root", Root())
+    m = Machine(MachineConfig(qtest=True, paused=True))
+    s = QtestSession(m)
     assert s.handle_line("irq_intercept_in /nonexist") == "FAIL Unknown device\n"
-    assert s.handle_line("irq_intercept_in ioapic") == "OK\n"
+    assert s.handle_line("irq_intercept_in ioapic") == "OK\n"  # a partial path: /machine/i440fx/ioapic
     assert s.handle_line("irq_intercept_out ioapic") == "OK\n"
     assert s.handle_line("outw 0xafe2 0x2") == "OK\n"
-    plug(b.machine, b.root, 6 << 3, "n2")  # a QMP device_add: the line is asynchronous
+    device_add(m, {"driver": "e1000", "id": "n2", "addr": "6"})  # a QMP device_add: the line is asynchronous
     assert s.take_async() == "IRQ raise 9\n"
     assert s.handle_line("outw 0xafe0 0x2") == "IRQ lower 9\nOK\n"
 

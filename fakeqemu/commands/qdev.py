@@ -1,0 +1,36 @@
+"""qdev commands: device_add, device_del, query-pci."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fakeqemu.commands.registry import Context, command
+from fakeqemu.machine.plug import device_add as plug_device
+from fakeqemu.machine.plug import device_del as unplug_device
+from fakeqemu.machine.qdev import PCIBus
+
+
+@command("device_add", any_args=True)
+def device_add(ctx: Context, args: dict[str, Any]) -> Any:
+    plug_device(ctx.machine, args)
+    return {}
+
+
+@command("device_del")
+def device_del(ctx: Context, args: dict[str, Any]) -> Any:
+    unplug_device(ctx.machine, args["id"])
+    return {}
+
+
+def pci_bus_info(bus: PCIBus, number: int) -> list[dict[str, Any]]:
+    """qmp_query_pci_devices: the bus's devices, in devfn order."""
+    devices = sorted(bus.devices, key=lambda d: d.devfn)
+    return [d.query_pci(number) for d in devices]
+
+
+@command("query-pci")
+def query_pci(ctx: Context, args: dict[str, Any]) -> Any:
+    board = ctx.machine.board
+    if board is None:
+        return []
+    return [{"bus": 0, "devices": pci_bus_info(board.root_bus, 0)}]

@@ -1,0 +1,85 @@
+"""QOM commands: qom-list, qom-get, qom-set, qom-list-types, device-list-properties."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fakeqemu.commands.registry import Context, command
+from fakeqemu.machine.board import device_model, recorded
+from fakeqemu.machine.qom import Tree
+from fakeqemu.qmp.errors import DeviceNotFound, GenericError
+
+
+def _tree(ctx: Context, path: str) -> Tree:
+    board = ctx.machine.board
+    if board is None:
+        raise DeviceNotFound(f"Device '{path}' not found")
+    return board.tree
+
+
+@command("qom-list")
+def qom_list(ctx: Context, args: dict[str, Any]) -> Any:
+    path = args["path"]
+    obj = _tree(ctx, path).must(path)
+    return [{"name": name, "type": typ} for name, typ in obj.list_props()]
+
+
+@command("qom-get")
+def qom_get(ctx: Context, args: dict[str, Any]) -> Any:
+    path = args["path"]
+    obj = _tree(ctx, path).must(path)
+    return obj.get(args["property"])
+
+
+@command("qom-set")
+def qom_set(ctx: Context, args: dict[str, Any]) -> Any:
+    path, name = args["path"], args["property"]
+    obj = _tree(ctx, path).must(path)
+    typ = obj.prop_type(name)
+    if typ is None:
+        raise GenericError(f"Property '{obj.type}.{name}' not found")
+    if name in ("type", "hotplugged") or typ.startswith(("child<", "link<")):
+        raise GenericError(f"Property '{obj.type}.{name}' is not writable")
+    if "realized" in obj.values and name != "realized":
+        dev_id = getattr(obj, "id", None)
+        label = f"device '{dev_id}'" if dev_id else "anonymous device"
+        raise GenericError(f"Attempt to set property '{name}' on {label} (type '{obj.type}') after it was realized")
+    obj.set_own(name, args["value"])
+    return {}
+
+
+def _type_table() -> dict[str, Any]:
+    table: dict[str, Any] = recorded().get("types", {})
+    return table
+
+
+@command("qom-list-types")
+def qom_list_types(ctx: Context, args: dict[str, Any]) -> Any:
+    types = _type_table()
+    implements = args.get("implements")
+    abstract = bool(args.get("abstract", False))
+    out = []
+    for name, info in types.items():
+        if info.get("abstract") and not abstract:
+            continue
+        if implements is not None and implements not in info.get("ancestors", ()):
+            continue
+        entry: dict[str, Any] = {"name": name}
+        if info.get("abstract"):
+            entry["abstract"] = True
+        if info.get("parent") is not None:
+            entry["parent"] = info["parent"]
+        out.append(entry)
+    return out
+
+
+@command("device-list-properties")
+def device_list_properties(ctx: Context, args: dict[str, Any]) -> Any:
+    name = args["typename"]
+    model = device_model("pc", name)
+    if model is not None:
+        return model.properties
+    types = _type_table()
+    if name not in types:
+        raise GenericError(f"Class '{name}' not found")
+    raise GenericError(f"fakeqemu does not model device '{name}'")

@@ -1,0 +1,233 @@
+"""device_add / -device and device_del, with QEMU 7.2's checks in QEMU's order and its error texts
+(softmmu/qdev-monitor.c, hw/core/qdev.c, hw/pci/pci.c, util/qemu-option.c).
+
+The hotplug handler of a PCI bus is the VM's pcihp block (fakeqemu.machine.pcihp), as in QEMU: plugging
+sets the "up" bit and raises GPE0, unplugging requests removal ("down" bit); the guest's eject write does
+the rest.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from fakeqemu.machine.board import DeviceModel, device_model, recorded
+from fakeqemu.machine.pcihp import unplug_in_progress
+from fakeqemu.machine.qdev import Device, PCIBus, PCIDevice
+from fakeqemu.qmp.errors import DeviceNotFound, GenericError
+
+if TYPE_CHECKING:
+    from fakeqemu.machine.machine import Machine
+
+_ID = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
+#: the options qdev itself consumes; the rest are device properties
+_QDEV_KEYS = ("driver", "bus", "id")
+
+
+def option_string(value: Any) -> str | None:
+    """qemu_opts_from_qdict_entry: how a JSON value becomes a QemuOpts string (None: the entry is dropped)."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, str):
+        return value
+    return None
+
+
+def _parse_devfn(driver: str, value: str) -> int:
+    """set_pci_devfn: ``slot[.fn]`` in hex (sscanf %x), slot <= 31, fn <= 7."""
+    m = re.fullmatch(r"\s*([+-]?(?:0[xX])?[0-9a-fA-F]+)(?:\.\s*([+-]?(?:0[xX])?[0-9a-fA-F]+))?", value)
+    if m is not None:
+        slot = int(m.group(1), 16) & 0xFFFFFFFF
+        fn = int(m.group(2), 16) & 0xFFFFFFFF if m.group(2) is not None else 0
+        if slot <= 31 and fn <= 7:
+            return slot << 3 | fn
+    raise GenericError(f"Property '{driver}.addr' doesn't take value '{value}'")
+
+
+def device_add(machine: Machine, args: dict[str, Any], *, hotplug: bool = True) -> PCIDevice:
+    """qmp_device_add / qdev_device_add: create, check, realize and plug a device; returns it."""
+    dev_id = args.get("id")
+    if dev_id is not None and not isinstance(dev_id, str):
+        dev_id = None
+    if dev_id is not None and not _ID.fullmatch(dev_id):
+        raise GenericError("Parameter 'id' expects an identifier")
+    opts: dict[str, str] = {}
+    for key, value in args.items():
+        if key == "id":
+            continue
+        text = option_string(value)
+        if text is not None:
+            opts[key] = text
+    driver = opts.get("driver")
+    if driver is None:
+        raise GenericError("Parameter 'driver' is missing")
+    board = machine.board
+    if board is None:
+        raise GenericError(f"No 'PCI' bus found for device '{driver}'")
+    model = device_model(board.kind, driver)
+    if model is None:
+        _unmodelled(machine, driver, opts)
+        raise AssertionError("unreachable")
+    bus_name = opts.get("bus")
+    if bus_name is not None:
+        bus = board.find_bus(bus_name)
+        if bus is None:
+            raise GenericError(f"Bus '{bus_name}' not found")
+    else:
+        bus = board.root_bus
+    if hotplug and bus.hotplug_handler is None:
+        raise GenericError(f"Bus '{bus.bus_name}' does not support hotplugging")
+    if hotplug and not model.hotpluggable:
+        raise GenericError(f"Device '{driver}' does not support hotplugging")
+    if dev_id is not None and dev_id in board.peripheral.children:
+        raise GenericError(f"Duplicate device ID '{dev_id}'")
+    devfn = -1
+    known = {p["name"] for p in model.properties}
+    for key, text in opts.items():
+        if key in _QDEV_KEYS:
+            continue
+        if key == "addr":
+            devfn = _parse_devfn(driver, text)
+        elif key not in known:
+            raise GenericError(f"Property '{driver}.{key}' not found")
+    check_backends(machine, model, {**opts, **({"id": dev_id} if dev_id else {})})
+    if devfn < 0:
+        devfn = _free_devfn(bus, driver)
+    dev = board.create(model, dev_id, devfn, hotplug)
+    dev.machine = machine
+    handler = bus.hotplug_handler
+    if handler is not None:
+        handler.pre_plug(bus, dev)
+    _check_devfn(bus, dev)
+    parent = board.peripheral if dev_id is not None else board.peripheral_anon
+    parent.add_child(dev_id if dev_id is not None else "device[*]", dev)
+    bus.add(dev)
+    claim_backends(machine, dev, opts)
+    if handler is not None:
+        handler.plug(bus, dev, hotplug)
+    return dev
+
+
+def _free_devfn(bus: PCIBus, driver: str) -> int:
+    for devfn in range(0, 256, 8):
+        if bus.find_devfn(devfn) is None and not _slot_reserved(bus, devfn):
+            return devfn
+    raise GenericError(f"PCI: no slot/function available for {driver}, all in use or reserved")
+
+
+def _slot_reserved(bus: PCIBus, devfn: int) -> bool:
+    # a PCIe port's secondary bus has a single slot
+    return bus.type == "PCIE" and bus.parent_device is not None and devfn >> 3 != 0
+
+
+def _check_devfn(bus: PCIBus, dev: PCIDevice) -> None:
+    """do_pci_register_device's checks."""
+    used = bus.find_devfn(dev.devfn)
+    if used is not None:
+        raise GenericError(
+            f"PCI: slot {dev.slot} function {dev.function} not available for {dev.type}, "
+            f"in use by {used.type},id={used.id if used.id is not None else '(null)'}"
+        )
+    if bus.type == "PCIE" and bus.parent_device is not None and dev.slot != 0:
+        raise GenericError(
+            f"PCI: slot {dev.slot} is not valid for {dev.type}, parent device only allows plugging into slot 0."
+        )
+    if dev.hotplugged and dev.function != 0:
+        fn0 = bus.find_devfn(dev.devfn & ~7)
+        if fn0 is not None:
+            raise GenericError(
+                f"PCI: slot {dev.slot} function 0 already occupied by {fn0.type}, "
+                f"new func {dev.type} cannot be exposed to guest."
+            )
+
+
+def _unmodelled(machine: Machine, driver: str, opts: dict[str, str]) -> None:
+    """A driver fakeqemu has no model of: QEMU's own error where QEMU refuses it, else a clear one."""
+    types: dict[str, Any] = recorded().get("device-types", {})
+    info = types.get(driver)
+    if info is None:
+        raise GenericError(f"'{driver}' is not a valid device model name")
+    err = info.get("error")
+    if err:
+        raise GenericError(str(err))
+    modelled = ", ".join(sorted(d for d in recorded()["devices"]["pc"]))
+    raise GenericError(f"fakeqemu does not model device '{driver}' (modelled: {modelled})")
+
+
+def check_backends(machine: Machine, model: DeviceModel, opts: dict[str, str]) -> None:
+    """The backend a device names must exist (and be free): drive=, netdev=. QEMU names the property's
+    owner, which for a virtio proxy is its virtio backend device."""
+    owner = model.backend_type or model.driver
+    backends = machine.backends
+    drive = opts.get("drive")
+    if drive is not None:
+        node = backends.blockdevs.get(drive)
+        if node is None:
+            raise GenericError(f"Property '{owner}.drive' can't find value '{drive}'")
+        user = node.get("attached")
+        if user is not None:
+            raise GenericError(
+                f"Permission conflict on node '{drive}': permissions 'write' are both required by block device "
+                f"'{user.path}/virtio-backend' (uses node '{drive}' as 'root' child) and unshared by block device "
+                f"'{_future_path(machine, opts)}/virtio-backend' (uses node '{drive}' as 'root' child)."
+            )
+    elif model.driver == "virtio-blk-pci":
+        raise GenericError("drive property not set")
+    netdev = opts.get("netdev")
+    if netdev is not None:
+        nd = backends.netdevs.get(netdev)
+        if nd is None:
+            raise GenericError(f"Property '{owner}.netdev' can't find value '{netdev}'")
+        if nd.get("attached") is not None:
+            raise GenericError(f"Property '{owner}.netdev' can't take value '{netdev}', it's in use")
+
+
+def _future_path(machine: Machine, opts: dict[str, str]) -> str:
+    dev_id = opts.get("id")
+    return f"/machine/peripheral/{dev_id}" if dev_id else "/machine/peripheral-anon/device[0]"
+
+
+def claim_backends(machine: Machine, dev: Device, opts: dict[str, str]) -> None:
+    backends = machine.backends
+    for key, table in (("drive", backends.blockdevs), ("netdev", backends.netdevs)):
+        name = opts.get(key)
+        if name is not None and name in table:
+            table[name]["attached"] = dev
+
+
+def find_device_state(machine: Machine, dev_id: str) -> Device:
+    """qmp_device_del's lookup: an id under /machine/peripheral, or an absolute QOM path."""
+    board = machine.board
+    if board is None:
+        raise DeviceNotFound(f"Device '{dev_id}' not found")
+    if dev_id.startswith("/"):
+        obj = board.tree.resolve(dev_id)
+    else:
+        obj = board.tree._resolve_abs(board.peripheral, [p for p in dev_id.split("/") if p])
+    if obj is None:
+        raise DeviceNotFound(f"Device '{dev_id}' not found")
+    if not isinstance(obj, Device):
+        raise GenericError(f"{dev_id} is not a hotpluggable device")
+    return obj
+
+
+def device_del(machine: Machine, dev_id: str) -> None:
+    """qmp_device_del + qdev_unplug: ask the bus's hotplug handler to unplug (the guest ejects)."""
+    dev = find_device_state(machine, dev_id)
+    if isinstance(dev, PCIDevice) and unplug_in_progress(dev, _virtual_ms(machine)):
+        raise GenericError(f"Device {dev_id} is already in the process of unplug")
+    bus = dev.parent_bus
+    if isinstance(bus, PCIBus) and bus.hotplug_handler is None:
+        raise GenericError(f"Bus '{bus.bus_name}' does not support hotplugging")
+    if not dev.hotpluggable or not isinstance(dev, PCIDevice) or not isinstance(bus, PCIBus):
+        raise GenericError(f"Device '{dev.type}' does not support hotplugging")
+    bus.hotplug_handler.unplug_request(bus, dev)
+
+
+def _virtual_ms(machine: Machine) -> int:
+    hp = machine.pcihp
+    return hp.virtual_clock_ms() if hp is not None else 0

@@ -1,0 +1,188 @@
+"""qdev on top of QOM: devices, PCI buses and PCI devices, the unparent / deferred finalize split.
+
+A device's lifetime is QEMU's: plugged into a bus (``child[N]`` link on the bus), unplugged by
+``unparent()`` (it leaves the tree and the bus at once, as object_unparent / bus_remove_child do), and
+finalized later from the VM's RCU queue, which sends DEVICE_DELETED for each device in its subtree that
+finalizes with it (virtio-backend first, path only), then its own (``device`` and ``path``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from fakeqemu.machine.qom import Obj
+
+if TYPE_CHECKING:
+    from fakeqemu.machine.machine import Machine
+
+
+class Device(Obj):
+    """A qdev device (anything with ``parent_bus``/``realized``/``hotplugged`` properties)."""
+
+    __slots__ = ("child_buses", "deleted_paths", "hotpluggable", "hotplugged", "id", "machine", "parent_bus")
+
+    def __init__(
+        self,
+        type_name: str,
+        props: Sequence[Sequence[str]],
+        values: Mapping[str, Any],
+        errors: Mapping[str, Any],
+    ) -> None:
+        super().__init__(type_name, props, values, errors)
+        self.id: str | None = None
+        self.parent_bus: PCIBus | Obj | None = None
+        self.hotplugged = bool(values.get("hotplugged", False))
+        self.hotpluggable = bool(values.get("hotpluggable", True))
+        self.child_buses: list[PCIBus] = []
+        self.machine: Machine | None = None
+        #: paths (relative to this device) of the descendant devices that send DEVICE_DELETED before it
+        self.deleted_paths: tuple[str, ...] = ()
+
+    def dynamic_value(self, name: str) -> Any:
+        if name == "type":
+            return self.type
+        if name == "hotplugged":
+            return self.hotplugged
+        if name == "parent_bus" and isinstance(self.parent_bus, PCIBus):
+            return self.parent_bus.path
+        return None
+
+    def unparent(self) -> None:
+        """object_unparent: leave the bus and the tree now; finalize (and DEVICE_DELETED) after a grace
+        period, on the VM's RCU queue."""
+        path = self.path
+        for sub in self.child_buses:
+            for child in reversed(list(sub.devices)):
+                child.unparent()
+        bus = self.parent_bus
+        if isinstance(bus, PCIBus) and isinstance(self, PCIDevice):
+            bus.remove(self)
+        if self.parent is not None:
+            self.parent.remove_child(self)
+        machine = self.machine
+        if machine is not None:
+            machine.rcu.call_rcu(lambda: self.finalize(machine, path))
+
+    def finalize(self, machine: Machine, path: str) -> None:
+        machine.backends.release(self)
+        for sub in self.deleted_paths:
+            machine.events.emit("DEVICE_DELETED", {"path": path + sub})
+        data: dict[str, Any] = {"path": path} if self.id is None else {"device": self.id, "path": path}
+        machine.events.emit("DEVICE_DELETED", data)
+
+
+class PCIDevice(Device):
+    __slots__ = ("acpi_index", "devfn", "pci_info", "pending_deleted_event", "pending_deleted_expires_ms")
+
+    def __init__(
+        self,
+        type_name: str,
+        props: Sequence[Sequence[str]],
+        values: Mapping[str, Any],
+        errors: Mapping[str, Any],
+        devfn: int,
+        pci_info: Mapping[str, Any],
+    ) -> None:
+        super().__init__(type_name, props, values, errors)
+        self.devfn = devfn
+        #: this device's query-pci entry as QEMU gives it (bus/slot/function/qdev_id are filled in live)
+        self.pci_info = pci_info
+        self.acpi_index = int(values.get("acpi-index", 0) or 0)
+        self.pending_deleted_event = False
+        self.pending_deleted_expires_ms = 0
+
+    @property
+    def slot(self) -> int:
+        return self.devfn >> 3
+
+    @property
+    def function(self) -> int:
+        return self.devfn & 7
+
+    def dynamic_value(self, name: str) -> Any:
+        if name == "addr":
+            return self.devfn
+        if name == "legacy-addr":
+            return f"{self.slot:02x}.{self.function:x}"
+        return super().dynamic_value(name)
+
+    def describe(self) -> str:
+        """How QEMU names a device in its slot-in-use error: ``e1000,id=nic0`` or ``e1000``."""
+        return self.type if self.id is None else f"{self.type},id={self.id}"
+
+    def query_pci(self, bus_number: int) -> dict[str, Any]:
+        info = dict(self.pci_info)
+        info["bus"] = bus_number
+        info["slot"] = self.slot
+        info["function"] = self.function
+        info["qdev_id"] = self.id or ""
+        return info
+
+
+class PCIBus(Obj):
+    """A PCI (or PCIe) bus: its instance properties (hotplug-handler, realized, child[N] links,
+    acpi-pcihp-bsel) come and go, so they live in the GLib-ordered table."""
+
+    __slots__ = ("_bsel", "bus_name", "devices", "hotplug_handler", "links", "next_index", "parent_device")
+
+    def __init__(self, type_name: str, name: str) -> None:
+        super().__init__(type_name, (("type", "string"),), dynamic=(
+            ("hotplug-handler", "link<hotplug-handler>"),
+            ("realized", "bool"),
+        ))  # fmt: skip
+        self.bus_name = name
+        #: devices in plug order (QEMU's list is head-inserted: see pcihp._bus_children)
+        self.devices: list[PCIDevice] = []
+        self.hotplug_handler: Any = None
+        self._bsel: int | None = None
+        self.parent_device: Device | None = None
+        self.next_index = 0
+        #: child[N] link name -> device
+        self.links: dict[str, PCIDevice] = {}
+
+    @property
+    def bsel(self) -> int | None:
+        return self._bsel
+
+    @bsel.setter
+    def bsel(self, value: int | None) -> None:
+        if value is not None and self._bsel is None:
+            self.add_dynamic("acpi-pcihp-bsel", "uint32")
+        self._bsel = value
+
+    def devices_in_slot(self, slot: int) -> list[PCIDevice]:
+        return [d for d in self.devices if d.slot == slot]
+
+    def find_devfn(self, devfn: int) -> PCIDevice | None:
+        for d in self.devices:
+            if d.devfn == devfn:
+                return d
+        return None
+
+    def add(self, dev: PCIDevice) -> None:
+        """bus_add_child: the device joins the bus with a ``child[N]`` link."""
+        name = f"child[{self.next_index}]"
+        self.next_index += 1
+        self.devices.append(dev)
+        self.links[name] = dev
+        self.add_dynamic(name, f"link<{dev.type}>")
+        dev.parent_bus = self
+
+    def remove(self, dev: PCIDevice) -> None:
+        if dev in self.devices:
+            self.devices.remove(dev)
+        for name, d in list(self.links.items()):
+            if d is dev:
+                del self.links[name]
+                self.remove_dynamic(name)
+
+    def dynamic_value(self, name: str) -> Any:
+        if name == "type":
+            return self.type
+        if name == "acpi-pcihp-bsel":
+            return self._bsel
+        dev = self.links.get(name)
+        if dev is not None:
+            return dev.path
+        return None

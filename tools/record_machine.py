@@ -1,0 +1,256 @@
+#!/usr/bin/env python3
+"""Record what Debian's QEMU 7.2 shows of its machines and devices, into fakeqemu/data/machine.json.
+
+fakeqemu builds its QOM tree from these facts, so that ``qom-list``, ``qom-get``, ``query-pci`` and
+``device-list-properties`` answer as QEMU does. For each board (pc, q35; ``-S -nodefaults`` under
+``-qtest``, as the differential tests run it):
+
+* every object reachable from ``/`` through child properties: its ``qom-list`` reply, in QEMU's order, and
+  the ``qom-get`` value of each property that is not a child (or the error QEMU gives for it);
+* ``query-pci`` and the HMP ``info pci`` text.
+
+For each modelled device driver, on each board, the device hot-added (pc: ``addr=0x4`` on ``pci.0``; q35:
+behind a cold-plugged ``pcie-root-port`` ``rp1``; a root port itself cold-plugged on ``pcie.0``) with the
+id ``dev0``: its subtree (paths relative to the device), its ``query-pci`` entry, the objects elsewhere in
+the tree that changed, and on pc the DEVICE_DELETED events after ``device_del`` and the eject write.
+``device-list-properties`` for each driver comes from pc.
+
+Usage: python tools/record_machine.py [--binary qemu-system-x86_64] [--out PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+OUT = Path(__file__).resolve().parent.parent / "fakeqemu" / "data" / "machine.json"
+
+#: driver -> extra device_add arguments (a virtio-blk needs a drive: a null-co node named disk0)
+DRIVERS: dict[str, dict[str, Any]] = {
+    "virtio-net-pci": {},
+    "virtio-blk-pci": {"drive": "disk0"},
+    "virtio-scsi-pci": {},
+    "virtio-serial-pci": {},
+    "virtio-balloon-pci": {},
+    "e1000": {},
+    "e1000e": {},
+    "rtl8139": {},
+    "pci-bridge": {"chassis_nr": 1},
+    "pcie-root-port": {"chassis": 9},
+}
+ROOT_PORT = ["-device", "pcie-root-port,id=rp1,bus=pcie.0,chassis=1,addr=0x3"]
+
+
+class Vm:
+    """Real QEMU under -qtest (we listen on the qtest socket first, as libqtest does)."""
+
+    def __init__(self, binary: str, machine: str, extra: list[str]) -> None:
+        self.dir = tempfile.mkdtemp(prefix="record-")
+        qmp, qt = os.path.join(self.dir, "qmp"), os.path.join(self.dir, "qtest")
+        lsn = socket.socket(socket.AF_UNIX)
+        lsn.bind(qt)
+        lsn.listen(1)
+        self.proc = subprocess.Popen(
+            [
+                binary,
+                "-M",
+                machine,
+                "-display",
+                "none",
+                "-nodefaults",
+                "-S",
+                "-qmp",
+                f"unix:{qmp},server=on,wait=off",
+                "-qtest",
+                f"unix:{qt}",
+                *extra,
+            ],
+            stdin=subprocess.DEVNULL,
+        )
+        lsn.settimeout(10)
+        self.qt, _ = lsn.accept()
+        lsn.close()
+        self.qt_buf = b""
+        for _ in range(200):
+            if os.path.exists(qmp):
+                break
+            time.sleep(0.01)
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.connect(qmp)
+        self.file = self.sock.makefile("rb")
+        self.events: list[dict[str, Any]] = []
+        json.loads(self.file.readline())
+        self.q("qmp_capabilities")
+
+    def q(self, execute: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
+        msg: dict[str, Any] = {"execute": execute}
+        if args is not None:
+            msg["arguments"] = args
+        self.sock.sendall(json.dumps(msg).encode() + b"\n")
+        while True:
+            reply: dict[str, Any] = json.loads(self.file.readline())
+            if "event" in reply:
+                self.events.append(reply)
+                continue
+            return reply
+
+    def ok(self, execute: str, args: dict[str, Any] | None = None) -> Any:
+        reply = self.q(execute, args)
+        if "error" in reply:
+            raise RuntimeError(f"{execute} {args}: {reply['error']}")
+        return reply["return"]
+
+    def qtest(self, line: str) -> str:
+        self.qt.sendall(line.encode() + b"\n")
+        while True:
+            while b"\n" not in self.qt_buf:
+                self.qt_buf += self.qt.recv(4096)
+            out, self.qt_buf = self.qt_buf.split(b"\n", 1)
+            text = out.decode()
+            if not text.startswith("IRQ"):
+                return text
+
+    def wait_events(self, n: int, timeout: float = 5.0) -> None:
+        self.sock.settimeout(timeout)
+        try:
+            while sum(e["event"] == "DEVICE_DELETED" for e in self.events) < n:
+                self.events.append(json.loads(self.file.readline()))
+        finally:
+            self.sock.settimeout(None)
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+        self.sock.close()
+        self.qt.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def walk(vm: Vm, root: str) -> dict[str, Any]:
+    """path -> {"props": [[name, type], ...] in qom-list order, "values": {name: value},
+    "errors": {name: error}} for root and every object below it through child properties."""
+    out: dict[str, Any] = {}
+    todo = [root]
+    while todo:
+        path = todo.pop(0)
+        props = vm.ok("qom-list", {"path": path})
+        values: dict[str, Any] = {}
+        errors: dict[str, Any] = {}
+        for p in props:
+            name, typ = p["name"], p["type"]
+            if typ.startswith("child<"):
+                todo.append(f"{path.rstrip('/')}/{name}")
+                continue
+            r = vm.q("qom-get", {"path": path, "property": name})
+            if "error" in r:
+                errors[name] = r["error"]
+            else:
+                values[name] = r["return"]
+        out[path] = {"props": [[p["name"], p["type"]] for p in props], "values": values, "errors": errors}
+    return out
+
+
+def changed(before: dict[str, Any], after: dict[str, Any], skip: str) -> dict[str, Any]:
+    return {
+        path: obj
+        for path, obj in after.items()
+        if not path.startswith(skip + "/") and path != skip and before.get(path) != obj
+    }
+
+
+def record_board(binary: str, machine: str) -> dict[str, Any]:
+    vm = Vm(binary, machine, [])
+    try:
+        return {
+            "objects": walk(vm, "/"),
+            "query-pci": vm.ok("query-pci"),
+            "info-pci": vm.ok("human-monitor-command", {"command-line": "info pci"}),
+        }
+    finally:
+        vm.close()
+
+
+def record_device(binary: str, machine: str, driver: str) -> dict[str, Any]:
+    extra = ROOT_PORT if machine == "q35" else []
+    args: dict[str, Any] = {"driver": driver, "id": "dev0", **DRIVERS[driver]}
+    cold = machine == "q35" and driver == "pcie-root-port"
+    if cold:
+        extra = ["-device", "pcie-root-port,id=dev0,bus=pcie.0,chassis=9,addr=0x4"]
+    elif machine == "q35":
+        args["bus"] = "rp1"
+    else:
+        args["addr"] = "0x4"
+    vm = Vm(binary, machine, extra)
+    try:
+        path = "/machine/peripheral/dev0"
+        if cold:
+            before = {}
+        else:
+            if "drive" in args:
+                vm.ok("blockdev-add", {"driver": "null-co", "node-name": "disk0"})
+            before = walk(vm, "/")
+            reply = vm.q("device_add", args)
+            if "error" in reply:
+                return {"error": reply["error"]}
+        after = walk(vm, "/")
+        sub = {p[len(path) :]: o for p, o in after.items() if p == path or p.startswith(path + "/")}
+        rec: dict[str, Any] = {
+            "args": args,
+            "objects": sub,
+            "elsewhere": changed(before, after, path) if before else {},
+            "query-pci": vm.ok("query-pci"),
+        }
+        if machine == "pc":
+            rec["device-list-properties"] = vm.ok("device-list-properties", {"typename": driver})
+            vm.events.clear()
+            vm.ok("device_del", {"id": "dev0"})
+            vm.qtest("outl 0xae08 0x10")
+            vm.wait_events(1 + sum(1 for o in sub if o and o.count("/") == 1 and "virtio-backend" in o))
+            time.sleep(0.2)
+            vm.sock.setblocking(False)
+            try:
+                while True:
+                    line = vm.file.readline()
+                    if not line:
+                        break
+                    vm.events.append(json.loads(line))
+            except (BlockingIOError, TypeError):
+                pass
+            vm.sock.setblocking(True)
+            rec["deleted"] = [e["data"] for e in vm.events if e["event"] == "DEVICE_DELETED"]
+        return rec
+    finally:
+        vm.close()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--binary", default=shutil.which("qemu-system-x86_64") or "qemu-system-x86_64")
+    ap.add_argument("--out", type=Path, default=OUT)
+    opts = ap.parse_args()
+    data: dict[str, Any] = {"qemu": "", "boards": {}, "devices": {}}
+    version = subprocess.run([opts.binary, "--version"], capture_output=True, text=True, check=True).stdout
+    data["qemu"] = version.splitlines()[0]
+    for machine in ("pc", "q35"):
+        print(f"board {machine}", file=sys.stderr)
+        data["boards"][machine] = record_board(opts.binary, machine)
+        data["devices"][machine] = {}
+        for driver in DRIVERS:
+            print(f"  {driver}", file=sys.stderr)
+            data["devices"][machine][driver] = record_device(opts.binary, machine, driver)
+    opts.out.write_text(json.dumps(data, indent=None, separators=(",", ":"), sort_keys=False) + "\n")
+    print(f"wrote {opts.out} ({opts.out.stat().st_size} bytes)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
