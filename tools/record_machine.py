@@ -232,12 +232,57 @@ def record_device(binary: str, machine: str, driver: str) -> dict[str, Any]:
         vm.close()
 
 
+def record_types(binary: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """qom-list-types (every type, with its parent and whether it is abstract), and for each concrete
+    device type QEMU's answer to a bare ``device_add driver=T`` on pc: the error, or "ok"."""
+    vm = Vm(binary, "pc", [])
+    try:
+        listed = vm.ok("qom-list-types", {"abstract": True})
+        devices = {t["name"] for t in vm.ok("qom-list-types", {"implements": "device"})}
+    finally:
+        vm.close()
+    types: dict[str, Any] = {}
+    for t in listed:
+        entry: dict[str, Any] = {"parent": t.get("parent")}
+        if t.get("abstract"):
+            entry["abstract"] = True
+        types[t["name"]] = entry
+    for name, entry in types.items():
+        chain: list[str] = []
+        cur: str | None = name
+        while cur is not None and cur in types and len(chain) < 64:
+            chain.append(cur)
+            cur = types[cur].get("parent")
+        entry["ancestors"] = chain
+    probes: dict[str, Any] = {}
+    vm = Vm(binary, "pc", [])
+    try:
+        for name in sorted(devices):
+            try:
+                reply = vm.q("device_add", {"driver": name})
+            except (OSError, ValueError):
+                probes[name] = {"error": None, "crashed": True}
+                vm.close()
+                vm = Vm(binary, "pc", [])
+                continue
+            probes[name] = {"error": reply["error"]["desc"]} if "error" in reply else {"error": None}
+    finally:
+        vm.close()
+    return types, probes
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--binary", default=shutil.which("qemu-system-x86_64") or "qemu-system-x86_64")
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--only-types", action="store_true", help="re-record only the type tables")
     opts = ap.parse_args()
-    data: dict[str, Any] = {"qemu": "", "boards": {}, "devices": {}}
+    if opts.only_types:
+        data: dict[str, Any] = json.loads(opts.out.read_text())
+        data["types"], data["device-types"] = record_types(opts.binary)
+        opts.out.write_text(json.dumps(data, indent=None, separators=(",", ":")) + "\n")
+        return 0
+    data = {"qemu": "", "boards": {}, "devices": {}}
     version = subprocess.run([opts.binary, "--version"], capture_output=True, text=True, check=True).stdout
     data["qemu"] = version.splitlines()[0]
     for machine in ("pc", "q35"):
@@ -247,6 +292,7 @@ def main() -> int:
         for driver in DRIVERS:
             print(f"  {driver}", file=sys.stderr)
             data["devices"][machine][driver] = record_device(opts.binary, machine, driver)
+    data["types"], data["device-types"] = record_types(opts.binary)
     opts.out.write_text(json.dumps(data, indent=None, separators=(",", ":"), sort_keys=False) + "\n")
     print(f"wrote {opts.out} ({opts.out.stat().st_size} bytes)", file=sys.stderr)
     return 0

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from fakeqemu import __version__
 from fakeqemu.cli.qemuopts import UsageError, device_opts, parse_size_mb, split_opts
 from fakeqemu.machine.faults import FaultConfigError, Faults
-from fakeqemu.machine.machine import MachineConfig
+from fakeqemu.machine.machine import ColdPlugError, MachineConfig
 from fakeqemu.server.chardev import ChardevError, Endpoint, connect, listen, parse_chardev, parse_legacy
 
 if TYPE_CHECKING:  # the runtime (trio) is imported late: see fakeqemu.server.prestart
@@ -247,6 +247,21 @@ def parse_args(argv: Sequence[str]) -> Options:
             mons.append(split_opts(value, implied="chardev"))
         elif name == "device":
             cfg.devices.append(device_opts(value))
+            cfg.device_args.append(value)
+        elif name == "netdev":
+            nd = split_opts(value, implied="type")
+            if "id" not in nd:
+                raise UsageError(f"-netdev {value}: Parameter 'id' is missing")
+            cfg.netdevs.append(nd)
+        elif name == "blockdev":
+            bd = device_opts(value)
+            if "node-name" not in bd:
+                raise UsageError(f"-blockdev {value}: 'node-name' must be specified for the root node")
+            cfg.blockdevs.append(bd)
+        elif name == "drive":
+            drive = split_opts(value)
+            if "id" in drive:
+                cfg.blockdevs.append({**drive, "node-name": drive["id"]})
         elif name == "pidfile":
             o.pidfile = value
         elif name == "fakeqemu":
@@ -303,6 +318,9 @@ async def serve(opts: Options, config: VMConfig, ready_fd: int | None = None) ->
     status = 0
     try:
         await serve_vms([config], ready)
+    except* ColdPlugError as group:
+        print(f"{PROG}: {group.exceptions[0]}", file=sys.stderr)
+        status = 1
     except* ChardevError as group:
         qtest = opts.vm.qtest
         where = f"-qtest {qtest.describe()}" if qtest else "-chardev"

@@ -14,6 +14,7 @@ from typing import Any
 from fakeqemu import __version__
 from fakeqemu.machine.backends import Backends
 from fakeqemu.machine.board import Board
+from fakeqemu.machine.cpuhp import legacy_region
 from fakeqemu.machine.events import EventBus
 from fakeqemu.machine.faults import Faults
 from fakeqemu.machine.guest import Guest
@@ -23,6 +24,7 @@ from fakeqemu.machine.plug import device_add
 from fakeqemu.machine.rcu import DEFAULT_GRACE_S, RcuQueue
 from fakeqemu.machine.timers import Timers
 from fakeqemu.machine.traffic import TrafficLog
+from fakeqemu.qmp.errors import QMPError
 
 #: delay between a host reset of a running VM and the firmware's own reset
 GUEST_REBOOT_S = 0.001
@@ -45,6 +47,11 @@ class MachineConfig:
     package: str = f"fakeqemu {__version__}"
     #: cold-plugged devices (-device), each as the option dict QEMU would build
     devices: list[dict[str, Any]] = field(default_factory=list)
+    #: the -device option texts, parallel to ``devices`` (for QEMU's error messages)
+    device_args: list[str] = field(default_factory=list)
+    #: backends defined on the command line: -netdev (by id), -blockdev (by node-name), -drive (by id)
+    netdevs: list[dict[str, Any]] = field(default_factory=list)
+    blockdevs: list[dict[str, Any]] = field(default_factory=list)
     memory_mb: int = 128
     smp: int = 1
     uuid: str = "00000000-0000-0000-0000-000000000000"
@@ -52,6 +59,15 @@ class MachineConfig:
     chardevs: list[str] = field(default_factory=list)
     #: faults injected from the start (-fakeqemu faults=FILE); the HTTP API changes machine.faults
     faults: Faults = field(default_factory=Faults)
+
+
+class ColdPlugError(Exception):
+    """A -device the machine refused: ``option`` is the option text, ``desc`` QEMU's error."""
+
+    def __init__(self, option: str, desc: str) -> None:
+        super().__init__(f"-device {option}: {desc}")
+        self.option = option
+        self.desc = desc
 
 
 class Machine:
@@ -86,8 +102,18 @@ class Machine:
         if self.config.machine_type in ("pc", "q35"):
             self.board = Board(self.config.machine_type)
             self.pcihp = install(self, self.board.root_bus, self.config.machine_type)
-            for opts in self.config.devices:
-                device_add(self, opts, hotplug=False)
+            if self.pcihp is not None:
+                self.ioports.map(legacy_region(self.config.machine_type, self.config.smp))
+            for nd in self.config.netdevs:
+                self.backends.netdevs[str(nd["id"])] = {"options": nd, "attached": None}
+            for bd in self.config.blockdevs:
+                self.backends.blockdevs[str(bd["node-name"])] = {"options": bd, "attached": None}
+            texts = self.config.device_args
+            for n, opts in enumerate(self.config.devices):
+                try:
+                    device_add(self, opts, hotplug=False)
+                except QMPError as exc:
+                    raise ColdPlugError(texts[n] if n < len(texts) else str(opts), exc.desc) from None
             if self.pcihp is not None:
                 self.pcihp.reset()  # QEMU's first system reset, once the machine is created
         self.guest = Guest(self, self.pcihp)

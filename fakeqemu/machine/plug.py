@@ -94,6 +94,10 @@ def device_add(machine: Machine, args: dict[str, Any], *, hotplug: bool = True) 
             devfn = _parse_devfn(driver, text)
         elif key not in known:
             raise GenericError(f"Property '{driver}.{key}' not found")
+    if driver == "pci-bridge" and int(opts.get("chassis_nr", "0") or 0) == 0:
+        raise GenericError(
+            "Bridge chassis not specified. Each bridge is required to be assigned a unique chassis id > 0."
+        )
     check_backends(machine, model, {**opts, **({"id": dev_id} if dev_id else {})})
     if devfn < 0:
         devfn = _free_devfn(bus, driver)
@@ -109,19 +113,38 @@ def device_add(machine: Machine, args: dict[str, Any], *, hotplug: bool = True) 
     claim_backends(machine, dev, opts)
     if handler is not None:
         handler.plug(bus, dev, hotplug)
+    if hotplug:
+        # a hot-added bridge keeps its own (SHPC / PCIe native) hotplug controller on its secondary bus
+        for sec in dev.child_buses:
+            sec.hotplug_handler = NativeHotplug()
     return dev
+
+
+class NativeHotplug:
+    """The SHPC or PCIe-native hotplug controller of a hot-added bridge. Devices plug behind it; an unplug
+    request is signalled to a guest driver fakeqemu does not model, so the device stays, as it does in
+    QEMU with a guest that does not answer."""
+
+    qom_path = ""
+
+    def pre_plug(self, bus: Any, dev: Any) -> None:
+        pass
+
+    def plug(self, bus: Any, dev: Any, hotplugged: bool) -> None:
+        pass
+
+    def unplug_request(self, bus: Any, dev: Any) -> None:
+        pass
+
+    def unplug(self, bus: Any, dev: Any) -> None:
+        pass
 
 
 def _free_devfn(bus: PCIBus, driver: str) -> int:
     for devfn in range(0, 256, 8):
-        if bus.find_devfn(devfn) is None and not _slot_reserved(bus, devfn):
+        if bus.find_devfn(devfn) is None:
             return devfn
     raise GenericError(f"PCI: no slot/function available for {driver}, all in use or reserved")
-
-
-def _slot_reserved(bus: PCIBus, devfn: int) -> bool:
-    # a PCIe port's secondary bus has a single slot
-    return bus.type == "PCIE" and bus.parent_device is not None and devfn >> 3 != 0
 
 
 def _check_devfn(bus: PCIBus, dev: PCIDevice) -> None:
@@ -131,10 +154,6 @@ def _check_devfn(bus: PCIBus, dev: PCIDevice) -> None:
         raise GenericError(
             f"PCI: slot {dev.slot} function {dev.function} not available for {dev.type}, "
             f"in use by {used.type},id={used.id if used.id is not None else '(null)'}"
-        )
-    if bus.type == "PCIE" and bus.parent_device is not None and dev.slot != 0:
-        raise GenericError(
-            f"PCI: slot {dev.slot} is not valid for {dev.type}, parent device only allows plugging into slot 0."
         )
     if dev.hotplugged and dev.function != 0:
         fn0 = bus.find_devfn(dev.devfn & ~7)
@@ -223,7 +242,16 @@ def device_del(machine: Machine, dev_id: str) -> None:
     bus = dev.parent_bus
     if isinstance(bus, PCIBus) and bus.hotplug_handler is None:
         raise GenericError(f"Bus '{bus.bus_name}' does not support hotplugging")
-    if not dev.hotpluggable or not isinstance(dev, PCIDevice) or not isinstance(bus, PCIBus):
+    if not isinstance(dev, PCIDevice) or not isinstance(bus, PCIBus):
+        parent_bus = str(dev.values.get("parent_bus", ""))
+        if dev.type.endswith("-cpu"):
+            raise GenericError("Boot CPU is unpluggable")
+        if parent_bus.endswith("/sysbus"):
+            raise GenericError("Bus 'main-system-bus' does not support hotplugging")
+        if parent_bus:
+            raise GenericError(f"Bus '{parent_bus.rsplit('/', 1)[-1]}' does not support hotplugging")
+        raise GenericError(f"Device '{dev.type}' does not support hotplugging")
+    if not dev.hotpluggable:
         raise GenericError(f"Device '{dev.type}' does not support hotplugging")
     bus.hotplug_handler.unplug_request(bus, dev)
 
