@@ -271,15 +271,43 @@ def record_types(binary: str) -> tuple[dict[str, Any], dict[str, Any]]:
     return types, probes
 
 
+#: ids to cold-plug bridges with: the secondary bus is a child named after the id, and where it lands in
+#: the bridge's property table (GLib order) depends on the name
+BRIDGE_IDS = ["a", "rp1", "br1", "br2", "port9", "x0", "bridge.long-name", "q", "zz_top", "B"]
+
+
+def record_bridge_children(binary: str) -> dict[str, Any]:
+    """driver -> id -> the child property names of a cold-plugged bridge with that id, in qom-list order."""
+    out: dict[str, Any] = {}
+    for driver, chassis in (("pci-bridge", "chassis_nr"), ("pcie-root-port", "chassis")):
+        args: list[str] = []
+        for n, dev_id in enumerate(BRIDGE_IDS):
+            args += ["-device", f"{driver},id={dev_id},{chassis}={n + 1},addr={n + 3:#x}"]
+        vm = Vm(binary, "q35", args)
+        try:
+            out[driver] = {
+                dev_id: [
+                    p["name"]
+                    for p in vm.ok("qom-list", {"path": f"/machine/peripheral/{dev_id}"})
+                    if p["type"].startswith("child<")
+                ]
+                for dev_id in BRIDGE_IDS
+            }
+        finally:
+            vm.close()
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--binary", default=shutil.which("qemu-system-x86_64") or "qemu-system-x86_64")
     ap.add_argument("--out", type=Path, default=OUT)
-    ap.add_argument("--only-types", action="store_true", help="re-record only the type tables")
+    ap.add_argument("--only-types", action="store_true", help="re-record only the type and bridge tables")
     opts = ap.parse_args()
     if opts.only_types:
         data: dict[str, Any] = json.loads(opts.out.read_text())
         data["types"], data["device-types"] = record_types(opts.binary)
+        data["bridge-children"] = record_bridge_children(opts.binary)
         opts.out.write_text(json.dumps(data, indent=None, separators=(",", ":")) + "\n")
         return 0
     data = {"qemu": "", "boards": {}, "devices": {}}
@@ -293,6 +321,7 @@ def main() -> int:
             print(f"  {driver}", file=sys.stderr)
             data["devices"][machine][driver] = record_device(opts.binary, machine, driver)
     data["types"], data["device-types"] = record_types(opts.binary)
+    data["bridge-children"] = record_bridge_children(opts.binary)
     opts.out.write_text(json.dumps(data, indent=None, separators=(",", ":"), sort_keys=False) + "\n")
     print(f"wrote {opts.out} ({opts.out.stat().st_size} bytes)", file=sys.stderr)
     return 0

@@ -92,6 +92,39 @@ def pci_entry_in_schema_order(dev: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: The order in which a bridge's realize adds its child properties (qbus_init of the secondary bus named
+#: after the id, pci_bridge_initfn's regions, the bridge windows, then SHPC or MSI-X), with ``{id}`` for
+#: the bus. A hot-added device gets "bus master" at registration, a cold-plugged one when the machine is
+#: done. Checked against QEMU's qom-list for many ids (tests/machine/test_board.py).
+_BRIDGE_WINDOWS = (
+    "pci_bridge_pref_mem[0]",
+    "pci_bridge_mem[0]",
+    "pci_bridge_io[1]",
+    "pci_bridge_vga_io_lo[0]",
+    "pci_bridge_vga_io_hi[0]",
+    "pci_bridge_vga_mem[0]",
+)
+BRIDGE_CHILD_ORDER: dict[str, tuple[str, ...]] = {
+    "pci-bridge": ("{id}", "pci_bridge_pci[0]", "pci_bridge_io[0]", *_BRIDGE_WINDOWS, "shpc-bar[0]", "shpc-mmio[0]"),
+    "pcie-root-port": (
+        "{id}",
+        "pci_bridge_pci[0]",
+        "pci_bridge_io[0]",
+        *_BRIDGE_WINDOWS,
+        "pcie-root-port-msix[0]",
+        "msix-table[0]",
+        "msix-pba[0]",
+    ),
+}
+
+
+def bridge_child_order(driver: str, bus_name: str, hotplugged: bool) -> list[str]:
+    core = [bus_name if n == "{id}" else n for n in BRIDGE_CHILD_ORDER[driver]]
+    if hotplugged:
+        return ["bus master container[0]", "bus master[0]", *core]
+    return ["bus master container[0]", *core, "bus master[0]"]
+
+
 def _find_pci_entry(entries: list[Any], qdev_id: str) -> Mapping[str, Any] | None:
     for bus in entries:
         for dev in bus.get("devices", []):
@@ -163,7 +196,7 @@ def _make(path: str, rec: Mapping[str, Any], pci: Mapping[tuple[int, int], Any],
 class Board:
     """One VM's device tree: the board's built-in objects, then cold- and hot-plugged devices."""
 
-    __slots__ = ("bus_ids", "kind", "next_mac", "peripheral", "peripheral_anon", "root_bus", "tree")
+    __slots__ = ("anon_count", "bus_ids", "kind", "next_mac", "peripheral", "peripheral_anon", "root_bus", "tree")
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
@@ -203,11 +236,20 @@ class Board:
         self.next_mac = 0x56
         #: per bus class, QEMU's automatic bus ids (pci.N for a bridge without an id)
         self.bus_ids = 1
+        #: qdev_set_id's counter for devices without an id (device[N] never reuses an N)
+        self.anon_count = 0
 
     # --- devices ----------------------------------------------------------------------------------
 
     def pci_buses(self) -> list[PCIBus]:
         return [o for o in self.tree.root.walk() if isinstance(o, PCIBus)]
+
+    def reset(self) -> None:
+        """A system reset, as bridges' own hotplug controllers see it."""
+        for bus in self.pci_buses():
+            reset = getattr(bus.hotplug_handler, "bus_reset", None)
+            if callable(reset):
+                reset(bus)
 
     def find_bus(self, name: str) -> PCIBus | None:
         for bus in self.pci_buses():
@@ -232,9 +274,14 @@ class Board:
             props = rec["props"]
             obj: Obj
             if rel == "":
-                if bus_name != TEMPLATE_ID:
-                    props = [[bus_name if n == TEMPLATE_ID else n, t] for n, t in props]
-                obj = dev = PCIDevice(typ, props, values, rec["errors"], devfn, model.pci_info)
+                fixed, dynamic = props, None
+                if model.is_bridge and model.driver in BRIDGE_CHILD_ORDER:
+                    # the secondary bus is a child named after the id: its place in the instance table
+                    # (GLib order) depends on the name, so replay the table in QEMU's insertion order
+                    fixed = [p for p in props if not p[1].startswith("child<")]
+                    types = {str(bus_name) if n == TEMPLATE_ID else n: t for n, t in props if t.startswith("child<")}
+                    dynamic = [(n, types[n]) for n in bridge_child_order(model.driver, str(bus_name), hotplugged)]
+                obj = dev = PCIDevice(typ, fixed, values, rec["errors"], devfn, model.pci_info, dynamic)
             elif typ in BUS_TYPES:
                 obj = PCIBus(typ, str(bus_name))
                 obj.values = {k: v for k, v in values.items() if not k.startswith("child[")}
@@ -251,7 +298,7 @@ class Board:
                     name = str(bus_name)
                     dev.child_buses.append(obj)
                     obj.parent_device = dev
-                made[parent].add_child(name, obj)
+                made[parent].add_child(name, obj, listed=not (parent == "" and model.driver in BRIDGE_CHILD_ORDER))
         dev.id = dev_id
         dev.hotplugged = hotplugged
         dev.deleted_paths = model.deleted_paths

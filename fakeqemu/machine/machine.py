@@ -57,6 +57,12 @@ class MachineConfig:
     uuid: str = "00000000-0000-0000-0000-000000000000"
     #: ids of the socket chardevs, in QEMU's creation order (what query-yank lists)
     chardevs: list[str] = field(default_factory=list)
+    #: the accelerator QEMU would pick from -accel / -machine accel= ("kvm" or "tcg"; query-kvm)
+    accel: str = "tcg"
+    #: chardev id -> QEMU's filename for it while connected ("unix:PATH,server=on"; query-chardev)
+    chardev_files: dict[str, str] = field(default_factory=dict)
+    #: chardev ids with a client connected now (kept here: it outlives a machine reset, as connections do)
+    connected_chardevs: set[str] = field(default_factory=set)
     #: faults injected from the start (-fakeqemu faults=FILE); the HTTP API changes machine.faults
     faults: Faults = field(default_factory=Faults)
 
@@ -137,6 +143,8 @@ class Machine:
         self.events.emit("STOP")
 
     def system_reset(self, reason: str = "host-qmp-system-reset", guest: bool = False) -> None:
+        if self.board is not None:
+            self.board.reset()
         self.events.emit("RESET", {"guest": guest, "reason": reason})
         if self.running and not guest:
             # measured on QEMU 7.2: a running VM's firmware (SeaBIOS) answers a warm reset with a reboot

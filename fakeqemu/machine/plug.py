@@ -86,7 +86,7 @@ def device_add(machine: Machine, args: dict[str, Any], *, hotplug: bool = True) 
     if dev_id is not None and dev_id in board.peripheral.children:
         raise GenericError(f"Duplicate device ID '{dev_id}'")
     devfn = -1
-    known = {p["name"] for p in model.properties}
+    known = {p["name"]: p["type"] for p in model.properties}
     for key, text in opts.items():
         if key in _QDEV_KEYS:
             continue
@@ -94,6 +94,9 @@ def device_add(machine: Machine, args: dict[str, Any], *, hotplug: bool = True) 
             devfn = _parse_devfn(driver, text)
         elif key not in known:
             raise GenericError(f"Property '{driver}.{key}' not found")
+        else:
+            _check_value(model, key, known[key], text)
+    multifunction = opts.get("multifunction", "off") in _TRUE
     if driver == "pci-bridge" and int(opts.get("chassis_nr", "0") or 0) == 0:
         raise GenericError(
             "Bridge chassis not specified. Each bridge is required to be assigned a unique chassis id > 0."
@@ -106,9 +109,12 @@ def device_add(machine: Machine, args: dict[str, Any], *, hotplug: bool = True) 
     handler = bus.hotplug_handler
     if handler is not None:
         handler.pre_plug(bus, dev)
-    _check_devfn(bus, dev)
-    parent = board.peripheral if dev_id is not None else board.peripheral_anon
-    parent.add_child(dev_id if dev_id is not None else "device[*]", dev)
+    _check_devfn(bus, dev, multifunction)
+    if dev_id is not None:
+        board.peripheral.add_child(dev_id, dev)
+    else:
+        board.peripheral_anon.add_child(f"device[{board.anon_count}]", dev)
+        board.anon_count += 1
     bus.add(dev)
     claim_backends(machine, dev, opts)
     if handler is not None:
@@ -121,11 +127,16 @@ def device_add(machine: Machine, args: dict[str, Any], *, hotplug: bool = True) 
 
 
 class NativeHotplug:
-    """The SHPC or PCIe-native hotplug controller of a hot-added bridge. Devices plug behind it; an unplug
-    request is signalled to a guest driver fakeqemu does not model, so the device stays, as it does in
+    """The SHPC or PCIe-native hotplug controller of a hot-added bridge (measured on QEMU 7.2 under
+    qtest): a device plugged behind it sits in a slot that is not powered until a reset (firmware powers
+    populated slots), and an unplug request for an unpowered slot removes the device at once; for a
+    powered slot it is signalled to a guest driver fakeqemu does not model, so the device stays, as in
     QEMU with a guest that does not answer."""
 
     qom_path = ""
+
+    def __init__(self) -> None:
+        self.powered: set[int] = set()
 
     def pre_plug(self, bus: Any, dev: Any) -> None:
         pass
@@ -134,10 +145,15 @@ class NativeHotplug:
         pass
 
     def unplug_request(self, bus: Any, dev: Any) -> None:
-        pass
+        if dev.slot not in self.powered:
+            for fn in reversed(bus.devices_in_slot(dev.slot)):
+                fn.unparent()
 
     def unplug(self, bus: Any, dev: Any) -> None:
         pass
+
+    def bus_reset(self, bus: Any) -> None:
+        self.powered = {d.slot for d in bus.devices}
 
 
 def _free_devfn(bus: PCIBus, driver: str) -> int:
@@ -147,20 +163,61 @@ def _free_devfn(bus: PCIBus, driver: str) -> int:
     raise GenericError(f"PCI: no slot/function available for {driver}, all in use or reserved")
 
 
-def _check_devfn(bus: PCIBus, dev: PCIDevice) -> None:
-    """do_pci_register_device's checks."""
+_TRUE = ("on", "yes", "true", "y")
+_BOOL = ("on", "off", "yes", "no", "true", "false", "y", "n")
+_INT_RANGES = {
+    "uint8": (0, 0xFF),
+    "uint16": (0, 0xFFFF),
+    "uint32": (0, 0xFFFFFFFF),
+    "int32": (-(1 << 31), (1 << 31) - 1),
+    "int": (-(1 << 63), (1 << 63) - 1),
+}
+_MAC = re.compile(r"[0-9a-fA-F]{1,2}(?::[0-9a-fA-F]{1,2}){5}")
+
+
+def _check_value(model: DeviceModel, key: str, typ: str, text: str) -> None:
+    """The keyval visitor's checks of a property value given as a string."""
+    if typ == "bool" and text not in _BOOL:
+        raise GenericError(f"Parameter '{key}' expects 'on' or 'off'")
+    if typ in _INT_RANGES:
+        lo, hi = _INT_RANGES[typ]
+        try:
+            value = int(text, 0)
+        except ValueError:
+            raise GenericError(f"Parameter '{key}' expects integer") from None
+        if not lo <= value <= hi:
+            raise GenericError(f"Parameter '{key}' expects {typ if typ != 'int' else 'int64'}_t")
+    if key == "mac" and not _MAC.fullmatch(text):
+        raise GenericError(f"Property '{model.backend_type or model.driver}.mac' doesn't take value '{text}'")
+
+
+def _check_devfn(bus: PCIBus, dev: PCIDevice, multifunction: bool) -> None:
+    """do_pci_register_device's and pci_init_multifunction's checks."""
     used = bus.find_devfn(dev.devfn)
     if used is not None:
         raise GenericError(
             f"PCI: slot {dev.slot} function {dev.function} not available for {dev.type}, "
             f"in use by {used.type},id={used.id if used.id is not None else '(null)'}"
         )
-    if dev.hotplugged and dev.function != 0:
-        fn0 = bus.find_devfn(dev.devfn & ~7)
-        if fn0 is not None:
+    fn0 = bus.find_devfn(dev.devfn & ~7)
+    if dev.hotplugged and dev.function != 0 and fn0 is not None:
+        raise GenericError(
+            f"PCI: slot {dev.slot} function 0 already occupied by {fn0.type}, "
+            f"new func {dev.type} cannot be exposed to guest."
+        )
+    if dev.function != 0:
+        if fn0 is not None and not fn0.multifunction:
             raise GenericError(
-                f"PCI: slot {dev.slot} function 0 already occupied by {fn0.type}, "
-                f"new func {dev.type} cannot be exposed to guest."
+                f"PCI: single function device can't be populated in function {dev.slot:x}.{dev.function:x}"
+            )
+        return
+    if multifunction:
+        dev.multifunction = True
+        return
+    for fn in range(1, 8):
+        if bus.find_devfn(dev.devfn | fn) is not None:
+            raise GenericError(
+                f"PCI: {dev.slot:x}.0 indicates single function, but {dev.slot:x}.{fn:x} is already populated."
             )
 
 

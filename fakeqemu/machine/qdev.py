@@ -28,8 +28,9 @@ class Device(Obj):
         props: Sequence[Sequence[str]],
         values: Mapping[str, Any],
         errors: Mapping[str, Any],
+        dynamic: Sequence[tuple[str, str]] | None = None,
     ) -> None:
-        super().__init__(type_name, props, values, errors)
+        super().__init__(type_name, props, values, errors, dynamic=dynamic)
         self.id: str | None = None
         self.parent_bus: PCIBus | Obj | None = None
         self.hotplugged = bool(values.get("hotplugged", False))
@@ -73,7 +74,14 @@ class Device(Obj):
 
 
 class PCIDevice(Device):
-    __slots__ = ("acpi_index", "devfn", "pci_info", "pending_deleted_event", "pending_deleted_expires_ms")
+    __slots__ = (
+        "acpi_index",
+        "devfn",
+        "multifunction",
+        "pci_info",
+        "pending_deleted_event",
+        "pending_deleted_expires_ms",
+    )
 
     def __init__(
         self,
@@ -83,14 +91,16 @@ class PCIDevice(Device):
         errors: Mapping[str, Any],
         devfn: int,
         pci_info: Mapping[str, Any],
+        dynamic: Sequence[tuple[str, str]] | None = None,
     ) -> None:
-        super().__init__(type_name, props, values, errors)
+        super().__init__(type_name, props, values, errors, dynamic)
         self.devfn = devfn
         #: this device's query-pci entry as QEMU gives it (bus/slot/function/qdev_id are filled in live)
         self.pci_info = pci_info
         self.acpi_index = int(values.get("acpi-index", 0) or 0)
         self.pending_deleted_event = False
         self.pending_deleted_expires_ms = 0
+        self.multifunction = bool(values.get("multifunction", False))
 
     @property
     def slot(self) -> int:
@@ -103,6 +113,8 @@ class PCIDevice(Device):
     def dynamic_value(self, name: str) -> Any:
         if name == "addr":
             return self.devfn
+        if name == "multifunction":
+            return self.multifunction
         if name == "legacy-addr":
             return f"{self.slot:02x}.{self.function:x}"
         return super().dynamic_value(name)

@@ -52,8 +52,9 @@ class Obj:
 
     # --- the tree ---------------------------------------------------------------------------------
 
-    def add_child(self, name: str, child: Obj) -> Obj:
-        """object_property_add_child; ``name`` may end in ``[*]`` for the first free index."""
+    def add_child(self, name: str, child: Obj, listed: bool = True) -> Obj:
+        """object_property_add_child; ``name`` may end in ``[*]`` for the first free index. ``listed``:
+        False when the property is already in the object's table (replayed from a record)."""
         if name.endswith("[*]"):
             stem = name[:-3]
             i = 0
@@ -65,7 +66,7 @@ class Obj:
         child.parent = self
         child.name = name
         self.children[name] = child
-        if self.table is not None:
+        if self.table is not None and listed:
             self.add_dynamic(name, f"child<{child.type}>")
         return child
 
@@ -161,19 +162,21 @@ class Tree:
         self.root = root
 
     def resolve(self, path: str) -> Obj | None:
+        return self.lookup(path)[0]
+
+    def lookup(self, path: str) -> tuple[Obj | None, bool]:
+        """object_resolve_path: (the object or None, whether a partial path was ambiguous)."""
         if path.startswith("/"):
-            return self._resolve_abs(self.root, [p for p in path.split("/") if p])
+            return self._resolve_abs(self.root, [p for p in path.split("/") if p]), False
         parts = [p for p in path.split("/") if p]
-        if not parts:
-            return None
         found: Obj | None = None
         for obj in self.root.walk():
-            hit = self._resolve_abs(obj, parts)
+            hit = self._resolve_abs(obj, parts) if parts else obj
             if hit is not None:
                 if found is not None and found is not hit:
-                    return None  # ambiguous
+                    return None, True
                 found = hit
-        return found
+        return found, False
 
     def _resolve_abs(self, obj: Obj, parts: list[str]) -> Obj | None:
         cur: Obj | None = obj
@@ -194,7 +197,10 @@ class Tree:
         return cur
 
     def must(self, path: str) -> Obj:
-        obj = self.resolve(path)
+        """What qom-list and qom-get do with their path: the object, or QEMU's error."""
+        obj, ambiguous = self.lookup(path)
+        if ambiguous:
+            raise GenericError(f"Path '{path}' is ambiguous")
         if obj is None:
             raise DeviceNotFound(f"Device '{path}' not found")
         return obj

@@ -1,0 +1,110 @@
+"""The boards as QEMU 7.2 shows them: every recorded object, its property list in QEMU's order, its values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from fakeqemu.machine.board import Board, device_model, modelled_drivers, recorded
+from fakeqemu.machine.ghash import StrHashTable, str_hash
+from fakeqemu.machine.machine import Machine, MachineConfig
+from fakeqemu.machine.plug import device_add
+from fakeqemu.qmp.errors import GenericError
+
+#: values that change with the wall clock or per run
+VOLATILE = {"date", "rtc-time"}
+
+
+@pytest.mark.parametrize("kind", ["pc", "q35"])
+def test_every_recorded_object_lists_and_reads_as_qemu(kind: str) -> None:
+    m = Machine(MachineConfig(machine_type=kind, qtest=True, paused=True))
+    assert m.board is not None
+    tree = m.board.tree
+    objects: dict[str, Any] = recorded()["boards"][kind]["objects"]
+    for path, rec in objects.items():
+        obj = tree.must(path)
+        assert obj.path == path
+        assert [list(p) for p in obj.list_props()] == rec["props"], path
+        for name, value in rec["values"].items():
+            if name not in VOLATILE:
+                assert obj.get(name) == value, (path, name)
+        for name, err in rec["errors"].items():
+            with pytest.raises(GenericError) as exc:
+                obj.get(name)
+            assert exc.value.desc == err["desc"]
+
+
+@pytest.mark.parametrize("kind", ["pc", "q35"])
+@pytest.mark.parametrize("driver", modelled_drivers())
+def test_hot_added_device_matches_the_recorded_instance(kind: str, driver: str) -> None:
+    rec = recorded()["devices"][kind][driver]
+    if "error" in rec:
+        pytest.skip(f"QEMU refuses {driver} here: {rec['error']['desc']}")
+    args = dict(rec["args"])
+    extra = ["-device", "pcie-root-port,id=rp1,bus=pcie.0,chassis=1,addr=0x3"] if kind == "q35" else []
+    cfg = MachineConfig(machine_type=kind, qtest=True, paused=True)
+    if extra:
+        cfg.devices.append({"driver": "pcie-root-port", "id": "rp1", "bus": "pcie.0", "chassis": "1", "addr": "0x3"})
+    if driver == "pcie-root-port" and kind == "q35":
+        cfg.devices = [{**args, "bus": "pcie.0", "addr": "0x4"}]
+    else:
+        cfg.blockdevs.append({"driver": "null-co", "node-name": "disk0"})
+    m = Machine(cfg)
+    assert m.board is not None
+    if not (driver == "pcie-root-port" and kind == "q35"):
+        device_add(m, args)
+    for rel, orec in rec["objects"].items():
+        obj = m.board.tree.must("/machine/peripheral/dev0" + rel)
+        assert [list(p) for p in obj.list_props()] == orec["props"], rel
+        for name, value in orec["values"].items():
+            assert obj.get(name) == value, (rel, name)
+    for path, orec in rec["elsewhere"].items():
+        if "date" in orec["values"]:
+            continue  # the RTC: only its clock changed
+        assert [list(p) for p in m.board.tree.must(path).list_props()] == orec["props"], path
+
+
+def test_str_hash_is_glib_djb2() -> None:
+    assert str_hash("") == 5381
+    assert str_hash("a") == 5381 * 33 + ord("a")
+
+
+def test_table_order_survives_growth_and_removal() -> None:
+    t = StrHashTable()
+    names = [f"child[{i}]" for i in range(40)]
+    for n in names:
+        t.insert(n)
+    assert sorted(t) == sorted(names)
+    for n in names[::2]:
+        assert t.remove(n)
+    assert sorted(t) == sorted(names[1::2])
+    assert len(t) == 20
+    assert "child[1]" in t and "child[0]" not in t
+
+
+def test_idle_vm_shares_the_recorded_facts() -> None:
+    a, b = Board("pc"), Board("pc")
+    pa, pb = a.tree.must("/machine/i440fx"), b.tree.must("/machine/i440fx")
+    assert pa is not pb and pa.props is pb.props and pa.values is pb.values
+
+
+def test_models_know_their_backend_owner() -> None:
+    model = device_model("pc", "virtio-net-pci")
+    assert model is not None and model.backend_type == "virtio-net-device" and model.is_nic
+    e1000 = device_model("pc", "e1000")
+    assert e1000 is not None and e1000.backend_type is None
+
+
+@pytest.mark.parametrize("driver", ["pci-bridge", "pcie-root-port"])
+def test_bridge_children_list_in_qemu_order_for_any_id(driver: str) -> None:
+    recorded_lists: dict[str, list[str]] = recorded()["bridge-children"][driver]
+    chassis = "chassis_nr" if driver == "pci-bridge" else "chassis"
+    cfg = MachineConfig(machine_type="q35", qtest=True, paused=True)
+    for n, dev_id in enumerate(recorded_lists):
+        cfg.devices.append({"driver": driver, "id": dev_id, chassis: str(n + 1), "addr": hex(n + 3)})
+    m = Machine(cfg)
+    assert m.board is not None
+    for dev_id, want in recorded_lists.items():
+        obj = m.board.tree.must(f"/machine/peripheral/{dev_id}")
+        assert [n for n, t in obj.list_props() if t.startswith("child<")] == want, dev_id
