@@ -89,6 +89,8 @@ class Guest:
         if self.active and not self.booted:
             self.boot()
         self.kick()
+        if self.pcihp is not None and self.booted and self.machine.running and self.active:
+            self.handle_sci(self.pcihp, rescan=True)
 
     def policy_for_devices(self, devices: list[Any]) -> str:
         for dev in devices:
@@ -144,7 +146,10 @@ class Guest:
         if self.pending_powerdown and self.active:
             self.pending_powerdown = False
             self.machine.timers.call_later(POWERDOWN_DELAY_S, self._power_off)
-        if self.pending_gpe:
+        hp = self.pcihp
+        raised = hp is not None and bool(hp.gpe.sts[0] & hp.gpe.en[0] & PCI_HOTPLUG_STATUS)
+        if self.pending_gpe or raised:
+            # a GPE still raised (a guest that ignored it and now answers) is handled like a new one
             self.pending_gpe = False
             self.on_gpe()
 
@@ -166,14 +171,16 @@ class Guest:
             return
         self.handle_sci(hp)
 
-    def handle_sci(self, hp: AcpiPciHp) -> None:
+    def handle_sci(self, hp: AcpiPciHp, rescan: bool = False) -> None:
+        """The guest's GPE handler; ``rescan``: the guest looks at the slots without a new GPE (its policy
+        changed while a removal it did not answer is pending)."""
         io = self.machine.ioports
         base = hp.gpe.base
         if base is None:
             return
         sts = io.read(base, 1)
         en = io.read(base + hp.gpe.half, 1)
-        if not (sts & en & PCI_HOTPLUG_STATUS):
+        if not (sts & en & PCI_HOTPLUG_STATUS) and not rescan:
             return
         scan = hp.known_bsels()
         work: list[tuple[int, int, str]] = []
@@ -191,7 +198,8 @@ class Guest:
             "passive",
         ):
             return  # nobody answers: leave the GPE status set
-        io.write(base, 1, PCI_HOTPLUG_STATUS)  # _E01: ACPICA clears the edge GPE first
+        if sts & PCI_HOTPLUG_STATUS:
+            io.write(base, 1, PCI_HOTPLUG_STATUS)  # _E01: ACPICA clears the edge GPE first
         self.actions.append(("gpe", f"cleared GPE0_STS bit 1; down slots {[(b, s) for b, s, _ in work]}"))
         for bsel, slot, pol in work:
             m = _DELAY.fullmatch(pol)

@@ -1,0 +1,130 @@
+"""``make bench``: the whole unplug cycle, fakeqemu against QEMU 7.2 in the same run.
+
+One cycle, as a qtest-driven test runs it: ``device_add`` of a virtio-net-pci at slot 4, ``device_del``,
+the guest's eject write (``outl 0xae08 0x10`` on the qtest socket), then both DEVICE_DELETED events
+(virtio-backend, then the device). QEMU delivers them from its call_rcu thread; fakeqemu from its RCU
+queue, with the grace period QEMU-like (the default) or 0 (``-fakeqemu rcu-grace-ms=0``).
+Targets: grace 0 at most a tenth of QEMU's cycle; QEMU-like within 25% of QEMU's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+
+
+@dataclass
+class Link:
+    proc: subprocess.Popen[bytes]
+    qmp: socket.socket
+    qtest: socket.socket
+    buf: bytes = b""
+
+    def line(self) -> dict[str, object]:
+        while b"\n" not in self.buf:
+            chunk = self.qmp.recv(65536)
+            if not chunk:
+                raise EOFError("emulator closed the QMP socket")
+            self.buf += chunk
+        raw, _, self.buf = self.buf.partition(b"\n")
+        msg: dict[str, object] = json.loads(raw)
+        return msg
+
+    def cmd(self, execute: str, arguments: dict[str, object] | None = None) -> None:
+        msg: dict[str, object] = {"execute": execute}
+        if arguments is not None:
+            msg["arguments"] = arguments
+        self.qmp.sendall(json.dumps(msg).encode())
+        while "return" not in (reply := self.line()):
+            if "error" in reply:
+                raise RuntimeError(f"{execute}: {reply['error']}")
+
+    def outl(self, port: int, value: int) -> None:
+        self.qtest.sendall(f"outl {port:#x} {value:#x}\n".encode())
+        data = b""
+        while not data.endswith(b"OK\n"):
+            data += self.qtest.recv(4096)
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+        self.qmp.close()
+        self.qtest.close()
+
+
+def start(argv: list[str], workdir: str) -> Link:
+    qmp_path, qt_path = os.path.join(workdir, "qmp.sock"), os.path.join(workdir, "qtest.sock")
+    for p in (qmp_path, qt_path):
+        if os.path.exists(p):
+            os.unlink(p)
+    lsn = socket.socket(socket.AF_UNIX)
+    lsn.bind(qt_path)
+    lsn.listen(1)
+    sockets = ["-qmp", f"unix:{qmp_path},server=on,wait=off", "-qtest", f"unix:{qt_path}"]
+    proc = subprocess.Popen(
+        [*argv, "-M", "pc", "-display", "none", "-nodefaults", "-S", *sockets],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    lsn.settimeout(20)
+    qt, _ = lsn.accept()
+    lsn.close()
+    deadline = time.monotonic() + 20
+    while not os.path.exists(qmp_path):
+        if time.monotonic() > deadline:
+            raise TimeoutError("no QMP socket")
+        time.sleep(0.005)
+    qmp = socket.socket(socket.AF_UNIX)
+    qmp.connect(qmp_path)
+    link = Link(proc, qmp, qt)
+    link.line()
+    link.cmd("qmp_capabilities")
+    return link
+
+
+def cycle_ms(link: Link) -> float:
+    t0 = time.perf_counter()
+    link.cmd("device_add", {"driver": "virtio-net-pci", "id": "n0", "addr": "0x4"})
+    link.cmd("device_del", {"id": "n0"})
+    link.outl(0xAE08, 0x10)
+    seen = 0
+    while seen < 2:
+        msg = link.line()
+        if msg.get("event") == "DEVICE_DELETED":
+            seen += 1
+    return (time.perf_counter() - t0) * 1000
+
+
+def measure(argv: list[str], cycles: int) -> float:
+    with tempfile.TemporaryDirectory() as workdir:
+        link = start(argv, workdir)
+        try:
+            cycle_ms(link)  # warm-up
+            return statistics.median(cycle_ms(link) for _ in range(cycles))
+        finally:
+            link.close()
+
+
+def bench(qemu: list[str] | None, fake: list[str], cycles: int = 30) -> dict[str, float]:
+    out: dict[str, float] = {}
+    if qemu is not None:
+        out["qemu"] = measure(qemu, cycles)
+    out["fakeqemu grace 0"] = measure([*fake, "-fakeqemu", "rcu-grace-ms=0"], cycles)
+    out["fakeqemu QEMU-like"] = measure(fake, cycles)
+    q = out.get("qemu")
+    for label, value in out.items():
+        ratio = ""
+        if q and label != "qemu":
+            r = value / q
+            target = "<= 0.10x" if "grace 0" in label else "within 25%"
+            ok = r <= 0.10 if "grace 0" in label else abs(r - 1) <= 0.25
+            ratio = f"  ratio={r:.2f}x  {'ok' if ok else 'MISSES'} (target {target})"
+        print(f"{'unplug cycle, ' + label:<34}{value:9.2f} ms{ratio}")
+    return out
