@@ -1,0 +1,63 @@
+"""A client that never reads: its pending output is capped and it is disconnected, others carry on."""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+import pytest
+import trio
+
+from fakeqemu.machine.machine import MachineConfig
+from fakeqemu.server import monitor
+from fakeqemu.server.monitor import MonitorConnection
+from fakeqemu.server.vm import VM, VMConfig
+
+
+async def _line(sock: trio.socket.SocketType, buf: bytearray) -> bytes:
+    while b"\r\n" not in buf:
+        chunk = await sock.recv(65536)
+        if not chunk:
+            raise EOFError(bytes(buf))
+        buf += chunk
+    line, _, rest = bytes(buf).partition(b"\r\n")
+    buf[:] = rest
+    return line
+
+
+async def test_pending_output_is_capped_and_the_reader_keeps_working(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(monitor, "MAX_PENDING_OUTPUT", 256 * 1024)
+    vm = VM(VMConfig(machine=MachineConfig(paused=True)))
+    vm._new_machine()  # what VM.run does first
+    lazy_srv, lazy = trio.socket.socketpair()
+    busy_srv, busy = trio.socket.socketpair()
+    for s in (lazy_srv, lazy):
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    lazy_conn = MonitorConnection(vm, lazy_srv, "lazy")
+    busy_conn = MonitorConnection(vm, busy_srv, "busy")
+    caplog.set_level(logging.WARNING, logger="fakeqemu")
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(lazy_conn.run)
+        nursery.start_soon(busy_conn.run)
+        lbuf, bbuf = bytearray(), bytearray()
+        for sock, buf in ((lazy, lbuf), (busy, bbuf)):
+            assert (await _line(sock, buf)).startswith(b'{"QMP"')
+            await sock.send(b'{"execute":"qmp_capabilities"}')
+            assert await _line(sock, buf) == b'{"return": {}}'
+        # the lazy client stops reading; events pile up for it
+        with trio.fail_after(20):
+            while not lazy_conn.closed:
+                await busy.send(b'{"execute":"system_reset"}')
+                while await _line(busy, bbuf) != b'{"return": {}}':
+                    pass
+        await busy.send(b'{"execute":"query-kvm"}')
+        while (line := await _line(busy, bbuf)).startswith(b'{"timestamp"'):
+            pass
+        assert line == b'{"return": {"enabled": false, "present": true}}'
+        assert any("reads nothing" in r.getMessage() for r in caplog.records)
+        nursery.cancel_scope.cancel()
+    lazy.close()
+    busy.close()
