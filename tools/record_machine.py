@@ -159,6 +159,21 @@ def walk(vm: Vm, root: str) -> dict[str, Any]:
     return out
 
 
+def qtree_block(text: str, head: str) -> list[str]:
+    """The lines of one device in ``info qtree`` output, indented relative to its ``dev:`` line."""
+    lines = text.split("\r\n")
+    for i, line in enumerate(lines):
+        if line.strip() == head:
+            indent = len(line) - len(line.lstrip())
+            block = [line[indent:]]
+            for nxt in lines[i + 1 :]:
+                if not nxt.strip() or len(nxt) - len(nxt.lstrip()) <= indent:
+                    break
+                block.append(nxt[indent:])
+            return block
+    raise RuntimeError(f"{head!r} not in info qtree")
+
+
 def changed(before: dict[str, Any], after: dict[str, Any], skip: str) -> dict[str, Any]:
     return {
         path: obj
@@ -174,6 +189,7 @@ def record_board(binary: str, machine: str) -> dict[str, Any]:
             "objects": walk(vm, "/"),
             "query-pci": vm.ok("query-pci"),
             "info-pci": vm.ok("human-monitor-command", {"command-line": "info pci"}),
+            "info-qtree": vm.ok("human-monitor-command", {"command-line": "info qtree"}),
         }
     finally:
         vm.close()
@@ -203,8 +219,10 @@ def record_device(binary: str, machine: str, driver: str) -> dict[str, Any]:
                 return {"error": reply["error"]}
         after = walk(vm, "/")
         sub = {p[len(path) :]: o for p, o in after.items() if p == path or p.startswith(path + "/")}
+        qtree = vm.ok("human-monitor-command", {"command-line": "info qtree"})
         rec: dict[str, Any] = {
             "args": args,
+            "qtree": qtree_block(qtree, f'dev: {driver}, id "dev0"'),
             "objects": sub,
             "elsewhere": changed(before, after, path) if before else {},
             "query-pci": vm.ok("query-pci"),

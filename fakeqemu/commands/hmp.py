@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from fakeqemu.commands import hmp_io
 from fakeqemu.commands.qdev import pci_bus_info
 from fakeqemu.commands.registry import Context, command
+from fakeqemu.machine import qtree
 
 if TYPE_CHECKING:
     from fakeqemu.machine.machine import Machine
@@ -79,8 +80,14 @@ def info_version(machine: Machine, args: str) -> str:
     return f"{major}.{minor}.{micro}{machine.config.package}\r\n"
 
 
+def info_qtree(machine: Machine, args: str) -> str:
+    board = machine.board
+    return "" if board is None else qtree.info_qtree(board)
+
+
 INFO_COMMANDS: dict[str, HmpHandler] = {
     "pci": info_pci,
+    "qtree": info_qtree,
     "status": info_status,
     "name": info_name,
     "version": info_version,

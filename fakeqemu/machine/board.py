@@ -51,6 +51,8 @@ class DeviceModel:
     is_bridge: bool
     #: the type of the virtio backend child (virtio-net-device, ...), which owns the backend properties
     backend_type: str | None
+    #: the device's lines in ``info qtree``, indented from its ``dev:`` line
+    qtree: tuple[str, ...]
 
     @property
     def hotpluggable(self) -> bool:
@@ -168,6 +170,7 @@ def device_model(board: str, driver: str) -> DeviceModel | None:
         is_nic="mac" in root_values,
         is_bridge=any(o["values"].get("type") in BUS_TYPES for o in rec["objects"].values()),
         backend_type=rec["objects"].get("/virtio-backend", {}).get("values", {}).get("type"),
+        qtree=tuple(rec.get("qtree") or pc.get("qtree") or ()),
     )
 
 
@@ -261,8 +264,18 @@ class Board:
         obj = self.peripheral.children.get(dev_id)
         return obj if isinstance(obj, Device) else None
 
-    def create(self, model: DeviceModel, dev_id: str | None, devfn: int, hotplugged: bool) -> PCIDevice:
-        """A new instance of ``model`` (not yet in the tree or on a bus)."""
+    def create(
+        self,
+        model: DeviceModel,
+        dev_id: str | None,
+        devfn: int,
+        hotplugged: bool,
+        user: Mapping[str, Any] | None = None,
+    ) -> PCIDevice:
+        """A new instance of ``model`` (not yet in the tree or on a bus); ``props``: property values the
+        user set (already converted to their types), which replace the recorded defaults wherever the
+        property lives (a virtio proxy forwards many to its backend)."""
+        user = dict(user or {})
         bus_name = dev_id
         if model.is_bridge and dev_id is None:
             bus_name = f"pci.{self.bus_ids}"
@@ -302,12 +315,16 @@ class Board:
         dev.id = dev_id
         dev.hotplugged = hotplugged
         dev.deleted_paths = model.deleted_paths
-        if model.is_nic:
-            mac = f"52:54:00:12:34:{self.next_mac & 0xFF:02x}"
+        if model.is_nic and "mac" not in user:
+            # qemu_macaddr_default_if_unset: the next address of a per-VM counter
+            user["mac"] = f"52:54:00:12:34:{self.next_mac & 0xFF:02x}"
             self.next_mac += 1
+        dev.user_props = user
+        dev.qtree = model.qtree
+        for key, value in user.items():
             for obj in made.values():
-                if "mac" in obj.values:
-                    obj.set_own("mac", mac)
+                if key in obj.values:
+                    obj.set_own(key, value)
         for rel, key in model.path_values:
             suffix = model.objects[rel]["values"][key][len(TEMPLATE_PATH) :]
             if model.is_bridge and (suffix == "/" + TEMPLATE_ID or suffix.startswith(f"/{TEMPLATE_ID}/")):

@@ -16,7 +16,8 @@ Policies (per VM, and per device id; switchable while running):
 
 A device's own policy overrides the VM's for the slots it occupies. The guest acts only while the VM runs;
 events that arrive while paused are handled on RESUME. Non-passive guests also power off on
-system_powerdown (SHUTDOWN guest=true reason guest-shutdown) shortly after the POWERDOWN event.
+system_powerdown (SHUTDOWN guest=true reason guest-shutdown) shortly after the POWERDOWN event, except
+``never``, which answers no ACPI event at all.
 """
 
 from __future__ import annotations
@@ -143,7 +144,7 @@ class Guest:
     def kick(self) -> None:
         if not self.machine.running:
             return
-        if self.pending_powerdown and self.active:
+        if self.pending_powerdown and self.effective_policy not in ("never", "passive"):  # never: no ACPI driver
             self.pending_powerdown = False
             self.machine.timers.call_later(POWERDOWN_DELAY_S, self._power_off)
         hp = self.pcihp

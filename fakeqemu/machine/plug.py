@@ -87,6 +87,7 @@ def device_add(machine: Machine, args: dict[str, Any], *, hotplug: bool = True) 
         raise GenericError(f"Duplicate device ID '{dev_id}'")
     devfn = -1
     known = {p["name"]: p["type"] for p in model.properties}
+    typed: dict[str, Any] = {}
     for key, text in opts.items():
         if key in _QDEV_KEYS:
             continue
@@ -95,7 +96,7 @@ def device_add(machine: Machine, args: dict[str, Any], *, hotplug: bool = True) 
         elif key not in known:
             raise GenericError(f"Property '{driver}.{key}' not found")
         else:
-            _check_value(model, key, known[key], text)
+            typed[key] = _check_value(model, key, known[key], text)
     multifunction = opts.get("multifunction", "off") in _TRUE
     if driver == "pci-bridge" and int(opts.get("chassis_nr", "0") or 0) == 0:
         raise GenericError(
@@ -104,7 +105,7 @@ def device_add(machine: Machine, args: dict[str, Any], *, hotplug: bool = True) 
     check_backends(machine, model, {**opts, **({"id": dev_id} if dev_id else {})})
     if devfn < 0:
         devfn = _free_devfn(bus, driver)
-    dev = board.create(model, dev_id, devfn, hotplug)
+    dev = board.create(model, dev_id, devfn, hotplug, typed)
     dev.machine = machine
     handler = bus.hotplug_handler
     if handler is not None:
@@ -175,10 +176,12 @@ _INT_RANGES = {
 _MAC = re.compile(r"[0-9a-fA-F]{1,2}(?::[0-9a-fA-F]{1,2}){5}")
 
 
-def _check_value(model: DeviceModel, key: str, typ: str, text: str) -> None:
-    """The keyval visitor's checks of a property value given as a string."""
-    if typ == "bool" and text not in _BOOL:
-        raise GenericError(f"Parameter '{key}' expects 'on' or 'off'")
+def _check_value(model: DeviceModel, key: str, typ: str, text: str) -> Any:
+    """The keyval visitor's checks of a property value given as a string; returns the typed value."""
+    if typ == "bool":
+        if text not in _BOOL:
+            raise GenericError(f"Parameter '{key}' expects 'on' or 'off'")
+        return text in _TRUE
     if typ in _INT_RANGES:
         lo, hi = _INT_RANGES[typ]
         try:
@@ -187,8 +190,12 @@ def _check_value(model: DeviceModel, key: str, typ: str, text: str) -> None:
             raise GenericError(f"Parameter '{key}' expects integer") from None
         if not lo <= value <= hi:
             raise GenericError(f"Parameter '{key}' expects {typ if typ != 'int' else 'int64'}_t")
-    if key == "mac" and not _MAC.fullmatch(text):
-        raise GenericError(f"Property '{model.backend_type or model.driver}.mac' doesn't take value '{text}'")
+        return value
+    if key == "mac":
+        if not _MAC.fullmatch(text):
+            raise GenericError(f"Property '{model.backend_type or model.driver}.mac' doesn't take value '{text}'")
+        return ":".join(f"{int(b, 16):02x}" for b in text.split(":"))
+    return text
 
 
 def _check_devfn(bus: PCIBus, dev: PCIDevice, multifunction: bool) -> None:

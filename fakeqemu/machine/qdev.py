@@ -81,6 +81,8 @@ class PCIDevice(Device):
         "pci_info",
         "pending_deleted_event",
         "pending_deleted_expires_ms",
+        "qtree",
+        "user_props",
     )
 
     def __init__(
@@ -101,6 +103,11 @@ class PCIDevice(Device):
         self.pending_deleted_event = False
         self.pending_deleted_expires_ms = 0
         self.multifunction = bool(values.get("multifunction", False))
+        #: the property values the user set (device_add / -device), typed; the mac fakeqemu assigned
+        self.user_props: dict[str, Any] = {}
+        #: its ``info qtree`` lines as recorded (None for the board's own devices, which are in the
+        #: board's recorded text)
+        self.qtree: tuple[str, ...] | None = None
 
     @property
     def slot(self) -> int:

@@ -147,6 +147,28 @@ SCRIPTS: list[Script] = [
 ]
 
 
+SCRIPTS += [
+    script(
+        "hmp-info-qtree-pc",
+        call("human-monitor-command", {"command-line": "info qtree"}),
+        call("netdev_add", {"type": "user", "id": "hn0"}),
+        call("device_add", {"driver": "virtio-net-pci", "id": "n1", "netdev": "hn0", "mac": "52:54:00:aa:bb:cc"}),
+        call("device_add", {"driver": "e1000", "addr": "0x6"}),
+        call("device_add", {"driver": "rtl8139", "id": "r1", "bus": "br1", "addr": "0x2"}),
+        call("device_add", {"driver": "e1000e", "id": "m1", "addr": "0x9.0", "multifunction": "on"}),
+        call("human-monitor-command", {"command-line": "info qtree"}),
+        extra_args=["-device", "pci-bridge,id=br1,chassis_nr=3,addr=0x5"],
+    ),
+    script(
+        "hmp-info-qtree-q35",
+        call("device_add", {"driver": "virtio-blk-pci", "id": "b1", "bus": "rp1", "drive": "d1"}),
+        call("human-monitor-command", {"command-line": "info qtree"}),
+        machine="q35",
+        extra_args=[*RP1, "-blockdev", "driver=null-co,node-name=d1"],
+    ),
+]
+
+
 @pytest.mark.qemu
 @pytest.mark.parametrize("sc", SCRIPTS, ids=str)
 def test_harness_against_qemu(qemu_binary: str, sc: Script) -> None:
