@@ -169,6 +169,8 @@ class Guest:
             self.pending_gpe = True
             return
         if self.effective_policy in ("never", "passive") and not self.device_policy:
+            if self.effective_policy == "never":
+                self._note("guest never: hotplug GPE not answered")
             return
         self.handle_sci(hp)
 
@@ -198,6 +200,8 @@ class Guest:
             "never",
             "passive",
         ):
+            if work and any(pol == "never" for _, _, pol in work):
+                self._note(f"guest never: removal of {self._slots(work)} not answered")
             return  # nobody answers: leave the GPE status set
         if sts & PCI_HOTPLUG_STATUS:
             io.write(base, 1, PCI_HOTPLUG_STATUS)  # _E01: ACPICA clears the edge GPE first
@@ -208,9 +212,21 @@ class Guest:
                 self.eject(bsel, slot)
             elif m is not None:
                 ms = int(m.group(1))
+                self._note(f"guest {pol}: eject of bsel {bsel} slot {slot} delayed {ms} ms")
                 self.machine.timers.call_later(ms / 1000.0, functools.partial(self.eject, bsel, slot))
             elif pol == "refuse":
                 self.actions.append(("refuse", f"bsel {bsel} slot {slot}"))
+                self._note(f"guest refuse: eject of bsel {bsel} slot {slot} vetoed")
+            elif pol == "never":
+                self._note(f"guest never: removal of bsel {bsel} slot {slot} not answered")
+
+    def _note(self, text: str) -> None:
+        """A guest-side fault, in the traffic record beside the QMP messages it explains."""
+        self.machine.traffic.add("guest", "note", f"fault: {text}".encode())
+
+    @staticmethod
+    def _slots(work: list[tuple[int, int, str]]) -> str:
+        return ", ".join(f"bsel {b} slot {s}" for b, s, _ in work)
 
     def eject(self, bsel: int, slot: int) -> None:
         """_EJ0 of one slot: select the bus, write the slot bit to the eject register."""

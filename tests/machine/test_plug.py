@@ -176,3 +176,16 @@ def test_property_values_are_checked(prop: str, value: str, desc: str) -> None:
     with pytest.raises(GenericError) as exc:
         device_add(m, {"driver": "e1000", prop: value})
     assert exc.value.desc == desc
+
+
+def test_guest_faults_are_in_the_traffic_record() -> None:
+    now = [0.0]
+    m = Machine(MachineConfig(paused=False, guest="refuse"), monotonic=lambda: now[0])
+    device_add(m, {"driver": "e1000", "id": "n1", "addr": "4"})
+    device_del(m, "n1")
+    assert m.guest is not None
+    m.guest.set_policy("never")
+    m.guest.set_policy("delay:300")
+    notes = [r.data.decode() for r in m.traffic.since() if r.connection == "guest"]
+    assert notes[0] == "fault: guest refuse: eject of bsel 0 slot 4 vetoed"
+    assert "fault: guest delay:300: eject of bsel 0 slot 4 delayed 300 ms" in notes
