@@ -131,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=5000, help="query-status round trips per emulator")
     parser.add_argument("--starts", type=int, default=10, help="process starts per emulator")
+    parser.add_argument("--no-docker", action="store_true", help="skip the Docker image section")
     args = parser.parse_args(argv)
     emus = emulators()
     with tempfile.TemporaryDirectory() as workdir:
@@ -147,6 +148,21 @@ def main(argv: list[str] | None = None) -> int:
         if "fakeqemu" in greet:
             verdict = "ok" if greet["fakeqemu"] <= 150 else "MISSES"
             print(f"{'greeting target (<= 150 ms)':<34}{verdict}")
+        # the unplug cycle: device_add, device_del, the guest's eject, both DEVICE_DELETED
+        from tools.bench_hotplug import bench as hotplug_bench
+
+        qemu_argv = next((e.argv for e in emus if e.name == "qemu"), None)
+        fake_argv = next(e.argv for e in emus if e.name == "fakeqemu")
+        hotplug_bench(qemu_argv, fake_argv)
+        # the HTTP plane must not slow QMP: fakeqemu alone, with a dashboard's live stream connected
+        from tools.bench_http import measure
+
+        for label, samples in measure(_roundtrips, args.rounds).items():
+            print(f"{'fakeqemu rtt, ' + label:<34}p50={pct(samples, 0.5):7.1f} us  p99={pct(samples, 0.99):7.1f} us")
+    if not args.no_docker:  # image size, `docker run` -> QMP greeting (tools/bench_docker.py)
+        from tools.bench_docker import bench as docker_bench
+
+        docker_bench(starts=args.starts)
     return 0
 
 

@@ -3,13 +3,16 @@
 fakeqemu run                      one fake VM (pc), QMP socket printed on start
 fakeqemu run --machine q35 --tcp 127.0.0.1:4444
 fakeqemu run --vms 50             a fleet of 50 VMs in one process, one socket each
+fakeqemu run --http 0.0.0.0:8780  the dashboard and HTTP API there (default 127.0.0.1:8780; --no-http: off)
 fakeqemu qemu-args -- ARGS...     the same as fakeqemu-system-x86_64 ARGS...
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +20,10 @@ from pathlib import Path
 import trio
 
 from fakeqemu import __version__
+from fakeqemu.cli import faultfile
 from fakeqemu.cli.qemuopts import UsageError, device_opts
+from fakeqemu.http.bind import DEFAULT_BIND, BindError, check_bind
+from fakeqemu.machine.faults import FaultConfigError
 from fakeqemu.machine.machine import MachineConfig
 from fakeqemu.server.app import serve_vms
 from fakeqemu.server.chardev import Endpoint, parse_legacy
@@ -74,6 +80,22 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DRIVER,KEY=VAL...",
         help="cold-plug a device, like -device (repeatable)",
     )
+    run.add_argument(
+        "--faults",
+        metavar="FILE",
+        help="inject faults from a TOML file (delay/fail commands, close connections, guest eject; see README)",
+    )
+    run.add_argument(
+        "--http",
+        metavar="HOST:PORT",
+        help=f"serve the dashboard and HTTP API here (default {DEFAULT_BIND}, or a free port if that is taken)",
+    )
+    run.add_argument("--no-http", action="store_true", help="no dashboard, no HTTP API")
+    run.add_argument(
+        "--http-token",
+        metavar="TOKEN",
+        help="require 'Authorization: Bearer TOKEN' (or ?token=TOKEN) on the HTTP API",
+    )
     sub.add_parser(
         "qemu-args", help="run with QEMU's command line: fakeqemu qemu-args -- -M q35 -qmp ...", add_help=True
     )
@@ -86,6 +108,14 @@ def _configs(ns: argparse.Namespace) -> list[VMConfig]:
     if ns.tcp and ns.vms > 1:
         raise UsageError("--tcp serves one VM; use unix sockets for a fleet")
     sock_dir = ns.dir or default_socket_dir()
+    faults, guest = None, ns.guest
+    if ns.faults:
+        try:
+            faults, file_guest = faultfile.load(ns.faults)
+        except FaultConfigError as exc:
+            raise UsageError(str(exc)) from None
+        if file_guest is not None and ns.guest == "auto":
+            guest = file_guest
     configs = []
     for i in range(ns.vms):
         name = ns.name if ns.vms == 1 else f"{ns.name}-{i}"
@@ -95,9 +125,11 @@ def _configs(ns: argparse.Namespace) -> list[VMConfig]:
             machine_type=ns.machine,
             name=name,
             paused=ns.paused,
-            guest=ns.guest,
+            guest=guest,
             devices=[device_opts(d) for d in ns.device],
         )
+        if faults is not None:
+            mcfg.faults = faults
         if ns.rcu_grace_ms is not None:
             mcfg.rcu_grace = ns.rcu_grace_ms / 1000.0
         monitors = [Endpoint("unix", path=path)]
@@ -119,6 +151,27 @@ def _announce(vms: list[VM]) -> None:
     print("  stop:     Ctrl-C (clients get SHUTDOWN, as from QEMU)", flush=True)
 
 
+def _announce_http(urls: list[str]) -> None:
+    print(f"  dashboard: {urls[0]}/  (API: {urls[0]}/api/vms, OpenAPI: {urls[0]}/openapi.json)", flush=True)
+
+
+def http_bind(ns: argparse.Namespace) -> str | None:
+    """Where the HTTP plane listens: --http, else the default port (a free one when it is taken)."""
+    if ns.no_http:
+        return None
+    if ns.http:
+        return check_bind(ns.http)
+    host, _, port = DEFAULT_BIND.rpartition(":")
+    probe = socket.socket()
+    try:
+        probe.bind((host, int(port)))
+    except OSError:
+        return f"{host}:0"
+    finally:
+        probe.close()
+    return DEFAULT_BIND
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["qemu-args"]:
@@ -129,12 +182,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns = build_parser().parse_args(args)
     try:
         configs = _configs(ns)
-    except UsageError as exc:
+        http = http_bind(ns)
+    except (UsageError, BindError) as exc:
         print(f"fakeqemu: {exc}", file=sys.stderr)
         return 2
     status = 0
     try:
-        trio.run(serve_vms, configs, _announce)
+        trio.run(
+            functools.partial(
+                serve_vms, configs, _announce, http=http, http_token=ns.http_token, on_http_ready=_announce_http
+            )
+        )
     except* OSError as group:
         print(f"fakeqemu: {group.exceptions[0]}", file=sys.stderr)
         status = 1

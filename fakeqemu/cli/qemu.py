@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from fakeqemu import __version__
+from fakeqemu.cli import faultfile
 from fakeqemu.cli.qemuopts import UsageError, device_opts, parse_size_mb, split_opts
-from fakeqemu.machine.faults import FaultConfigError, Faults
+from fakeqemu.machine.faults import FaultConfigError
 from fakeqemu.machine.machine import ColdPlugError, MachineConfig
 from fakeqemu.server.chardev import ChardevError, Endpoint, connect, listen, parse_chardev, parse_legacy
 
@@ -139,6 +141,9 @@ class Options:
     daemonize: bool = False
     pidfile: str | None = None
     print_version: bool = False
+    #: -fakeqemu http=HOST:PORT: the dashboard and HTTP API (off unless asked)
+    http: str | None = None
+    http_token: str | None = None
 
 
 def _bool(value: str) -> bool:
@@ -157,11 +162,15 @@ def _apply_machine(cfg: MachineConfig, text: str) -> None:
             raise UsageError(f'unsupported machine type "{mtype}"\nUse -machine help to list supported machines')
     if "acpi" in opts:
         cfg.acpi = _bool(opts["acpi"])
+    if "accel" in opts:
+        cfg.accel = opts["accel"]  # resolved by _pick_accel once the whole command line is read
 
 
-def _apply_fakeqemu(cfg: MachineConfig, text: str) -> None:
+def _apply_fakeqemu(cfg: MachineConfig, text: str, opts: Options | None = None) -> None:
     for key, value in split_opts(text).items():
-        if key == "qemu-version":
+        if key in ("http", "http-token") and opts is not None:
+            _apply_http(opts, key, value)
+        elif key == "qemu-version":
             parts = value.split(".")
             if len(parts) != 3 or not all(p.isdigit() for p in parts):
                 raise UsageError(f"-fakeqemu: qemu-version must look like 7.2.0, not '{value}'")
@@ -177,13 +186,28 @@ def _apply_fakeqemu(cfg: MachineConfig, text: str) -> None:
             cfg.guest = value
         elif key == "faults":
             try:
-                cfg.faults = Faults.from_file(value)
+                cfg.faults, guest = faultfile.load(value)
             except FaultConfigError as exc:
                 raise UsageError(f"-fakeqemu: {exc}") from None
+            if guest is not None:
+                cfg.guest = guest
         else:
             raise UsageError(
-                f"-fakeqemu: unknown setting '{key}' (known: qemu-version, package, rcu-grace-ms, guest, faults)"
+                f"-fakeqemu: unknown setting '{key}' "
+                "(known: qemu-version, package, rcu-grace-ms, guest, faults, http, http-token)"
             )
+
+
+def _apply_http(opts: Options, key: str, value: str) -> None:
+    if key == "http-token":
+        opts.http_token = value
+        return
+    from fakeqemu.http.bind import BindError, check_bind
+
+    try:
+        opts.http = check_bind(value)
+    except BindError as exc:
+        raise UsageError(f"-fakeqemu http: {exc}") from None
 
 
 def parse_args(argv: Sequence[str]) -> Options:
@@ -191,6 +215,7 @@ def parse_args(argv: Sequence[str]) -> Options:
     cfg = o.vm.machine
     chardevs: dict[str, dict[str, str]] = {}
     mons: list[dict[str, str]] = []
+    accels: list[str] = []
     compat_monitors = 0
     i = 0
     while i < len(argv):
@@ -231,7 +256,7 @@ def parse_args(argv: Sequence[str]) -> Options:
         elif name == "uuid":
             cfg.uuid = value
         elif name == "qmp":
-            o.vm.monitors.append(_endpoint(arg, parse_legacy, value))
+            o.vm.monitors.append(replace(_endpoint(arg, parse_legacy, value), label=f"compat_monitor{compat_monitors}"))
             cfg.chardevs.append(f"compat_monitor{compat_monitors}")
             compat_monitors += 1
         elif name == "qtest":
@@ -248,8 +273,10 @@ def parse_args(argv: Sequence[str]) -> Options:
         elif name == "device":
             cfg.devices.append(device_opts(value))
             cfg.device_args.append(value)
+        elif name == "accel":
+            accels.append(split_opts(value, implied="accel").get("accel", ""))
         elif name == "netdev":
-            nd = split_opts(value, implied="type")
+            nd = device_opts(value, "-netdev") if value.lstrip().startswith("{") else split_opts(value, implied="type")
             if "id" not in nd:
                 raise UsageError(f"-netdev {value}: Parameter 'id' is missing")
             cfg.netdevs.append(nd)
@@ -265,7 +292,7 @@ def parse_args(argv: Sequence[str]) -> Options:
         elif name == "pidfile":
             o.pidfile = value
         elif name == "fakeqemu":
-            _apply_fakeqemu(cfg, value)
+            _apply_fakeqemu(cfg, value, o)
         elif name in IGNORED:
             pass
         else:
@@ -274,17 +301,50 @@ def parse_args(argv: Sequence[str]) -> Options:
         cfg.chardevs.append("qtest")
     for mon in mons:
         if mon.get("mode", "readline") != "control":
-            continue  # a human monitor: not modelled
+            # a human (readline) monitor is not served; its commands work through human-monitor-command
+            print(
+                f"{PROG}: warning: -mon chardev={mon.get('chardev', '')},mode=readline: fakeqemu serves no human "
+                "monitor; send HMP commands with QMP human-monitor-command",
+                file=sys.stderr,
+            )
+            continue
         chardev = chardevs.get(mon.get("chardev", ""))
         if chardev is None:
             raise UsageError(f'-mon chardev={mon.get("chardev", "")}: chardev "{mon.get("chardev", "")}" not found')
         if chardev.get("backend") != "socket":
             raise UsageError(f"-chardev {chardev.get('backend')}: fakeqemu serves monitors on sockets only")
         try:
-            o.vm.monitors.append(parse_chardev(chardev))
+            o.vm.monitors.append(replace(parse_chardev(chardev), label=chardev["id"]))
         except ChardevError as exc:
             raise UsageError(f"-chardev: {exc}") from None
+    cfg.accel = _pick_accel(accels or [cfg.accel])
     return o
+
+
+def _kvm_usable() -> bool:
+    """What QEMU's KVM accelerator needs first: /dev/kvm opened read-write."""
+    try:
+        os.close(os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC))
+    except OSError:
+        return False
+    return True
+
+
+def _pick_accel(requested: list[str]) -> str:
+    """configure_accelerators: the first of the accelerators asked for (``kvm:tcg``, or one -accel each)
+    that initialises. fakeqemu runs no guest code, so this only decides what query-kvm and the probe answers
+    say, as QEMU's would on this host."""
+    names = [n for item in requested for n in item.split(":") if n]
+    for name in names:
+        if name not in ("kvm", "tcg"):
+            if name in ("xen", "hax", "whpx", "hvf", "nvmm", "qtest"):
+                continue  # not built into Debian's x86 QEMU, or qtest: fall through as QEMU does
+            raise UsageError(f"-accel {name}: invalid accelerator {name}")
+        if name == "tcg" or _kvm_usable():
+            return name
+    if names == ["kvm"]:
+        raise UsageError("-accel kvm: failed to initialize kvm: No such file or directory")
+    return "tcg"
 
 
 _WITH_ARG = frozenset({"machine", "M", "name", "m", "qmp", "qtest", "device", "pidfile", "fakeqemu"})
@@ -296,6 +356,15 @@ def _endpoint(arg: str, parse: object, value: str) -> Endpoint:
     except ChardevError as exc:
         raise UsageError(f"{arg} {value}: {exc}") from None
     return ep
+
+
+def _chardev_filename(ep: Endpoint, sock: socket.socket) -> str:
+    """qemu_chr_compute_filename for a listening socket chardev (fd=N: the address it is bound to)."""
+    if ep.kind == "tcp" or (ep.kind == "fd" and sock.family in (socket.AF_INET, socket.AF_INET6)):
+        host, port = sock.getsockname()[:2]
+        return f"tcp:{host}:{port},server=on"
+    path = ep.path if ep.kind == "unix" else str(sock.getsockname())
+    return f"unix:{path},server=on"
 
 
 def _write_pidfile(path: str) -> None:
@@ -317,7 +386,7 @@ async def serve(opts: Options, config: VMConfig, ready_fd: int | None = None) ->
 
     status = 0
     try:
-        await serve_vms([config], ready)
+        await serve_vms([config], ready, http=opts.http, http_token=opts.http_token, on_http_ready=_http_ready)
     except* ColdPlugError as group:
         print(f"{PROG}: {group.exceptions[0]}", file=sys.stderr)
         status = 1
@@ -326,11 +395,20 @@ async def serve(opts: Options, config: VMConfig, ready_fd: int | None = None) ->
         where = f"-qtest {qtest.describe()}" if qtest else "-chardev"
         print(f"{PROG}: {where}: {group.exceptions[0]}", file=sys.stderr)
         status = 1
+    except* OSError as group:
+        if opts.http is None:
+            raise
+        print(f"{PROG}: -fakeqemu http={opts.http}: {group.exceptions[0]}", file=sys.stderr)
+        status = 1
     finally:
         if opts.pidfile:
             with contextlib.suppress(OSError):
                 os.unlink(opts.pidfile)
     return status
+
+
+def _http_ready(urls: list[str]) -> None:
+    print(f"fakeqemu: dashboard at {urls[0]}/", file=sys.stderr, flush=True)
 
 
 def _daemonize() -> int | None:
@@ -382,6 +460,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 1
+    for ep, sock in zip(opts.vm.monitors, listeners, strict=True):
+        if ep.label:
+            opts.vm.machine.chardev_files[ep.label] = _chardev_filename(ep, sock)
     ready_fd = _daemonize() if opts.daemonize else None
     if opts.pidfile and ready_fd is None:
         _write_pidfile(opts.pidfile)  # QEMU writes it early, before the monitors answer

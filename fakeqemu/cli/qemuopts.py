@@ -48,15 +48,16 @@ def split_opts(text: str, implied: str | None = None) -> dict[str, str]:
     return opts
 
 
-def device_opts(text: str) -> dict[str, Any]:
-    """``-device`` in either syntax, as the dict device_add would receive."""
+def device_opts(text: str, option: str = "-device") -> dict[str, Any]:
+    """``-device`` (or another option libvirt writes as JSON) in either syntax, as the dict the QMP
+    command would receive."""
     if text.lstrip().startswith("{"):
         try:
             value = orjson.loads(text)
         except orjson.JSONDecodeError as exc:
-            raise UsageError(f"-device {text}: JSON parse error, {exc}") from None
+            raise UsageError(f"{option} {text}: JSON parse error, {exc}") from None
         if not isinstance(value, dict):
-            raise UsageError(f"-device {text}: Invalid parameter type, expected: object")
+            raise UsageError(f"{option} {text}: Invalid parameter type, expected: object")
         return value
     return dict(split_opts(text, implied="driver"))
 

@@ -1,3 +1,3 @@
 """Imports every command module so that each registers its commands."""
 
-from fakeqemu.commands import backends, core, fakeqemu_ext, hmp, qdev, qom  # noqa: F401
+from fakeqemu.commands import backends, block, core, fakeqemu_ext, fds, hmp, probe, qdev, qom  # noqa: F401

@@ -1,10 +1,11 @@
-"""Backend commands: netdev_add / netdev_del, blockdev-add / blockdev-del (QEMU 7.2's errors)."""
+"""Backend commands: netdev_add / netdev_del (QEMU 7.2's errors); block nodes are in fakeqemu.commands.block."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
+from fakeqemu.commands.fds import claim_netdev_fds, release
 from fakeqemu.commands.registry import Context, command
 from fakeqemu.qmp.errors import DeviceNotFound, GenericError
 
@@ -19,38 +20,16 @@ def netdev_add(ctx: Context, args: dict[str, Any]) -> Any:
     table = ctx.machine.backends.netdevs
     if netdev_id in table:
         raise GenericError(f"Duplicate ID '{netdev_id}'")
-    table[netdev_id] = {"options": dict(args), "attached": None}
+    fds = claim_netdev_fds(ctx, args)  # a tap's fd passed with getfd: the netdev owns it now
+    table[netdev_id] = {"options": dict(args), "attached": None, "fds": fds}
     return {}
 
 
 @command("netdev_del")
 def netdev_del(ctx: Context, args: dict[str, Any]) -> Any:
     netdev_id = args["id"]
-    if ctx.machine.backends.netdevs.pop(netdev_id, None) is None:
+    entry = ctx.machine.backends.netdevs.pop(netdev_id, None)
+    if entry is None:
         raise DeviceNotFound(f"Device '{netdev_id}' not found")
-    return {}
-
-
-@command("blockdev-add")
-def blockdev_add(ctx: Context, args: dict[str, Any]) -> Any:
-    name = args.get("node-name")
-    if name is None:
-        raise GenericError("'node-name' must be specified for the root node")
-    table = ctx.machine.backends.blockdevs
-    if name in table:
-        raise GenericError(f"Duplicate nodes with node-name='{name}'")
-    table[name] = {"options": dict(args), "attached": None}
-    return {}
-
-
-@command("blockdev-del")
-def blockdev_del(ctx: Context, args: dict[str, Any]) -> Any:
-    name = args["node-name"]
-    table = ctx.machine.backends.blockdevs
-    node = table.get(name)
-    if node is None:
-        raise GenericError(f"Failed to find node with node-name='{name}'")
-    if node.get("attached") is not None:
-        raise GenericError(f"Node {name} is in use")
-    del table[name]
+    release(entry.get("fds", []))
     return {}

@@ -58,7 +58,7 @@ def query_name(ctx: Context, args: dict[str, Any]) -> Any:
 
 @command("query-kvm")
 def query_kvm(ctx: Context, args: dict[str, Any]) -> Any:
-    return {"enabled": False, "present": True}
+    return {"enabled": ctx.machine.config.accel == "kvm", "present": True}
 
 
 @command("query-uuid")

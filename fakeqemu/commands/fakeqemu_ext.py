@@ -119,7 +119,10 @@ def eject(ctx: Context, args: dict[str, Any]) -> Any:
 
 
 def _find_device(ctx: Context, dev_id: str) -> Any:
-    """A device by id: /machine/peripheral/<id> (H-tree's tree), or a lookup helper if it offers one."""
+    """A device by id: /machine/peripheral/<id> on the machine's board, or a lookup helper if it offers one."""
+    board = getattr(ctx.machine, "board", None)
+    if board is not None:
+        return board.find_device(dev_id)
     finder = getattr(ctx.machine, "find_device", None)
     if callable(finder):
         return finder(dev_id)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+from fakeqemu.commands.probe import recorded_device_properties
 from fakeqemu.commands.registry import Context, command
-from fakeqemu.machine.board import device_model, recorded
+from fakeqemu.machine.board import device_model, modelled_drivers, recorded
 from fakeqemu.machine.qom import Tree
 from fakeqemu.qmp.errors import DeviceNotFound, GenericError
 
@@ -53,6 +55,25 @@ def _type_table() -> dict[str, Any]:
     return table
 
 
+@functools.cache
+def _built_in_types() -> frozenset[str]:
+    """Device types fakeqemu has: the boards' own devices and the drivers it can plug."""
+    names = {str(o["values"].get("type", "")) for b in recorded()["boards"].values() for o in b["objects"].values()}
+    return frozenset(names | set(modelled_drivers()))
+
+
+def instantiable(name: str, info: dict[str, Any]) -> bool:
+    """Whether a concrete type is listed: QEMU's types, less the devices fakeqemu does not model. CPU
+    models stay (query-cpu-definitions lists them), and so do the -transitional / -non-transitional
+    variants of the modelled virtio devices: libvirt takes their presence as the sign that virtio devices
+    are PCI Express devices (it puts them on root ports of q35); device_add refuses the variants
+    themselves with fakeqemu's "does not model" error."""
+    if "device" not in info.get("ancestors", ()) or info.get("abstract"):
+        return True
+    base = name.removesuffix("-non-transitional").removesuffix("-transitional")
+    return base in _built_in_types() or "cpu" in info.get("ancestors", ())
+
+
 @command("qom-list-types")
 def qom_list_types(ctx: Context, args: dict[str, Any]) -> Any:
     types = _type_table()
@@ -61,6 +82,8 @@ def qom_list_types(ctx: Context, args: dict[str, Any]) -> Any:
     out = []
     for name, info in types.items():
         if info.get("abstract") and not abstract:
+            continue
+        if not instantiable(name, info):
             continue
         if implements is not None and implements not in info.get("ancestors", ()):
             continue
@@ -80,6 +103,10 @@ def device_list_properties(ctx: Context, args: dict[str, Any]) -> Any:
     if model is not None:
         return model.properties
     types = _type_table()
-    if name not in types:
-        raise GenericError(f"Class '{name}' not found")
-    raise GenericError(f"fakeqemu does not model device '{name}'")
+    info = types.get(name)
+    if info is None or not instantiable(name, info):
+        raise DeviceNotFound(f"Device '{name}' not found")  # QEMU's answer for a type it does not have
+    props = recorded_device_properties(name)
+    if props is not None:
+        return props
+    raise GenericError(f"fakeqemu has no record of the properties of device '{name}'")

@@ -1,79 +1,54 @@
 """The HTTP API: FastAPI on hypercorn's trio worker, beside the QMP monitors in the same process.
 
-Every route works through the same command handlers the QMP monitors run (fakeqemu.commands) or the
-VM's own objects (traffic record, faults, event log), so what the API shows is what QMP clients see.
+Every route runs in the VMs' own trio thread (all handlers are ``async def``; the machine is not thread
+safe) and works on the same machine objects the QMP commands use (fakeqemu.machine), so what the API
+shows is what QMP clients see. What the control plane changes (an injected write, an eject, new faults,
+a reset) is written to the VM's traffic record as a ``note`` from connection ``http``.
 """
 
-from __future__ import annotations
-
-import contextlib
-from collections.abc import AsyncIterator
+import hmac
+import logging
 from importlib import resources
 from typing import Annotated, Any
 
-import orjson
-import trio
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, Response, StreamingResponse
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fakeqemu import __version__
 from fakeqemu.commands.registry import COMMANDS, Context
-from fakeqemu.machine.events import Event
+from fakeqemu.http import models, views
+from fakeqemu.http.jsonio import dumps
+from fakeqemu.http.stream import sse
 from fakeqemu.machine.faults import FaultConfigError, Faults
-from fakeqemu.machine.traffic import Record
+from fakeqemu.machine.guest import PolicyError, check_policy
+from fakeqemu.machine.qdev import PCIBus, PCIDevice
 from fakeqemu.qmp.errors import QMPError
 from fakeqemu.server.vm import VM
 
-#: live-feed items buffered per stream client; a client slower than this loses items (counted)
-FEED_BUFFER = 4096
+log = logging.getLogger("fakeqemu.http")
+
+#: the traffic record's connection name for what the control plane does
+HTTP_CONNECTION = "http"
 
 
-class JSON(Response):
-    media_type = "application/json"
+class JSON(JSONResponse):
+    """JSON written by orjson."""
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
-
-
-# --- request and response bodies --------------------------------------------------------------------
-
-
-class QMPRequestBody(BaseModel):
-    execute: str = Field(min_length=1, max_length=128)
-    arguments: dict[str, Any] = Field(default_factory=dict)
-
-
-class IOWrite(BaseModel):
-    port: int = Field(ge=0, le=0xFFFF)
-    size: int = Field(default=4, description="1, 2 or 4 bytes")
-    value: int = Field(ge=0, le=0xFFFFFFFF)
-
-
-class GuestPolicy(BaseModel):
-    policy: str = Field(description="auto, prompt, delay:<ms>, never or refuse", max_length=64)
-    device: str | None = Field(default=None, description="a device id; none means the whole VM", max_length=256)
-
-
-class FaultsBody(BaseModel):
-    delay: dict[str, Annotated[float, Field(ge=0, le=3600)]] = Field(default_factory=dict)
-    fail: dict[str, dict[str, str]] = Field(default_factory=dict, description='command -> {"class": ..., "desc": ...}')
-    close_after: int | None = Field(default=None, ge=0)
-    close_mid_reply: list[str] = Field(default_factory=list)
-    crash_on: list[str] = Field(default_factory=list)
-
-
-class VMSummary(BaseModel):
-    name: str
-    machine: str
-    status: str
-    running: bool
-    qmp: list[str]
-    connections: int
+        return dumps(content)
 
 
 def _error(status: int, desc: str, cls: str = "GenericError") -> HTTPException:
     return HTTPException(status_code=status, detail={"class": cls, "desc": desc})
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": models.ErrorBody} for code in codes}
+
+
+def note(vm: VM, text: str) -> None:
+    vm.machine.traffic.add(HTTP_CONNECTION, "note", text.encode())
 
 
 def build_app(vms: list[VM], token: str | None = None) -> FastAPI:
@@ -82,205 +57,240 @@ def build_app(vms: list[VM], token: str | None = None) -> FastAPI:
         title="fakeqemu control plane",
         version=__version__,
         description="See and steer fake VMs while your code talks QMP to them.",
+        openapi_url="/openapi.json",
         docs_url=None,  # Swagger UI would load its assets from a CDN; the dashboard is at /
         redoc_url=None,
         default_response_class=JSON,
     )
 
-    def authorize(request: Request) -> None:
-        # EventSource cannot send headers: the live stream may pass the token as ?token=
+    async def authorize(request: Request) -> None:
+        # EventSource cannot send headers: the live stream (and any route) may pass ?token= instead
         if token is None:
             return
-        if request.headers.get("authorization") == f"Bearer {token}" or request.query_params.get("token") == token:
+        header = request.headers.get("authorization", "")
+        given = header[7:] if header[:7].lower() == "bearer " else request.query_params.get("token", "")
+        if hmac.compare_digest(given.encode(), token.encode()):
             return
-        raise _error(401, "a bearer token is required (Authorization: Bearer ...)")
+        raise HTTPException(
+            status_code=401,
+            detail={"class": "Unauthorized", "desc": "a bearer token is required (Authorization: Bearer ...)"},
+            headers={"WWW-Authenticate": "Bearer"},
+        )
 
-    def get_vm(name: str) -> VM:
+    async def get_vm(name: str) -> VM:
         vm = by_name.get(name)
         if vm is None or vm.exited.is_set():
             raise _error(404, f"no VM named '{name}'", "DeviceNotFound")
         return vm
 
     VMDep = Annotated[VM, Depends(get_vm)]
-    auth = [Depends(authorize)]
 
-    def call(vm: VM, command: str, arguments: dict[str, Any] | None = None) -> Any:
-        cmd = COMMANDS.get(command)
-        if cmd is None:
-            raise _error(501, f"fakeqemu does not implement {command}", "CommandNotFound")
-        args = dict(arguments or {})
-        try:
-            if not cmd.any_args:
-                args = vm.dispatcher.schema.check_args(command, args)
-            return cmd.handler(Context(vm.machine, monitor="http"), args)
-        except QMPError as exc:
-            raise _error(400, exc.desc, exc.cls) from None
+    @app.exception_handler(StarletteHTTPException)
+    async def uniform_errors(request: Request, exc: StarletteHTTPException) -> JSON:
+        """Every error body is {"detail": {"class", "desc"}}, FastAPI's own (a body that does not parse) too."""
+        detail = exc.detail if isinstance(exc.detail, dict) else {"class": "GenericError", "desc": str(exc.detail)}
+        return JSON({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
 
-    def summary(vm: VM) -> dict[str, Any]:
-        m = vm.machine
-        return {
-            "name": vm.name,
-            "machine": m.config.machine_type,
-            "status": m.runstate,
-            "running": m.running,
-            "qmp": list(vm.addresses),
-            "connections": len(vm.connections),
-        }
+    # a body that is not JSON is a 400 on any route; the token is checked on every /api route
+    api = APIRouter(prefix="/api", dependencies=[Depends(authorize)], responses=_errors(400, 401))
+    with_vm = _errors(404)
+
+    def find_pci_device(vm: VM, dev_id: str) -> tuple[PCIBus, PCIDevice]:
+        board = vm.machine.board
+        dev = board.find_device(dev_id) if board is not None else None
+        if dev is None:
+            raise _error(404, f"Device '{dev_id}' not found", "DeviceNotFound")
+        bus = dev.parent_bus
+        if not isinstance(dev, PCIDevice) or not isinstance(bus, PCIBus):
+            raise _error(409, f"{dev_id} is not a PCI device")
+        return bus, dev
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def dashboard() -> HTMLResponse:
         page = resources.files("fakeqemu.http").joinpath("dashboard.html").read_text()
-        return HTMLResponse(page)
+        return HTMLResponse(page, headers={"Cache-Control": "no-store"})
 
-    @app.get("/api/vms", dependencies=auth)
-    async def list_vms() -> list[VMSummary]:
-        return [VMSummary(**summary(vm)) for vm in vms if not vm.exited.is_set()]
+    @api.get("/vms")
+    async def list_vms() -> list[models.VMSummary]:
+        return [models.VMSummary(**views.summary(vm)) for vm in vms if not vm.exited.is_set()]
 
-    @app.get("/api/vms/{name}", dependencies=auth)
-    async def get_vm_summary(vm: VMDep) -> VMSummary:
-        return VMSummary(**summary(vm))
+    @api.get("/vms/{name}", responses=with_vm)
+    async def get_vm_summary(vm: VMDep) -> models.VMSummary:
+        return models.VMSummary(**views.summary(vm))
 
-    @app.post("/api/vms/{name}/qmp", dependencies=auth)
-    async def qmp(vm: VMDep, body: QMPRequestBody) -> dict[str, Any]:
-        """Run one QMP command as a monitor would (recorded in the traffic record as 'http')."""
-        vm.machine.traffic.add("http", "in", orjson.dumps(body.model_dump()))
-        try:
-            result = call(vm, body.execute, body.arguments)
-            reply: dict[str, Any] = {"return": {} if result is None else result}
-        except HTTPException as exc:
-            if exc.status_code == 401:
-                raise
-            reply = {"error": exc.detail}
-        vm.machine.traffic.add("http", "out", orjson.dumps(reply))
+    @api.post("/vms/{name}/qmp", responses=with_vm)
+    async def qmp(vm: VMDep, body: models.QMPRequestBody) -> dict[str, Any]:
+        """Run one QMP command, as a monitor would, and answer QMP's reply object (``return`` or
+        ``error``). Recorded in the traffic record as connection ``http``; QMP faults do not apply."""
+        vm.machine.traffic.add(HTTP_CONNECTION, "in", dumps(body.model_dump()))
+        reply = run_command(vm, body.execute, body.arguments)
+        vm.machine.traffic.add(HTTP_CONNECTION, "out", dumps(reply))
         return reply
 
-    @app.get("/api/vms/{name}/qom", dependencies=auth)
+    @api.get("/vms/{name}/qom", responses=_errors(404))
     async def qom(
         vm: VMDep,
         path: Annotated[str, Query(max_length=1024)] = "/machine",
-        depth: Annotated[int, Query(ge=0, le=16)] = 8,
-    ) -> dict[str, Any]:
-        """The QOM tree under ``path``: each node's type and children, as qom-list sees it."""
+        depth: Annotated[int, Query(ge=0, le=64)] = 3,
+        properties: bool = False,
+    ) -> models.QOMNode:
+        """The QOM tree under ``path`` (absolute or partial, as qom-list takes it), ``depth`` levels deep."""
+        board = vm.machine.board
+        obj = board.tree.resolve(path) if board is not None else None
+        if obj is None:
+            raise _error(404, f"Device '{path}' not found", "DeviceNotFound")
+        return models.QOMNode.model_validate(views.qom_node(obj, depth, properties))
 
-        def walk(p: str, level: int) -> dict[str, Any]:
-            props = call(vm, "qom-list", {"path": p})
-            node: dict[str, Any] = {"path": p, "type": None, "children": []}
-            for prop in props:
-                ptype = prop.get("type", "")
-                if prop.get("name") == "type":
-                    node["type"] = call(vm, "qom-get", {"path": p, "property": "type"})
-                elif ptype.startswith("child<") and level < depth:
-                    child = f"{p.rstrip('/')}/{prop['name']}"
-                    node["children"].append(walk(child, level + 1))
-            return node
+    @api.get("/vms/{name}/devices", responses=with_vm)
+    async def devices(vm: VMDep) -> models.DevicesView:
+        """PCI buses and devices with their hotplug state; ``pending_unplugs`` wait for the guest."""
+        return models.DevicesView.model_validate(views.devices(vm.machine))
 
-        return walk(path, 0)
+    @api.post("/vms/{name}/devices/{device}/eject", responses=_errors(404, 409))
+    async def eject(vm: VMDep, device: str) -> models.Ejected:
+        """The guest ejects this device's slot now (its _EJ0: select the bus, write the eject register),
+        whatever the guest policy. DEVICE_DELETED follows after the RCU grace period."""
+        bus, dev = find_pci_device(vm, device)
+        if vm.machine.pcihp is None or bus.bsel is None:
+            raise _error(409, f"{device} is not on an ACPI hotplug bus (bus {bus.bus_name})")
+        bsel, slot = bus.bsel, dev.slot
+        note(vm, f"guest eject {device} (bsel {bsel} slot {slot})")
+        try:
+            vm.machine.guest.eject_device(dev)
+        except PolicyError as exc:
+            raise _error(409, str(exc)) from None
+        return models.Ejected(id=device, bsel=bsel, slot=slot)
 
-    @app.get("/api/vms/{name}/pci", dependencies=auth)
-    async def pci(vm: VMDep) -> Any:
-        return call(vm, "query-pci")
+    @api.get("/vms/{name}/pcihp", responses=_errors(404))
+    async def pcihp(vm: VMDep) -> models.PcihpView:
+        """The ACPI PCI hotplug registers per bus selector and GPE0, without a guest read's side effects."""
+        hp = vm.machine.pcihp
+        if hp is None:
+            raise _error(404, "this VM has no ACPI PCI hotplug (-M none, or ACPI off)")
+        return models.PcihpView.model_validate(views.pcihp(hp))
 
-    @app.get("/api/vms/{name}/guest", dependencies=auth)
-    async def guest(vm: VMDep) -> Any:
-        return call(vm, "x-fakeqemu-query-guest")
+    @api.get("/vms/{name}/guest", responses=with_vm)
+    async def guest(vm: VMDep) -> models.GuestView:
+        return models.GuestView.model_validate(views.guest(vm.machine))
 
-    @app.put("/api/vms/{name}/guest", dependencies=auth)
-    async def set_guest(vm: VMDep, body: GuestPolicy) -> Any:
-        args: dict[str, Any] = {"policy": body.policy}
-        if body.device is not None:
-            args["device"] = body.device
-        call(vm, "x-fakeqemu-guest-policy", args)
-        return call(vm, "x-fakeqemu-query-guest")
+    @api.put("/vms/{name}/guest", responses=_errors(400, 404))
+    async def set_guest(vm: VMDep, body: models.GuestPolicy) -> models.GuestView:
+        """Change how the guest answers unplug requests, for the VM or one device."""
+        board = vm.machine.board
+        if body.device is not None and (board is None or board.find_device(body.device) is None):
+            raise _error(404, f"Device '{body.device}' not found", "DeviceNotFound")
+        try:
+            vm.machine.guest.set_policy(body.policy, body.device)
+        except PolicyError as exc:
+            raise _error(400, str(exc)) from None
+        where = "" if body.device is None else f" for {body.device}"
+        note(vm, f"guest policy {body.policy}{where}")
+        return models.GuestView.model_validate(views.guest(vm.machine))
 
-    @app.post("/api/vms/{name}/devices/{device}/eject", dependencies=auth)
-    async def eject(vm: VMDep, device: str) -> Any:
-        """The guest ejects this device now, through the pcihp eject register."""
-        call(vm, "x-fakeqemu-eject", {"id": device})
-        return {}
+    @api.post("/vms/{name}/io", responses=with_vm)
+    async def io_write(vm: VMDep, body: models.IOWrite) -> models.IOWrite:
+        """A guest write to an I/O port (the pcihp registers, GPE0, ...), with the guest's effects."""
+        size = int(body.size)
+        value = body.value & ((1 << (8 * size)) - 1)
+        note(vm, f"io write port 0x{body.port:x} size {size} value 0x{value:x}")
+        vm.machine.ioports.write(body.port, size, value)
+        return models.IOWrite(port=body.port, size=body.size, value=value)
 
-    @app.post("/api/vms/{name}/io", dependencies=auth)
-    async def io_write(vm: VMDep, body: IOWrite) -> Any:
-        if body.size not in (1, 2, 4):
-            raise _error(422, "size must be 1, 2 or 4")
-        vm.machine.ioports.write(body.port, body.size, body.value)
-        return {}
-
-    @app.get("/api/vms/{name}/io", dependencies=auth)
+    @api.get("/vms/{name}/io", responses=with_vm)
     async def io_read(
-        vm: VMDep, port: Annotated[int, Query(ge=0, le=0xFFFF)], size: Annotated[int, Query(ge=1, le=4)] = 4
-    ) -> dict[str, int]:
+        vm: VMDep, port: Annotated[int, Query(ge=0, le=0xFFFF)], size: models.AccessSize = models.AccessSize.LONG
+    ) -> models.IOValue:
         """A guest read of an I/O port. Reads have the guest's side effects (reading 'up' clears it)."""
-        if size not in (1, 2, 4):
-            raise _error(422, "size must be 1, 2 or 4")
-        return {"value": vm.machine.ioports.read(port, size)}
+        return models.IOValue(value=vm.machine.ioports.read(port, int(size)))
 
-    @app.get("/api/vms/{name}/events", dependencies=auth)
-    async def events(vm: VMDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
-        return [e.to_qobject() for e in list(vm.event_log)[-limit:]]
+    @api.get("/vms/{name}/events", responses=with_vm)
+    async def events(vm: VMDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[models.QMPEvent]:
+        """The last QMP events, oldest first, as QMP clients received them."""
+        log_ = list(vm.event_log)[-limit:]
+        return [models.QMPEvent.model_validate(e.to_qobject()) for e in log_]
 
-    @app.get("/api/vms/{name}/traffic", dependencies=auth)
+    @api.get("/vms/{name}/traffic", responses=with_vm)
     async def traffic(
         vm: VMDep,
-        since: Annotated[int, Query(ge=0)] = 0,
+        since: Annotated[int, Query(ge=0, le=2**53)] = 0,
         connection: Annotated[str | None, Query(max_length=128)] = None,
         limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
-    ) -> dict[str, Any]:
-        """Every QMP message in and out since sequence number ``since`` (and fault notes)."""
-        records = [r for r in vm.machine.traffic.since(since) if connection is None or r.connection == connection]
-        return {"records": [r.to_json() for r in records[:limit]], "dropped": vm.machine.traffic.dropped}
+    ) -> models.TrafficView:
+        """Every QMP message in and out after sequence number ``since``, per connection, with fault notes."""
+        record = vm.machine.traffic
+        out: list[dict[str, object]] = []
+        last = since
+        for r in record.since(since):
+            last = r.seq
+            if connection is None or r.connection == connection:
+                out.append(r.to_json())
+                if len(out) >= limit:
+                    break
+        return models.TrafficView.model_validate({"records": out, "dropped": record.dropped, "last_seq": last})
 
-    @app.get("/api/vms/{name}/faults", dependencies=auth)
-    async def get_faults(vm: VMDep) -> FaultsBody:
-        return FaultsBody(**vm.machine.faults.to_json())
+    @api.get("/vms/{name}/faults", responses=with_vm)
+    async def get_faults(vm: VMDep) -> models.FaultsBody:
+        return models.FaultsBody.model_validate({**vm.machine.faults.to_json(), "guest": vm.machine.guest.policy})
 
-    @app.put("/api/vms/{name}/faults", dependencies=auth)
-    async def set_faults(vm: VMDep, body: FaultsBody) -> FaultsBody:
+    @api.put("/vms/{name}/faults", responses=_errors(400, 404))
+    async def set_faults(vm: VMDep, body: models.FaultsBody) -> models.FaultsBody:
+        """Replace the VM's faults (each one that fires leaves a note in the traffic record)."""
+        data = body.model_dump(by_alias=True)
+        policy = data.pop("guest")
         try:
-            vm.machine.faults = Faults.from_json(body.model_dump())
-        except FaultConfigError as exc:
-            raise _error(422, str(exc)) from None
-        vm.machine.traffic.add("http", "note", orjson.dumps({"faults": vm.machine.faults.to_json()}))
-        return FaultsBody(**vm.machine.faults.to_json())
+            faults = Faults.from_json(data)
+            if policy is not None:
+                check_policy(policy)
+        except (FaultConfigError, PolicyError) as exc:
+            raise _error(400, str(exc)) from None
+        vm.machine.faults = faults
+        if policy is not None:
+            vm.machine.guest.set_policy(policy)
+        shown = {**faults.to_json(), "guest": vm.machine.guest.policy}
+        note(vm, "faults " + dumps(shown).decode())
+        return models.FaultsBody.model_validate(shown)
 
-    @app.post("/api/vms/{name}/reset", dependencies=auth)
-    async def reset(vm: VMDep) -> VMSummary:
-        """Back to the state the VM started in; QMP clients stay connected."""
+    @api.post("/vms/{name}/reset", responses=with_vm)
+    async def reset(vm: VMDep) -> models.VMSummary:
+        """Back to the state the VM started in: devices, run state, guest policy, faults, event log and
+        traffic record. QMP clients stay connected; live streams get a ``reset`` event."""
         vm.reset()
-        return VMSummary(**summary(vm))
+        note(vm, "reset")
+        state = views.summary(vm)
+        for fn in list(vm.feed):
+            fn("reset", state)
+        return models.VMSummary(**state)
 
-    @app.get(
-        "/api/vms/{name}/stream",
-        dependencies=auth,
+    @api.get(
+        "/vms/{name}/stream",
         response_class=StreamingResponse,
-        responses={200: {"content": {"text/event-stream": {}}}},
+        responses={**with_vm, 200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
     )
     async def stream(vm: VMDep) -> StreamingResponse:
-        """Server-sent events: 'qmp-event' for each QMP event, 'traffic' for each traffic record."""
-        send, receive = trio.open_memory_channel[tuple[str, object]](FEED_BUFFER)
+        """Server-sent events: ``qmp-event`` (each QMP event), ``traffic`` (each traffic record), ``reset``,
+        ``dropped`` (items a slow reader lost). Sent in batches, at most every 50 ms."""
+        return StreamingResponse(
+            sse(vm), media_type="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+        )
 
-        def on_item(kind: str, item: object) -> None:
-            # a slow reader loses items; the QMP path never waits for it
-            with contextlib.suppress(trio.WouldBlock):
-                send.send_nowait((kind, item))
-
-        async def body() -> AsyncIterator[bytes]:
-            vm.feed.append(on_item)
-            try:
-                yield b": fakeqemu live feed\n\n"
-                async with receive:
-                    async for kind, item in receive:
-                        yield _sse(kind, item)
-            finally:
-                if on_item in vm.feed:
-                    vm.feed.remove(on_item)
-
-        return StreamingResponse(body(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
-
+    app.include_router(api)
     return app
 
 
-def _sse(kind: str, item: object) -> bytes:
-    if isinstance(item, Event):
-        return b"event: qmp-event\ndata: " + orjson.dumps(item.to_qobject()) + b"\n\n"
-    assert isinstance(item, Record)
-    return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(item.to_json()) + b"\n\n"
+def run_command(vm: VM, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """A QMP command through the same handlers, schema check and error texts as a monitor's."""
+    cmd = COMMANDS.get(name)
+    if cmd is None:
+        return {"error": {"class": "CommandNotFound", "desc": f"The command {name} has not been found"}}
+    ctx = Context(vm.machine, monitor=HTTP_CONNECTION)
+    try:
+        args = arguments if cmd.any_args else vm.dispatcher.schema.check_args(name, arguments)
+        result = cmd.handler(ctx, args)
+    except QMPError as exc:
+        return {"error": {"class": exc.cls, "desc": exc.desc}}
+    except Exception:  # as the monitor does: a bug of ours answers an error, it does not take the API down
+        log.exception("command %s failed", name)
+        return {"error": {"class": "GenericError", "desc": f"fakeqemu internal error in {name}"}}
+    for action in ctx.after_reply:
+        action()
+    return {"return": {} if result is None else result}

@@ -28,7 +28,7 @@ async def serve_http(
     *,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Bind ``bind`` ("127.0.0.1:8080", "unix:/path") and serve until cancelled.
+    """Bind ``bind`` ("127.0.0.1:8780") and serve until cancelled; ``on_ready`` gets the bound URLs.
 
     FastAPI and pydantic take about half a second to import: that happens in a worker thread, so the
     QMP monitors (already serving) never wait for it.

@@ -27,6 +27,8 @@ class Endpoint:
     fd: int = -1
     server: bool = True
     wait: bool = True
+    #: the chardev id QEMU gives it (compat_monitor0 for -qmp; the -chardev id): query-chardev's label
+    label: str = ""
 
     def describe(self) -> str:
         if self.kind == "unix":

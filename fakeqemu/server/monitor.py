@@ -239,10 +239,15 @@ def _close_fd(fd: int) -> None:
 
 
 async def serve_monitor(
-    vm: VM, listener: trio.socket.SocketType, name: str, early: trio.socket.SocketType | None = None
+    vm: VM,
+    listener: trio.socket.SocketType,
+    name: str,
+    early: trio.socket.SocketType | None = None,
+    label: str = "",
 ) -> None:
     """Accept clients one at a time on ``listener``; the next one is accepted when the last one left.
-    ``early`` is a client already accepted and greeted before the VM started."""
+    ``early`` is a client already accepted and greeted before the VM started; ``label`` is the chardev id,
+    marked connected (query-chardev) while a client is."""
     try:
         while True:
             if early is not None:
@@ -252,11 +257,15 @@ async def serve_monitor(
                 greeted = False
             conn = MonitorConnection(vm, sock, name, greeted)
             vm.connections.add(conn)
+            connected = vm.config.machine.connected_chardevs
+            if label:
+                connected.add(label)
             try:
                 await conn.run()
             except Exception:  # one broken connection must not take the VM down
                 log.exception("%s: connection failed", name)
             finally:
                 vm.connections.discard(conn)
+                connected.discard(label)
     finally:
         listener.close()

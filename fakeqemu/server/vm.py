@@ -126,8 +126,10 @@ class VM:
                         from fakeqemu.server.qtest import serve_qtest
 
                         nursery.start_soon(serve_qtest, self, qtest_sock)
+                    monitors = self.config.monitors
                     for i, listener in enumerate(listeners):
-                        nursery.start_soon(serve_monitor, self, listener, f"monitor{i}", early.get(i))
+                        label = monitors[i].label if i < len(monitors) else ""
+                        nursery.start_soon(serve_monitor, self, listener, f"monitor{i}", early.get(i), label)
                     task_status.started(self)
         finally:
             for listener in listeners:

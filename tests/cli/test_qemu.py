@@ -133,3 +133,22 @@ def test_daemonize_exits_once_listening_and_pidfile_written(tmp_path: Path) -> N
             break
         time.sleep(0.01)
     assert not pidfile.exists()  # removed at exit, as QEMU does
+
+
+def test_a_human_monitor_is_named_as_not_served(capsys: pytest.CaptureFixture[str]) -> None:
+    opts = parse_args(
+        ["-chardev", "socket,id=hmp,path=/tmp/x.sock,server=on,wait=off", "-mon", "chardev=hmp,mode=readline"]
+    )
+    assert opts.vm.monitors == []
+    assert "fakeqemu serves no human monitor" in capsys.readouterr().err
+
+
+def test_cold_plug_error_is_reported_like_qemu(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "fakeqemu", "-M", "pc", "-display", "none", "-device", "e1000,addr=zz"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 1
+    assert "qemu-system-x86_64: -device e1000,addr=zz: Property 'e1000.addr' doesn't take value 'zz'" in proc.stderr

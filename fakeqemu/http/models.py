@@ -1,0 +1,210 @@
+"""The HTTP API's request and response bodies (they make the OpenAPI document at /openapi.json)."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+
+def _not_bool(value: Any) -> Any:
+    """JSON true is not the number 1 (pydantic's lax mode would take it as one)."""
+    if isinstance(value, bool):
+        raise ValueError("a number is required, not a boolean")
+    return value
+
+
+#: numbers in request bodies: 5 and 5.0 (the same JSON number), never true/false (constraints go
+#: before it in Annotated, or they are lost from the JSON schema)
+NotBool = BeforeValidator(_not_bool)
+Port = Annotated[int, Field(ge=0, le=0xFFFF), NotBool]
+#: fakeqemu.machine.guest's policies
+POLICY_PATTERN = r"^(auto|prompt|never|refuse|passive|delay:[0-9]{1,9})$"
+
+
+class AccessSize(IntEnum):
+    """An I/O access of 1, 2 or 4 bytes."""
+
+    BYTE = 1
+    WORD = 2
+    LONG = 4
+
+
+Name = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class Problem(BaseModel):
+    """An error: QMP's error class and desc (QEMU's text when it comes from a QMP command)."""
+
+    class_: str = Field(alias="class")
+    desc: str
+
+
+class ErrorBody(BaseModel):
+    detail: Problem
+
+
+class VMSummary(BaseModel):
+    name: str
+    machine: str = Field(description="pc, q35 or none")
+    status: str = Field(description="QEMU's run state, as query-status reports it")
+    running: bool
+    qmp: list[str] = Field(description="the QMP monitors' addresses")
+    connections: int = Field(description="QMP clients connected now")
+
+
+class QMPRequestBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    execute: Name
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+class QOMProperty(BaseModel):
+    name: str
+    type: str
+
+
+class QOMNode(BaseModel):
+    name: str
+    path: str
+    type: str
+    properties: list[QOMProperty] | None = Field(default=None, description="qom-list, when asked for")
+    children: list[QOMNode]
+
+
+class DeviceView(BaseModel):
+    id: str | None = Field(description="the device's id, None for an anonymous device")
+    type: str
+    path: str = Field(description="QOM path")
+    bus: str = Field(description="the bus's name (pci.0, a bridge's id, ...)")
+    slot: int
+    function: int
+    addr: str = Field(description="slot.function as QEMU writes it (05.0)")
+    hotplugged: bool
+    hotpluggable: bool
+    hotplug: str = Field(description="how this slot is unplugged: acpi (pcihp), native (SHPC/PCIe) or none")
+    unplug_requested: bool = Field(description="device_del was accepted and the guest has not ejected yet")
+    slot_down: bool = Field(description="the slot's bit is set in the pcihp 'down' register")
+
+
+class BusView(BaseModel):
+    name: str
+    path: str
+    type: str
+    bsel: int | None = Field(description="ACPI hotplug bus selector; None when pcihp does not serve this bus")
+    hotplug: str = Field(description="acpi, native or none")
+    devices: list[DeviceView]
+
+
+class DevicesView(BaseModel):
+    buses: list[BusView]
+    pending_unplugs: list[DeviceView] = Field(description="devices whose unplug waits for the guest")
+
+
+class BselRegisters(BaseModel):
+    bsel: int
+    bus: str | None
+    up: int
+    down: int
+    rmv: int
+    pending_slots: list[int] = Field(description="slots set in 'down'")
+
+
+class GpeRegisters(BaseModel):
+    base: int | None
+    status: int = Field(description="GPE0 status bytes (little endian)")
+    enable: int = Field(description="GPE0 enable bytes (little endian)")
+    sci: bool = Field(description="the SCI line: a status bit set with its enable bit")
+
+
+class PcihpView(BaseModel):
+    base: int = Field(description="I/O port of the register block")
+    select: int = Field(description="the 'sel' register")
+    buses: list[BselRegisters]
+    gpe: GpeRegisters
+
+
+class GuestDevicePolicy(BaseModel):
+    id: str
+    policy: str
+
+
+class GuestView(BaseModel):
+    policy: str
+    effective_policy: str = Field(alias="effective-policy")
+    devices: list[GuestDevicePolicy]
+    booted: bool
+    actions: list[list[str]] = Field(description="the last things the guest did: [action, detail]")
+
+
+class GuestPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    policy: str = Field(
+        pattern=POLICY_PATTERN,
+        description="auto, prompt, delay:<ms> (eject late), never (no answer: eject dropped), refuse, passive",
+    )
+    device: str | None = Field(default=None, max_length=256, description="a device id; none means the whole VM")
+
+
+class IOWrite(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    port: Port
+    size: AccessSize = AccessSize.LONG
+    value: Annotated[int, Field(ge=0, le=0xFFFFFFFF), NotBool]
+
+
+class IOValue(BaseModel):
+    value: int
+
+
+class Ejected(BaseModel):
+    id: str
+    bsel: int
+    slot: int
+
+
+class QMPEvent(BaseModel):
+    event: str
+    timestamp: dict[str, int]
+    data: dict[str, Any] | None = None
+
+
+class TrafficRecord(BaseModel):
+    seq: int
+    time: float
+    connection: str = Field(description="monitor0#3 (monitor and connection number), http, ...")
+    direction: str = Field(description="in, out or note (a fault, a close, an action of the control plane)")
+    data: str
+
+
+class TrafficView(BaseModel):
+    records: list[TrafficRecord]
+    dropped: int = Field(description="records the bounded log has dropped")
+    last_seq: int = Field(description="the last sequence number; pass it as ?since= to poll for new records")
+
+
+class QMPFailure(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+    class_: str = Field(default="GenericError", alias="class", max_length=128)
+    desc: str = Field(max_length=4096)
+
+
+class FaultsBody(BaseModel):
+    """The VM's faults. QMP faults act on QMP connections; ``guest`` is the guest's eject behaviour."""
+
+    model_config = ConfigDict(extra="forbid")
+    delay: dict[str, Annotated[float, Field(ge=0, le=3600), NotBool]] = Field(
+        default_factory=dict, description="command -> seconds to wait before the reply"
+    )
+    fail: dict[str, QMPFailure] = Field(default_factory=dict, description="command -> the QMP error to answer")
+    close_after: Annotated[int, Field(ge=0), NotBool] | None = Field(
+        default=None, description="close a connection after N requests"
+    )
+    close_mid_reply: list[str] = Field(default_factory=list, description="commands whose reply is cut in half")
+    crash_on: list[str] = Field(default_factory=list, description="commands that kill the process (SIGKILL)")
+    guest: str | None = Field(
+        default=None,
+        pattern=POLICY_PATTERN,
+        description="guest policy: delay:<ms> delays the eject, never drops it, refuse vetoes it; None: unchanged",
+    )

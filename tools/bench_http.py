@@ -1,0 +1,95 @@
+"""``make bench`` rows for the HTTP plane: does a dashboard streaming the live feed slow QMP down?
+
+One fakeqemu with ``-fakeqemu http=127.0.0.1:0``: query-status round trips through qemu.qmp with no HTTP
+client, then with an SSE client reading /api/vms/<name>/stream (it receives every traffic record the
+round trips make), compared with the same fakeqemu without the HTTP plane.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+URL = re.compile(rb"dashboard at http://([0-9.]+):(\d+)/")
+
+
+@contextmanager
+def fakeqemu(workdir: str, http: bool) -> Iterator[tuple[str, tuple[str, int] | None]]:
+    path = os.path.join(workdir, f"http-{http}.qmp")
+    argv = [sys.executable, "-m", "fakeqemu", "-M", "pc", "-display", "none", "-nodefaults", "-S", "-name", "vm0"]
+    argv += ["-qmp", f"unix:{path},server=on,wait=off"]
+    if http:
+        argv += ["-fakeqemu", "http=127.0.0.1:0"]
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+        try:
+            deadline = time.monotonic() + 20
+            addr: tuple[str, int] | None = None
+            while time.monotonic() < deadline and proc.poll() is None:
+                err.seek(0)
+                found = URL.search(err.read())
+                if os.path.exists(path) and (not http or found):
+                    if found:
+                        addr = (found.group(1).decode(), int(found.group(2)))
+                    break
+                time.sleep(0.02)
+            else:
+                err.seek(0)
+                raise RuntimeError(f"fakeqemu did not start: {err.read().decode()}")
+            yield path, addr
+        finally:
+            proc.terminate()
+            proc.wait()
+
+
+class StreamReader(threading.Thread):
+    """A dashboard's live feed: reads the SSE stream as fast as it comes, counting messages."""
+
+    def __init__(self, addr: tuple[str, int]) -> None:
+        super().__init__(daemon=True)
+        self.sock = socket.create_connection(addr)
+        self.sock.sendall(b"GET /api/vms/vm0/stream HTTP/1.0\r\nHost: bench\r\n\r\n")
+        self.messages = 0
+        self.stopped = False
+
+    def run(self) -> None:
+        while not self.stopped:
+            data = self.sock.recv(65536)
+            if not data:
+                return
+            self.messages += data.count(b"\n\nevent: ") + data.startswith(b"event: ")
+
+    def stop(self) -> None:
+        self.stopped = True
+        self.sock.close()
+
+
+def measure(roundtrips: Callable[[str, int], Coroutine[Any, Any, list[float]]], n: int) -> dict[str, list[float]]:
+    """Round trips (us) without HTTP, with HTTP idle, and with a live stream connected."""
+    out: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory() as workdir:
+        with fakeqemu(workdir, http=False) as (path, _):
+            out["no http"] = asyncio.run(roundtrips(path, n))
+        with fakeqemu(workdir, http=True) as (path, addr):
+            assert addr is not None
+            out["http, idle"] = asyncio.run(roundtrips(path, n))
+            reader = StreamReader(addr)
+            reader.start()
+            try:
+                out["http + stream"] = asyncio.run(roundtrips(path, n))
+                time.sleep(0.2)
+                if reader.messages < n:
+                    raise RuntimeError(f"the stream carried {reader.messages} messages for {n} round trips")
+            finally:
+                reader.stop()
+    return out
