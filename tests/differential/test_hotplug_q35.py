@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.oracle import (
@@ -136,6 +138,41 @@ SCRIPTS: list[Script] = [
             b'{"error": {"class": "GenericError", "desc": "Bus \'rp2\' not found"}}',
         ],
     ),
+]
+
+
+#: every modelled driver behind a root port: add, qom, unplug request, the guest's eject, events, gone
+DRIVERS: dict[str, dict[str, Any]] = {
+    "virtio-net-pci": {},
+    "virtio-blk-pci": {"drive": "d1"},
+    "virtio-scsi-pci": {},
+    "virtio-serial-pci": {},
+    "virtio-balloon-pci": {},
+    "e1000": {},
+    "e1000e": {},
+    "rtl8139": {},
+    "pci-bridge": {"chassis_nr": 5},
+}
+SCRIPTS += [
+    script(
+        f"hotplug-q35-cycle-{driver}",
+        call("device_add", {"driver": driver, "id": "dev0", "bus": "rp1", **extra}),
+        peripheral(),
+        call("qom-list", {"path": "/machine/peripheral/dev0"}),
+        call("qom-get", {"path": "/machine/peripheral/dev0", "property": "parent_bus"}),
+        regs(0),
+        call("device_del", {"id": "dev0"}),
+        regs(0),
+        Qtest("outl 0xcc8 0x1"),
+        WaitEvent("DEVICE_DELETED", device="dev0"),
+        Quiet(100),
+        regs(0),
+        peripheral(),
+        machine="q35",
+        extra_args=[*RP1, "-blockdev", "driver=null-co,node-name=d1"],
+        must=[deleted("dev0")],
+    )
+    for driver, extra in DRIVERS.items()
 ]
 
 
