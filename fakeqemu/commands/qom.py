@@ -29,14 +29,15 @@ def qom_list(ctx: Context, args: dict[str, Any]) -> Any:
 @command("qom-get")
 def qom_get(ctx: Context, args: dict[str, Any]) -> Any:
     path = args["path"]
-    obj = _tree(ctx, path).must(path)
-    return obj.get(args["property"])
+    tree = _tree(ctx, path)
+    return tree.get(tree.must(path), args["property"])
 
 
 @command("qom-set")
 def qom_set(ctx: Context, args: dict[str, Any]) -> Any:
     path, name = args["path"], args["property"]
-    obj = _tree(ctx, path).must(path)
+    tree = _tree(ctx, path)
+    obj = tree.must(path)
     typ = obj.prop_type(name)
     if typ is None:
         raise GenericError(f"Property '{obj.type}.{name}' not found")
@@ -46,7 +47,7 @@ def qom_set(ctx: Context, args: dict[str, Any]) -> Any:
         dev_id = getattr(obj, "id", None)
         label = f"device '{dev_id}'" if dev_id else "anonymous device"
         raise GenericError(f"Attempt to set property '{name}' on {label} (type '{obj.type}') after it was realized")
-    obj.set_own(name, args["value"])
+    tree.set(obj, name, args["value"])
     return {}
 
 

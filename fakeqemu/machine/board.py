@@ -178,7 +178,7 @@ def modelled_drivers() -> list[str]:
     return [d for d in recorded()["devices"]["pc"] if device_model("pc", d) is not None]
 
 
-def _make(path: str, rec: Mapping[str, Any], pci: Mapping[tuple[int, int], Any], buses: set[str]) -> Obj:
+def _make(path: str, rec: Mapping[str, Any], pci: Mapping[tuple[int, int], Any], buses: frozenset[str]) -> Obj:
     values = rec["values"]
     typ = values.get("type", "")
     props = rec["props"]
@@ -196,6 +196,54 @@ def _make(path: str, rec: Mapping[str, Any], pci: Mapping[tuple[int, int], Any],
     return Obj(typ, props, values, rec["errors"])
 
 
+def _parent(path: str) -> str:
+    return path.rpartition("/")[0] or "/"
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """How a board's recorded objects split between each VM's own and the process's shared ones."""
+
+    buses: frozenset[str]
+    pci: Mapping[tuple[int, int], Any]
+    #: paths each VM builds for itself, parents before children
+    private: tuple[str, ...]
+    #: shared subtrees (built once, never modified), by the path where each hangs
+    shared_roots: Mapping[str, Obj]
+
+
+@functools.cache
+def _layout(kind: str) -> _Layout:
+    """Built once per process and board kind: the objects no VM ever changes (memory regions, the CPU,
+    ISA and system-bus devices, ...) are shared by every VM, so an idle VM owns a dozen objects."""
+    objects: Mapping[str, Any] = recorded()["boards"][kind]["objects"]
+    pci = {
+        (d["slot"], d["function"]): pci_entry_in_schema_order(d)
+        for b in recorded()["boards"][kind]["query-pci"]
+        for d in b["devices"]
+    }
+    buses = frozenset(p for p, o in objects.items() if o["values"].get("type") in BUS_TYPES)
+    live = set(DYNAMIC_CONTAINERS) | buses
+    live |= {p for p, o in objects.items() if o["values"].get("parent_bus") in buses}
+    private: set[str] = set()
+    for path in live:
+        while path not in private:
+            private.add(path)
+            if path == "/":
+                break
+            path = _parent(path)
+    shared = {p: _make(p, o, pci, buses) for p, o in objects.items() if p not in private}
+    roots: dict[str, Obj] = {}
+    for path, obj in shared.items():
+        parent = _parent(path)
+        if parent in private:
+            roots[path] = obj
+        else:
+            shared[parent].add_child(path.rpartition("/")[2], obj)
+        obj.shared = True
+    return _Layout(buses, pci, tuple(p for p in objects if p in private), roots)
+
+
 class Board:
     """One VM's device tree: the board's built-in objects, then cold- and hot-plugged devices."""
 
@@ -204,18 +252,18 @@ class Board:
     def __init__(self, kind: str) -> None:
         self.kind = kind
         objects: Mapping[str, Any] = recorded()["boards"][kind]["objects"]
-        pci = {
-            (d["slot"], d["function"]): pci_entry_in_schema_order(d)
-            for b in recorded()["boards"][kind]["query-pci"]
-            for d in b["devices"]
-        }
-        buses = {p for p, o in objects.items() if o["values"].get("type") in BUS_TYPES}
-        made: dict[str, Obj] = {p: _make(p, o, pci, buses) for p, o in objects.items()}
-        for path, obj in made.items():
-            if path == "/":
-                continue
+        layout = _layout(kind)
+        buses = layout.buses
+        # the VM's own objects: what can change (buses, PCI devices, containers) and their ancestors;
+        # every other subtree is built once per process and shared, read-only (see _layout)
+        made: dict[str, Obj] = {p: _make(p, objects[p], layout.pci, buses) for p in layout.private}
+        for path in layout.private:
+            if path != "/":
+                parent, _, name = path.rpartition("/")
+                made[parent or "/"].add_child(name, made[path])
+        for path, root in layout.shared_roots.items():
             parent, _, name = path.rpartition("/")
-            made[parent or "/"].add_child(name, obj)
+            made[parent or "/"].attach_shared(name, root)
         for path in buses:
             bus = made[path]
             assert isinstance(bus, PCIBus)

@@ -22,7 +22,19 @@ class Obj:
     """One QOM object. ``props`` is the fixed part of its qom-list reply (in reply order); an object with
     dynamic instance properties has ``table`` (GLib order of their names) and ``dyn_types``."""
 
-    __slots__ = ("children", "dyn_types", "errors", "name", "own", "parent", "props", "table", "type", "values")
+    __slots__ = (
+        "children",
+        "dyn_types",
+        "errors",
+        "name",
+        "own",
+        "parent",
+        "props",
+        "shared",
+        "table",
+        "type",
+        "values",
+    )
 
     def __init__(
         self,
@@ -44,6 +56,8 @@ class Obj:
         self.own: dict[str, Any] | None = None
         self.table: StrHashTable | None = None
         self.dyn_types: dict[str, str] | None = None
+        #: part of a subtree every VM of the process shares: never modified, its parent is any VM's
+        self.shared = False
         if dynamic is not None:
             self.table = StrHashTable()
             self.dyn_types = {}
@@ -69,6 +83,13 @@ class Obj:
         if self.table is not None and listed:
             self.add_dynamic(name, f"child<{child.type}>")
         return child
+
+    def attach_shared(self, name: str, child: Obj) -> None:
+        """Hang a shared, read-only subtree here (its ``parent`` stays whichever VM attached it last;
+        paths are the same in every VM)."""
+        child.parent = self
+        child.name = name
+        self.children[name] = child
 
     def remove_child(self, child: Obj) -> None:
         """object_unparent: the child leaves the tree at once."""
@@ -148,6 +169,8 @@ class Obj:
         return None
 
     def set_own(self, name: str, value: Any) -> None:
+        if self.shared:
+            raise RuntimeError(f"{self.path} is shared by every VM: set its values on the VM's tree")
         if self.own is None:
             self.own = {}
         self.own[name] = value
@@ -156,10 +179,26 @@ class Obj:
 class Tree:
     """The root of a VM's QOM tree, with QEMU's path resolution (object_resolve_path)."""
 
-    __slots__ = ("root",)
+    __slots__ = ("overrides", "root")
 
     def __init__(self, root: Obj) -> None:
         self.root = root
+        #: qom-set values of shared objects, for this VM only: path -> {property: value}
+        self.overrides: dict[str, dict[str, Any]] = {}
+
+    def get(self, obj: Obj, name: str) -> Any:
+        """qom-get on this VM's tree."""
+        if obj.shared and self.overrides:
+            values = self.overrides.get(obj.path)
+            if values is not None and name in values:
+                return values[name]
+        return obj.get(name)
+
+    def set(self, obj: Obj, name: str, value: Any) -> None:
+        if obj.shared:
+            self.overrides.setdefault(obj.path, {})[name] = value
+        else:
+            obj.set_own(name, value)
 
     def resolve(self, path: str) -> Obj | None:
         return self.lookup(path)[0]

@@ -108,3 +108,16 @@ def test_bridge_children_list_in_qemu_order_for_any_id(driver: str) -> None:
     for dev_id, want in recorded_lists.items():
         obj = m.board.tree.must(f"/machine/peripheral/{dev_id}")
         assert [n for n, t in obj.list_props() if t.startswith("child<")] == want, dev_id
+
+
+def test_qom_set_on_a_shared_object_stays_in_its_vm() -> None:
+    a, b = Board("pc"), Board("pc")
+    path = "/machine/unattached/device[0]/lapic"
+    oa, ob = a.tree.must(path), b.tree.must(path)
+    assert oa is ob and oa.shared  # the CPU's subtree is shared by both VMs
+    name = next(n for n, t in oa.list_props() if t == "uint8" or t == "uint32")
+    before = b.tree.get(ob, name)
+    a.tree.set(oa, name, 42)
+    assert a.tree.get(oa, name) == 42 and b.tree.get(ob, name) == before
+    with pytest.raises(RuntimeError):
+        oa.set_own(name, 1)
