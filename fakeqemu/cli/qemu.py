@@ -259,6 +259,13 @@ def parse_args(argv: Sequence[str]) -> Options:
             o.vm.monitors.append(replace(_endpoint(arg, parse_legacy, value), label=f"compat_monitor{compat_monitors}"))
             cfg.chardevs.append(f"compat_monitor{compat_monitors}")
             compat_monitors += 1
+        elif name == "monitor":
+            if value.split(":", 1)[0] in ("unix", "tcp"):
+                ep = _endpoint(arg, parse_legacy, value)
+                o.vm.monitors.append(replace(ep, label=f"compat_monitor{compat_monitors}", hmp=True))
+                cfg.chardevs.append(f"compat_monitor{compat_monitors}")
+                compat_monitors += 1
+            # stdio, vc, none...: nothing to serve
         elif name == "qtest":
             o.vm.qtest = _endpoint(arg, parse_legacy, value)
             cfg.qtest = True
@@ -300,21 +307,14 @@ def parse_args(argv: Sequence[str]) -> Options:
     if o.vm.qtest is not None:
         cfg.chardevs.append("qtest")
     for mon in mons:
-        if mon.get("mode", "readline") != "control":
-            # a human (readline) monitor is not served; its commands work through human-monitor-command
-            print(
-                f"{PROG}: warning: -mon chardev={mon.get('chardev', '')},mode=readline: fakeqemu serves no human "
-                "monitor; send HMP commands with QMP human-monitor-command",
-                file=sys.stderr,
-            )
-            continue
+        hmp = mon.get("mode", "readline") != "control"
         chardev = chardevs.get(mon.get("chardev", ""))
         if chardev is None:
             raise UsageError(f'-mon chardev={mon.get("chardev", "")}: chardev "{mon.get("chardev", "")}" not found')
         if chardev.get("backend") != "socket":
             raise UsageError(f"-chardev {chardev.get('backend')}: fakeqemu serves monitors on sockets only")
         try:
-            o.vm.monitors.append(replace(parse_chardev(chardev), label=chardev["id"]))
+            o.vm.monitors.append(replace(parse_chardev(chardev), label=chardev["id"], hmp=hmp))
         except ChardevError as exc:
             raise UsageError(f"-chardev: {exc}") from None
     cfg.accel = _pick_accel(accels or [cfg.accel])
@@ -472,7 +472,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from fakeqemu.server.prestart import EarlyGreeter
 
         cfg = opts.vm.machine
-        greeter = EarlyGreeter(listeners, greeting_bytes(cfg.qemu_version, cfg.package))
+        qmp_greeting = greeting_bytes(cfg.qemu_version, cfg.package)
+        hmp_banner = (
+            f"QEMU {'.'.join(map(str, cfg.qemu_version))} monitor - type 'help' for more information\r\n(qemu) "
+        ).encode()
+        greeter = EarlyGreeter(listeners, [hmp_banner if ep.hmp else qmp_greeting for ep in opts.vm.monitors])
         greeter.start()
     import trio
 

@@ -29,6 +29,8 @@ class Endpoint:
     wait: bool = True
     #: the chardev id QEMU gives it (compat_monitor0 for -qmp; the -chardev id): query-chardev's label
     label: str = ""
+    #: a human monitor (readline HMP) rather than QMP
+    hmp: bool = False
 
     def describe(self) -> str:
         if self.kind == "unix":

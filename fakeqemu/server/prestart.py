@@ -15,9 +15,11 @@ import threading
 
 
 class EarlyGreeter:
-    def __init__(self, listeners: list[socket.socket], greeting: bytes) -> None:
+    def __init__(self, listeners: list[socket.socket], greetings: list[bytes]) -> None:
+        """``greetings[i]`` is what the first client of ``listeners[i]`` is sent (QMP's greeting, or a
+        human monitor's banner and prompt)."""
         self._listeners = listeners
-        self._greeting = greeting
+        self._greetings = greetings
         self._accepted: dict[int, socket.socket] = {}
         self._wake_r, self._wake_w = os.pipe()
         self._thread = threading.Thread(target=self._run, name="fakeqemu-early-greeter", daemon=True)
@@ -38,7 +40,7 @@ class EarlyGreeter:
                     index = key.data
                     try:
                         conn, _ = self._listeners[index].accept()
-                        conn.sendall(self._greeting)
+                        conn.sendall(self._greetings[index])
                     except OSError:
                         continue
                     self._accepted[index] = conn

@@ -129,6 +129,11 @@ class VM:
                     monitors = self.config.monitors
                     for i, listener in enumerate(listeners):
                         label = monitors[i].label if i < len(monitors) else ""
+                        if i < len(monitors) and monitors[i].hmp:
+                            from fakeqemu.server.hmp import serve_hmp
+
+                            nursery.start_soon(serve_hmp, self, listener, f"hmp{i}", early.get(i))
+                            continue
                         nursery.start_soon(serve_monitor, self, listener, f"monitor{i}", early.get(i), label)
                     task_status.started(self)
         finally:

@@ -135,12 +135,17 @@ def test_daemonize_exits_once_listening_and_pidfile_written(tmp_path: Path) -> N
     assert not pidfile.exists()  # removed at exit, as QEMU does
 
 
-def test_a_human_monitor_is_named_as_not_served(capsys: pytest.CaptureFixture[str]) -> None:
+def test_human_monitors_are_served() -> None:
     opts = parse_args(
-        ["-chardev", "socket,id=hmp,path=/tmp/x.sock,server=on,wait=off", "-mon", "chardev=hmp,mode=readline"]
+        [
+            *("-chardev", "socket,id=hmp,path=/tmp/x.sock,server=on,wait=off", "-mon", "chardev=hmp,mode=readline"),
+            *("-monitor", "unix:/tmp/y.sock,server=on,wait=off", "-monitor", "none"),
+        ]
     )
-    assert opts.vm.monitors == []
-    assert "fakeqemu serves no human monitor" in capsys.readouterr().err
+    assert [(m.path, m.label, m.hmp) for m in opts.vm.monitors] == [
+        ("/tmp/y.sock", "compat_monitor0", True),
+        ("/tmp/x.sock", "hmp", True),
+    ]
 
 
 def test_cold_plug_error_is_reported_like_qemu(tmp_path: Path) -> None:
