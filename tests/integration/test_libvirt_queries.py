@@ -35,7 +35,16 @@ class Client:
     def __init__(self, path: str) -> None:
         self.sock = socket.socket(socket.AF_UNIX)
         self.sock.settimeout(10)
-        self.sock.connect(path)
+        deadline = time.monotonic() + 10
+        while True:  # QEMU binds its socket a moment before it listens
+            try:
+                self.sock.connect(path)
+                break
+            except ConnectionRefusedError:
+                if time.monotonic() > deadline:
+                    self.sock.close()
+                    raise
+                time.sleep(0.01)
         self.file = self.sock.makefile("rb")
         self.greeting = json.loads(self.file.readline())
         self.events: list[dict[str, Any]] = []

@@ -24,7 +24,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -125,6 +125,9 @@ class Libvirt:
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
+            # domains a failed test left running: libvirtd does not end them when it stops
+            for name in self.virsh("list", "--name", check=False).split():
+                self.virsh("destroy", name, check=False)
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(20)
@@ -147,8 +150,7 @@ class Libvirt:
             if "QEMU_MONITOR_RECV_EVENT" in line and f'"event": "{name}"' in line
         ]
 
-    def wait_for(self, what: str, fn: object, timeout: float = 10.0) -> None:
-        assert callable(fn)
+    def wait_for(self, what: str, fn: Callable[[], bool], timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
         while not fn():
             if time.monotonic() > deadline:
