@@ -203,6 +203,8 @@ class Channel:
         return line + b"\n"
 
     def send(self, data: bytes) -> None:
+        # the peer may take seconds to swallow a large message (QEMU lexes byte by byte)
+        self.sock.settimeout(120)
         self.sock.sendall(data)
 
     def close(self) -> None:

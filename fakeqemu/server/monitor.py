@@ -90,24 +90,30 @@ class MonitorConnection:
 
     # --- output ----------------------------------------------------------------------------------
 
-    def _queue(self, data: bytes) -> None:
+    def _queue(self, data: bytes, event: bool = False) -> None:
+        """Queue output. Replies are never dropped (QEMU buffers them without limit, and a client can
+        only cause as many as it sends); an event that finds more than MAX_PENDING_OUTPUT unread
+        disconnects the client that reads nothing."""
         if self.closed:
             return
         self.traffic.add(self.conn_name, "out", data)
         self._out.append(data)
         self._out_bytes += len(data)
         self._idle = trio.Event() if self._idle.is_set() else self._idle
-        if self._out_bytes > MAX_PENDING_OUTPUT:
+        if event and self._out_bytes > MAX_PENDING_OUTPUT:
             log.warning("%s: client reads nothing; %d bytes pending, disconnecting", self.name, self._out_bytes)
             self._close()
 
     def on_event(self, event: Event) -> None:
         if self.session.negotiated:
-            self._queue(event.wire)
+            self._queue(event.wire, event=True)
             if not self._sending:
                 self._wake.set()
 
-    async def _flush(self) -> None:
+    async def _flush(self, wait: bool = True) -> None:
+        """Write what is queued. The socket is non-blocking: write at once while the kernel takes it;
+        when its buffer is full, wait through trio, or (``wait=False``, the reading side) leave the rest
+        to the writer task, so that reading goes on while a client is not reading (as QEMU does)."""
         if self._sending:
             return
         self._sending = True
@@ -119,10 +125,14 @@ class MonitorConnection:
                 view = memoryview(data)
                 while view:
                     try:
-                        # the socket is non-blocking: write at once while the kernel takes it, and
-                        # only wait (through trio) when its buffer is full
                         sent = os.write(self.sock.fileno(), view)
                     except BlockingIOError:
+                        if not wait:
+                            rest = bytes(view)
+                            self._out.appendleft(rest)
+                            self._out_bytes += len(rest)
+                            self._wake.set()
+                            return
                         sent = await self.sock.send(view)
                     view = view[sent:]
         except (OSError, trio.ClosedResourceError):
@@ -185,7 +195,7 @@ class MonitorConnection:
                             await self._faulty_dispatch(item)
                         else:
                             self._queue(self.vm.dispatcher.dispatch(session, item, self.ctx))
-                    await self._flush()
+                    await self._flush(wait=False)
                     if self.ctx.after_reply:
                         actions, self.ctx.after_reply[:] = list(self.ctx.after_reply), []
                         for action in actions:
