@@ -33,6 +33,25 @@ def qom_get(ctx: Context, args: dict[str, Any]) -> Any:
     return tree.get(tree.must(path), args["property"])
 
 
+#: properties QOM gives a getter only (object and device base classes)
+_READ_ONLY = frozenset({"type", "hotplugged", "hotpluggable"})
+_INTS = frozenset({"int", "int8", "int16", "int32", "int64"})
+#: the input visitor reads these as uint64 (a value error, not a type error, when it is not one)
+_UINTS = frozenset({"uint8", "uint16", "uint32", "uint64", "size"})
+
+
+def _check_type(name: str, typ: str, value: Any) -> None:
+    """The QObject input visitor's type check of a qom-set value."""
+    if typ == "bool" and not isinstance(value, bool):
+        raise GenericError(f"Invalid parameter type for '{name}', expected: boolean")
+    if typ in _INTS and (isinstance(value, bool) or not isinstance(value, int)):
+        raise GenericError(f"Invalid parameter type for '{name}', expected: integer")
+    if typ in _UINTS and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise GenericError(f"Parameter '{name}' expects uint64")
+    if typ in ("str", "string") and not isinstance(value, str):
+        raise GenericError(f"Invalid parameter type for '{name}', expected: string")
+
+
 @command("qom-set")
 def qom_set(ctx: Context, args: dict[str, Any]) -> Any:
     path, name = args["path"], args["property"]
@@ -41,12 +60,15 @@ def qom_set(ctx: Context, args: dict[str, Any]) -> Any:
     typ = obj.prop_type(name)
     if typ is None:
         raise GenericError(f"Property '{obj.type}.{name}' not found")
-    if name in ("type", "hotplugged") or typ.startswith(("child<", "link<")):
+    if name in _READ_ONLY or typ.startswith(("child<", "link<")):
         raise GenericError(f"Property '{obj.type}.{name}' is not writable")
-    if "realized" in obj.values and name != "realized":
+    if "realized" in obj.values:
+        if name == "realized":
+            raise GenericError(f"fakeqemu does not model changing 'realized' of a device ('{obj.type}')")
         dev_id = getattr(obj, "id", None)
         label = f"device '{dev_id}'" if dev_id else "anonymous device"
         raise GenericError(f"Attempt to set property '{name}' on {label} (type '{obj.type}') after it was realized")
+    _check_type(name, typ, args["value"])
     tree.set(obj, name, args["value"])
     return {}
 

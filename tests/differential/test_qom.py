@@ -149,6 +149,26 @@ SCRIPTS: list[Script] = [
 
 SCRIPTS += [
     script(
+        "qom-set",
+        call("device_add", {"driver": "e1000", "id": "dev0", "addr": "4"}),
+        call("device_add", {"driver": "e1000", "addr": "5"}),
+        call("qom-set", {"path": "/machine/peripheral/dev0", "property": "addr", "value": "05.0"}),
+        call(
+            "qom-set", {"path": "/machine/peripheral-anon/device[0]", "property": "mac", "value": "52:54:00:00:00:01"}
+        ),
+        call("qom-set", {"path": "/machine/peripheral/dev0", "property": "hotpluggable", "value": False}),
+        call("qom-set", {"path": "/machine/peripheral/dev0", "property": "parent_bus", "value": "x"}),
+        call("qom-set", {"path": "/machine/unattached/device[0]/lapic", "property": "id", "value": 3}),
+        call("qom-set", {"path": "/machine", "property": "kernel", "value": "x"}),
+        call("qom-get", {"path": "/machine", "property": "kernel"}),
+        call("qom-set", {"path": "/machine", "property": "hpet", "value": "x"}),
+        call("qom-set", {"path": "/machine", "property": "hpet", "value": False}),
+        call("qom-get", {"path": "/machine", "property": "hpet"}),
+        call("qom-set", {"path": "/machine", "property": "max-fw-size", "value": "big"}),
+        call("qom-set", {"path": "/machine/i440fx/pci.0/child[0]", "property": "nosuch", "value": 1}),
+        call("qom-set", {"path": "/machine/i440fx/pci0", "property": "nosuch", "value": 1}),
+    ),
+    script(
         "hmp-info-qtree-pc",
         call("human-monitor-command", {"command-line": "info qtree"}),
         call("netdev_add", {"type": "user", "id": "hn0"}),
