@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from fakeqemu.machine.machine import Machine
 
-_STATE_ATTR = "hmp_default_fmt"  # (format, size) on the machine; see the report: lead may add a field
 _FORMATS = "xduotaic"
 _SIZES = {"b": 1, "h": 2, "w": 4, "g": 8}
 #: x86 registers of a CPU at reset, for $name in expressions (target_monitor_defs + eip/pc)
@@ -180,7 +179,7 @@ def _strtoull(s: str, pos: int) -> tuple[int, int]:
 
 
 def _parse(machine: Machine, name: str, args: str, nvals: int) -> tuple[int, list[int]]:
-    fmt, size = getattr(machine, _STATE_ATTR, ("x", 4))
+    fmt, size = machine.hmp_default_fmt
     p = 0
     while p < len(args) and args[p].isspace():
         p += 1
@@ -207,7 +206,7 @@ def _parse(machine: Machine, name: str, args: str, nvals: int) -> tuple[int, lis
             use_size = new_size
         else:
             use_size = new_size
-        setattr(machine, _STATE_ATTR, (fmt, size))
+        machine.hmp_default_fmt = (fmt, size)
     else:
         use_size = -1 if fmt == "i" else size
     values: list[int] = []
@@ -266,6 +265,6 @@ HmpHandler = Callable[["Machine", str], str]
 
 
 def register(hmp_commands: dict[str, Any]) -> None:
-    """Add ``i`` and ``o`` to H-tree's HMP command table (name -> function(machine, argstring) -> str)."""
+    """Add ``i`` and ``o`` to the HMP command table (name -> function(machine, argstring) -> str)."""
     hmp_commands["i"] = hmp_i
     hmp_commands["o"] = hmp_o

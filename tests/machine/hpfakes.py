@@ -1,5 +1,6 @@
-"""Small stand-ins for H-tree's qdev/PCI classes, following the machine-interface contract, for the hotplug
-tests (pcihp, guest, qtest, hmp_io, fakeqemu_ext). Swap for fakeqemu.machine.pci when it exists."""
+"""Small stand-ins for qdev/PCI devices and buses (fakeqemu.machine.qdev), for unit tests of the hotplug
+parts (pcihp, guest, qtest, hmp_io, fakeqemu_ext) that place devices at exact slots and bridges without the
+board; the same parts run on the real tree in tests/machine/test_plug.py and the differential tests."""
 
 from __future__ import annotations
 
