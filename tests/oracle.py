@@ -24,11 +24,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 QEMU_BINARY = "qemu-system-x86_64"
 TRANSCRIPT_DIR = Path("/tmp/oracle-transcripts")
@@ -583,3 +585,21 @@ def run_both(sc: Script) -> None:
     except (HarnessError, OSError) as exc:
         actual = [("!", f"error: fakeqemu did not start: {exc}".encode())]
     assert actual == expected, f"{sc.name}: fakeqemu differs from QEMU\n" + diff(expected, actual)
+
+
+def differential_tests(scripts: Sequence[Script]) -> tuple[Callable[..., None], Callable[..., None]]:
+    """The two tests a differential module runs over its scripts: QEMU answers each the same way twice
+    (the harness checks itself), and fakeqemu's transcript equals QEMU's. Assign them to module names
+    ``test_harness_against_qemu, test_differential`` so that pytest collects them."""
+
+    @pytest.mark.qemu
+    @pytest.mark.parametrize("sc", scripts, ids=str)
+    def test_harness_against_qemu(qemu_binary: str, sc: Script) -> None:
+        check_deterministic(sc)
+
+    @pytest.mark.qemu
+    @pytest.mark.parametrize("sc", scripts, ids=str)
+    def test_differential(qemu_binary: str, sc: Script) -> None:
+        run_both(sc)
+
+    return test_harness_against_qemu, test_differential

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from tests.oracle import (
     Entry,
     Expect,
@@ -16,9 +14,8 @@ from tests.oracle import (
     Step,
     WaitEvent,
     call,
-    check_deterministic,
     cmd,
-    run_both,
+    differential_tests,
     script,
 )
 
@@ -265,13 +262,4 @@ SCRIPTS += [
 ]
 
 
-@pytest.mark.qemu
-@pytest.mark.parametrize("sc", SCRIPTS, ids=str)
-def test_harness_against_qemu(qemu_binary: str, sc: Script) -> None:
-    check_deterministic(sc)
-
-
-@pytest.mark.qemu
-@pytest.mark.parametrize("sc", SCRIPTS, ids=str)
-def test_differential(qemu_binary: str, sc: Script) -> None:
-    run_both(sc)
+test_harness_against_qemu, test_differential = differential_tests(SCRIPTS)

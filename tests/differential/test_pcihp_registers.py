@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
-from tests.oracle import Qtest, Quiet, Script, Step, call, check_deterministic, run_both, script
+from tests.oracle import Qtest, Quiet, Script, Step, call, differential_tests, script
 
 
 def reads(base: int, width: str = "l", count: int = 6) -> list[Step]:
@@ -85,13 +83,4 @@ SCRIPTS: list[Script] = [
 ]
 
 
-@pytest.mark.qemu
-@pytest.mark.parametrize("sc", SCRIPTS, ids=str)
-def test_harness_against_qemu(qemu_binary: str, sc: Script) -> None:
-    check_deterministic(sc)
-
-
-@pytest.mark.qemu
-@pytest.mark.parametrize("sc", SCRIPTS, ids=str)
-def test_differential(qemu_binary: str, sc: Script) -> None:
-    run_both(sc)
+test_harness_against_qemu, test_differential = differential_tests(SCRIPTS)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
-from tests.oracle import Expect, Quiet, Script, Send, Step, call, check_deterministic, run_both, script
+from tests.oracle import Expect, Quiet, Script, Send, Step, call, differential_tests, script
 
 GREETING = (
     b'{"QMP": {"version": {"qemu": {"micro": 22, "minor": 2, "major": 7}, "package": "<package>"}, '
@@ -216,13 +214,4 @@ SCRIPTS: list[Script] = [
 ]
 
 
-@pytest.mark.qemu
-@pytest.mark.parametrize("sc", SCRIPTS, ids=str)
-def test_harness_against_qemu(qemu_binary: str, sc: Script) -> None:
-    check_deterministic(sc)
-
-
-@pytest.mark.qemu
-@pytest.mark.parametrize("sc", SCRIPTS, ids=str)
-def test_differential(qemu_binary: str, sc: Script) -> None:
-    run_both(sc)
+test_harness_against_qemu, test_differential = differential_tests(SCRIPTS)

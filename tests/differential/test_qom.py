@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
-from tests.oracle import Qtest, Quiet, Script, Step, WaitEvent, call, check_deterministic, run_both, script
+from tests.oracle import Qtest, Quiet, Script, Step, WaitEvent, call, differential_tests, script
 
 RP1 = ["-device", "pcie-root-port,id=rp1,bus=pcie.0,chassis=1,addr=0x3"]
 
@@ -189,13 +187,4 @@ SCRIPTS += [
 ]
 
 
-@pytest.mark.qemu
-@pytest.mark.parametrize("sc", SCRIPTS, ids=str)
-def test_harness_against_qemu(qemu_binary: str, sc: Script) -> None:
-    check_deterministic(sc)
-
-
-@pytest.mark.qemu
-@pytest.mark.parametrize("sc", SCRIPTS, ids=str)
-def test_differential(qemu_binary: str, sc: Script) -> None:
-    run_both(sc)
+test_harness_against_qemu, test_differential = differential_tests(SCRIPTS)

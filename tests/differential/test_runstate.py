@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import signal
 
-import pytest
-
 from tests.oracle import (
     Expect,
     Script,
@@ -14,9 +12,8 @@ from tests.oracle import (
     WaitClose,
     WaitExit,
     call,
-    check_deterministic,
     cmd,
-    run_both,
+    differential_tests,
     script,
 )
 
@@ -152,13 +149,4 @@ SCRIPTS: list[Script] = [
 ]
 
 
-@pytest.mark.qemu
-@pytest.mark.parametrize("sc", SCRIPTS, ids=str)
-def test_harness_against_qemu(qemu_binary: str, sc: Script) -> None:
-    check_deterministic(sc)
-
-
-@pytest.mark.qemu
-@pytest.mark.parametrize("sc", SCRIPTS, ids=str)
-def test_differential(qemu_binary: str, sc: Script) -> None:
-    run_both(sc)
+test_harness_against_qemu, test_differential = differential_tests(SCRIPTS)
