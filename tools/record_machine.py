@@ -15,22 +15,21 @@ id ``dev0``: its subtree (paths relative to the device), its ``query-pci`` entry
 the tree that changed, and on pc the DEVICE_DELETED events after ``device_del`` and the eject write.
 ``device-list-properties`` for each driver comes from pc.
 
-Usage: python tools/record_machine.py [--binary qemu-system-x86_64] [--out PATH]
+Usage: python -m tools.record_machine [--binary qemu-system-x86_64] [--out PATH]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from tools.qemu_link import Qemu
 
 OUT = Path(__file__).resolve().parent.parent / "fakeqemu" / "data" / "machine.json"
 
@@ -50,92 +49,22 @@ DRIVERS: dict[str, dict[str, Any]] = {
 ROOT_PORT = ["-device", "pcie-root-port,id=rp1,bus=pcie.0,chassis=1,addr=0x3"]
 
 
-class Vm:
-    """Real QEMU under -qtest (we listen on the qtest socket first, as libqtest does)."""
-
-    def __init__(self, binary: str, machine: str, extra: list[str]) -> None:
-        self.dir = tempfile.mkdtemp(prefix="record-")
-        qmp, qt = os.path.join(self.dir, "qmp"), os.path.join(self.dir, "qtest")
-        lsn = socket.socket(socket.AF_UNIX)
-        lsn.bind(qt)
-        lsn.listen(1)
-        self.proc = subprocess.Popen(
-            [
-                binary,
-                "-M",
-                machine,
-                "-display",
-                "none",
-                "-nodefaults",
-                "-S",
-                "-qmp",
-                f"unix:{qmp},server=on,wait=off",
-                "-qtest",
-                f"unix:{qt}",
-                *extra,
-            ],
-            stdin=subprocess.DEVNULL,
-        )
-        lsn.settimeout(10)
-        self.qt, _ = lsn.accept()
-        lsn.close()
-        self.qt_buf = b""
-        for _ in range(200):
-            if os.path.exists(qmp):
-                break
-            time.sleep(0.01)
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.connect(qmp)
-        self.file = self.sock.makefile("rb")
-        self.events: list[dict[str, Any]] = []
-        json.loads(self.file.readline())
-        self.q("qmp_capabilities")
-
-    def q(self, execute: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
-        msg: dict[str, Any] = {"execute": execute}
-        if args is not None:
-            msg["arguments"] = args
-        self.sock.sendall(json.dumps(msg).encode() + b"\n")
-        while True:
-            reply: dict[str, Any] = json.loads(self.file.readline())
-            if "event" in reply:
-                self.events.append(reply)
-                continue
-            return reply
-
-    def ok(self, execute: str, args: dict[str, Any] | None = None) -> Any:
-        reply = self.q(execute, args)
-        if "error" in reply:
-            raise RuntimeError(f"{execute} {args}: {reply['error']}")
-        return reply["return"]
-
-    def qtest(self, line: str) -> str:
-        self.qt.sendall(line.encode() + b"\n")
-        while True:
-            while b"\n" not in self.qt_buf:
-                self.qt_buf += self.qt.recv(4096)
-            out, self.qt_buf = self.qt_buf.split(b"\n", 1)
-            text = out.decode()
-            if not text.startswith("IRQ"):
-                return text
-
-    def wait_events(self, n: int, timeout: float = 5.0) -> None:
-        self.sock.settimeout(timeout)
-        try:
-            while sum(e["event"] == "DEVICE_DELETED" for e in self.events) < n:
-                self.events.append(json.loads(self.file.readline()))
-        finally:
-            self.sock.settimeout(None)
-
-    def close(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
-        self.sock.close()
-        self.qt.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+def start(binary: str, machine: str, extra: list[str]) -> Qemu:
+    """Real QEMU as the differential tests run it: -S -nodefaults under -qtest."""
+    return Qemu(binary, ["-M", machine, "-display", "none", "-nodefaults", "-S", *extra], qtest=True)
 
 
-def walk(vm: Vm, root: str) -> dict[str, Any]:
+def wait_deleted(vm: Qemu, n: int, timeout: float = 5.0) -> None:
+    """Read until ``n`` DEVICE_DELETED events have arrived."""
+    vm.sock.settimeout(timeout)
+    try:
+        while sum(e["event"] == "DEVICE_DELETED" for e in vm.events) < n:
+            vm.events.append(json.loads(vm.file.readline()))
+    finally:
+        vm.sock.settimeout(None)
+
+
+def walk(vm: Qemu, root: str) -> dict[str, Any]:
     """path -> {"props": [[name, type], ...] in qom-list order, "values": {name: value},
     "errors": {name: error}} for root and every object below it through child properties."""
     out: dict[str, Any] = {}
@@ -183,7 +112,7 @@ def changed(before: dict[str, Any], after: dict[str, Any], skip: str) -> dict[st
 
 
 def record_board(binary: str, machine: str) -> dict[str, Any]:
-    vm = Vm(binary, machine, [])
+    vm = start(binary, machine, [])
     try:
         return {
             "objects": walk(vm, "/"),
@@ -205,7 +134,7 @@ def record_device(binary: str, machine: str, driver: str) -> dict[str, Any]:
         args["bus"] = "rp1"
     else:
         args["addr"] = "0x4"
-    vm = Vm(binary, machine, extra)
+    vm = start(binary, machine, extra)
     try:
         path = "/machine/peripheral/dev0"
         if cold:
@@ -232,7 +161,7 @@ def record_device(binary: str, machine: str, driver: str) -> dict[str, Any]:
             vm.events.clear()
             vm.ok("device_del", {"id": "dev0"})
             vm.qtest("outl 0xae08 0x10")
-            vm.wait_events(1 + sum(1 for o in sub if o and o.count("/") == 1 and "virtio-backend" in o))
+            wait_deleted(vm, 1 + sum(1 for o in sub if o and o.count("/") == 1 and "virtio-backend" in o))
             time.sleep(0.2)
             vm.sock.setblocking(False)
             try:
@@ -253,7 +182,7 @@ def record_device(binary: str, machine: str, driver: str) -> dict[str, Any]:
 def record_types(binary: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """qom-list-types (every type, with its parent and whether it is abstract), and for each concrete
     device type QEMU's answer to a bare ``device_add driver=T`` on pc: the error, or "ok"."""
-    vm = Vm(binary, "pc", [])
+    vm = start(binary, "pc", [])
     try:
         listed = vm.ok("qom-list-types", {"abstract": True})
         devices = {t["name"] for t in vm.ok("qom-list-types", {"implements": "device"})}
@@ -273,7 +202,7 @@ def record_types(binary: str) -> tuple[dict[str, Any], dict[str, Any]]:
             cur = types[cur].get("parent")
         entry["ancestors"] = chain
     probes: dict[str, Any] = {}
-    vm = Vm(binary, "pc", [])
+    vm = start(binary, "pc", [])
     try:
         for name in sorted(devices):
             try:
@@ -281,7 +210,7 @@ def record_types(binary: str) -> tuple[dict[str, Any], dict[str, Any]]:
             except (OSError, ValueError):
                 probes[name] = {"error": None, "crashed": True}
                 vm.close()
-                vm = Vm(binary, "pc", [])
+                vm = start(binary, "pc", [])
                 continue
             probes[name] = {"error": reply["error"]["desc"]} if "error" in reply else {"error": None}
     finally:
@@ -301,7 +230,7 @@ def record_bridge_children(binary: str) -> dict[str, Any]:
         args: list[str] = []
         for n, dev_id in enumerate(BRIDGE_IDS):
             args += ["-device", f"{driver},id={dev_id},{chassis}={n + 1},addr={n + 3:#x}"]
-        vm = Vm(binary, "q35", args)
+        vm = start(binary, "q35", args)
         try:
             out[driver] = {
                 dev_id: [

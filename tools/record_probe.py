@@ -20,7 +20,7 @@ Every object is stored with its keys in an order that fakeqemu.qmp.encode turns 
 bytes: within each QDict hash bucket the recorded (wire) order is reversed, which is the insertion order
 that produces it.
 
-Usage: python tools/record_probe.py [--binary qemu-system-x86_64] [--out PATH]
+Usage: python -m tools.record_probe [--binary qemu-system-x86_64] [--out PATH]
 """
 
 from __future__ import annotations
@@ -29,15 +29,14 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 from fakeqemu.qmp.encode import tdb_hash
+from tools.qemu_link import Qemu
 
 OUT = Path(__file__).resolve().parent.parent / "fakeqemu" / "data" / "probe.json"
 
@@ -85,67 +84,6 @@ def unwire(value: Any) -> Any:
 
 def expansion_key(typ: str, model: dict[str, Any]) -> str:
     return json.dumps({"type": typ, "model": model}, sort_keys=True)
-
-
-class Qemu:
-    def __init__(self, binary: str, args: list[str]) -> None:
-        self.dir = tempfile.mkdtemp(prefix="record-probe-")
-        path = os.path.join(self.dir, "qmp")
-        self.proc = subprocess.Popen(
-            [binary, *args, "-qmp", f"unix:{path},server=on,wait=off"], stdin=subprocess.DEVNULL
-        )
-        for _ in range(500):
-            if os.path.exists(path):
-                break
-            time.sleep(0.01)
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.connect(path)
-        self.file = self.sock.makefile("rb")
-        self.events: list[dict[str, Any]] = []
-        json.loads(self.file.readline())
-        self.q("qmp_capabilities")
-
-    def q(self, execute: str, args: dict[str, Any] | None = None, fds: list[int] | None = None) -> dict[str, Any]:
-        msg: dict[str, Any] = {"execute": execute}
-        if args is not None:
-            msg["arguments"] = args
-        data = json.dumps(msg).encode() + b"\n"
-        if fds:
-            socket.send_fds(self.sock, [data], fds)
-        else:
-            self.sock.sendall(data)
-        while True:
-            reply: dict[str, Any] = json.loads(self.file.readline())
-            if "event" in reply:
-                self.events.append(reply)
-                continue
-            return reply
-
-    def ok(self, execute: str, args: dict[str, Any] | None = None) -> Any:
-        reply = self.q(execute, args)
-        if "error" in reply:
-            raise RuntimeError(f"{execute} {args}: {reply['error']}")
-        return reply["return"]
-
-    def err(self, execute: str, args: dict[str, Any] | None = None, fds: list[int] | None = None) -> Any:
-        reply = self.q(execute, args, fds)
-        if "error" not in reply:
-            raise RuntimeError(f"{execute} {args}: expected an error, got {reply}")
-        return reply["error"]
-
-    def wait_event(self, name: str, timeout: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not any(e["event"] == name for e in self.events):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"no {name} event")
-            self.q("query-status")
-            time.sleep(0.05)
-
-    def close(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
-        self.sock.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def reply_of(vm: Qemu, execute: str, args: dict[str, Any] | None = None) -> dict[str, Any]:

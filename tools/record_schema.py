@@ -18,7 +18,7 @@ QEMU reject the call in its final unexpected-member check, after every member wa
 * the real name of each alternate, which QEMU prints in its type error ("expected: BlockdevRef"):
   ``alternate-names`` {masked name: real name}.
 
-Usage: python tools/record_schema.py [--binary qemu-system-x86_64] [--machine none] [--out PATH]
+Usage: python -m tools.record_schema [--binary qemu-system-x86_64] [--machine none] [--out PATH]
 """
 
 from __future__ import annotations
@@ -26,15 +26,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
-import socket
-import subprocess
 import sys
-import tempfile
-import time
 from collections import deque
 from pathlib import Path
 from typing import Any
+
+from tools.qemu_link import Qemu
 
 PROBE = "x-record-probe"
 OUT = Path(__file__).resolve().parent.parent / "fakeqemu" / "data" / "qapi-schema.json"
@@ -42,62 +39,8 @@ OUT = Path(__file__).resolve().parent.parent / "fakeqemu" / "data" / "qapi-schem
 GEN_FALSE = ["device_add"]
 
 
-class Qmp:
-    """A real QEMU with a QMP monitor, exchanging one raw line at a time."""
-
-    def __init__(self, binary: str, machine: str) -> None:
-        self.dir = tempfile.mkdtemp()
-        path = os.path.join(self.dir, "qmp")
-        self.proc = subprocess.Popen(
-            [
-                binary,
-                "-M",
-                machine,
-                "-display",
-                "none",
-                "-nodefaults",
-                "-S",
-                "-qmp",
-                f"unix:{path},server=on,wait=off",
-            ],
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(1000):
-            if os.path.exists(path):
-                break
-            time.sleep(0.01)
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.connect(path)
-        self.file = self.sock.makefile("rb")
-        self.greeting = self.file.readline()
-        self.call("qmp_capabilities")
-
-    def raw(self, message: bytes) -> bytes:
-        self.sock.sendall(message)
-        while True:
-            line = self.file.readline()
-            if not line:
-                raise RuntimeError("QEMU closed the monitor")
-            if not line.startswith(b'{"timestamp"') and b'"event"' not in line[:40]:
-                return line
-
-    def call(self, name: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
-        msg: dict[str, Any] = {"execute": name}
-        if args is not None:
-            msg["arguments"] = args
-        reply: dict[str, Any] = json.loads(self.raw(json.dumps(msg).encode()))
-        return reply
-
-    def error(self, name: str, args: dict[str, Any]) -> str:
-        reply = self.call(name, args)
-        if "error" not in reply:
-            raise RuntimeError(f"probe {name} {args} succeeded: {reply}")
-        desc: str = reply["error"]["desc"]
-        return desc
-
-    def close(self) -> None:
-        self.proc.terminate()
-        self.proc.wait()
+def start(binary: str, machine: str) -> Qemu:
+    return Qemu(binary, ["-M", machine, "-display", "none", "-nodefaults", "-S"])
 
 
 def sort_keys(value: Any) -> Any:
@@ -111,7 +54,7 @@ def sort_keys(value: Any) -> Any:
 class Prober:
     """Builds argument sets that reach a given type and classifies QEMU's errors."""
 
-    def __init__(self, qmp: Qmp, schema: list[dict[str, Any]]) -> None:
+    def __init__(self, qmp: Qemu, schema: list[dict[str, Any]]) -> None:
         self.qmp = qmp
         self.entities = {e["name"]: e for e in schema}
         self.commands = [e for e in schema if e["meta-type"] == "command" and e["name"] not in GEN_FALSE]
@@ -204,7 +147,7 @@ class Prober:
         if not isinstance(args, dict):
             raise RuntimeError("arguments must be an object")
         args[PROBE] = 1
-        return self.qmp.error(cmd, args)
+        return str(self.qmp.err(cmd, args)["desc"])
 
     def classify_int(self, cmd: str, route: list[tuple[str, Any]], wrap: bool) -> str:
         def probe(value: Any) -> str:
@@ -289,12 +232,12 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=OUT)
     opts = ap.parse_args()
 
-    qmp = Qmp(opts.binary, opts.machine)
+    qmp = start(opts.binary, opts.machine)
     try:
-        version = qmp.call("query-version")["return"]
+        version = qmp.q("query-version")["return"]
         raw = qmp.raw(b'{"execute": "query-qmp-schema"}')
         schema = sort_keys(json.loads(raw)["return"])
-        order = [c["name"] for c in qmp.call("query-commands")["return"]]
+        order = [c["name"] for c in qmp.q("query-commands")["return"]]
         int_types, alt_names = Prober(qmp, schema).measure()
     finally:
         qmp.close()
