@@ -468,14 +468,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         _write_pidfile(opts.pidfile)  # QEMU writes it early, before the monitors answer
     greeter = None
     if listeners and ready_fd is None:
+        from fakeqemu.commands.readline import banner
         from fakeqemu.qmp.session import greeting_bytes
         from fakeqemu.server.prestart import EarlyGreeter
 
         cfg = opts.vm.machine
         qmp_greeting = greeting_bytes(cfg.qemu_version, cfg.package)
-        hmp_banner = (
-            f"QEMU {'.'.join(map(str, cfg.qemu_version))} monitor - type 'help' for more information\r\n(qemu) "
-        ).encode()
+        hmp_banner = banner(".".join(map(str, cfg.qemu_version)))
         greeter = EarlyGreeter(listeners, [hmp_banner if ep.hmp else qmp_greeting for ep in opts.vm.monitors])
         greeter.start()
     import trio

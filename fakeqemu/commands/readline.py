@@ -15,6 +15,11 @@ PROMPT = "(qemu) "
 _ESC, _CSI = 1, 2
 
 
+def banner(version: str) -> bytes:
+    """What a human monitor's client is sent first: the banner and the prompt."""
+    return f"QEMU {version} monitor - type 'help' for more information\r\n{PROMPT}".encode()
+
+
 class Readline:
     """Bytes in, terminal output out; ``run(line) -> output`` executes a finished line."""
 
@@ -27,9 +32,6 @@ class Readline:
         self.state = 0
         self.history: list[str] = []
         self.hist_pos = -1
-
-    def banner(self, version: str) -> bytes:
-        return f"QEMU {version} monitor - type 'help' for more information\r\n{PROMPT}".encode()
 
     def feed(self, data: bytes) -> bytes:
         out: list[str] = []

@@ -293,7 +293,16 @@ class Board:
     # --- devices ----------------------------------------------------------------------------------
 
     def pci_buses(self) -> list[PCIBus]:
-        return [o for o in self.tree.root.walk() if isinstance(o, PCIBus)]
+        """Every PCI bus of the VM (none lives in the shared, unchangeable subtrees: skip them)."""
+        out: list[PCIBus] = []
+        todo = [self.tree.root]
+        while todo:
+            obj = todo.pop()
+            if isinstance(obj, PCIBus):
+                out.append(obj)
+            # depth first, children in order, as Obj.walk lists them
+            todo.extend(reversed([child for child in obj.children.values() if not child.shared]))
+        return out
 
     def reset(self) -> None:
         """A system reset, as bridges' own hotplug controllers see it."""

@@ -3,23 +3,20 @@ QEMU serves them, each line run through the same HMP commands as QMP's human-mon
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 import trio
 
 from fakeqemu.commands.hmp import run as run_hmp
-from fakeqemu.commands.readline import Readline
+from fakeqemu.commands.readline import Readline, banner
+from fakeqemu.server.monitor import serve_one_at_a_time
 
 if TYPE_CHECKING:
     from fakeqemu.server.vm import VM
 
-log = logging.getLogger("fakeqemu.hmp")
 
-
-def banner(vm: VM) -> bytes:
-    major, minor, micro = vm.machine.config.qemu_version
-    return Readline(lambda line: "").banner(f"{major}.{minor}.{micro}")
+def _banner(vm: VM) -> bytes:
+    return banner(".".join(map(str, vm.machine.config.qemu_version)))
 
 
 async def _send_all(sock: trio.socket.SocketType, data: bytes) -> None:
@@ -33,7 +30,7 @@ async def _serve_client(vm: VM, sock: trio.socket.SocketType, greeted: bool) -> 
     with sock:
         try:
             if not greeted:
-                await _send_all(sock, banner(vm))
+                await _send_all(sock, _banner(vm))
             while True:
                 data = await sock.recv(65536)
                 if not data:
@@ -48,16 +45,7 @@ async def _serve_client(vm: VM, sock: trio.socket.SocketType, greeted: bool) -> 
 async def serve_hmp(
     vm: VM, listener: trio.socket.SocketType, name: str, early: trio.socket.SocketType | None = None
 ) -> None:
-    try:
-        while True:
-            if early is not None:
-                sock, greeted, early = early, True, None
-            else:
-                sock, _ = await listener.accept()
-                greeted = False
-            try:
-                await _serve_client(vm, sock, greeted)
-            except Exception:  # one broken connection must not take the VM down
-                log.exception("%s: connection failed", name)
-    finally:
-        listener.close()
+    async def serve(sock: trio.socket.SocketType, greeted: bool) -> None:
+        await _serve_client(vm, sock, greeted)
+
+    await serve_one_at_a_time(listener, name, early, serve)

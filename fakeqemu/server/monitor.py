@@ -14,7 +14,7 @@ import os
 import signal
 import socket as stdsocket
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import trio
@@ -248,16 +248,15 @@ def _close_fd(fd: int) -> None:
         os.close(fd)
 
 
-async def serve_monitor(
-    vm: VM,
+async def serve_one_at_a_time(
     listener: trio.socket.SocketType,
     name: str,
-    early: trio.socket.SocketType | None = None,
-    label: str = "",
+    early: trio.socket.SocketType | None,
+    serve: Callable[[trio.socket.SocketType, bool], Awaitable[None]],
 ) -> None:
-    """Accept clients one at a time on ``listener``; the next one is accepted when the last one left.
-    ``early`` is a client already accepted and greeted before the VM started; ``label`` is the chardev id,
-    marked connected (query-chardev) while a client is."""
+    """Accept clients one at a time on ``listener``, as QEMU's chardevs do: the next one is accepted when
+    the last one left. ``early`` is a client already accepted and greeted before the VM started;
+    ``serve(sock, greeted)`` handles one client."""
     try:
         while True:
             if early is not None:
@@ -265,17 +264,34 @@ async def serve_monitor(
             else:
                 sock, _ = await listener.accept()
                 greeted = False
-            conn = MonitorConnection(vm, sock, name, greeted)
-            vm.connections.add(conn)
-            connected = vm.config.machine.connected_chardevs
-            if label:
-                connected.add(label)
             try:
-                await conn.run()
+                await serve(sock, greeted)
             except Exception:  # one broken connection must not take the VM down
                 log.exception("%s: connection failed", name)
-            finally:
-                vm.connections.discard(conn)
-                connected.discard(label)
     finally:
         listener.close()
+
+
+async def serve_monitor(
+    vm: VM,
+    listener: trio.socket.SocketType,
+    name: str,
+    early: trio.socket.SocketType | None = None,
+    label: str = "",
+) -> None:
+    """QMP on ``listener``, one client at a time; ``label`` is the chardev id, marked connected
+    (query-chardev) while a client is."""
+
+    async def serve(sock: trio.socket.SocketType, greeted: bool) -> None:
+        conn = MonitorConnection(vm, sock, name, greeted)
+        vm.connections.add(conn)
+        connected = vm.config.machine.connected_chardevs
+        if label:
+            connected.add(label)
+        try:
+            await conn.run()
+        finally:
+            vm.connections.discard(conn)
+            connected.discard(label)
+
+    await serve_one_at_a_time(listener, name, early, serve)

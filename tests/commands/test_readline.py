@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from fakeqemu.commands.readline import Readline
+from fakeqemu.commands.readline import Readline, banner
 
 
 def test_echo_enter_and_prompt() -> None:
     rl = Readline(lambda line: f"ran {line}\r\n")
-    assert rl.banner("7.2.22") == b"QEMU 7.2.22 monitor - type 'help' for more information\r\n(qemu) "
+    assert banner("7.2.22") == b"QEMU 7.2.22 monitor - type 'help' for more information\r\n(qemu) "
     assert rl.feed(b"in\n") == b"i\x1b[K\x1b[Din\x1b[K\r\nran in\r\n(qemu) "
     assert rl.feed(b"\r\n") == b"\r\nran \r\n(qemu) \r\nran \r\n(qemu) "
 

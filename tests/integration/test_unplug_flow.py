@@ -29,6 +29,22 @@ async def wait_deleted(client: QMPClient, listener: Any, device: str, limit: flo
     return seen
 
 
+async def deleted_within(client: QMPClient, listener: Any, device: str, limit: float) -> bool:
+    """Whether DEVICE_DELETED for ``device`` comes within ``limit`` seconds."""
+    try:
+        await wait_deleted(client, listener, device, limit)
+    except TimeoutError:
+        return False
+    return True
+
+
+async def unplug_requested(client: QMPClient) -> None:
+    """What an orchestrator does: run the VM, hot-add a NIC, ask for its removal."""
+    await client.execute("cont")
+    await client.execute("device_add", {"driver": "virtio-net-pci", "id": "net0"})
+    await client.execute("device_del", {"id": "net0"})
+
+
 async def connect(path: str) -> QMPClient:
     client = QMPClient(path)
     await client.connect(path)
@@ -78,14 +94,8 @@ async def test_never_guest_times_out_until_the_eject_is_injected(tmp_path: Path)
             c = await connect(proc.sockets[0])
             try:
                 with c.listener() as listener:
-                    await c.execute("cont")
-                    await c.execute("device_add", {"driver": "virtio-net-pci", "id": "net0"})
-                    await c.execute("device_del", {"id": "net0"})
-                    try:
-                        await wait_deleted(c, listener, "net0", 0.5)
-                        timed_out = False
-                    except TimeoutError:
-                        timed_out = True
+                    await unplug_requested(c)
+                    timed_out = not await deleted_within(c, listener, "net0", 0.5)
                     still = devices(await c.execute("qom-list", {"path": "/machine/peripheral"}))
                     await c.execute("x-fakeqemu-eject", {"id": "net0"})
                     seen = await wait_deleted(c, listener, "net0", 5.0)
@@ -106,14 +116,8 @@ async def test_policy_switched_while_running_answers_the_pending_request(tmp_pat
             c = await connect(proc.sockets[0])
             try:
                 with c.listener() as listener:
-                    await c.execute("cont")
-                    await c.execute("device_add", {"driver": "virtio-net-pci", "id": "net0"})
-                    await c.execute("device_del", {"id": "net0"})
-                    try:
-                        await wait_deleted(c, listener, "net0", 0.3)
-                        refused = False
-                    except TimeoutError:
-                        refused = True
+                    await unplug_requested(c)
+                    refused = not await deleted_within(c, listener, "net0", 0.3)
                     start = time.monotonic()
                     await c.execute("x-fakeqemu-guest-policy", {"policy": "delay:200"})
                     seen = await wait_deleted(c, listener, "net0", 5.0)
