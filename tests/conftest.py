@@ -3,10 +3,9 @@ under CI=true, where a missing QEMU is a failure."""
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
+
+from tests.system import require
 
 QEMU = "qemu-system-x86_64"
 INSTALL = "apt-get install -y qemu-system-x86"
@@ -14,12 +13,7 @@ INSTALL = "apt-get install -y qemu-system-x86"
 
 @pytest.fixture(scope="session")
 def qemu_binary() -> str:
-    path = shutil.which(QEMU)
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{QEMU} is missing under CI=true: .ci/run must install it ({INSTALL})")
-        pytest.skip(f"needs Debian's {QEMU}: {INSTALL}")
-    return path
+    return require(QEMU, INSTALL)
 
 
 # Differential scripts for the machine model and the unplug path (issue 3), recorded against QEMU 7.2.

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.system import unavailable
 from tools.bench_docker import (
     DOCKERFILE,
     LABEL,
@@ -39,17 +40,10 @@ from tools.bench_docker import (
     volume_dir,
 )
 
-CI = os.environ.get("CI") == "true"
 TAG = "fakeqemu:local"
 IMAGE_USER = "10001:10001"
 GRACE = 10  # seconds: `docker stop -t GRACE`; fakeqemu must be gone well before the SIGKILL
 GREETING_PREFIX = b'{"QMP": {"version": {"qemu": {"micro": 22, "minor": 2, "major": 7}, "package": "'
-
-
-def unavailable(reason: str) -> None:
-    if CI:
-        pytest.fail(f"CI=true: {reason}")
-    pytest.skip(reason)
 
 
 # --- fixtures --------------------------------------------------------------------------------------------

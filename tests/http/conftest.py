@@ -4,10 +4,9 @@ under CI=true, where a missing chromium is a failure."""
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
+
+from tests.system import require
 
 CHROMIUM = "chromium"
 INSTALL = "apt-get install -y chromium"
@@ -15,9 +14,4 @@ INSTALL = "apt-get install -y chromium"
 
 @pytest.fixture(scope="session")
 def chromium_binary() -> str:
-    path = shutil.which(CHROMIUM)
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{CHROMIUM} is missing under CI=true: .ci/run must install it ({INSTALL})")
-        pytest.skip(f"needs Debian's {CHROMIUM}: {INSTALL}")
-    return path
+    return require(CHROMIUM, INSTALL)
