@@ -19,7 +19,7 @@ import tomllib
 from pathlib import Path
 
 from fakeqemu.machine.faults import FaultConfigError, Faults
-from fakeqemu.machine.guest import PolicyError, check_policy
+from fakeqemu.machine.guest.hotplug import PolicyError, check_policy
 
 
 def load(path: str | Path) -> tuple[Faults, str | None]:

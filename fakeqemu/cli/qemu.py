@@ -468,7 +468,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _write_pidfile(opts.pidfile)  # QEMU writes it early, before the monitors answer
     greeter = None
     if listeners and ready_fd is None:
-        from fakeqemu.commands.readline import banner
+        from fakeqemu.protocols.readline import banner
         from fakeqemu.qmp.session import greeting_bytes
         from fakeqemu.server.prestart import EarlyGreeter
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from fakeqemu.commands.registry import Context, command
-from fakeqemu.machine.guest import Guest, PolicyError
+from fakeqemu.machine.guest.hotplug import Guest, PolicyError
 from fakeqemu.qmp.errors import DeviceNotFound, GenericError
 
 

@@ -254,7 +254,7 @@ def query_block_jobs(ctx: Context, args: dict[str, Any]) -> Any:
 @command("query-chardev")
 def query_chardev(ctx: Context, args: dict[str, Any]) -> Any:
     """qmp_query_chardev: every chardev under /chardevs, in its hash table's order."""
-    from fakeqemu.machine.ghash import StrHashTable
+    from fakeqemu.machine.core.ghash import StrHashTable
 
     m = ctx.machine
     table = StrHashTable()

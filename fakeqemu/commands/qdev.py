@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from fakeqemu.commands.registry import Context, command
+from fakeqemu.machine.core.qdev import PCIBus
 from fakeqemu.machine.plug import device_add as plug_device
 from fakeqemu.machine.plug import device_del as unplug_device
-from fakeqemu.machine.qdev import PCIBus
 
 
 @command("device_add", any_args=True)

@@ -8,7 +8,7 @@ from typing import Any
 from fakeqemu.commands.probe import recorded_device_properties
 from fakeqemu.commands.registry import Context, command
 from fakeqemu.machine.board import device_model, modelled_drivers, recorded
-from fakeqemu.machine.qom import Tree
+from fakeqemu.machine.core.qom import Tree
 from fakeqemu.qmp.errors import DeviceNotFound, GenericError
 
 

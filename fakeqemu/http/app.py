@@ -20,9 +20,9 @@ from fakeqemu.commands.registry import COMMANDS, Context
 from fakeqemu.http import models, views
 from fakeqemu.http.jsonio import dumps
 from fakeqemu.http.stream import sse
+from fakeqemu.machine.core.qdev import PCIBus, PCIDevice
 from fakeqemu.machine.faults import FaultConfigError, Faults
-from fakeqemu.machine.guest import PolicyError, check_policy
-from fakeqemu.machine.qdev import PCIBus, PCIDevice
+from fakeqemu.machine.guest.hotplug import PolicyError, check_policy
 from fakeqemu.qmp.errors import QMPError
 from fakeqemu.server.vm import VM
 

@@ -19,7 +19,7 @@ def _not_bool(value: Any) -> Any:
 #: before it in Annotated, or they are lost from the JSON schema)
 NotBool = BeforeValidator(_not_bool)
 Port = Annotated[int, Field(ge=0, le=0xFFFF), NotBool]
-#: fakeqemu.machine.guest's policies
+#: fakeqemu.machine.guest.hotplug's policies
 POLICY_PATTERN = r"^(auto|prompt|never|refuse|passive|delay:[0-9]{1,9})$"
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from fakeqemu.http.jsonio import dumps
-from fakeqemu.machine.events import Event
+from fakeqemu.machine.core.events import Event
 from fakeqemu.machine.traffic import Record
 
 if TYPE_CHECKING:

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from fakeqemu.machine.pcihp import AcpiPciHp
-from fakeqemu.machine.qdev import PCIBus, PCIDevice
-from fakeqemu.machine.qom import Obj
+from fakeqemu.machine.acpi.pcihp import AcpiPciHp
+from fakeqemu.machine.core.qdev import PCIBus, PCIDevice
+from fakeqemu.machine.core.qom import Obj
 
 if TYPE_CHECKING:
     from fakeqemu.machine.machine import Machine

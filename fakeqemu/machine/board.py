@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from fakeqemu.machine.qdev import Device, PCIBus, PCIDevice
-from fakeqemu.machine.qom import Obj, Tree
+from fakeqemu.machine.core.qdev import Device, PCIBus, PCIDevice
+from fakeqemu.machine.core.qom import Obj, Tree
 
 TEMPLATE_ID = "dev0"
 TEMPLATE_PATH = "/machine/peripheral/dev0"

@@ -8,7 +8,7 @@ leaves a ``note`` in the traffic record, so a test can tell a fault from a bug.
 - ``close_after``: close each connection after it has received this many requests (replies sent)
 - ``close_mid_reply``: commands whose reply is cut in the middle, then the connection is closed
 - ``crash_on``: commands that kill the process with SIGKILL when received (restart-recovery tests)
-Guest-side faults (eject delayed or never) are the guest policy's: see fakeqemu.machine.guest.
+Guest-side faults (eject delayed or never) are the guest policy's: see fakeqemu.machine.guest.hotplug.
 """
 
 from __future__ import annotations

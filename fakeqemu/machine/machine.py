@@ -12,17 +12,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fakeqemu import __version__
+from fakeqemu.machine.acpi.cpuhp import legacy_region
+from fakeqemu.machine.acpi.pcihp import AcpiPciHp, install
 from fakeqemu.machine.backends import Backends
 from fakeqemu.machine.board import Board
-from fakeqemu.machine.cpuhp import legacy_region
-from fakeqemu.machine.events import EventBus
+from fakeqemu.machine.core.events import EventBus
+from fakeqemu.machine.core.ioport import IoPorts
+from fakeqemu.machine.core.rcu import DEFAULT_GRACE_S, RcuQueue
+from fakeqemu.machine.core.timers import Timers
 from fakeqemu.machine.faults import Faults
-from fakeqemu.machine.guest import Guest
-from fakeqemu.machine.ioport import IoPorts
-from fakeqemu.machine.pcihp import AcpiPciHp, install
+from fakeqemu.machine.guest.hotplug import Guest
 from fakeqemu.machine.plug import device_add
-from fakeqemu.machine.rcu import DEFAULT_GRACE_S, RcuQueue
-from fakeqemu.machine.timers import Timers
 from fakeqemu.machine.traffic import TrafficLog
 from fakeqemu.qmp.errors import QMPError
 

@@ -1,7 +1,7 @@
 """device_add / -device and device_del, with QEMU 7.2's checks in QEMU's order and its error texts
 (softmmu/qdev-monitor.c, hw/core/qdev.c, hw/pci/pci.c, util/qemu-option.c).
 
-The hotplug handler of a PCI bus is the VM's pcihp block (fakeqemu.machine.pcihp), as in QEMU: plugging
+The hotplug handler of a PCI bus is the VM's pcihp block (fakeqemu.machine.acpi.pcihp), as in QEMU: plugging
 sets the "up" bit and raises GPE0, unplugging requests removal ("down" bit); the guest's eject write does
 the rest.
 """
@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from fakeqemu.machine.acpi.pcihp import unplug_in_progress
 from fakeqemu.machine.board import DeviceModel, device_model, recorded
-from fakeqemu.machine.pcihp import unplug_in_progress
-from fakeqemu.machine.qdev import Device, PCIBus, PCIDevice
+from fakeqemu.machine.core.qdev import Device, PCIBus, PCIDevice
 from fakeqemu.qmp.errors import DeviceNotFound, GenericError
 
 if TYPE_CHECKING:

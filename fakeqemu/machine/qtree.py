@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from fakeqemu.machine.board import TEMPLATE_ID, Board, recorded
-from fakeqemu.machine.qdev import PCIBus, PCIDevice
+from fakeqemu.machine.core.qdev import PCIBus, PCIDevice
 
 _PROP = re.compile(r"^(\s+)([\w.-]+) = (.*)$")
 

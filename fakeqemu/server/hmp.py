@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from fakeqemu.commands.hmp import run as run_hmp
-from fakeqemu.commands.readline import Readline, banner
+from fakeqemu.protocols.readline import Readline, banner
 from fakeqemu.server.monitor import serve_one_at_a_time
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from fakeqemu.commands.registry import Context
-from fakeqemu.machine.events import Event
+from fakeqemu.machine.core.events import Event
 from fakeqemu.qmp.session import QMPSession, Request
 
 if TYPE_CHECKING:

@@ -1,5 +1,5 @@
 """The qtest link on trio: like QEMU, fakeqemu connects as a client to ``-qtest unix:PATH`` at start-up
-and then answers one command per line through the sans-IO fakeqemu.machine.qtest session.
+and then answers one command per line through the sans-IO fakeqemu.protocols.qtest session.
 
 As QEMU does: the log of every line goes to stderr; asynchronous lines (IRQ changes caused by QMP
 commands) are sent as they happen; an assertion failure in QEMU's parser aborts the process.
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from fakeqemu.machine.qtest import QtestAbort, QtestSession
+from fakeqemu.protocols.qtest import QtestAbort, QtestSession
 
 if TYPE_CHECKING:
     from fakeqemu.server.vm import VM

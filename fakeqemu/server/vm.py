@@ -17,7 +17,7 @@ import trio
 
 import fakeqemu.commands.all  # noqa: F401  (registers every QMP command)
 from fakeqemu.commands.dispatch import Dispatcher
-from fakeqemu.machine.events import Event
+from fakeqemu.machine.core.events import Event
 from fakeqemu.machine.machine import Machine, MachineConfig
 from fakeqemu.machine.traffic import Record
 from fakeqemu.server.chardev import Endpoint, bound_address, connect, listen

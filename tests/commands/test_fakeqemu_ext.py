@@ -17,7 +17,7 @@ from fakeqemu.commands.fakeqemu_ext import (
     query_guest,
 )
 from fakeqemu.commands.registry import Context
-from fakeqemu.machine.guest import Guest
+from fakeqemu.machine.guest.hotplug import Guest
 from fakeqemu.qmp.errors import DeviceNotFound, GenericError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "machine"))

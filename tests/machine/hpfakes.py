@@ -1,4 +1,4 @@
-"""Small stand-ins for qdev/PCI devices and buses (fakeqemu.machine.qdev), for unit tests of the hotplug
+"""Small stand-ins for qdev/PCI devices and buses (fakeqemu.machine.core.qdev), for unit tests of the hotplug
 parts (pcihp, guest, qtest, hmp_io, fakeqemu_ext) that place devices at exact slots and bridges without the
 board; the same parts run on the real tree in tests/machine/test_plug.py and the differential tests."""
 
@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from fakeqemu.machine.acpi.pcihp import AcpiPciHp, install
 from fakeqemu.machine.machine import Machine, MachineConfig
-from fakeqemu.machine.pcihp import AcpiPciHp, install
 
 
 def attach(machine: Machine, name: str, value: Any) -> None:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from fakeqemu.machine.events import Event, EventBus
+from fakeqemu.machine.core.events import Event, EventBus
 
 
 def test_events_fan_out_in_order_with_qemu_bytes() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hpfakes import Board, attach, plug
 
-from fakeqemu.machine.guest import Guest
+from fakeqemu.machine.guest.hotplug import Guest
 
 
 def make(policy: str = "auto", qtest: bool = False, paused: bool = False) -> tuple[Board, Guest]:

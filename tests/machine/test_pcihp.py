@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hpfakes import Board, plug
 
-from fakeqemu.machine.pcihp import BSEL_ERROR, unplug_in_progress
+from fakeqemu.machine.acpi.pcihp import BSEL_ERROR, unplug_in_progress
 from fakeqemu.qmp.errors import GenericError
 
 

@@ -7,7 +7,7 @@ from hpfakes import Board
 
 from fakeqemu.machine.machine import Machine, MachineConfig
 from fakeqemu.machine.plug import device_add
-from fakeqemu.machine.qtest import QtestAbort, QtestSession, parse_c_u64
+from fakeqemu.protocols.qtest import QtestAbort, QtestSession, parse_c_u64
 
 
 def session() -> tuple[Board, QtestSession]:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from fakeqemu.machine.rcu import RcuQueue
-from fakeqemu.machine.timers import Timers
+from fakeqemu.machine.core.rcu import RcuQueue
+from fakeqemu.machine.core.timers import Timers
 
 
 class Clock:

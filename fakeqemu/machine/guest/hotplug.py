@@ -26,8 +26,8 @@ import functools
 import re
 from typing import TYPE_CHECKING, Any
 
-from fakeqemu.machine.events import Event
-from fakeqemu.machine.pcihp import DOWN, EJECT, PCI_HOTPLUG_STATUS, SEL, UP, AcpiPciHp
+from fakeqemu.machine.acpi.pcihp import DOWN, EJECT, PCI_HOTPLUG_STATUS, SEL, UP, AcpiPciHp
+from fakeqemu.machine.core.events import Event
 
 if TYPE_CHECKING:
     from fakeqemu.machine.machine import Machine
@@ -109,7 +109,7 @@ class Guest:
         if hp is None:
             return
         if hp.gpe.base is None:
-            from fakeqemu.machine.pcihp import ICH9_PMBASE_DEFAULT, map_ich9_pmbase
+            from fakeqemu.machine.acpi.pcihp import ICH9_PMBASE_DEFAULT, map_ich9_pmbase
 
             map_ich9_pmbase(self.machine, hp, ICH9_PMBASE_DEFAULT)
         base = hp.gpe.base

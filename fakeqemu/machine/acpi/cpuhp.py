@@ -7,7 +7,7 @@ no CPU hotplug; the block is there so that reads of it answer as QEMU's do.
 
 from __future__ import annotations
 
-from fakeqemu.machine.ioport import PortRegion
+from fakeqemu.machine.core.ioport import PortRegion
 
 PIIX4_CPU_HOTPLUG_BASE = 0xAF00
 ICH9_CPU_HOTPLUG_BASE = 0x0CD8

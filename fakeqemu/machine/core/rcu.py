@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 
-from fakeqemu.machine.timers import Timers
+from fakeqemu.machine.core.timers import Timers
 
 #: QEMU's call_rcu thread sleeps 10 ms between batches; the whole unplug cycle measures about 10.6 ms.
 DEFAULT_GRACE_S = 0.010

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from fakeqemu.machine.ghash import StrHashTable
+from fakeqemu.machine.core.ghash import StrHashTable
 from fakeqemu.qmp.errors import DeviceNotFound, GenericError
 
 Prop = tuple[str, str]  # (name, type) as qom-list shows it

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
-from fakeqemu.machine.ioport import PortRegion
+from fakeqemu.machine.core.ioport import PortRegion
 from fakeqemu.qmp.errors import GenericError
 
 if TYPE_CHECKING:

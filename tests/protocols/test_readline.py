@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fakeqemu.commands.readline import Readline, banner
+from fakeqemu.protocols.readline import Readline, banner
 
 
 def test_echo_enter_and_prompt() -> None:

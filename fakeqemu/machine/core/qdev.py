@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from fakeqemu.machine.qom import Obj
+from fakeqemu.machine.core.qom import Obj
 
 if TYPE_CHECKING:
     from fakeqemu.machine.machine import Machine
