@@ -1,6 +1,6 @@
 """Differential testing harness: run the same script against Debian's QEMU 7.2 and against fakeqemu.
 
-A script is a list of steps (``Send``, ``Expect``, ``Quiet``, ``WaitEvent``, ``Qtest``, ``Signal``,
+A script is a list of steps (``Send``, ``Expect``, ``Sync``, ``WaitEvent``, ``Qtest``, ``Signal``,
 ``WaitClose``, ``WaitExit``). Running it on a ``Target`` yields a transcript: a list of
 ``(direction, bytes)`` entries where direction is ``qmp>`` (raw bytes sent), ``qmp<`` (one raw message
 line received, CRLF included), ``qtest>`` / ``qtest<`` (qtest lines, ``IRQ`` lines dropped) or ``!``
@@ -12,17 +12,16 @@ Plain blocking sockets with timeouts: simple and deterministic.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import json
-import os
 import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -31,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tools.launch import BARE, Emulator
 
 QEMU_BINARY = "qemu-system-x86_64"
 TRANSCRIPT_DIR = Path("/tmp/oracle-transcripts")
@@ -98,14 +99,18 @@ class Expect:
     """Read exactly ``n`` QMP messages (lines)."""
 
     n: int = 1
-    timeout: float = 5.0
+    timeout: float = 20.0
 
 
 @dataclass(frozen=True)
-class Quiet:
-    """Read QMP messages until none arrives for ``ms`` milliseconds."""
+class Sync:
+    """Read (and record) every QMP message the emulator sends before it answers a marker command sent now;
+    the marker and its reply are not recorded. Stops, recording nothing more, if the socket closes.
 
-    ms: int = 200
+    Only where the input is between messages: a marker sent inside an unfinished message would become
+    part of it (``sends`` groups the pieces of one message)."""
+
+    timeout: float = 20.0
 
 
 @dataclass(frozen=True)
@@ -114,7 +119,7 @@ class WaitEvent:
 
     name: str
     count: int = 1
-    timeout: float = 5.0
+    timeout: float = 20.0
     #: only count events whose ``data.device`` is this id
     device: str | None = None
 
@@ -124,7 +129,7 @@ class Qtest:
     """One qtest command line; its reply is recorded (``IRQ`` lines are dropped)."""
 
     line: str
-    timeout: float = 5.0
+    timeout: float = 20.0
 
 
 @dataclass(frozen=True)
@@ -138,17 +143,17 @@ class Signal:
 class WaitClose:
     """Read QMP messages until the peer closes the socket; records ``! qmp closed``."""
 
-    timeout: float = 5.0
+    timeout: float = 20.0
 
 
 @dataclass(frozen=True)
 class WaitExit:
     """Wait for the process to exit; records ``! exit <status>``."""
 
-    timeout: float = 5.0
+    timeout: float = 20.0
 
 
-Step = Send | Expect | Quiet | WaitEvent | Qtest | Signal | WaitClose | WaitExit
+Step = Send | Expect | Sync | WaitEvent | Qtest | Signal | WaitClose | WaitExit
 
 
 def cmd(execute: str, arguments: dict[str, Any] | None = None, id: Any = None, oob: bool = False) -> bytes:
@@ -164,6 +169,21 @@ def cmd(execute: str, arguments: dict[str, Any] | None = None, id: Any = None, o
 def call(execute: str, arguments: dict[str, Any] | None = None, id: Any = None) -> list[Step]:
     """Send one command and read one message (its reply)."""
     return [Send(cmd(execute, arguments, id)), Expect(1)]
+
+
+def sends(*items: bytes | tuple[bytes, ...] | Step) -> list[Step]:
+    """Each chunk sent on its own, then ``Sync``. A tuple is one message sent in pieces, with no ``Sync``
+    between them; a chunk followed by a step (e.g. ``WaitClose`` after ``quit``) gets no ``Sync``."""
+    out: list[Step] = []
+    for i, item in enumerate(items):
+        if isinstance(item, bytes | tuple):
+            out += [Send(piece) for piece in (item if isinstance(item, tuple) else (item,))]
+            following = items[i + 1] if i + 1 < len(items) else None
+            if following is None or isinstance(following, bytes | tuple):
+                out.append(Sync())
+        else:
+            out.append(item)
+    return out
 
 
 # ------------------------------------------------------------------------------------------------- VM
@@ -218,13 +238,19 @@ class VM:
     """A running emulator with its raw QMP socket and (optionally) the accepted qtest connection."""
 
     target: Target
-    proc: subprocess.Popen[bytes]
-    tmpdir: str
+    emu: Emulator
     qmp: Channel
     qtest: Channel | None
     transcript: Transcript = field(default_factory=list)
     #: monotonic time at which each recorded entry was read/sent (for latency measurements)
     times: list[float] = field(default_factory=list)
+    #: markers sent by ``Sync`` so far
+    syncs: int = 0
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes]:
+        assert self.emu.proc is not None
+        return self.emu.proc
 
     def record(self, direction: str, data: bytes) -> None:
         self.transcript.append((direction, data))
@@ -241,7 +267,7 @@ class VM:
             self.record("qmp<", line)
         return line
 
-    def expect(self, n: int, timeout: float = 5.0) -> list[bytes]:
+    def expect(self, n: int, timeout: float = 20.0) -> list[bytes]:
         out = []
         for i in range(n):
             line = self.read_message(timeout)
@@ -251,11 +277,24 @@ class VM:
             out.append(line)
         return out
 
-    def quiet(self, ms: int) -> None:
-        while self.read_message(ms / 1000.0) is not None:
-            pass
+    def sync(self, timeout: float) -> None:
+        self.syncs += 1
+        tag = f"oracle-sync-{self.syncs}".encode()
+        with contextlib.suppress(OSError):  # closed: read what was sent before
+            self.qmp.send(cmd("query-name", id=tag.decode()))
+        marker = b'"id": "' + tag + b'"'
+        deadline = time.monotonic() + timeout
+        while True:
+            line = self.qmp.line(max(0.0, deadline - time.monotonic()))
+            if line is None:
+                if self.qmp.closed:
+                    return
+                raise HarnessError("no reply to the sync marker")
+            if marker in line:
+                return
+            self.record("qmp<", line)
 
-    def wait_event(self, name: str, count: int = 1, timeout: float = 5.0, device: str | None = None) -> None:
+    def wait_event(self, name: str, count: int = 1, timeout: float = 20.0, device: str | None = None) -> None:
         deadline = time.monotonic() + timeout
         seen = 0
         while seen < count:
@@ -285,7 +324,7 @@ class VM:
         self.record("!", b"qmp closed")
 
     # -- qtest
-    def qtest_cmd(self, line: str, timeout: float = 5.0) -> bytes:
+    def qtest_cmd(self, line: str, timeout: float = 20.0) -> bytes:
         if self.qtest is None:
             raise HarnessError("no qtest connection (start with qtest=True)")
         self.record("qtest>", line.encode())
@@ -315,21 +354,13 @@ class VM:
 
     def stderr(self) -> str:
         """What the process wrote on stderr so far (only once it has exited)."""
-        if self.proc.poll() is None or self.proc.stderr is None:
-            return ""
-        return self.proc.stderr.read().decode(errors="replace")
+        return self.emu.stderr()
 
     def close(self) -> None:
         self.qmp.close()
         if self.qtest is not None:
             self.qtest.close()
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        for stream in (self.proc.stdout, self.proc.stderr):
-            if stream is not None:
-                stream.close()
-        shutil.rmtree(self.tmpdir, ignore_errors=True)
+        self.emu.close()
 
     # -- steps
     def run(self, step: Step) -> None:
@@ -338,8 +369,8 @@ class VM:
                 self.send(data)
             case Expect(n, timeout):
                 self.expect(n, timeout)
-            case Quiet(ms):
-                self.quiet(ms)
+            case Sync(timeout):
+                self.sync(timeout)
             case WaitEvent(name, count, timeout, device):
                 self.wait_event(name, count, timeout, device)
             case Qtest(line, timeout):
@@ -352,73 +383,34 @@ class VM:
                 self.wait_exit(timeout)
 
 
-def _wait_path(path: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not os.path.exists(path):
-        if proc.poll() is not None:
-            raise HarnessError(
-                f"emulator exited with status {proc.returncode} before creating {path}: "
-                + (proc.stderr.read().decode(errors="replace") if proc.stderr else "")
-            )
-        if time.monotonic() > deadline:
-            raise HarnessError(f"{path} did not appear")
-        time.sleep(0.005)
-
-
 def start(
     target: Target,
     machine: str = "pc",
     extra_args: Sequence[str] = (),
     qtest: bool = True,
     paused: bool = True,
-    timeout: float = 10.0,
+    timeout: float = 20.0,
 ) -> VM:
     """Start ``target`` with a QMP unix socket (and a qtest socket, listened on first as libqtest does)."""
-    tmpdir = tempfile.mkdtemp(prefix="oracle-")
-    qmp_path = os.path.join(tmpdir, "qmp.sock")
-    qtest_path = os.path.join(tmpdir, "qtest.sock")
-    args = ["-M", machine, "-display", "none", "-nodefaults"]
-    if paused:
-        args.append("-S")
-    args += ["-qmp", f"unix:{qmp_path},server=on,wait=off"]
-    listener: socket.socket | None = None
-    if qtest:
-        listener = socket.socket(socket.AF_UNIX)
-        listener.bind(qtest_path)
-        listener.listen(1)
-        args += ["-qtest", f"unix:{qtest_path}"]
-    args += list(extra_args)
-    proc = subprocess.Popen(
-        target.command(args), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    emu = Emulator(prefix="oracle-")
     qt: socket.socket | None = None
     try:
-        if listener is not None:
-            listener.settimeout(timeout)
-            try:
-                qt, _ = listener.accept()
-            except TimeoutError:
-                raise HarnessError("emulator did not connect to the qtest socket") from None
-        _wait_path(qmp_path, proc, timeout)
-        qs = socket.socket(socket.AF_UNIX)
-        try:
-            qs.connect(qmp_path)
-        except OSError:
-            qs.close()
-            raise
+        args = ["-M", machine, *BARE]
+        if paused:
+            args.append("-S")
+        args += ["-qmp", f"unix:{emu.path('qmp.sock')},server=on,wait=off"]
+        if qtest:
+            args += ["-qtest", f"unix:{emu.listen('qtest.sock')}"]
+        emu.start(target.command([*args, *extra_args]))
+        if qtest:
+            qt = emu.accept("qtest.sock", timeout)
+        qs = emu.connect("qmp.sock", timeout)
     except BaseException:
         if qt is not None:
             qt.close()
-        proc.kill()
-        proc.wait()
-        if proc.stderr is not None:
-            proc.stderr.close()
-        shutil.rmtree(tmpdir, ignore_errors=True)
+        emu.close()
         raise
-    finally:
-        if listener is not None:
-            listener.close()
-    return VM(target, proc, tmpdir, Channel(qs), Channel(qt) if qt is not None else None)
+    return VM(target, emu, Channel(qs), Channel(qt) if qt is not None else None)
 
 
 @contextmanager
@@ -482,7 +474,7 @@ def run_script(target: Target, sc: Script) -> tuple[Transcript, list[float]]:
     vm = start(target, machine=sc.machine, extra_args=sc.extra_args, qtest=sc.qtest, paused=sc.paused)
     try:
         try:
-            vm.expect(1)  # greeting
+            vm.expect(1, 20.0)  # greeting
             if sc.negotiate:
                 vm.send(CAPABILITIES)
                 vm.expect(1)
@@ -577,14 +569,15 @@ def check_deterministic(sc: Script) -> Transcript:
     return first
 
 
-def run_both(sc: Script) -> None:
-    """Run ``sc`` on QEMU and on fakeqemu; the normalised transcripts must be identical."""
+def run_both(sc: Script) -> Transcript:
+    """Run ``sc`` on QEMU and on fakeqemu; the normalised transcripts must be identical (returned)."""
     expected = run_qemu(sc)
     try:
         actual, _ = run_script(fakeqemu_target(), sc)
     except (HarnessError, OSError) as exc:
         actual = [("!", f"error: fakeqemu did not start: {exc}".encode())]
     assert actual == expected, f"{sc.name}: fakeqemu differs from QEMU\n" + diff(expected, actual)
+    return actual
 
 
 def differential_tests(scripts: Sequence[Script]) -> tuple[Callable[..., None], Callable[..., None]]:

@@ -19,7 +19,6 @@ import fcntl
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import tempfile
@@ -28,6 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
+
+from tools.launch import connect
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
@@ -224,19 +225,9 @@ def image_size(engine: Engine, image: str) -> int:
 
 
 def read_greeting(path: str, timeout: float) -> bytes:
-    """Poll for a unix socket, connect, return the first line the server sends."""
+    """Connect to a unix socket as soon as it accepts; the first line the server sends."""
     deadline = time.monotonic() + timeout
-    while True:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            s.connect(path)
-            break
-        except OSError:
-            s.close()
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no QMP socket at {path} after {timeout} s") from None
-            time.sleep(0.002)
-    with s:
+    with connect(path, timeout=timeout) as s:
         s.settimeout(max(0.1, deadline - time.monotonic()))
         data = b""
         while not data.endswith(b"\n"):

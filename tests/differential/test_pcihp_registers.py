@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.oracle import Qtest, Quiet, Script, Step, call, differential_tests, script
+from tests.oracle import Qtest, Script, Step, Sync, call, differential_tests, script
 
 
 def reads(base: int, width: str = "l", count: int = 6) -> list[Step]:
@@ -43,7 +43,7 @@ def block(base: int, name: str, machine: str, extra: list[str]) -> list[Script]:
             Qtest(f"outl {hex(aidx)} 0x5"),
             Qtest(f"inl {hex(aidx)}"),
             Qtest(f"outl {hex(ej)} 0x0"),
-            Quiet(150),
+            Sync(),
             reads(base),
             call("query-pci"),
             machine=machine,

@@ -1,15 +1,15 @@
 """QMP protocol corner cases (malformed JSON, limits, ids, oob) side by side with Debian's QEMU 7.2,
-on the harness in tests/oracle.py: each chunk is sent as is, then the answer read until quiet."""
+on the harness in tests/oracle.py: each chunk is sent as is, then its answers read (``oracle.sends``)."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.oracle import Quiet, Script, Send, Step, run_both, script
+from tests.oracle import Script, Step, WaitClose, run_both, script, sends
 
 NEG = b'{"execute":"qmp_capabilities"}'
 
-SCRIPTS: dict[str, list[bytes]] = {
+SCRIPTS: dict[str, list[bytes | tuple[bytes, ...] | Step]] = {
     "negotiation": [
         b'{"execute":"query-status"}',
         b'{"execute":"nope"}',
@@ -72,9 +72,7 @@ SCRIPTS: dict[str, list[bytes]] = {
     "json-quirks": [
         NEG,
         b"{'execute':'query-name','id':'it\\'s'}",
-        b'{"execute":',
-        b'"query-status",',
-        b' "id": 2}',
+        (b'{"execute":', b'"query-status",', b' "id": 2}'),
         b'{"execute":"query-kvm"}{"execute":"query-name"}\r\n{"execute":"query-status"}',
         b"\n\n   \n",
         b'  {  "execute"  :  "query-status"  }  ',
@@ -92,20 +90,15 @@ SCRIPTS: dict[str, list[bytes]] = {
         b'{"execute":"query-kvm"}',
         b'{"execute":"query-version"}',
         b'{"execute":"quit"}',
+        WaitClose(),
     ],
 }
 
 
-def steps(chunks: list[bytes]) -> list[Step]:
-    """Each chunk sent as is, then the answer read until 250 ms of quiet."""
-    out: list[Step] = []
-    for chunk in chunks:
-        out += [Send(chunk), Quiet(250)]
-    return out
-
-
-def as_script(name: str, chunks: list[bytes], extra_args: tuple[str, ...] = ("-name", "vm1")) -> Script:
-    return script(name, steps(chunks), extra_args=extra_args, negotiate=False)
+def as_script(
+    name: str, chunks: list[bytes | tuple[bytes, ...] | Step], extra_args: tuple[str, ...] = ("-name", "vm1")
+) -> Script:
+    return script(name, sends(*chunks), extra_args=extra_args, negotiate=False)
 
 
 @pytest.mark.qemu
@@ -117,4 +110,4 @@ def test_same_transcript_as_qemu(qemu_binary: str, name: str) -> None:
 @pytest.mark.qemu
 def test_without_name_and_not_paused(qemu_binary: str) -> None:
     chunks = [NEG, b'{"execute":"query-name"}', b'{"execute":"query-status"}', b'{"execute":"cont"}']
-    run_both(script("unnamed-running", steps(chunks), paused=False, negotiate=False))
+    run_both(script("unnamed-running", sends(*chunks), paused=False, negotiate=False))

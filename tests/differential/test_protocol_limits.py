@@ -7,16 +7,28 @@ from __future__ import annotations
 
 import pytest
 
-from tests.oracle import Quiet, Script, Send, call, run_both, script
+from tests.oracle import Script, Send, Sync, call, check_must, run_both, script
 
-MANY_TOKENS = b'{"execute": "query-status", "id": [' + b"1," * (2 << 20) + b"1]}"
+#: 8 tokens up to "[", then 2 Mi - 8 tokens, so that the next "1" is token 2 Mi + 1: the limit falls on
+#: it, and the four tokens left (, 1 ] }) are each a message of their own, as QEMU reads them
+MANY_TOKENS = b'{"execute": "query-status", "id": [' + b"1," * (((2 << 20) - 8) // 2) + b"1,1]}"
 
 SCRIPTS: list[Script] = [
-    script("limit-token-count", Send(MANY_TOKENS), Quiet(3000), call("query-kvm")),
+    script(
+        "limit-token-count",
+        Send(MANY_TOKENS),
+        Sync(timeout=120),
+        call("query-kvm"),
+        must=[
+            b'{"error": {"class": "GenericError", "desc": "JSON token count limit exceeded"}}',
+            b'{"error": {"class": "GenericError", "desc": "JSON parse error, expecting value"}}',
+            b'{"error": {"class": "GenericError", "desc": "QMP input must be a JSON object"}}',
+        ],
+    ),
 ]
 
 
 @pytest.mark.qemu
 @pytest.mark.parametrize("sc", SCRIPTS, ids=str)
 def test_differential(qemu_binary: str, sc: Script) -> None:
-    run_both(sc)
+    check_must(sc, run_both(sc))

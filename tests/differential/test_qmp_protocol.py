@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.oracle import Expect, Quiet, Script, Send, Step, call, differential_tests, script
+from tests.oracle import Expect, Script, Send, Sync, call, differential_tests, script, sends
 
 GREETING = (
     b'{"QMP": {"version": {"qemu": {"micro": 22, "minor": 2, "major": 7}, "package": "<package>"}, '
@@ -11,16 +11,8 @@ GREETING = (
 STATUS = b'{"status": "prelaunch", "singlestep": false, "running": false}'
 
 
-def sends(*data: bytes, ms: int = 150) -> list[Step]:
-    """Each chunk sent on its own, then read until quiet (QEMU's lexer may answer a chunk later)."""
-    out: list[Step] = []
-    for d in data:
-        out += [Send(d), Quiet(ms)]
-    return out
-
-
 SCRIPTS: list[Script] = [
-    script("protocol-greeting", Quiet(200), negotiate=False, must=[GREETING]),
+    script("protocol-greeting", Sync(), negotiate=False, must=[GREETING]),
     script(
         "protocol-before-capabilities",
         call("query-status"),
@@ -149,14 +141,11 @@ SCRIPTS: list[Script] = [
     script(
         "protocol-json-errors",
         sends(
-            b'{"execute":',
-            b"}",
-            b"abc",
-            b"}",
+            (b'{"execute":', b"}"),
+            (b"abc", b"}"),
             b'{"a":1}}',
             b'{"execute":"query-status",}',
-            b"[",
-            b"]",
+            (b"[", b"]"),
             b'{"execute":"query-name","id":"\x01"}',
             b"\xff\n",
             b'{"execute":"query-name"}',
@@ -181,16 +170,12 @@ SCRIPTS: list[Script] = [
     script(
         "protocol-split-send",
         Send(b'{"exe'),
-        Quiet(100),
         Send(b'cute":"query-'),
-        Quiet(100),
         Send(b'status"'),
-        Quiet(100),
         Send(b', "id": [1,'),
-        Quiet(100),
         Send(b"2]}"),
         Expect(1),
-        Quiet(100),
+        Sync(),
         must=[b'{"return": ' + STATUS + b', "id": [1, 2]}'],
     ),
     script(
@@ -199,7 +184,7 @@ SCRIPTS: list[Script] = [
         Expect(3),
         Send(b'{"execute":"nope"} {"execute":"query-name","id":1}'),
         Expect(2),
-        Quiet(100),
+        Sync(),
         must=[
             b'{"return": {}}',
             b'{"return": ' + STATUS + b"}",

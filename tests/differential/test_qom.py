@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.oracle import Qtest, Quiet, Script, Step, WaitEvent, call, differential_tests, script
+from tests.oracle import Qtest, Script, Step, Sync, WaitEvent, call, differential_tests, script
 
 RP1 = ["-device", "pcie-root-port,id=rp1,bus=pcie.0,chassis=1,addr=0x3"]
 
@@ -62,7 +62,7 @@ SCRIPTS: list[Script] = [
         Qtest("inl 0xae04"),
         Qtest("outl 0xae08 0x4"),
         WaitEvent("DEVICE_DELETED"),
-        Quiet(100),
+        Sync(),
         call("qom-list", {"path": "/machine/peripheral-anon"}),
         call("device_add", {"driver": "e1000"}),
         call("qom-list", {"path": "/machine/peripheral-anon"}),
@@ -77,7 +77,7 @@ SCRIPTS: list[Script] = [
         call("device_del", {"id": "br2"}),
         Qtest("outl 0xae08 0x100"),
         WaitEvent("DEVICE_DELETED", device="br2"),
-        Quiet(100),
+        Sync(),
         call("qom-list", {"path": "/machine/peripheral"}),
     ),
     script(
@@ -119,7 +119,7 @@ SCRIPTS: list[Script] = [
         call("device_del", {"id": "b1"}),
         Qtest("outl 0xae08 0x10"),
         WaitEvent("DEVICE_DELETED", device="b1"),
-        Quiet(100),
+        Sync(),
         call("blockdev-del", {"node-name": "d1"}),
         call("netdev_del", {"id": "n1"}),
         call("netdev_add", {"type": "user", "id": "n1"}),
@@ -136,7 +136,7 @@ SCRIPTS: list[Script] = [
         call("human-monitor-command", {"command-line": "i/w 0xae04"}),
         Qtest("outl 0xae08 0x8"),
         WaitEvent("DEVICE_DELETED", device="n1"),
-        Quiet(100),
+        Sync(),
         call("human-monitor-command", {"command-line": "i/w 0xae04"}),
         call("human-monitor-command", {"command-line": "info pci"}),
         call("human-monitor-command", {"command-line": "info status"}),

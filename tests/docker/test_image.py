@@ -39,6 +39,7 @@ from tools.bench_docker import (
     start_engine,
     volume_dir,
 )
+from tools.launch import Address, LaunchError, connect
 
 TAG = "fakeqemu:local"
 IMAGE_USER = "10001:10001"
@@ -154,20 +155,15 @@ class QMP:
         self.sock.close()
 
 
-def connect_unix(c: Container, timeout: float = 30) -> QMP:
-    assert c.volume is not None
-    path = os.path.join(c.volume, "qmp.sock")
-    deadline = time.monotonic() + timeout
-    while True:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            s.connect(path)
-            return QMP(s)
-        except OSError:
-            s.close()
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no QMP socket in the volume after {timeout} s; logs:\n{c.logs()}") from None
-            time.sleep(0.01)
+def connect_qmp(c: Container, address: Address | None = None, timeout: float = 30) -> QMP:
+    """QMP on the container's socket in the volume (or at ``address``), once it accepts."""
+    if address is None:
+        assert c.volume is not None
+        address = os.path.join(c.volume, "qmp.sock")
+    try:
+        return QMP(connect(address, timeout=timeout))
+    except LaunchError as exc:
+        raise AssertionError(f"{exc}; logs:\n{c.logs()}") from None
 
 
 def free_port() -> int:
@@ -195,7 +191,7 @@ def test_default_vm_hotplug_over_socket_volume(engine: Engine, image: str, conta
     """No arguments: a running pc VM, QMP on the socket in the mounted volume; a full unplug cycle."""
     c = start(engine, image)
     containers.append(c)
-    qmp = connect_unix(c)
+    qmp = connect_qmp(c)
     try:
         assert qmp.greeting.startswith(GREETING_PREFIX), qmp.greeting
         assert qmp.greeting.endswith(b'"capabilities": ["oob"]}}\r\n'), qmp.greeting
@@ -223,8 +219,8 @@ def test_default_vm_hotplug_over_socket_volume(engine: Engine, image: str, conta
     finally:
         qmp.close()
     state = c.inspect()["State"]
+    # exit status 0, not 137: fakeqemu handled SIGTERM and was not killed at the end of the grace period
     assert (state["ExitCode"], state["OOMKilled"]) == (0, False), c.logs()
-    assert stop_s < GRACE / 2, f"docker stop took {stop_s:.1f} s (grace {GRACE} s): SIGTERM not handled?"
     assert [e["data"] for e in shutdown] == [{"guest": False, "reason": "host-signal"}]
 
 
@@ -232,7 +228,7 @@ def test_runs_as_non_root(engine: Engine, image: str, containers: list[Container
     assert c_user(engine, image) == IMAGE_USER
     c = start(engine, image)
     containers.append(c)
-    connect_unix(c).close()
+    connect_qmp(c).close()
     pid = c.inspect()["State"]["Pid"]
     uids = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("Uid:"))
     real, effective, saved, fs = (int(u) for u in uids.split()[1:])
@@ -253,15 +249,7 @@ def test_qemu_command_line_as_arguments_and_tcp(engine: Engine, image: str, cont
     t0 = time.perf_counter()
     c = start(engine, image, "-M", "q35", "-S", "-qmp", f"tcp:127.0.0.1:{port},server=on,wait=off", network="host")
     containers.append(c)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-            break
-        except OSError:
-            assert time.monotonic() < deadline, c.logs()
-            time.sleep(0.01)
-    qmp = QMP(sock)
+    qmp = connect_qmp(c, ("127.0.0.1", port))
     try:
         print(f"docker run -> QMP greeting over TCP: {(time.perf_counter() - t0) * 1000:.0f} ms")
         assert qmp.greeting.startswith(GREETING_PREFIX), qmp.greeting
@@ -321,6 +309,7 @@ def test_healthcheck(engine: Engine, image: str, containers: list[Container]) ->
     """The image's HEALTHCHECK asks QMP for query-status: healthy when it answers, unhealthy without QMP."""
     c = start(engine, image, "-M", "pc", "-qmp", "unix:/run/fakeqemu/qmp.sock,server=on,wait=off")
     containers.append(c)
+    connect_qmp(c).close()  # the monitor answers: only now is the container healthy
     check = engine.run("exec", c.id, "python3", "/opt/fakeqemu/healthcheck.py", check=False)
     assert (check.returncode, check.stdout) == (0, "healthy: unix:/run/fakeqemu/qmp.sock query-status: running\n")
     health = c.inspect()["Config"]["Healthcheck"]
@@ -334,7 +323,7 @@ def test_healthcheck(engine: Engine, image: str, containers: list[Container]) ->
 
 
 def test_cold_start(engine: Engine, image: str) -> None:
-    """Container start -> QMP greeting, reported (and bounded generously so a regression shows)."""
+    """Container start -> QMP greeting (reported: speed is for `make bench`, not an assertion)."""
     vol = volume_dir()
     try:
         t0 = time.perf_counter()
@@ -348,4 +337,3 @@ def test_cold_start(engine: Engine, image: str) -> None:
         shutil.rmtree(vol, ignore_errors=True)
     print(f"docker run -> QMP greeting: {ms:.0f} ms")
     assert greeting.startswith(GREETING_PREFIX)
-    assert ms < 5000

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,8 +11,9 @@ from typing import Any, TypeVar
 
 import trio
 
+from tools.launch import BARE, FAKEQEMU, Emulator, connect
+
 T = TypeVar("T")
-FAKEQEMU = [sys.executable, "-m", "fakeqemu"]
 
 
 class Proc:
@@ -29,47 +26,34 @@ class Proc:
         return self.popen.stderr.read().decode()
 
 
-def wait_for_socket(path: str, proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            err = proc.stderr.read().decode() if proc.stderr else ""
-            raise RuntimeError(f"fakeqemu exited with {proc.returncode}: {err}")
-        if os.path.exists(path):
-            return
-        time.sleep(0.005)
-    raise TimeoutError(f"{path} did not appear")
+def wait_for_socket(path: str | tuple[str, int], proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    """Return once ``path`` accepts a connection (a probe, closed at once: the monitor greets it and sees
+    it leave), or fail if ``proc`` exits first."""
+    connect(path, proc, timeout).close()
 
 
 @contextmanager
-def fakeqemu(tmp: Path, *args: str, monitors: int = 1) -> Iterator[Proc]:
-    """fakeqemu -M pc -S with ``monitors`` QMP unix sockets (tmp/qmp0.sock ...), plus ``args``."""
+def fakeqemu(tmp: Path, *args: str, monitors: int = 1, wait: bool = True) -> Iterator[Proc]:
+    """fakeqemu -M pc -S with ``monitors`` QMP unix sockets (tmp/qmp0.sock ...), plus ``args``; with
+    ``wait``, once every monitor accepts."""
     paths = [str(tmp / f"qmp{i}.sock") for i in range(monitors)]
-    argv = [*FAKEQEMU, "-M", "pc", "-display", "none", "-nodefaults", "-S"]
+    argv = [*FAKEQEMU, "-M", "pc", *BARE, "-S"]
     for p in paths:
         argv += ["-qmp", f"unix:{p},server=on,wait=off"]
-    proc = subprocess.Popen([*argv, *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        for p in paths:
-            wait_for_socket(p, proc)
+    with Emulator(prefix="procs-") as emu:
+        proc = emu.start([*argv, *args], stdout=subprocess.PIPE)
+        if wait:
+            for p in paths:
+                wait_for_socket(p, proc)
         yield Proc(proc, paths)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
 
 
 class Raw:
     """A blocking raw QMP client: bytes exactly as sent, lines exactly as received."""
 
-    def __init__(self, path: str | tuple[str, int], timeout: float = 5.0) -> None:
-        family = socket.AF_UNIX if isinstance(path, str) else socket.AF_INET
-        self.sock = socket.socket(family)
+    def __init__(self, path: str | tuple[str, int], timeout: float = 20.0) -> None:
+        self.sock = connect(path, timeout=timeout)  # as soon as it accepts
         self.sock.settimeout(timeout)
-        self.sock.connect(path)
         self.buf = b""
 
     def line(self) -> bytes:

@@ -24,6 +24,7 @@ import pytest
 
 from fakeqemu.commands.probe import probe_data
 from fakeqemu.commands.registry import COMMANDS
+from tools.launch import connect
 
 FAKEQEMU = [sys.executable, "-m", "fakeqemu"]
 LIBVIRT_DEVICE_TYPES = list(probe_data()["device-list-properties"])
@@ -32,19 +33,9 @@ LIBVIRT_DEVICE_TYPES = list(probe_data()["device-list-properties"])
 class Client:
     """A blocking QMP client that can pass fds; ``raw`` returns the reply line as sent."""
 
-    def __init__(self, path: str) -> None:
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.settimeout(10)
-        deadline = time.monotonic() + 10
-        while True:  # QEMU binds its socket a moment before it listens
-            try:
-                self.sock.connect(path)
-                break
-            except ConnectionRefusedError:
-                if time.monotonic() > deadline:
-                    self.sock.close()
-                    raise
-                time.sleep(0.01)
+    def __init__(self, path: str, proc: subprocess.Popen[bytes] | None = None) -> None:
+        self.sock = connect(path, proc)  # as soon as it accepts (QEMU binds a moment before it listens)
+        self.sock.settimeout(20)
         self.file = self.sock.makefile("rb")
         self.greeting = json.loads(self.file.readline())
         self.events: list[dict[str, Any]] = []
@@ -85,15 +76,6 @@ class QMPFailure(Exception):
         self.cls, self.desc = cls, desc
 
 
-def wait_path(path: Path, proc: subprocess.Popen[bytes] | None = None, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"exited {proc.returncode}: {proc.stderr.read().decode() if proc.stderr else ''}")
-        assert time.monotonic() < deadline, f"{path} did not appear"
-        time.sleep(0.01)
-
-
 @contextmanager
 def running(argv: list[str], sock: Path, pass_fds: tuple[int, ...] = ()) -> Iterator[Client]:
     proc = subprocess.Popen(
@@ -101,8 +83,7 @@ def running(argv: list[str], sock: Path, pass_fds: tuple[int, ...] = ()) -> Iter
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, pass_fds=pass_fds,
     )  # fmt: skip
     try:
-        wait_path(sock, proc)
-        client = Client(str(sock))
+        client = Client(str(sock), proc)
         try:
             yield client
         finally:

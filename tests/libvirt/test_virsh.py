@@ -30,6 +30,7 @@ from pathlib import Path
 import pytest
 
 from tests.system import unavailable
+from tools.launch import LaunchError, connect
 
 INSTALL = "apt-get install -y --no-install-recommends libvirt-daemon-driver-qemu libvirt-daemon libvirt-clients"
 LIBVIRTD = "/usr/sbin/libvirtd"
@@ -117,11 +118,12 @@ class Libvirt:
                  f"{bridge} && {mounts} && {daemon}"],
                 env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
             )  # fmt: skip
-        deadline = time.monotonic() + 20
-        while not self.sock.exists():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"libvirtd did not start: {(self.root / 'libvirtd.stderr').read_text()}")
-            time.sleep(0.05)
+        try:  # libvirtd is up once its socket accepts
+            connect(str(self.sock), self.proc).close()
+        except LaunchError as exc:
+            raise AssertionError(
+                f"libvirtd did not start ({exc}): {(self.root / 'libvirtd.stderr').read_text()}"
+            ) from None
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

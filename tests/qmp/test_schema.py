@@ -7,7 +7,6 @@ import json
 import os
 import random
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -18,6 +17,7 @@ import pytest
 from fakeqemu.qmp.encode import encode_message
 from fakeqemu.qmp.errors import GenericError, QMPError
 from fakeqemu.qmp.schema import Schema, _glib_first_left
+from tools.launch import connect
 
 
 @pytest.fixture(scope="module")
@@ -539,12 +539,7 @@ class _Qmp:
             ],
             stderr=subprocess.DEVNULL,
         )
-        for _ in range(1000):
-            if os.path.exists(path):
-                break
-            time.sleep(0.01)
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.connect(path)
+        self.sock = connect(path, self.proc)
         self.file = self.sock.makefile("rb")
         self.file.readline()
         self.raw(b'{"execute": "qmp_capabilities"}')

@@ -1,0 +1,135 @@
+"""The one way tests and tools start an emulator (Debian's QEMU or fakeqemu) and reach its sockets.
+
+An ``Emulator`` runs one process in its own temporary directory. Sockets the emulator connects to (qtest,
+as libqtest listens first) are made with ``listen`` before ``start``; sockets it serves are reached with
+``connect``, which retries until a connect succeeds (never on a file's existence: a unix socket's file
+appears at ``bind``, before ``listen``). ``close`` kills the process and releases every socket and pipe.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from types import TracebackType
+from typing import IO
+
+FAKEQEMU: tuple[str, ...] = (sys.executable, "-m", "fakeqemu")
+#: the arguments of a bare paused VM, as the tests start it
+BARE = ("-display", "none", "-nodefaults")
+
+Address = str | tuple[str, int]
+
+
+class LaunchError(RuntimeError):
+    """The emulator exited, or a socket did not accept in time."""
+
+
+def stderr_of(proc: subprocess.Popen[bytes] | None) -> str:
+    """What ``proc`` wrote on stderr (only once it has exited, else "")."""
+    if proc is None or proc.poll() is None or proc.stderr is None or proc.stderr.closed:
+        return ""
+    return proc.stderr.read().decode(errors="replace")
+
+
+def _exited(proc: subprocess.Popen[bytes] | None) -> str | None:
+    if proc is None or proc.poll() is None:
+        return None
+    return f"exited with status {proc.returncode}: {stderr_of(proc).strip()}"
+
+
+def connect(address: Address, proc: subprocess.Popen[bytes] | None = None, timeout: float = 20.0) -> socket.socket:
+    """A socket connected to ``address`` (a unix path or (host, port)) as soon as it accepts: refused and
+    missing are retried until ``timeout``, or until ``proc`` exits."""
+    deadline = time.monotonic() + timeout
+    while True:
+        sock = socket.socket(socket.AF_UNIX if isinstance(address, str) else socket.AF_INET)
+        try:
+            sock.settimeout(max(0.1, deadline - time.monotonic()))
+            sock.connect(address)
+            sock.settimeout(None)
+            return sock
+        except (FileNotFoundError, ConnectionRefusedError):
+            sock.close()
+        except BaseException:
+            sock.close()
+            raise
+        why = _exited(proc)
+        if why is not None:
+            raise LaunchError(f"{address}: the emulator {why}")
+        if time.monotonic() > deadline:
+            raise LaunchError(f"{address} did not accept within {timeout} s")
+        time.sleep(0.002)
+
+
+class Emulator:
+    """One emulator process in its own temporary directory."""
+
+    def __init__(self, prefix: str = "emu-") -> None:
+        self.dir = tempfile.mkdtemp(prefix=prefix)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._listeners: dict[str, socket.socket] = {}
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.dir, name)
+
+    def listen(self, name: str) -> str:
+        """A listening unix socket the emulator will connect to (e.g. ``-qtest unix:PATH``); its path."""
+        path = self.path(name)
+        sock = socket.socket(socket.AF_UNIX)
+        sock.bind(path)
+        sock.listen(1)
+        self._listeners[name] = sock
+        return path
+
+    def start(self, argv: Sequence[str], stdout: int | IO[bytes] = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
+        """Exec ``argv``; stderr is kept (read it with ``stderr`` once the process has exited)."""
+        self.proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=stdout, stderr=subprocess.PIPE)
+        return self.proc
+
+    def accept(self, name: str, timeout: float = 20.0) -> socket.socket:
+        """The emulator's connection to the socket made by ``listen(name)`` (which is then closed)."""
+        listener = self._listeners.pop(name)
+        try:
+            listener.settimeout(timeout)
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                raise LaunchError(f"the emulator did not connect to {name}: {_exited(self.proc)}") from None
+        finally:
+            listener.close()
+        conn.settimeout(None)
+        return conn
+
+    def connect(self, address: Address, timeout: float = 20.0) -> socket.socket:
+        """``connect`` to a socket the emulator serves: a name in its directory, or (host, port)."""
+        return connect(self.path(address) if isinstance(address, str) else address, self.proc, timeout)
+
+    def stderr(self) -> str:
+        """What the process wrote on stderr (only once it has exited)."""
+        return stderr_of(self.proc)
+
+    def close(self) -> None:
+        for listener in self._listeners.values():
+            listener.close()
+        self._listeners.clear()
+        proc = self.proc
+        if proc is not None:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            for stream in (proc.stdout, proc.stderr):
+                if stream is not None:
+                    stream.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> Emulator:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
