@@ -13,12 +13,13 @@ import socket
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fakeqemu import __version__
 from fakeqemu.cli import faultfile
 from fakeqemu.cli.qemuopts import UsageError, device_opts, parse_size_mb, split_opts
 from fakeqemu.machine.faults import FaultConfigError
+from fakeqemu.machine.guest.agent import AGENT_PORT_NAME, AgentPolicyError, check_agent_policy
 from fakeqemu.machine.machine import ColdPlugError, MachineConfig
 from fakeqemu.server.chardev import ChardevError, Endpoint, connect, listen, parse_chardev, parse_legacy
 
@@ -133,6 +134,8 @@ class VMSpec:
     machine: MachineConfig = field(default_factory=MachineConfig)
     monitors: list[Endpoint] = field(default_factory=list)
     qtest: Endpoint | None = None
+    #: the chardev behind the guest agent's virtserialport
+    agent: Endpoint | None = None
 
 
 @dataclass
@@ -184,6 +187,13 @@ def _apply_fakeqemu(cfg: MachineConfig, text: str, opts: Options | None = None) 
                 raise UsageError(f"-fakeqemu: rcu-grace-ms must be a number, not '{value}'") from None
         elif key == "guest":
             cfg.guest = value
+        elif key == "agent":
+            try:
+                cfg.agent = check_agent_policy(value)
+            except AgentPolicyError as exc:
+                raise UsageError(f"-fakeqemu: {exc}") from None
+        elif key == "agent-block":
+            cfg.agent_blocked = tuple(n for n in value.split(":") if n)
         elif key == "faults":
             try:
                 cfg.faults, guest = faultfile.load(value)
@@ -194,7 +204,7 @@ def _apply_fakeqemu(cfg: MachineConfig, text: str, opts: Options | None = None) 
         else:
             raise UsageError(
                 f"-fakeqemu: unknown setting '{key}' "
-                "(known: qemu-version, package, rcu-grace-ms, guest, faults, http, http-token)"
+                "(known: qemu-version, package, rcu-grace-ms, guest, agent, agent-block, faults, http, http-token)"
             )
 
 
@@ -278,8 +288,13 @@ def parse_args(argv: Sequence[str]) -> Options:
         elif name == "mon":
             mons.append(split_opts(value, implied="chardev"))
         elif name == "device":
-            cfg.devices.append(device_opts(value))
+            dev = device_opts(value)
+            if _agent_port(cfg, dev):
+                continue
+            cfg.devices.append(dev)
             cfg.device_args.append(value)
+        elif name == "global":
+            _apply_global(cfg, value)
         elif name == "accel":
             accels.append(split_opts(value, implied="accel").get("accel", ""))
         elif name == "netdev":
@@ -317,8 +332,37 @@ def parse_args(argv: Sequence[str]) -> Options:
             o.vm.monitors.append(replace(parse_chardev(chardev), label=chardev["id"], hmp=hmp))
         except ChardevError as exc:
             raise UsageError(f"-chardev: {exc}") from None
+    if cfg.agent_chardev:
+        chardev = chardevs.get(cfg.agent_chardev)
+        if chardev is None:
+            raise UsageError(
+                f"-device virtserialport: Property 'virtserialport.chardev' can't find value '{cfg.agent_chardev}'"
+            )
+        if chardev.get("backend") != "socket":
+            raise UsageError(f"-chardev {chardev.get('backend')}: fakeqemu serves the guest agent on sockets only")
+        try:
+            o.vm.agent = replace(parse_chardev(chardev), label=cfg.agent_chardev)
+        except ChardevError as exc:
+            raise UsageError(f"-chardev: {exc}") from None
     cfg.accel = _pick_accel(accels or [cfg.accel])
     return o
+
+
+def _agent_port(cfg: MachineConfig, dev: dict[str, Any]) -> bool:
+    """A ``virtserialport`` named org.qemu.guest_agent.0: the guest agent's port, served by the agent model
+    (the virtio-serial port device itself is not modelled yet: it is taken off the device list)."""
+    if dev.get("driver") != "virtserialport" or dev.get("name") != AGENT_PORT_NAME:
+        return False
+    cfg.agent_chardev = str(dev.get("chardev", ""))
+    cfg.agent_port = str(dev.get("id") or "channel0")
+    return True
+
+
+def _apply_global(cfg: MachineConfig, value: str) -> None:
+    """``-global PIIX4_PM.disable_s3=1`` / ``ICH9-LPC.disable_s3=1`` (libvirt's <pm> element): S3 off."""
+    key, _, setting = value.partition("=")
+    if key.endswith(".disable_s3"):
+        cfg.s3 = setting not in ("1", "on", "true", "yes")
 
 
 def _kvm_usable() -> bool:
@@ -463,6 +507,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     for ep, sock in zip(opts.vm.monitors, listeners, strict=True):
         if ep.label:
             opts.vm.machine.chardev_files[ep.label] = _chardev_filename(ep, sock)
+    agent_listener = None
+    if opts.vm.agent is not None:
+        try:
+            agent_listener = listen(opts.vm.agent)
+        except OSError as exc:
+            where = opts.vm.agent.path or opts.vm.agent.describe()
+            print(f"{PROG}: -chardev {opts.vm.agent.label}: Failed to bind socket to {where}: {exc.strerror}",
+                  file=sys.stderr)  # fmt: skip
+            return 1
+        opts.vm.machine.chardev_files[opts.vm.agent.label] = _chardev_filename(opts.vm.agent, agent_listener)
     ready_fd = _daemonize() if opts.daemonize else None
     if opts.pidfile and ready_fd is None:
         _write_pidfile(opts.pidfile)  # QEMU writes it early, before the monitors answer
@@ -482,6 +536,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from fakeqemu.server.vm import VMConfig
 
     config = VMConfig(opts.vm.machine, opts.vm.monitors, opts.vm.qtest, listeners, qtest_sock)
+    config.agent, config.agent_listener = opts.vm.agent, agent_listener
     if greeter is not None:
         config.early = greeter.stop()
     return trio.run(serve, opts, config, ready_fd)

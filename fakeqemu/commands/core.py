@@ -9,7 +9,18 @@ from fakeqemu.qmp.errors import GenericError
 from fakeqemu.qmp.schema import Schema
 
 #: events fakeqemu can send; query-qmp-schema lists these
-EVENTS = ("SHUTDOWN", "POWERDOWN", "RESET", "STOP", "RESUME", "DEVICE_DELETED")
+EVENTS = (
+    "SHUTDOWN",
+    "POWERDOWN",
+    "RESET",
+    "STOP",
+    "RESUME",
+    "DEVICE_DELETED",
+    "VSERPORT_CHANGE",
+    "SUSPEND",
+    "SUSPEND_DISK",
+    "WAKEUP",
+)
 
 
 @command("query-status")
@@ -36,6 +47,13 @@ def system_reset(ctx: Context, args: dict[str, Any]) -> Any:
 @command("system_powerdown")
 def system_powerdown(ctx: Context, args: dict[str, Any]) -> Any:
     ctx.machine.system_powerdown()
+
+
+@command("system_wakeup")
+def system_wakeup(ctx: Context, args: dict[str, Any]) -> Any:
+    if not ctx.machine.config.acpi or ctx.machine.board is None:  # no ACPI PM: nothing registered wake-up
+        raise GenericError("wake-up from suspend is not supported by this guest")
+    ctx.machine.wakeup()
 
 
 @command("quit")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from fakeqemu.commands.registry import Context, command
+from fakeqemu.machine.guest.agent import AgentPolicyError
 from fakeqemu.machine.guest.hotplug import Guest, PolicyError
 from fakeqemu.qmp.errors import DeviceNotFound, GenericError
 
@@ -35,6 +36,7 @@ EXTENSION_SCHEMA: tuple[dict[str, Any], ...] = (
     _command("x-fakeqemu-guest-policy", "x-fakeqemu-guest-policy-arg", "x-fakeqemu-guest-info"),
     _command("x-fakeqemu-query-guest", "x-fakeqemu-empty", "x-fakeqemu-guest-info"),
     _command("x-fakeqemu-eject", "x-fakeqemu-eject-arg", "x-fakeqemu-empty"),
+    _command("x-fakeqemu-agent", "x-fakeqemu-agent-arg", "x-fakeqemu-agent-info"),
     _object("x-fakeqemu-empty", []),
     _object(
         "x-fakeqemu-io-write-arg",
@@ -44,6 +46,20 @@ EXTENSION_SCHEMA: tuple[dict[str, Any], ...] = (
     _object("x-fakeqemu-io-value", [_member("value", "int")]),
     _object("x-fakeqemu-guest-policy-arg", [_member("policy", "str"), _member("device", "str", True)]),
     _object("x-fakeqemu-eject-arg", [_member("id", "str")]),
+    _object(
+        "x-fakeqemu-agent-arg",
+        [_member("policy", "str", True), _member("device", "str", True), _member("addresses", "str", True)],
+    ),
+    _object(
+        "x-fakeqemu-agent-info",
+        [
+            _member("policy", "str"),
+            _member("port", "str"),
+            _member("chardev", "str"),
+            _member("open", "bool"),
+            _member("frozen", "bool"),
+        ],
+    ),
     _object(
         "x-fakeqemu-guest-info",
         [
@@ -116,6 +132,29 @@ def eject(ctx: Context, args: dict[str, Any]) -> Any:
     except PolicyError as exc:
         raise GenericError(str(exc)) from None
     return {}
+
+
+@command("x-fakeqemu-agent")
+def agent(ctx: Context, args: dict[str, Any]) -> Any:
+    """The guest agent's state (``policy``: running, delay:<ms>, hung, absent), and the guest's addresses of
+    one NIC (``device``, ``addresses`` as "10.0.0.5/24,fd00::5/64"); with no arguments, the state."""
+    ga = ctx.machine.agent
+    if ga is None:
+        raise GenericError("this machine has no guest agent port (virtserialport name=org.qemu.guest_agent.0)")
+    if "addresses" in args or "device" in args:
+        device = str(args.get("device", ""))
+        if _find_device(ctx, device) is None:
+            raise DeviceNotFound(f"Device '{device}' not found")
+        addresses = args.get("addresses", "")
+        if not isinstance(addresses, str):
+            raise GenericError("Invalid parameter type for 'addresses', expected: string")
+        ga.net.addresses[device] = [a for a in addresses.split(",") if a]
+    if "policy" in args:
+        try:
+            ga.set_policy(str(args["policy"]))
+        except AgentPolicyError as exc:
+            raise GenericError(str(exc)) from None
+    return ga.describe()
 
 
 def _find_device(ctx: Context, dev_id: str) -> Any:

@@ -269,5 +269,8 @@ def query_chardev(ctx: Context, args: dict[str, Any]) -> Any:
         base = files[cid]
         connected = cid in m.config.connected_chardevs
         filename = base if connected or not base.startswith(("unix:", "tcp:")) else f"disconnected:{base}"
-        out.append({"label": cid, "filename": filename, "frontend-open": True})
+        agent = m.agent
+        # a virtserialport's frontend is open while the guest has the port open
+        fe_open = agent.port_open if agent is not None and cid == agent.chardev else True
+        out.append({"label": cid, "filename": filename, "frontend-open": fe_open})
     return out

@@ -21,10 +21,11 @@ from fakeqemu.machine.core.ioport import IoPorts
 from fakeqemu.machine.core.rcu import DEFAULT_GRACE_S, RcuQueue
 from fakeqemu.machine.core.timers import Timers
 from fakeqemu.machine.faults import Faults
+from fakeqemu.machine.guest.agent import GuestAgent
 from fakeqemu.machine.guest.hotplug import Guest
 from fakeqemu.machine.plug import device_add
 from fakeqemu.machine.traffic import TrafficLog
-from fakeqemu.qmp.errors import QMPError
+from fakeqemu.qmp.errors import GenericError, QMPError
 
 #: delay between a host reset of a running VM and the firmware's own reset
 GUEST_REBOOT_S = 0.001
@@ -65,6 +66,15 @@ class MachineConfig:
     connected_chardevs: set[str] = field(default_factory=set)
     #: faults injected from the start (-fakeqemu faults=FILE); the HTTP API changes machine.faults
     faults: Faults = field(default_factory=Faults)
+    #: the guest agent's virtserialport (its id; "" when the VM has none) and the chardev behind it
+    agent_port: str = ""
+    agent_chardev: str = ""
+    #: the agent's state: running, delay:<ms>, hung, absent (fakeqemu.machine.guest.agent)
+    agent: str = "running"
+    #: RPCs the guest's qemu-ga was started without (its ``-b``): listed disabled, refused
+    agent_blocked: tuple[str, ...] = ()
+    #: ACPI S3 offered to the guest (QEMU's PIIX4_PM / ICH9-LPC disable_s3=0; libvirt's suspend-to-mem)
+    s3: bool = True
 
 
 class ColdPlugError(Exception):
@@ -123,6 +133,14 @@ class Machine:
             if self.pcihp is not None:
                 self.pcihp.reset()  # QEMU's first system reset, once the machine is created
         self.guest = Guest(self, self.pcihp)
+        self.agent: GuestAgent | None = None
+        if self.config.agent_port and self.board is not None:
+            cfg = self.config
+            self.agent = GuestAgent(self, cfg.agent_port, cfg.agent_chardev, cfg.agent, cfg.agent_blocked)
+
+    @property
+    def s3_enabled(self) -> bool:
+        return self.config.s3 and self.config.acpi and self.board is not None
 
     # --- run state (QEMU's vm_start / vm_stop / qemu_system_*_request) -----------------------------
 
@@ -155,6 +173,24 @@ class Machine:
 
     def system_powerdown(self) -> None:
         self.events.emit("POWERDOWN")
+
+    def suspend(self) -> None:
+        """The guest entered ACPI S3: SUSPEND, run state suspended (vCPUs stop) until system_wakeup."""
+        if not self.running:
+            return
+        self.runstate = "suspended"
+        self.events.emit("SUSPEND")
+
+    def wakeup(self) -> None:
+        """qemu_system_wakeup: the board resets without a RESET event, the vCPUs run again, WAKEUP (no
+        RESUME); the guest carries on with what waited for it."""
+        if self.runstate != "suspended":
+            raise GenericError("Unable to wake up: guest is not in suspended state")
+        self.runstate = "running"
+        self.events.emit("WAKEUP")
+        self.guest.kick()
+        if self.agent is not None:
+            self.agent.wake()
 
     def shutdown(self, reason: str, guest: bool) -> None:
         """QEMU's shutdown request: SHUTDOWN, then exit, or stop when -no-shutdown (guest-initiated only)."""

@@ -20,6 +20,7 @@ from fakeqemu.commands.dispatch import Dispatcher
 from fakeqemu.machine.core.events import Event
 from fakeqemu.machine.machine import Machine, MachineConfig
 from fakeqemu.machine.traffic import Record
+from fakeqemu.protocols.agent import AgentChannel
 from fakeqemu.server.chardev import Endpoint, bound_address, connect, listen
 from fakeqemu.server.monitor import MonitorConnection, serve_monitor
 
@@ -42,6 +43,9 @@ class VMConfig:
     qtest_sock: socket.socket | None = None
     #: clients the early greeter accepted and greeted, by monitor index
     early: dict[int, socket.socket] = field(default_factory=dict)
+    #: the guest agent's chardev (its socket, listening), when the VM has an agent port
+    agent: Endpoint | None = None
+    agent_listener: socket.socket | None = None
 
 
 class VM:
@@ -57,6 +61,8 @@ class VM:
         self._timer_wakeup = trio.Event()
         self.machine: Machine
         self.dispatcher: Dispatcher
+        #: the guest's end of the agent port (None without one); replaced with the machine
+        self.agent_channel: AgentChannel | None = None
         self.exited = trio.Event()
 
     @property
@@ -71,6 +77,14 @@ class VM:
         self.event_log: deque[Event] = deque(maxlen=EVENT_LOG_LIMIT)
         self.machine.events.subscribe(self._on_event)
         self.machine.traffic.subscribe(self._on_traffic)
+        old = self.agent_channel
+        self.agent_channel = None
+        if self.machine.agent is not None:
+            self.agent_channel = AgentChannel(self.machine.agent)
+            if old is not None:
+                self.agent_channel.output = old.output  # the host's connection stays
+        if old is not None:
+            old.close()
 
     def _on_event(self, event: Event) -> None:
         self.event_log.append(event)
@@ -111,6 +125,10 @@ class VM:
                     sock.close()
                 raise
         self.addresses = [bound_address(s) for s in raw]
+        agent_raw = self.config.agent_listener
+        if agent_raw is None and self.config.agent is not None:
+            agent_raw = listen(self.config.agent)
+        self.config.agent_listener = None
         listeners: list[trio.socket.SocketType] = [trio.socket.from_stdlib_socket(s) for s in raw]
         early: dict[int, trio.socket.SocketType] = {
             i: trio.socket.from_stdlib_socket(s) for i, s in self.config.early.items()
@@ -126,6 +144,11 @@ class VM:
                         from fakeqemu.server.qtest import serve_qtest
 
                         nursery.start_soon(serve_qtest, self, qtest_sock)
+                    if agent_raw is not None:
+                        from fakeqemu.server.agent import serve_agent
+
+                        agent_sock = trio.socket.from_stdlib_socket(agent_raw)
+                        nursery.start_soon(serve_agent, self, agent_sock, self.config.machine.agent_chardev)
                     monitors = self.config.monitors
                     for i, listener in enumerate(listeners):
                         label = monitors[i].label if i < len(monitors) else ""

@@ -51,18 +51,20 @@ def fakeqemu(tmp: Path, *args: str, monitors: int = 1, wait: bool = True) -> Ite
 class Raw:
     """A blocking raw QMP client: bytes exactly as sent, lines exactly as received."""
 
-    def __init__(self, path: str | tuple[str, int], timeout: float = 20.0) -> None:
+    def __init__(self, path: str | tuple[str, int], timeout: float = 20.0, eol: bytes = b"\r\n") -> None:
         self.sock = connect(path, timeout=timeout)  # as soon as it accepts
         self.sock.settimeout(timeout)
         self.buf = b""
+        #: what ends a message: QMP's CRLF, the guest agent's LF
+        self.eol = eol
 
     def line(self) -> bytes:
-        while b"\r\n" not in self.buf:
+        while self.eol not in self.buf:
             chunk = self.sock.recv(65536)
             if not chunk:
                 raise EOFError(self.buf)
             self.buf += chunk
-        line, _, self.buf = self.buf.partition(b"\r\n")
+        line, _, self.buf = self.buf.partition(self.eol)
         return line
 
     def send(self, data: bytes) -> None:

@@ -42,10 +42,18 @@ class PolicyError(ValueError):
     pass
 
 
-def check_policy(policy: str) -> str:
-    if policy in POLICIES or _DELAY.fullmatch(policy):
+def check_policy(policy: str, names: tuple[str, ...] = POLICIES, what: str = "guest") -> str:
+    """``policy`` if it is one of ``names`` or ``delay:<ms>``; else PolicyError naming the choices."""
+    if policy in names or _DELAY.fullmatch(policy):
         return policy
-    raise PolicyError(f"invalid guest policy '{policy}' (auto, prompt, delay:<ms>, never, refuse, passive)")
+    choices = ", ".join([*names[:2], "delay:<ms>", *names[2:]])
+    raise PolicyError(f"invalid {what} policy '{policy}' ({choices})")
+
+
+def delay_ms(policy: str) -> int | None:
+    """The milliseconds of a ``delay:<ms>`` policy."""
+    m = _DELAY.fullmatch(policy)
+    return int(m.group(1)) if m else None
 
 
 class Guest:
