@@ -49,11 +49,27 @@ def system_powerdown(ctx: Context, args: dict[str, Any]) -> Any:
     ctx.machine.system_powerdown()
 
 
+def _wakeup_support(ctx: Context) -> bool:
+    """qemu_wakeup_suspend_enabled: the board's ACPI PM block registered wake-up support."""
+    return ctx.machine.config.acpi and ctx.machine.board is not None
+
+
 @command("system_wakeup")
 def system_wakeup(ctx: Context, args: dict[str, Any]) -> Any:
-    if not ctx.machine.config.acpi or ctx.machine.board is None:  # no ACPI PM: nothing registered wake-up
+    if not _wakeup_support(ctx):
         raise GenericError("wake-up from suspend is not supported by this guest")
     ctx.machine.wakeup()
+
+
+@command("query-current-machine")
+def query_current_machine(ctx: Context, args: dict[str, Any]) -> Any:
+    return {"wakeup-suspend-support": _wakeup_support(ctx)}
+
+
+@command("rtc-reset-reinjection")
+def rtc_reset_reinjection(ctx: Context, args: dict[str, Any]) -> Any:
+    # the RTC's coalesced interrupts to reinject (after a guest time change): fakeqemu's RTC has none
+    return {}
 
 
 @command("quit")

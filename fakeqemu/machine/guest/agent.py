@@ -261,11 +261,19 @@ class GuestAgent:
         return [dev for bus in board.pci_buses() for dev in list(bus.devices)]
 
     def _bus_number(self, dev: Any) -> int:
+        """The bus number the guest's firmware gave ``dev``'s bus: bridges numbered depth first in slot
+        order (SeaBIOS), which is also how libvirt numbers its PCI controllers."""
         board = self.machine.board
         if board is None:
             return 0
-        buses = board.pci_buses()
-        return buses.index(dev.parent_bus) if dev.parent_bus in buses else 0
+        numbers: dict[int, int] = {}
+        todo = [board.root_bus]
+        while todo:
+            bus = todo.pop()
+            numbers[id(bus)] = len(numbers)
+            subs = [sub for d in sorted(bus.devices, key=lambda d: d.devfn) for sub in d.child_buses]
+            todo.extend(reversed(subs))
+        return numbers.get(id(dev.parent_bus), 0)
 
     def nics(self) -> list[Any]:
         out = []
