@@ -1,57 +1,59 @@
-"""Runs a QMP request against a VM: command lookup, argument check, handler, reply bytes.
+"""The one command path: ``run(ctx, name, arguments)`` runs a QMP command for a monitor and for the HTTP
+plane alike.
 
 The order of checks is QEMU's (qapi/qmp-dispatch.c): command lookup (CommandNotFound), oob permission,
-argument visitor errors, then the command's own errors.
+then the VM's injected command faults (``crash_on``, ``fail``: fakeqemu.machine.faults), argument visitor
+errors, then the command's own errors. Negotiation is the session's (fakeqemu.qmp.session); faults that act
+on a connection (delay, closing it) are the monitor's (fakeqemu.server.qmp).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+import os
+import signal
+from typing import Any
 
 from fakeqemu.commands.registry import COMMANDS, Context
-from fakeqemu.qmp.errors import QMPError
+from fakeqemu.qmp.errors import CommandNotFound, GenericError, QMPError
 from fakeqemu.qmp.schema import Schema
 from fakeqemu.qmp.session import QMPSession, Request
-
-if TYPE_CHECKING:
-    from fakeqemu.machine.machine import Machine
 
 log = logging.getLogger("fakeqemu.dispatch")
 
 
-class Dispatcher:
-    __slots__ = ("machine", "schema")
-
-    def __init__(self, machine: Machine, schema: Schema | None = None) -> None:
-        self.machine = machine
-        self.schema = schema or Schema.load()
-
-    def dispatch(self, session: QMPSession, req: Request, ctx: Context) -> bytes:
-        name = req.command
-        if name == "qmp_capabilities":
-            try:
-                self.schema.check_args(name, req.arguments)
-            except QMPError as exc:
-                return session.error_from(req, exc)
-            return session.negotiate(req)
-        if not session.negotiated:
-            return session.error(req, "CommandNotFound", "")
-        cmd = COMMANDS.get(name)
-        if cmd is None:
-            return session.error(req, "CommandNotFound", f"The command {name} has not been found")
-        if req.oob and not cmd.allow_oob:
-            return session.error(req, "GenericError", f"The command {name} does not support OOB")
-        failure = self.machine.faults.fail.get(name)
+def run(ctx: Context, name: str, arguments: dict[str, Any], *, oob: bool = False) -> Any:
+    """Run command ``name``; return the value of ``"return"``, or raise QMPError with QEMU's class and text."""
+    cmd = COMMANDS.get(name)
+    if cmd is None:
+        raise CommandNotFound(f"The command {name} has not been found")
+    if oob and not cmd.allow_oob:
+        raise GenericError(f"The command {name} does not support OOB")
+    machine = ctx.machine
+    faults = machine.faults
+    if faults.active:
+        if name in faults.crash_on:
+            machine.traffic.add(ctx.monitor, "note", f"fault: crash on {name}".encode())
+            os.kill(os.getpid(), signal.SIGKILL)
+        failure = faults.fail.get(name)
         if failure is not None:
-            self.machine.traffic.add(ctx.monitor, "note", f"fault: fail {name} with {failure[0]}".encode())
-            return session.error(req, *failure)
-        try:
-            args: dict[str, Any] = req.arguments if cmd.any_args else self.schema.check_args(name, req.arguments)
-            result = cmd.handler(ctx, args)
-        except QMPError as exc:
-            return session.error_from(req, exc)
-        except Exception:  # a bug of ours must not take the monitor down: answer like QEMU would
-            log.exception("command %s failed", name)
-            return session.error(req, "GenericError", f"fakeqemu internal error in {name}")
-        return session.reply(req, {} if result is None else result)
+            machine.traffic.add(ctx.monitor, "note", f"fault: fail {name} with {failure[0]}".encode())
+            raise QMPError(failure[1], failure[0])
+    try:
+        args: dict[str, Any] = arguments if cmd.any_args else Schema.load().check_args(name, arguments)
+        result = cmd.handler(ctx, args)
+    except QMPError:
+        raise
+    except Exception:  # a bug of ours must not take the monitor down: answer like QEMU would
+        log.exception("command %s failed", name)
+        raise GenericError(f"fakeqemu internal error in {name}") from None
+    return {} if result is None else result
+
+
+def answer(session: QMPSession, ctx: Context, req: Request) -> bytes:
+    """A monitor's request through ``run``, as reply bytes."""
+    try:
+        result = run(ctx, req.command, req.arguments, oob=req.oob)
+    except QMPError as exc:
+        return session.error_from(req, exc)
+    return session.reply(req, result)

@@ -28,8 +28,6 @@ class Context:
     received_fds: list[int] = field(default_factory=list)
     #: name of the monitor, for fd bookkeeping and the traffic record
     monitor: str = ""
-    #: set by a command (e.g. quit) that wants the connection's owner to act after the reply is sent
-    after_reply: list[Callable[[], None]] = field(default_factory=list)
 
 
 Handler = Callable[[Context, dict[str, Any]], Any]

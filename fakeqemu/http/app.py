@@ -16,7 +16,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fakeqemu import __version__
-from fakeqemu.commands.registry import COMMANDS, Context
+from fakeqemu.commands.dispatch import run
+from fakeqemu.commands.registry import Context
 from fakeqemu.http import models, views
 from fakeqemu.http.jsonio import dumps
 from fakeqemu.http.stream import sse
@@ -121,7 +122,8 @@ def build_app(vms: list[VM], token: str | None = None) -> FastAPI:
     @api.post("/vms/{name}/qmp", responses=with_vm)
     async def qmp(vm: VMDep, body: models.QMPRequestBody) -> dict[str, Any]:
         """Run one QMP command, as a monitor would, and answer QMP's reply object (``return`` or
-        ``error``). Recorded in the traffic record as connection ``http``; QMP faults do not apply."""
+        ``error``). Recorded in the traffic record as connection ``http``; the command faults (``fail``,
+        ``crash_on``) apply, the connection faults (delay, closing) do not."""
         vm.machine.traffic.add(HTTP_CONNECTION, "in", dumps(body.model_dump()))
         reply = run_command(vm, body.execute, body.arguments)
         vm.machine.traffic.add(HTTP_CONNECTION, "out", dumps(reply))
@@ -278,19 +280,10 @@ def build_app(vms: list[VM], token: str | None = None) -> FastAPI:
 
 
 def run_command(vm: VM, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
-    """A QMP command through the same handlers, schema check and error texts as a monitor's."""
-    cmd = COMMANDS.get(name)
-    if cmd is None:
-        return {"error": {"class": "CommandNotFound", "desc": f"The command {name} has not been found"}}
-    ctx = Context(vm.machine, monitor=HTTP_CONNECTION)
+    """A QMP command through the monitors' own command path (fakeqemu.commands.dispatch.run): the same
+    handlers, schema check, oob rules, command faults (fail, crash_on) and error texts."""
     try:
-        args = arguments if cmd.any_args else vm.dispatcher.schema.check_args(name, arguments)
-        result = cmd.handler(ctx, args)
+        result = run(Context(vm.machine, monitor=HTTP_CONNECTION), name, arguments)
     except QMPError as exc:
         return {"error": {"class": exc.cls, "desc": exc.desc}}
-    except Exception:  # as the monitor does: a bug of ours answers an error, it does not take the API down
-        log.exception("command %s failed", name)
-        return {"error": {"class": "GenericError", "desc": f"fakeqemu internal error in {name}"}}
-    for action in ctx.after_reply:
-        action()
-    return {"return": {} if result is None else result}
+    return {"return": result}

@@ -14,15 +14,17 @@ Rules, as QEMU 7.2's monitor/qmp.c and qapi/qmp-dispatch.c apply them:
    complete, command ignored". ``exec-oob`` needs a command that allows it.
 5. A reply to a request carries its ``id``, if the request had one and was an object.
 
-``QMPSession.receive_data`` returns, in input order, either ``Request`` objects for the caller to run
-(then ``reply``/``error`` give the bytes), or ready ``bytes`` (protocol-level error replies). Commands are
-looked up and their arguments checked by the caller, through ``Dispatcher``.
+Every rule above lives here, negotiation included: ``QMPSession.receive_data`` returns, in input order,
+typed items: ``Output`` (bytes ready to send: protocol errors, the answers to ``qmp_capabilities`` and to
+anything asked before negotiation) or ``Request`` (a command to run once negotiated; ``reply``/``error_from``
+give its bytes). Commands are looked up and their arguments checked by the caller
+(fakeqemu.commands.dispatch.run).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from fakeqemu.qmp.encode import encode_message, qdict_order
 from fakeqemu.qmp.errors import QMPError
@@ -45,6 +47,18 @@ class Request:
     oob: bool
 
 
+@dataclass(slots=True)
+class Output:
+    """Bytes the session answers itself, ready to send."""
+
+    data: bytes
+    #: the request they answer (negotiation); None for input that was no request
+    request: Request | None = None
+
+
+Item = Request | Output
+
+
 def greeting_bytes(version: tuple[int, int, int], package: str, oob_offered: bool = True) -> bytes:
     """The greeting QEMU sends on connect."""
     major, minor, micro = version
@@ -58,7 +72,11 @@ def greeting_bytes(version: tuple[int, int, int], package: str, oob_offered: boo
     )
 
 
-def _error_reply(cls: str, desc: str, id_: Any = NO_ID) -> bytes:
+def _error_reply(cls: str, desc: str, id_: Any = NO_ID) -> Output:
+    return Output(_error_bytes(cls, desc, id_))
+
+
+def _error_bytes(cls: str, desc: str, id_: Any = NO_ID) -> bytes:
     msg: dict[str, Any] = {"error": {"class": cls, "desc": desc}}
     if id_ is not NO_ID:
         msg["id"] = id_
@@ -79,16 +97,19 @@ class QMPSession:
 
     # --- input -----------------------------------------------------------------------------------
 
-    def receive_data(self, data: bytes) -> list[Request | bytes]:
-        out: list[Request | bytes] = []
+    def receive_data(self, data: bytes) -> list[Item]:
+        out: list[Item] = []
         for item in self._stream.feed(data):
             if isinstance(item, JsonParseError):
                 out.append(_error_reply("GenericError", item.desc))
-            else:
-                out.append(self._check(item))
+                continue
+            checked = self._check(item)
+            if isinstance(checked, Request) and (checked.command == "qmp_capabilities" or not self.negotiated):
+                checked = self._negotiate(checked)
+            out.append(checked)
         return out
 
-    def _check(self, obj: object) -> Request | bytes:
+    def _check(self, obj: object) -> Item:
         if not isinstance(obj, dict):
             return _error_reply("GenericError", "QMP input must be a JSON object")
         id_ = obj.get("id", NO_ID)
@@ -112,8 +133,21 @@ class QMPSession:
 
     # --- capabilities negotiation ----------------------------------------------------------------
 
-    def negotiate(self, req: Request) -> bytes:
-        """Answer ``qmp_capabilities`` (its arguments already checked against the schema)."""
+    def _negotiate(self, req: Request) -> Output:
+        """Rule 1 and 4: ``qmp_capabilities`` (arguments checked against QEMU's schema first), and any
+        other command before it."""
+        return Output(self._negotiation_reply(req), req)
+
+    def _negotiation_reply(self, req: Request) -> bytes:
+        if req.command != "qmp_capabilities":
+            return self.error(req, "CommandNotFound", NEGOTIATION_NEEDED)
+        if req.arguments:
+            from fakeqemu.qmp.schema import Schema  # loaded when first needed: start-up stays short
+
+            try:
+                Schema.load().check_args(req.command, req.arguments)
+            except QMPError as exc:
+                return self.error_from(req, exc)
         if self.negotiated:
             return self.error(req, "CommandNotFound", ALREADY_NEGOTIATED)
         enable = req.arguments.get("enable") or []
@@ -132,15 +166,7 @@ class QMPSession:
         return encode_message({"return": result, "id": req.id})
 
     def error(self, req: Request, cls: str, desc: str) -> bytes:
-        if not self.negotiated and cls == "CommandNotFound":
-            desc = NEGOTIATION_NEEDED
-        return _error_reply(cls, desc, req.id)
+        return _error_bytes(cls, desc, req.id)
 
     def error_from(self, req: Request, exc: QMPError) -> bytes:
         return self.error(req, exc.cls, exc.desc)
-
-
-class Dispatcher(Protocol):
-    """What runs a Request: looks the command up, checks arguments, calls it (fakeqemu.server)."""
-
-    def dispatch(self, session: QMPSession, req: Request) -> bytes: ...

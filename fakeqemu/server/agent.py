@@ -1,5 +1,6 @@
 """The host side of the guest agent's chardev: one client at a time (libvirt), bytes to and from the guest's
-end of the port (fakeqemu.protocols.agent.AgentChannel, which lives as long as the VM's machine)."""
+end of the port (fakeqemu.protocols.agent.AgentChannel, which lives as long as the VM's machine). A protocol
+object on the connection driver (fakeqemu.server.driver)."""
 
 from __future__ import annotations
 
@@ -7,73 +8,46 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from fakeqemu.server.monitor import serve_one_at_a_time
+from fakeqemu.server.driver import Closed, Link, RawData, SocketTransport, accept_loop, serve_connection
 
 if TYPE_CHECKING:
     from fakeqemu.server.vm import VM
 
-READ_SIZE = 65536
-
 
 class AgentPort:
-    """One host connection to the agent's chardev: a protocol object, fed the bytes the host writes."""
+    """One host connection to the agent's chardev, fed the bytes the host writes."""
+
+    wants_fds = False
 
     def __init__(self, vm: VM, chardev: str) -> None:
         self.vm = vm
         self.chardev = chardev
-        self.out: list[bytes] = []
-        self.wake = trio.Event()
+        self.link: Link | None = None
 
     def _send(self, data: bytes) -> None:
-        self.out.append(data)
-        self.wake.set()
+        if self.link is not None:
+            self.link.send(data)
 
-    def connected(self) -> None:
+    def connected(self, link: Link) -> None:
+        self.link = link
         self.vm.config.machine.connected_chardevs.add(self.chardev)
         channel = self.vm.agent_channel
         if channel is not None:
             channel.output = self._send
 
-    def data(self, data: bytes) -> None:
+    async def handle(self, event: RawData | Closed) -> None:
         channel = self.vm.agent_channel
-        if channel is not None:
-            channel.feed(data)
-
-    def closed(self) -> None:
+        if isinstance(event, RawData):
+            if channel is not None:
+                channel.feed(event.data)
+            return
         self.vm.config.machine.connected_chardevs.discard(self.chardev)
-        channel = self.vm.agent_channel
         if channel is not None and channel.output == self._send:
             channel.output = None
 
 
 async def serve_agent(vm: VM, listener: trio.socket.SocketType, chardev: str) -> None:
     async def serve(sock: trio.socket.SocketType, greeted: bool) -> None:
-        port = AgentPort(vm, chardev)
-        port.connected()
+        await serve_connection(SocketTransport(sock), AgentPort(vm, chardev), f"agent:{chardev}")
 
-        async def writer() -> None:
-            while True:
-                await port.wake.wait()
-                port.wake = trio.Event()
-                while port.out:
-                    view = memoryview(b"".join(port.out))
-                    port.out.clear()
-                    while view:
-                        view = view[await sock.send(view) :]
-
-        try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(writer)
-                while True:
-                    data = await sock.recv(READ_SIZE)
-                    if not data:
-                        break
-                    port.data(data)
-                nursery.cancel_scope.cancel()
-        except OSError:
-            pass
-        finally:
-            port.closed()
-            sock.close()
-
-    await serve_one_at_a_time(listener, f"agent:{chardev}", None, serve)
+    await accept_loop(listener, f"agent:{chardev}", serve)

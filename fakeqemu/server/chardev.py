@@ -114,6 +114,14 @@ def listen(ep: Endpoint) -> socket.socket:
     return sock
 
 
+def is_listening(sock: socket.socket) -> bool:
+    """Whether ``sock`` listens (a monitor's socket) or is already connected (``fd=N`` of a socketpair)."""
+    try:
+        return bool(sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN))
+    except OSError:
+        return True
+
+
 def bound_address(sock: socket.socket) -> str:
     name = sock.getsockname()
     if isinstance(name, tuple):

@@ -1,5 +1,6 @@
-"""Human monitors (``-monitor unix:...``, ``-mon chardev=X,mode=readline``): one client at a time, as
-QEMU serves them, each line run through the same HMP commands as QMP's human-monitor-command."""
+"""Human monitors (``-monitor unix:...``, ``-mon chardev=X,mode=readline``): the protocol object the
+connection driver feeds for each client; each line runs through the same HMP commands as QMP's
+human-monitor-command."""
 
 from __future__ import annotations
 
@@ -9,43 +10,41 @@ import trio
 
 from fakeqemu.commands.hmp import run as run_hmp
 from fakeqemu.protocols.readline import Readline, banner
-from fakeqemu.server.monitor import serve_one_at_a_time
+from fakeqemu.server.driver import Closed, Link, RawData, SocketTransport, accept_loop, serve_connection
 
 if TYPE_CHECKING:
     from fakeqemu.server.vm import VM
 
 
-def _banner(vm: VM) -> bytes:
-    return banner(".".join(map(str, vm.machine.config.qemu_version)))
+class HMPMonitor:
+    wants_fds = False
 
+    def __init__(self, vm: VM, greeted: bool) -> None:
+        self.vm = vm
+        self.greeted = greeted
+        self.readline = Readline(lambda line: run_hmp(vm.machine, line))
+        self.link: Link | None = None
 
-async def _send_all(sock: trio.socket.SocketType, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[await sock.send(view) :]
+    def connected(self, link: Link) -> None:
+        self.link = link
+        if not self.greeted:
+            link.send(banner(".".join(map(str, self.vm.machine.config.qemu_version))))
 
-
-async def _serve_client(vm: VM, sock: trio.socket.SocketType, greeted: bool) -> None:
-    rl = Readline(lambda line: run_hmp(vm.machine, line))
-    with sock:
-        try:
-            if not greeted:
-                await _send_all(sock, _banner(vm))
-            while True:
-                data = await sock.recv(65536)
-                if not data:
-                    return
-                out = rl.feed(data)
-                if out:
-                    await _send_all(sock, out)
-        except OSError:
-            return
+    async def handle(self, event: RawData | Closed) -> None:
+        if isinstance(event, RawData) and self.link is not None:
+            out = self.readline.feed(event.data)
+            if out:
+                self.link.send(out)
 
 
 async def serve_hmp(
-    vm: VM, listener: trio.socket.SocketType, name: str, early: trio.socket.SocketType | None = None
+    vm: VM,
+    listener: trio.socket.SocketType | None,
+    name: str,
+    first: trio.socket.SocketType | None = None,
+    greeted: bool = False,
 ) -> None:
     async def serve(sock: trio.socket.SocketType, greeted: bool) -> None:
-        await _serve_client(vm, sock, greeted)
+        await serve_connection(SocketTransport(sock), HMPMonitor(vm, greeted), name)
 
-    await serve_one_at_a_time(listener, name, early, serve)
+    await accept_loop(listener, name, serve, first, greeted)

@@ -13,6 +13,8 @@ import selectors
 import socket
 import threading
 
+from fakeqemu.server.chardev import is_listening
+
 
 class EarlyGreeter:
     def __init__(self, listeners: list[socket.socket], greetings: list[bytes]) -> None:
@@ -31,6 +33,13 @@ class EarlyGreeter:
         sel = selectors.DefaultSelector()
         try:
             for i, sock in enumerate(self._listeners):
+                if not is_listening(sock):  # fd=N of a socketpair: already the one client
+                    try:
+                        sock.sendall(self._greetings[i])
+                    except OSError:
+                        continue
+                    self._accepted[i] = sock
+                    continue
                 sel.register(sock, selectors.EVENT_READ, i)
             sel.register(self._wake_r, selectors.EVENT_READ, None)
             while True:

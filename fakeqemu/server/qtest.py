@@ -1,5 +1,6 @@
-"""The qtest link on trio: like QEMU, fakeqemu connects as a client to ``-qtest unix:PATH`` at start-up
-and then answers one command per line through the sans-IO fakeqemu.protocols.qtest session.
+"""The qtest link: like QEMU, fakeqemu connects as a client to ``-qtest unix:PATH`` at start-up; the
+connection driver feeds this protocol object, which answers one command per line through the sans-IO
+fakeqemu.protocols.qtest session.
 
 As QEMU does: the log of every line goes to stderr; asynchronous lines (IRQ changes caused by QMP
 commands) are sent as they happen; an assertion failure in QEMU's parser aborts the process.
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from fakeqemu.protocols.qtest import QtestAbort, QtestSession
+from fakeqemu.server.driver import Closed, Link, RawData, SocketTransport, serve_connection
 
 if TYPE_CHECKING:
     from fakeqemu.server.vm import VM
@@ -28,62 +30,49 @@ def _log(text: str) -> None:
     sys.stderr.flush()
 
 
-async def _send_all(sock: trio.socket.SocketType, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[await sock.send(view) :]
+class QtestLink:
+    wants_fds = False
+
+    def __init__(self, vm: VM) -> None:
+        self.started = time.monotonic()
+        self.session = QtestSession(vm.machine, log=_log)
+        self.session.elapsed = lambda: time.monotonic() - self.started
+        self.session.on_async = self._on_async
+        self.pending = b""
+        self.link: Link | None = None
+
+    def _on_async(self) -> None:
+        out = self.session.take_async()
+        if out and self.link is not None:
+            self.link.send(out.encode())
+
+    def connected(self, link: Link) -> None:
+        self.link = link
+        _log("[I 0.000000] OPENED\n")
+
+    async def handle(self, event: RawData | Closed) -> None:
+        assert self.link is not None
+        if isinstance(event, Closed):
+            self.session.close()
+            _log(f"[I +{time.monotonic() - self.started:.6f}] CLOSED\n")
+            return
+        self.pending += event.data
+        if len(self.pending) > MAX_LINE and b"\n" not in self.pending:
+            self.link.close()
+            return
+        *lines, self.pending = self.pending.split(b"\n")
+        out: list[str] = []
+        for raw in lines:
+            try:
+                out.append(self.session.handle_line(raw.decode("utf-8", "replace")))
+            except QtestAbort as exc:
+                sys.stdout.write(exc.stdout)
+                sys.stdout.flush()
+                _log(exc.stderr)
+                os.abort()
+        if out:
+            self.link.send("".join(out).encode())
 
 
 async def serve_qtest(vm: VM, sock: trio.socket.SocketType) -> None:
-    started = time.monotonic()
-    session = QtestSession(vm.machine, log=_log)
-    session.elapsed = lambda: time.monotonic() - started
-    wake = trio.Event()
-    lock = trio.Lock()
-
-    def on_async() -> None:
-        wake.set()
-
-    session.on_async = on_async
-    _log("[I 0.000000] OPENED\n")
-
-    async def pump_async() -> None:
-        nonlocal wake
-        while True:
-            await wake.wait()
-            wake = trio.Event()
-            out = session.take_async()
-            if out:
-                async with lock:
-                    await _send_all(sock, out.encode())
-
-    pending = b""
-    try:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(pump_async)
-            while True:
-                data = await sock.recv(65536)
-                if not data:
-                    break
-                pending += data
-                if len(pending) > MAX_LINE and b"\n" not in pending:
-                    break
-                *lines, pending = pending.split(b"\n")
-                out: list[str] = []
-                for raw in lines:
-                    try:
-                        out.append(session.handle_line(raw.decode("utf-8", "replace")))
-                    except QtestAbort as exc:
-                        sys.stdout.write(exc.stdout)
-                        sys.stdout.flush()
-                        _log(exc.stderr)
-                        os.abort()
-                async with lock:
-                    await _send_all(sock, "".join(out).encode())
-            nursery.cancel_scope.cancel()
-    except OSError:
-        pass
-    finally:
-        session.close()
-        sock.close()
-        _log(f"[I +{time.monotonic() - started:.6f}] CLOSED\n")
+    await serve_connection(SocketTransport(sock), QtestLink(vm), "qtest")

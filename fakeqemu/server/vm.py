@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 import trio
 
 import fakeqemu.commands.all  # noqa: F401  (registers every QMP command)
-from fakeqemu.commands.dispatch import Dispatcher
 from fakeqemu.machine.core.events import Event
 from fakeqemu.machine.machine import Machine, MachineConfig
 from fakeqemu.machine.traffic import Record
 from fakeqemu.protocols.agent import AgentChannel
-from fakeqemu.server.chardev import Endpoint, bound_address, connect, listen
-from fakeqemu.server.monitor import MonitorConnection, serve_monitor
+from fakeqemu.qmp.schema import Schema
+from fakeqemu.server.chardev import Endpoint, bound_address, connect, is_listening, listen
+from fakeqemu.server.monitor import QMPMonitor, serve_monitor
 
 log = logging.getLogger("fakeqemu.vm")
 
@@ -51,7 +51,7 @@ class VMConfig:
 class VM:
     def __init__(self, config: VMConfig) -> None:
         self.config = config
-        self.connections: set[MonitorConnection] = set()
+        self.connections: set[QMPMonitor] = set()
         self.connection_count = 0
         #: live feed of (kind, item) for the HTTP plane: ("event", Event) and ("traffic", Record);
         #: survives reset(). Callbacks must not block.
@@ -60,7 +60,6 @@ class VM:
         self._cancel: trio.CancelScope | None = None
         self._timer_wakeup = trio.Event()
         self.machine: Machine
-        self.dispatcher: Dispatcher
         #: the guest's end of the agent port (None without one); replaced with the machine
         self.agent_channel: AgentChannel | None = None
         self.exited = trio.Event()
@@ -70,8 +69,8 @@ class VM:
         return self.config.machine.name or "vm0"
 
     def _new_machine(self) -> None:
+        Schema.load()  # now, not at the first command (which may come when no fd is left to read it with)
         self.machine = Machine(self.config.machine, monotonic=trio.current_time)
-        self.dispatcher = Dispatcher(self.machine)
         self.machine.on_exit = self._on_exit
         self.machine.timers.on_change = self._wake_timers
         self.event_log: deque[Event] = deque(maxlen=EVENT_LOG_LIMIT)
@@ -129,11 +128,19 @@ class VM:
         if agent_raw is None and self.config.agent is not None:
             agent_raw = listen(self.config.agent)
         self.config.agent_listener = None
-        listeners: list[trio.socket.SocketType] = [trio.socket.from_stdlib_socket(s) for s in raw]
-        early: dict[int, trio.socket.SocketType] = {
-            i: trio.socket.from_stdlib_socket(s) for i, s in self.config.early.items()
-        }
+        greeted = self.config.early
         self.config.early = {}
+        # a monitor's socket, or (fd=N of a socketpair) its one client, already connected
+        listeners: list[trio.socket.SocketType | None] = []
+        first: list[trio.socket.SocketType | None] = []
+        for i, s in enumerate(raw):
+            client = greeted.get(i)
+            if is_listening(s):
+                listeners.append(trio.socket.from_stdlib_socket(s))
+            else:
+                listeners.append(None)
+                client = s
+            first.append(None if client is None else trio.socket.from_stdlib_socket(client))
         try:
             with trio.CancelScope() as scope:
                 self._cancel = scope
@@ -155,15 +162,14 @@ class VM:
                         if i < len(monitors) and monitors[i].hmp:
                             from fakeqemu.server.hmp import serve_hmp
 
-                            nursery.start_soon(serve_hmp, self, listener, f"hmp{i}", early.get(i))
+                            nursery.start_soon(serve_hmp, self, listener, f"hmp{i}", first[i], i in greeted)
                             continue
-                        nursery.start_soon(serve_monitor, self, listener, f"monitor{i}", early.get(i), label)
+                        nursery.start_soon(serve_monitor, self, listener, f"monitor{i}", first[i], label, i in greeted)
                     task_status.started(self)
         finally:
-            for listener in listeners:
-                listener.close()
-            for client in early.values():
-                client.close()
+            for held in [*listeners, *first]:
+                if held is not None:
+                    held.close()
             self.exited.set()
 
     # --- timers ----------------------------------------------------------------------------------

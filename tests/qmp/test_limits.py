@@ -3,7 +3,7 @@ nesting 1024. After the error the stream starts over, and the next message is se
 
 from __future__ import annotations
 
-from fakeqemu.qmp.session import QMPSession, Request
+from fakeqemu.qmp.session import Item, Output, QMPSession, Request
 
 
 def session() -> QMPSession:
@@ -14,11 +14,11 @@ def session() -> QMPSession:
 
 def test_token_size_limit_then_the_next_command() -> None:
     s = session()
-    out: list[Request | bytes] = []
+    out: list[Item] = []
     message = b'{"execute": "query-status", "id": "' + b"x" * ((64 << 20) + 16) + b'"}'
     for i in range(0, len(message), 1 << 20):
         out += s.receive_data(message[i : i + (1 << 20)])
-    assert out[0] == b'{"error": {"class": "GenericError", "desc": "JSON token size limit exceeded"}}\r\n'
+    assert out[0] == Output(b'{"error": {"class": "GenericError", "desc": "JSON token size limit exceeded"}}\r\n')
     # the limit cut the string: its closing quote opens a new one, which a newline ends (a lexer error),
     # then the stream is back in step
     after = s.receive_data(b'\n{"execute": "query-kvm", "id": 7}')
@@ -29,9 +29,9 @@ def test_token_count_limit_then_values_one_by_one() -> None:
     # measured on QEMU 7.2: the error, then each remaining token starts a message of its own
     s = session()
     out = s.receive_data(b'{"execute": "query-status", "id": [' + b"1," * (2 << 20) + b"1]}")
-    assert out[0] == b'{"error": {"class": "GenericError", "desc": "JSON token count limit exceeded"}}\r\n'
-    assert out[1] == b'{"error": {"class": "GenericError", "desc": "JSON parse error, expecting value"}}\r\n'
-    assert out[2] == b'{"error": {"class": "GenericError", "desc": "QMP input must be a JSON object"}}\r\n'
+    assert out[0] == Output(b'{"error": {"class": "GenericError", "desc": "JSON token count limit exceeded"}}\r\n')
+    assert out[1] == Output(b'{"error": {"class": "GenericError", "desc": "JSON parse error, expecting value"}}\r\n')
+    assert out[2] == Output(b'{"error": {"class": "GenericError", "desc": "QMP input must be a JSON object"}}\r\n')
     after = s.receive_data(b'{"execute": "query-kvm"}')
     assert isinstance(after[-1], Request) and after[-1].command == "query-kvm"
 
@@ -39,4 +39,4 @@ def test_token_count_limit_then_values_one_by_one() -> None:
 def test_nesting_limit() -> None:
     s = session()
     out = s.receive_data(b'{"execute": "query-status", "id": ' + b"[" * 1025 + b"]" * 1025 + b"}")
-    assert out[0] == b'{"error": {"class": "GenericError", "desc": "JSON nesting depth limit exceeded"}}\r\n'
+    assert out[0] == Output(b'{"error": {"class": "GenericError", "desc": "JSON nesting depth limit exceeded"}}\r\n')

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 import fakeqemu.commands.all  # noqa: F401
-from fakeqemu.commands.dispatch import Dispatcher
+from fakeqemu.commands.dispatch import answer
 from fakeqemu.commands.registry import Context
 from fakeqemu.machine.machine import Machine, MachineConfig
-from fakeqemu.qmp.session import QMPSession, Request
+from fakeqemu.qmp.session import Output, QMPSession
 
 QEMU_PACKAGE = "Debian 1:7.2+dfsg-7+deb12u18+b3"
 
@@ -18,7 +18,6 @@ class Conn:
         cfg = MachineConfig(paused=True, package=QEMU_PACKAGE, **machine)  # type: ignore[arg-type]
         self.machine = Machine(cfg, clock=lambda: 1795547863.903306)
         self.session = QMPSession(cfg.qemu_version, cfg.package)
-        self.dispatcher = Dispatcher(self.machine)
         self.ctx = Context(self.machine)
         self.out: list[bytes] = []
         self.machine.events.subscribe(lambda e: self.out.append(e.wire) if self.session.negotiated else None)
@@ -26,10 +25,10 @@ class Conn:
     def send(self, data: bytes) -> list[bytes]:
         self.out = []
         for item in self.session.receive_data(data):
-            if isinstance(item, Request):
-                self.out.append(self.dispatcher.dispatch(self.session, item, self.ctx))
+            if isinstance(item, Output):
+                self.out.append(item.data)
             else:
-                self.out.append(item)
+                self.out.append(answer(self.session, self.ctx, item))
         return self.out
 
 

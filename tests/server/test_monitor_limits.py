@@ -9,8 +9,9 @@ import pytest
 import trio
 
 from fakeqemu.machine.machine import MachineConfig
-from fakeqemu.server import monitor
-from fakeqemu.server.monitor import MonitorConnection
+from fakeqemu.server import driver
+from fakeqemu.server.driver import SocketTransport, serve_connection
+from fakeqemu.server.monitor import QMPMonitor
 from fakeqemu.server.vm import VM, VMConfig
 
 
@@ -28,7 +29,7 @@ async def _line(sock: trio.socket.SocketType, buf: bytearray) -> bytes:
 async def test_pending_output_is_capped_and_the_reader_keeps_working(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(monitor, "MAX_PENDING_OUTPUT", 256 * 1024)
+    monkeypatch.setattr(driver, "MAX_PENDING_OUTPUT", 256 * 1024)
     vm = VM(VMConfig(machine=MachineConfig(paused=True)))
     vm._new_machine()  # what VM.run does first
     lazy_srv, lazy = trio.socket.socketpair()
@@ -36,12 +37,12 @@ async def test_pending_output_is_capped_and_the_reader_keeps_working(
     for s in (lazy_srv, lazy):
         s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    lazy_conn = MonitorConnection(vm, lazy_srv, "lazy")
-    busy_conn = MonitorConnection(vm, busy_srv, "busy")
+    lazy_conn = QMPMonitor(vm, "lazy")
+    busy_conn = QMPMonitor(vm, "busy")
     caplog.set_level(logging.WARNING, logger="fakeqemu")
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(lazy_conn.run)
-        nursery.start_soon(busy_conn.run)
+        nursery.start_soon(serve_connection, SocketTransport(lazy_srv), lazy_conn, "lazy")
+        nursery.start_soon(serve_connection, SocketTransport(busy_srv), busy_conn, "busy")
         lbuf, bbuf = bytearray(), bytearray()
         for sock, buf in ((lazy, lbuf), (busy, bbuf)):
             assert (await _line(sock, buf)).startswith(b'{"QMP"')

@@ -1,0 +1,106 @@
+"""The real process at its limits: more clients than file descriptors in a fleet, and a monitor that is a
+connected socket passed down as ``fd=N``."""
+
+from __future__ import annotations
+
+import resource
+import selectors
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import BinaryIO
+
+FLEET = 16
+#: what a 16-VM fleet holds once ready (measured: 26 fds) plus 6: 10 clients find no fd to be accepted with
+FD_LIMIT = 32
+
+
+def _limit_fds() -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (FD_LIMIT, FD_LIMIT))
+
+
+def _ask(sock: socket.socket, lines: BinaryIO, data: bytes) -> bytes:
+    """Send ``data``, return the next message (QEMU ends each with CRLF)."""
+    sock.sendall(data)
+    line = lines.readline()
+    if not line.endswith(b"\r\n"):
+        raise EOFError(line)
+    return line[:-2]
+
+
+def test_more_clients_than_fds_wait_and_every_vm_keeps_answering(tmp_path: Path) -> None:
+    argv = [sys.executable, "-m", "fakeqemu.cli.friendly", "run", "--vms", str(FLEET), "--no-http"]
+    proc = subprocess.Popen(
+        [*argv, "--dir", str(tmp_path), "-S"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=_limit_fds,
+    )
+    clients: list[socket.socket] = []
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith(b"fakeqemu: VM vm0-0")  # printed once every VM listens
+        sel = selectors.DefaultSelector()
+        for i in range(FLEET):
+            sock = socket.socket(socket.AF_UNIX)
+            sock.settimeout(10)
+            sock.connect(str(tmp_path / f"vm0-{i}.qmp"))  # into the backlog: accepted when an fd is free
+            clients.append(sock)
+            sel.register(sock, selectors.EVENT_READ, i)
+        served: set[int] = set()
+        deadline = time.monotonic() + 60  # a bound on failure only: the loop ends as soon as all are served
+        while len(served) < FLEET:
+            assert time.monotonic() < deadline, f"served {sorted(served)}"
+            assert proc.poll() is None
+            for key, _ in sel.select(timeout=1):
+                i = key.data
+                sock = clients[i]
+                sel.unregister(sock)
+                buf = sock.makefile("rb")
+                assert _ask(sock, buf, b"").startswith(b'{"QMP"')
+                assert _ask(sock, buf, b'{"execute":"qmp_capabilities"}') == b'{"return": {}}'
+                assert _ask(sock, buf, b'{"execute":"query-name"}') == b'{"return": {"name": "vm0-%d"}}' % i
+                served.add(i)
+                buf.close()
+                sock.close()  # frees the server's fd: a waiting client of another VM is accepted next
+        sel.close()
+        assert proc.poll() is None
+        proc.terminate()
+        _out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        assert b"cannot accept a client" in err  # the limit was hit, and survived
+        assert b"Traceback" not in err
+    finally:
+        for sock in clients:
+            sock.close()
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
+def test_a_connected_socket_passed_as_fd_is_the_one_client() -> None:
+    ours, theirs = socket.socketpair()
+    with ours:
+        fd = theirs.fileno()
+        argv = [sys.executable, "-m", "fakeqemu", "-M", "pc", "-display", "none", "-nodefaults", "-S"]
+        argv += ["-chardev", f"socket,id=mon,fd={fd}", "-mon", "chardev=mon,mode=control"]
+        proc = subprocess.Popen(argv, pass_fds=[fd], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        theirs.close()
+        try:
+            ours.settimeout(10)
+            buf = ours.makefile("rb")
+            assert _ask(ours, buf, b"").startswith(b'{"QMP": {"version"')
+            assert _ask(ours, buf, b'{"execute":"qmp_capabilities"}') == b'{"return": {}}'
+            reply = _ask(ours, buf, b'{"execute":"query-status"}')
+            assert reply == b'{"return": {"status": "prelaunch", "singlestep": false, "running": false}}'
+            assert b'"SHUTDOWN"' in _ask(ours, buf, b'{"execute":"quit"}')  # then the reply, as QEMU sends them
+            assert _ask(ours, buf, b"") == b'{"return": {}}'
+            buf.close()
+            _out, err = proc.communicate(timeout=30)
+            assert proc.returncode == 0, err
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate()
