@@ -21,7 +21,8 @@ import trio
 
 from fakeqemu import __version__
 from fakeqemu.cli import faultfile
-from fakeqemu.cli.qemuopts import UsageError, device_opts
+from fakeqemu.cli.qemuopts import UsageError, device_opts, parse_bytes
+from fakeqemu.cli.ready import Ready
 from fakeqemu.http.bind import DEFAULT_BIND, BindError, check_bind
 from fakeqemu.machine.faults import FaultConfigError
 from fakeqemu.machine.machine import MachineConfig
@@ -96,6 +97,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TOKEN",
         help="require 'Authorization: Bearer TOKEN' (or ?token=TOKEN) on the HTTP API",
     )
+    run.add_argument(
+        "--traffic-limit",
+        metavar="SIZE",
+        help="record QMP traffic, keeping SIZE bytes per VM (e.g. 4M; 0: off). Default: 1M while the HTTP "
+        "plane serves, else off",
+    )
+    run.add_argument(
+        "--ready-file",
+        metavar="PATH",
+        help="once every socket listens, write the socket paths, TCP and HTTP addresses and pid there as JSON",
+    )
+    run.add_argument("--json", action="store_true", help="print that JSON (one line) on stdout instead of the banner")
     sub.add_parser(
         "qemu-args", help="run with QEMU's command line: fakeqemu qemu-args -- -M q35 -qmp ...", add_help=True
     )
@@ -132,6 +145,8 @@ def _configs(ns: argparse.Namespace) -> list[VMConfig]:
             mcfg.faults = faults
         if ns.rcu_grace_ms is not None:
             mcfg.rcu_grace = ns.rcu_grace_ms / 1000.0
+        if ns.traffic_limit is not None:
+            mcfg.traffic_limit = parse_bytes(ns.traffic_limit, "--traffic-limit")
         monitors = [Endpoint("unix", path=path)]
         if ns.tcp:
             monitors.append(parse_legacy(f"tcp:{ns.tcp},server=on,wait=off"))
@@ -186,11 +201,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, BindError) as exc:
         print(f"fakeqemu: {exc}", file=sys.stderr)
         return 2
+    ready = Ready(ns.ready_file, ns.json, http is not None)
+
+    def on_ready(vms: list[VM]) -> None:
+        if not ns.json:
+            _announce(vms)
+        ready.vms_ready(vms)
+
+    def on_http_ready(urls: list[str]) -> None:
+        if not ns.json:
+            _announce_http(urls)
+        ready.http_ready(urls)
+
     status = 0
     try:
         trio.run(
             functools.partial(
-                serve_vms, configs, _announce, http=http, http_token=ns.http_token, on_http_ready=_announce_http
+                serve_vms, configs, on_ready, http=http, http_token=ns.http_token, on_http_ready=on_http_ready
             )
         )
     except* OSError as group:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from fakeqemu import __version__
 from fakeqemu.cli import faultfile
-from fakeqemu.cli.qemuopts import UsageError, device_opts, parse_size_mb, split_opts
+from fakeqemu.cli.qemuopts import UsageError, device_opts, parse_bytes, parse_size_mb, split_opts
 from fakeqemu.machine.faults import FaultConfigError
 from fakeqemu.machine.guest.agent import AGENT_PORT_NAME, AgentPolicyError, check_agent_policy
 from fakeqemu.machine.machine import ColdPlugError, MachineConfig
@@ -194,6 +194,8 @@ def _apply_fakeqemu(cfg: MachineConfig, text: str, opts: Options | None = None) 
                 raise UsageError(f"-fakeqemu: {exc}") from None
         elif key == "agent-block":
             cfg.agent_blocked = tuple(n for n in value.split(":") if n)
+        elif key == "traffic-limit":
+            cfg.traffic_limit = parse_bytes(value, "-fakeqemu: traffic-limit")
         elif key == "faults":
             try:
                 cfg.faults, guest = faultfile.load(value)
@@ -204,7 +206,8 @@ def _apply_fakeqemu(cfg: MachineConfig, text: str, opts: Options | None = None) 
         else:
             raise UsageError(
                 f"-fakeqemu: unknown setting '{key}' "
-                "(known: qemu-version, package, rcu-grace-ms, guest, agent, agent-block, faults, http, http-token)"
+                "(known: qemu-version, package, rcu-grace-ms, guest, agent, agent-block, faults, traffic-limit, http, "
+                "http-token)"
             )
 
 

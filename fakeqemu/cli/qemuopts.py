@@ -74,3 +74,16 @@ def parse_size_mb(text: str) -> int:
         return int(size)
     except ValueError:
         raise UsageError(f"-m {text}: Parameter 'size' expects a non-negative number below 2^64") from None
+
+
+def parse_bytes(text: str, what: str) -> int:
+    """A size in bytes: a plain number, or with a suffix K, M, G (powers of 1024): the traffic limit."""
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    size = text.strip().lower().removesuffix("b").removesuffix("i")
+    try:
+        value = int(float(size[:-1]) * units[size[-1]]) if size[-1:] in units else int(size)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise UsageError(f"{what} must be a size in bytes (e.g. 1048576 or 1M), not '{text}'")
+    return value

@@ -9,7 +9,7 @@ a reset) is written to the VM's traffic record as a ``note`` from connection ``h
 import hmac
 import logging
 from importlib import resources
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
@@ -21,9 +21,11 @@ from fakeqemu.commands.registry import Context
 from fakeqemu.http import models, views
 from fakeqemu.http.jsonio import dumps
 from fakeqemu.http.stream import sse
+from fakeqemu.http.traffic import ndjson
 from fakeqemu.machine.core.qdev import PCIBus, PCIDevice
 from fakeqemu.machine.faults import FaultConfigError, Faults
 from fakeqemu.machine.guest.hotplug import PolicyError, check_policy
+from fakeqemu.machine.traffic import TrafficFilter
 from fakeqemu.qmp.errors import QMPError
 from fakeqemu.server.vm import VM
 
@@ -50,6 +52,17 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 def note(vm: VM, text: str) -> None:
     vm.machine.traffic.add(HTTP_CONNECTION, "note", text.encode())
+
+
+def traffic_filter(
+    connection: Annotated[str | None, Query(max_length=128)] = None,
+    direction: Literal["in", "out", "note"] | None = None,
+    command: Annotated[str | None, Query(max_length=128)] = None,
+    event: Annotated[str | None, Query(max_length=128)] = None,
+    since_time: Annotated[float | None, Query(ge=0)] = None,
+    until_time: Annotated[float | None, Query(ge=0)] = None,
+) -> TrafficFilter:
+    return TrafficFilter(connection, direction, command, event, since_time, until_time)
 
 
 def build_app(vms: list[VM], token: str | None = None) -> FastAPI:
@@ -211,24 +224,53 @@ def build_app(vms: list[VM], token: str | None = None) -> FastAPI:
         log_ = list(vm.event_log)[-limit:]
         return [models.QMPEvent.model_validate(e.to_qobject()) for e in log_]
 
-    @api.get("/vms/{name}/traffic", responses=with_vm)
+    TrafficFilters = Annotated[TrafficFilter, Depends(traffic_filter)]
+    ndjson_response = {**with_vm, 200: {"content": {"application/x-ndjson": {"schema": {"type": "string"}}}}}
+
+    @api.get("/vms/{name}/traffic", responses=ndjson_response)
     async def traffic(
         vm: VMDep,
+        keep: TrafficFilters,
         since: Annotated[int, Query(ge=0, le=2**53)] = 0,
-        connection: Annotated[str | None, Query(max_length=128)] = None,
         limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
-    ) -> models.TrafficView:
-        """Every QMP message in and out after sequence number ``since``, per connection, with fault notes."""
+        format: Literal["json", "ndjson"] = "json",
+    ) -> Any:
+        """The QMP messages in and out after sequence number ``since``, per connection, with fault
+        notes, each with ``message`` (the JSON value it carries). Filters: ``connection``, ``direction``,
+        ``command`` (its requests and their replies), ``event``, ``since_time``/``until_time`` (seconds
+        since the epoch). ``format=ndjson``: one record per line, all of them."""
         record = vm.machine.traffic
+        if format == "ndjson":
+            return StreamingResponse(ndjson(vm, since, keep, follow=False), media_type="application/x-ndjson")
         out: list[dict[str, object]] = []
         last = since
         for r in record.since(since):
             last = r.seq
-            if connection is None or r.connection == connection:
+            if keep(r):
                 out.append(r.to_json())
                 if len(out) >= limit:
                     break
-        return models.TrafficView.model_validate({"records": out, "dropped": record.dropped, "last_seq": last})
+        return models.TrafficView.model_validate(
+            {
+                "records": out,
+                "dropped": record.dropped,
+                "last_seq": last,
+                "limit": record.limit,
+                "bytes": record.kept_bytes,
+            }
+        )
+
+    @api.get("/vms/{name}/traffic/stream", response_class=StreamingResponse, responses=ndjson_response)
+    async def traffic_stream(
+        vm: VMDep, keep: TrafficFilters, since: Annotated[int, Query(ge=0, le=2**53)] = 0
+    ) -> StreamingResponse:
+        """NDJSON: the records after ``since`` that pass the filters, then each new one as it is made
+        (a blank line every 15 s while there are none; ``{"dropped": n}`` when a slow reader lost some)."""
+        return StreamingResponse(
+            ndjson(vm, since, keep, follow=True),
+            media_type="application/x-ndjson",
+            headers={"Cache-Control": "no-store"},
+        )
 
     @api.get("/vms/{name}/faults", responses=with_vm)
     async def get_faults(vm: VMDep) -> models.FaultsBody:

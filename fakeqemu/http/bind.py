@@ -11,7 +11,11 @@ class BindError(ValueError):
 
 
 def check_bind(text: str) -> str:
-    """``HOST:PORT`` (``[::1]:PORT`` for IPv6); the port may be 0 (any free port)."""
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6; the port may be 0: any free port) or ``unix:PATH``."""
+    if text.startswith("unix:"):
+        if len(text) == 5:
+            raise BindError(f"'{text}' names no socket path")
+        return text
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port.isdigit() or int(port) > 65535:
         raise BindError(f"'{text}' is not HOST:PORT")

@@ -176,12 +176,16 @@ class TrafficRecord(BaseModel):
     connection: str = Field(description="monitor0#3 (monitor and connection number), http, ...")
     direction: str = Field(description="in, out or note (a fault, a close, an action of the control plane)")
     data: str
+    size: int = Field(description="the message's length in bytes; data is cut to the record's limit")
+    message: Any = Field(default=None, description="the JSON value the message carries (null for notes)")
 
 
 class TrafficView(BaseModel):
     records: list[TrafficRecord]
     dropped: int = Field(description="records the bounded log has dropped")
     last_seq: int = Field(description="the last sequence number; pass it as ?since= to poll for new records")
+    limit: int = Field(description="bytes the record keeps (0: not recording)")
+    bytes: int = Field(description="bytes the kept records count against the limit")
 
 
 class QMPFailure(BaseModel):

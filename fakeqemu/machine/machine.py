@@ -75,6 +75,9 @@ class MachineConfig:
     agent_blocked: tuple[str, ...] = ()
     #: ACPI S3 offered to the guest (QEMU's PIIX4_PM / ICH9-LPC disable_s3=0; libvirt's suspend-to-mem)
     s3: bool = True
+    #: bytes of QMP traffic recorded (fakeqemu.machine.traffic); 0 or None: not recorded. None lets the
+    #: runtime decide (the HTTP plane turns recording on with its default limit)
+    traffic_limit: int | None = None
 
 
 class ColdPlugError(Exception):
@@ -103,7 +106,7 @@ class Machine:
         self.timers = Timers(monotonic)
         self.rcu = RcuQueue(self.timers, self.config.rcu_grace)
         self.ioports = IoPorts()
-        self.traffic = TrafficLog(clock)
+        self.traffic = TrafficLog(clock, self.config.traffic_limit or 0)
         self.faults = Faults.from_json(self.config.faults.to_json())  # a copy: reset restores the config's
         self.runstate = "prelaunch" if self.config.paused else "running"
         #: set by the runtime: called once when the process should exit (quit, signal, guest poweroff)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 
 import trio
 
+from fakeqemu.machine.traffic import DEFAULT_LIMIT
 from fakeqemu.server.vm import VM, VMConfig
 
 EXIT_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -23,24 +26,31 @@ async def serve_vms(
 ) -> None:
     """Start every VM (all listening before ``on_ready``), serve until all have exited.
 
-    SIGTERM, SIGINT and SIGHUP reach every VM as QEMU's host-signal shutdown. A start-up error
+    SIGTERM, SIGINT and SIGHUP reach every VM as QEMU's host-signal shutdown (when run in the main
+    thread: in another thread, e.g. fakeqemu.testing's, the caller stops the VMs). A start-up error
     (a socket that cannot be bound, a qtest peer that is not there) propagates before anything is ready.
-    ``http`` ("HOST:PORT") also serves the HTTP plane, started once the VMs serve QMP.
+    ``http`` ("HOST:PORT") also serves the HTTP plane, started once the VMs serve QMP; it turns the
+    traffic record on, with its default size, for VMs whose configuration leaves it to the runtime.
     """
-    with trio.open_signal_receiver(*EXIT_SIGNALS) as signals:
+    if http is not None:
+        for cfg in configs:
+            if cfg.machine.traffic_limit is None:
+                cfg.machine.traffic_limit = DEFAULT_LIMIT
+    with _signals() as signals:
         async with trio.open_nursery() as nursery:
             vms = [await nursery.start(VM(cfg).run) for cfg in configs]
             if on_ready is not None:
                 on_ready(vms)
             task_status.started(vms)
 
-            async def forward_signals() -> None:
-                async for signum in signals:
+            async def forward_signals(receiver: AsyncIterator[int]) -> None:
+                async for signum in receiver:
                     for vm in vms:
                         if not vm.exited.is_set():
                             vm.signal(signum)
 
-            nursery.start_soon(forward_signals)
+            if signals is not None:
+                nursery.start_soon(forward_signals, signals)
             if http is not None:
                 from fakeqemu.http.serve import serve_http
 
@@ -48,3 +58,13 @@ async def serve_vms(
             for vm in vms:
                 await vm.exited.wait()
             nursery.cancel_scope.cancel()
+
+
+@contextlib.contextmanager
+def _signals() -> Iterator[AsyncIterator[int] | None]:
+    """The exit signals, where a process can take them (its main thread); None elsewhere."""
+    if threading.current_thread() is not threading.main_thread():
+        yield None
+        return
+    with trio.open_signal_receiver(*EXIT_SIGNALS) as receiver:
+        yield receiver

@@ -180,7 +180,7 @@ def test_property_values_are_checked(prop: str, value: str, desc: str) -> None:
 
 def test_guest_faults_are_in_the_traffic_record() -> None:
     now = [0.0]
-    m = Machine(MachineConfig(paused=False, guest="refuse"), monotonic=lambda: now[0])
+    m = Machine(MachineConfig(paused=False, guest="refuse", traffic_limit=1 << 16), monotonic=lambda: now[0])
     device_add(m, {"driver": "e1000", "id": "n1", "addr": "4"})
     device_del(m, "n1")
     assert m.guest is not None
