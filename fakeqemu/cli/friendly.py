@@ -20,7 +20,7 @@ from pathlib import Path
 import trio
 
 from fakeqemu import __version__
-from fakeqemu.cli import faultfile
+from fakeqemu.cli import faultfile, limits
 from fakeqemu.cli.qemuopts import UsageError, device_opts, parse_bytes
 from fakeqemu.cli.ready import Ready
 from fakeqemu.http.bind import DEFAULT_BIND, BindError, check_bind
@@ -201,9 +201,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, BindError) as exc:
         print(f"fakeqemu: {exc}", file=sys.stderr)
         return 2
+    soft, _hard = limits.raise_soft_limit()
+    warning = limits.fleet_warning(len(configs), len(configs[0].monitors), soft)
+    if warning is not None:
+        print(f"fakeqemu: {warning}", file=sys.stderr, flush=True)
     ready = Ready(ns.ready_file, ns.json, http is not None)
 
     def on_ready(vms: list[VM]) -> None:
+        limits.freeze_heap()
         if not ns.json:
             _announce(vms)
         ready.vms_ready(vms)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from fakeqemu import __version__
-from fakeqemu.cli import faultfile
+from fakeqemu.cli import faultfile, limits
 from fakeqemu.cli.qemuopts import UsageError, device_opts, parse_bytes, parse_size_mb, split_opts
 from fakeqemu.machine.faults import FaultConfigError
 from fakeqemu.machine.guest.agent import AGENT_PORT_NAME, AgentPolicyError, check_agent_policy
@@ -423,6 +423,7 @@ async def serve(opts: Options, config: VMConfig, ready_fd: int | None = None) ->
     from fakeqemu.server.app import serve_vms
 
     def ready(vms: list[VM]) -> None:
+        limits.freeze_heap()
         if ready_fd is not None:
             if opts.pidfile:
                 _write_pidfile(opts.pidfile)
@@ -490,6 +491,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "Copyright (c) 2003-2022 Fabrice Bellard and the QEMU Project developers"
         )
         return 0
+    limits.raise_soft_limit()
     qtest_sock = None
     if opts.vm.qtest is not None:
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 
@@ -45,9 +46,13 @@ async def serve_vms(
 
             async def forward_signals(receiver: AsyncIterator[int]) -> None:
                 async for signum in receiver:
-                    for vm in vms:
-                        if not vm.exited.is_set():
-                            vm.signal(signum)
+                    live = [vm for vm in vms if not vm.exited.is_set()]
+                    if len(vms) == 1:
+                        print(f"qemu-system-x86_64: terminating on signal {signum}", file=sys.stderr, flush=True)
+                    elif live:  # a fleet: one line, not one per VM
+                        print(f"fakeqemu: terminating {len(live)} VMs on signal {signum}", file=sys.stderr, flush=True)
+                    for vm in live:
+                        vm.signal(signum)
 
             if signals is not None:
                 nursery.start_soon(forward_signals, signals)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import sys
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -202,6 +201,6 @@ class VM:
             self._cancel.cancel()
 
     def signal(self, signum: int) -> None:
-        """SIGTERM/SIGINT/SIGHUP: QEMU reports it, sends SHUTDOWN host-signal and exits."""
-        print(f"qemu-system-x86_64: terminating on signal {signum}", file=sys.stderr, flush=True)
+        """SIGTERM/SIGINT/SIGHUP: QEMU sends SHUTDOWN host-signal and exits (the message is the fleet's:
+        fakeqemu.server.app)."""
         self.machine.shutdown("host-signal", guest=False)

@@ -71,6 +71,9 @@ def test_more_clients_than_fds_wait_and_every_vm_keeps_answering(tmp_path: Path)
         _out, err = proc.communicate(timeout=30)
         assert proc.returncode == 0, err
         assert b"cannot accept a client" in err  # the limit was hit, and survived
+        assert b"16 VMs with a client on each of their 1 socket(s) need about 64 file descriptors" in err
+        assert b"the limit is 32" in err
+        assert err.count(b"terminating") == 1 and b"terminating 16 VMs on signal 15" in err  # one line
         assert b"Traceback" not in err
     finally:
         for sock in clients:
