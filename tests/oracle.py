@@ -1,6 +1,6 @@
 """Differential testing harness: run the same script against Debian's QEMU 7.2 and against fakeqemu.
 
-A script is a list of steps (``Send``, ``Expect``, ``Sync``, ``WaitEvent``, ``Qtest``, ``Signal``,
+A script is a list of steps (``Send``, ``Expect``, ``Sync``, ``WaitEvent``, ``Qtest``, ``Signal``, ``Call``, ``Poll``,
 ``WaitClose``, ``WaitExit``). Running it on a ``Target`` yields a transcript: a list of
 ``(direction, bytes)`` entries where direction is ``qmp>`` (raw bytes sent), ``qmp<`` (one raw message
 line received, CRLF included), ``qtest>`` / ``qtest<`` (qtest lines, ``IRQ`` lines dropped) or ``!``
@@ -153,7 +153,26 @@ class WaitExit:
     timeout: float = 20.0
 
 
-Step = Send | Expect | Sync | WaitEvent | Qtest | Signal | WaitClose | WaitExit
+@dataclass(frozen=True)
+class Poll:
+    """Send ``execute`` until its reply contains ``until`` (a state that real I/O reaches in its own
+    time, such as a job's first chunk copied); the polls and their replies are not recorded, events
+    that come meanwhile are."""
+
+    execute: str
+    until: bytes
+    timeout: float = 20.0
+
+
+@dataclass(frozen=True)
+class Call:
+    """Run a function of the test (make image files, read them back); bytes it returns are recorded as
+    ``call<``, so what it reads is compared too."""
+
+    fn: Callable[[], bytes | None]
+
+
+Step = Send | Expect | Sync | WaitEvent | Qtest | Signal | WaitClose | WaitExit | Call | Poll
 
 
 def cmd(execute: str, arguments: dict[str, Any] | None = None, id: Any = None, oob: bool = False) -> bytes:
@@ -294,6 +313,25 @@ class VM:
                 return
             self.record("qmp<", line)
 
+    def poll(self, execute: str, until: bytes, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            self.syncs += 1
+            tag = f"oracle-poll-{self.syncs}"
+            self.qmp.send(cmd(execute, id=tag))
+            marker = b'"id": "' + tag.encode() + b'"'
+            while True:
+                line = self.qmp.line(max(0.0, deadline - time.monotonic()))
+                if line is None:
+                    raise HarnessError(f"{execute} never answered {until!r}")
+                if marker in line:
+                    break
+                self.record("qmp<", line)
+            if until in line:
+                return
+            if time.monotonic() > deadline:
+                raise HarnessError(f"{execute} never answered {until!r}")
+
     def wait_event(self, name: str, count: int = 1, timeout: float = 20.0, device: str | None = None) -> None:
         deadline = time.monotonic() + timeout
         seen = 0
@@ -371,6 +409,8 @@ class VM:
                 self.expect(n, timeout)
             case Sync(timeout):
                 self.sync(timeout)
+            case Poll(execute, until, timeout):
+                self.poll(execute, until, timeout)
             case WaitEvent(name, count, timeout, device):
                 self.wait_event(name, count, timeout, device)
             case Qtest(line, timeout):
@@ -381,6 +421,10 @@ class VM:
                 self.wait_close(timeout)
             case WaitExit(timeout):
                 self.wait_exit(timeout)
+            case Call(fn):
+                out = fn()
+                if out is not None:
+                    self.record("call<", out)
 
 
 def start(

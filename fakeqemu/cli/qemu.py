@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from fakeqemu import __version__
 from fakeqemu.cli import faultfile, limits
 from fakeqemu.cli.qemuopts import UsageError, device_opts, parse_bytes, parse_size_mb, split_opts
+from fakeqemu.machine.block.jobs import QEMU_JOB_RATE
 from fakeqemu.machine.faults import FaultConfigError
 from fakeqemu.machine.guest.agent import AGENT_PORT_NAME, AgentPolicyError, check_agent_policy
 from fakeqemu.machine.machine import ColdPlugError, MachineConfig
@@ -196,6 +197,8 @@ def _apply_fakeqemu(cfg: MachineConfig, text: str, opts: Options | None = None) 
             cfg.agent_blocked = tuple(n for n in value.split(":") if n)
         elif key == "traffic-limit":
             cfg.traffic_limit = parse_bytes(value, "-fakeqemu: traffic-limit")
+        elif key == "job-rate":
+            cfg.job_rate = _job_rate(value)
         elif key == "faults":
             try:
                 cfg.faults, guest = faultfile.load(value)
@@ -206,9 +209,24 @@ def _apply_fakeqemu(cfg: MachineConfig, text: str, opts: Options | None = None) 
         else:
             raise UsageError(
                 f"-fakeqemu: unknown setting '{key}' "
-                "(known: qemu-version, package, rcu-grace-ms, guest, agent, agent-block, faults, traffic-limit, http, "
-                "http-token)"
+                "(known: qemu-version, package, rcu-grace-ms, guest, agent, agent-block, job-rate, faults, "
+                "traffic-limit, http, http-token)"
             )
+
+
+def _job_rate(value: str) -> float:
+    """``quick`` (0: jobs take no time), ``qemu`` (QEMU's copy rate here) or bytes per second."""
+    if value == "quick":
+        return 0.0
+    if value == "qemu":
+        return QEMU_JOB_RATE
+    try:
+        rate = float(value)
+    except ValueError:
+        rate = -1.0
+    if rate < 0:
+        raise UsageError(f"-fakeqemu: job-rate must be quick, qemu or bytes per second, not '{value}'")
+    return rate
 
 
 def _apply_http(opts: Options, key: str, value: str) -> None:

@@ -1,3 +1,15 @@
 """Imports every command module so that each registers its commands."""
 
-from fakeqemu.commands import backends, block, core, fakeqemu_ext, fds, hmp, probe, qdev, qom  # noqa: F401
+from fakeqemu.commands import (  # noqa: F401
+    backends,
+    block,
+    blockjobs,
+    core,
+    fakeqemu_ext,
+    fds,
+    hmp,
+    jobs,
+    probe,
+    qdev,
+    qom,
+)

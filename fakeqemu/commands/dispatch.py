@@ -47,6 +47,9 @@ def run(ctx: Context, name: str, arguments: dict[str, Any], *, oob: bool = False
     except Exception:  # a bug of ours must not take the monitor down: answer like QEMU would
         log.exception("command %s failed", name)
         raise GenericError(f"fakeqemu internal error in {name}") from None
+    finally:
+        # bottom halves the command queued (a job's exit) run before its reply, as in QEMU 7.2
+        machine.jobs.run_bottom_halves()
     return {} if result is None else result
 
 

@@ -206,7 +206,7 @@ def query_migrate(ctx: Context, args: dict[str, Any]) -> Any:
     return {}  # never migrated: QEMU answers an empty MigrationInfo
 
 
-# --- vCPUs, iothreads, jobs ---------------------------------------------------------------------------
+# --- vCPUs, iothreads ---------------------------------------------------------------------------
 
 
 def _board_kind(ctx: Context) -> str | None:
@@ -235,16 +235,6 @@ def query_cpus_fast(ctx: Context, args: dict[str, Any]) -> Any:
 
 @command("query-iothreads")
 def query_iothreads(ctx: Context, args: dict[str, Any]) -> Any:
-    return []
-
-
-@command("query-jobs")
-def query_jobs(ctx: Context, args: dict[str, Any]) -> Any:
-    return []
-
-
-@command("query-block-jobs")
-def query_block_jobs(ctx: Context, args: dict[str, Any]) -> Any:
     return []
 
 

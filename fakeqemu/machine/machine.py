@@ -15,6 +15,8 @@ from fakeqemu import __version__
 from fakeqemu.machine.acpi.cpuhp import legacy_region
 from fakeqemu.machine.acpi.pcihp import AcpiPciHp, install
 from fakeqemu.machine.backends import Backends
+from fakeqemu.machine.block.bitmaps import Bitmaps
+from fakeqemu.machine.block.jobs import Jobs
 from fakeqemu.machine.board import Board
 from fakeqemu.machine.core.events import EventBus
 from fakeqemu.machine.core.ioport import IoPorts
@@ -78,6 +80,9 @@ class MachineConfig:
     #: bytes of QMP traffic recorded (fakeqemu.machine.traffic); 0 or None: not recorded. None lets the
     #: runtime decide (the HTTP plane turns recording on with its default limit)
     traffic_limit: int | None = None
+    #: bytes per second block jobs copy at: 0 is quick (no time but what a `speed` limit asks for);
+    #: -fakeqemu job-rate=qemu picks QEMU_JOB_RATE
+    job_rate: float = 0.0
 
 
 class ColdPlugError(Exception):
@@ -113,6 +118,9 @@ class Machine:
         self.on_exit: Callable[[], None] | None = None
         self.exiting = False
         self.backends = Backends()
+        self.jobs = Jobs(self.timers, self.events, monotonic)
+        self.jobs.rate = self.config.job_rate
+        self.bitmaps = Bitmaps()
         #: HMP's sticky /fmt of the i and o commands (format letter, size)
         self.hmp_default_fmt: tuple[str, int] = ("x", 4)
         #: the QOM/qdev tree (None for -M none), the ACPI PCI hotplug block (None without ACPI), the guest
@@ -126,7 +134,8 @@ class Machine:
             for nd in self.config.netdevs:
                 self.backends.netdevs[str(nd["id"])] = {"options": nd, "attached": None}
             for bd in self.config.blockdevs:
-                self.backends.blockdevs[str(bd["node-name"])] = {"options": bd, "attached": None}
+                entry = {"options": bd, "attached": None, "backing": _backing(bd)}
+                self.backends.blockdevs[str(bd["node-name"])] = entry
             texts = self.config.device_args
             for n, opts in enumerate(self.config.devices):
                 try:
@@ -209,3 +218,8 @@ class Machine:
         self.exiting = True
         if self.on_exit is not None:
             self.on_exit()
+
+
+def _backing(opts: dict[str, Any]) -> str | None:
+    b = opts.get("backing")
+    return b if isinstance(b, str) else None

@@ -1,0 +1,240 @@
+"""The block jobs: stream, commit (intermediate and active), mirror, backup and blockdev-create.
+
+Each walks its range in QEMU's chunk size, sleeping where QEMU's rate limit makes it sleep, counting the
+ranges that hold no data as done without cost (as QEMU's allocation checks do), and changes the graph
+and the image headers when it finishes as QEMU does. Guest data is never copied: fakeqemu has none.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from typing import TYPE_CHECKING
+
+from fakeqemu.machine.block import graph, qcow2
+from fakeqemu.machine.block.jobs import Body, Driver, Job
+
+if TYPE_CHECKING:
+    from fakeqemu.machine.machine import Machine
+
+#: bytes a stream or commit job moves per iteration (STREAM_CHUNK, COMMIT_BUFFER_SIZE)
+CHUNK = 512 * 1024
+
+
+def copy_range(job: Job, size: int, has_data: set[int]) -> Body:
+    """The loop of block/stream.c and block/commit.c: sleep for the rate, copy or skip, count progress."""
+    job.set_remaining(size)
+    offset = 0
+    delay = 0.0
+    while offset < size:
+        yield from job.sleep(delay)
+        if job.is_cancelled:
+            break
+        n = min(CHUNK, size - offset)
+        first, last = offset // qcow2.CLUSTER, (offset + n - 1) // qcow2.CLUSTER
+        copy = any(c in has_data for c in range(first, last + 1))
+        if copy and job.jobs.rate:
+            yield job.io_seconds(n)
+        job.progress(n)
+        delay = job.ratelimit_delay(n) if copy else 0.0
+        offset += n
+    return 0
+
+
+class Stream(Driver):
+    """block-stream: pull the data of the nodes between ``top`` and ``base`` into ``top``."""
+
+    job_type = "stream"
+
+    def __init__(self, m: Machine, top: str, base: str | None, backing_file: str | None) -> None:
+        self.m, self.top, self.base, self.backing_file = m, top, base, backing_file
+
+    def below(self) -> list[str]:
+        nodes = graph.chain(self.m, self.top)[1:]
+        return nodes[: nodes.index(self.base)] if self.base in nodes else nodes
+
+    def run(self, job: Job) -> Body:
+        below = self.below()
+        if not below:
+            return 0
+        data: set[int] = set()
+        for n in below:
+            data |= graph.allocated(self.m, n)
+        return (yield from copy_range(job, graph.length(self.m, self.top), data))
+
+    def prepare(self, job: Job) -> int:
+        if self.below():
+            graph.set_backing(self.m, self.top, self.base, self.backing_file)
+        return 0
+
+
+class Commit(Driver):
+    """block-commit of an intermediate node: ``top``'s data goes into ``base``, its overlay backs onto
+    ``base``."""
+
+    job_type = "commit"
+
+    def __init__(self, m: Machine, top: str, base: str, backing_file: str | None) -> None:
+        self.m, self.top, self.base, self.backing_file = m, top, base, backing_file
+
+    def run(self, job: Job) -> Body:
+        data: set[int] = set()
+        nodes = graph.chain(self.m, self.top)
+        for n in nodes[: nodes.index(self.base)]:
+            data |= graph.allocated(self.m, n)
+        return (yield from copy_range(job, graph.length(self.m, self.top), data))
+
+    def prepare(self, job: Job) -> int:
+        for overlay in graph.parents(self.m, self.top):
+            if graph.backing_child(graph.table(self.m)[overlay]) == self.top:
+                graph.set_backing(self.m, overlay, self.base, self.backing_file)
+        return 0
+
+
+class Mirror(Driver):
+    """blockdev-mirror / drive-mirror, and the active commit (job type "commit") that is a mirror into a
+    backing node: copies, turns ready, then waits for job-complete (pivot) or cancel."""
+
+    job_type = "mirror"
+
+    def __init__(self, m: Machine, source: str, target: str, sync: str, commit: bool = False) -> None:
+        self.m, self.source, self.target, self.sync = m, source, target, sync
+        self.should_complete = False
+        self.commit_into_base = commit
+        if commit:
+            self.job_type = "commit"
+
+    def run(self, job: Job) -> Body:
+        data: set[int] = set()
+        if self.sync != "none":
+            nodes = graph.chain(self.m, self.source)
+            if self.commit_into_base:
+                nodes = nodes[: nodes.index(self.target)] if self.target in nodes else nodes
+            elif self.sync == "top":
+                nodes = nodes[:1]
+            for node in nodes:
+                data |= graph.allocated(self.m, node)
+        size = graph.length(self.m, self.source)
+        # a mirror of the whole disk counts all of it; an active commit only what the top layers hold
+        total = min(len(data) * qcow2.CLUSTER, size) if self.commit_into_base else size
+        job.set_remaining(total)
+        offset = 0
+        while offset < size:
+            n = min(CHUNK, size - offset)
+            first, last = offset // qcow2.CLUSTER, (offset + n - 1) // qcow2.CLUSTER
+            dirty = sum(1 for c in range(first, last + 1) if c in data)
+            if dirty:
+                delay = job.ratelimit_delay(n) + job.io_seconds(n)
+                if delay:
+                    yield from job.sleep(delay)
+                if job.is_cancelled:
+                    return 0
+            if not self.commit_into_base:
+                job.progress(n)
+            elif dirty:
+                job.progress(min(dirty * qcow2.CLUSTER, total - job.progress_current))
+            offset += n
+        if total:
+            yield from job.sleep(0)
+            if job.is_cancelled:
+                return 0
+        job.transition_to_ready()
+        while not (self.should_complete or job.cancelled):
+            yield from job.wait()
+            if job.is_cancelled:
+                break
+        return 0
+
+    def complete(self, job: Job) -> None:
+        self.should_complete = True
+        self.wake(job)
+
+    def wake(self, job: Job) -> None:
+        """The ready loop notices a complete or a cancel after the command's reply: it flushes the
+        target first (a thread-pool request in QEMU)."""
+        job.jobs.timers.call_later(0, job.enter)
+
+    def cancel(self, job: Job, force: bool) -> bool:
+        force = force or not job.is_ready
+        if not force:
+            job.jobs.timers.call_later(0, job.enter)
+        return force
+
+    def prepare(self, job: Job) -> int:
+        if self.should_complete and not job.is_cancelled:
+            if self.commit_into_base:
+                graph.replace(self.m, self.source, self.target)
+            else:
+                graph.replace(self.m, self.source, self.target)
+        return 0
+
+
+class Backup(Driver):
+    """blockdev-backup / drive-backup: copy ``source`` (or what its bitmap marks) into ``target``."""
+
+    job_type = "backup"
+
+    def __init__(self, m: Machine, source: str, target: str, sync: str, bitmap: str | None) -> None:
+        self.m, self.source, self.target, self.sync, self.bitmap = m, source, target, sync, bitmap
+
+    def run(self, job: Job) -> Body:
+        data: set[int] = set()
+        if self.sync in ("full", "top"):
+            nodes = graph.chain(self.m, self.source)
+            for n in nodes if self.sync == "full" else nodes[:1]:
+                data |= graph.allocated(self.m, n)
+        size = graph.length(self.m, self.source)
+        if self.sync in ("incremental", "bitmap"):
+            size = 0  # a bitmap of a VM that wrote nothing marks nothing
+        return (yield from copy_range(job, size, data))
+
+    def clean(self, job: Job) -> None:
+        if self.bitmap is not None:
+            bm = self.m.bitmaps.find(self.source, self.bitmap)
+            if bm is not None:  # the job's successor bitmap is merged back in: it heads the list again
+                bm.busy = False
+                self.m.bitmaps.nodes[self.source].remove(bm)
+                self.m.bitmaps.nodes[self.source].insert(0, bm)
+
+
+class Create(Driver):
+    """blockdev-create: writes the image (file, raw or qcow2) on the node or file named."""
+
+    job_type = "create"
+    block = False
+
+    def __init__(self, m: Machine, options: dict[str, object]) -> None:
+        self.m, self.options = m, options
+
+    def run(self, job: Job) -> Body:
+        job.set_remaining(1)
+        try:
+            self.create()
+        except OSError as exc:
+            job.fail(-(exc.errno or errno.EIO), f"Could not create '{exc.filename}': {exc.strerror}")
+        except qcow2.ImageError as exc:
+            job.fail(-errno.EINVAL, str(exc))
+        job.progress(1)
+        if not job.ret:
+            yield from job.sleep(0)  # the write went through QEMU's thread pool
+        return job.ret
+
+    def create(self) -> None:
+        o = self.options
+        driver = o["driver"]
+        if driver == "file":
+            path = str(o["filename"])
+            with open(path, "wb") as f:
+                f.truncate(int(o.get("size", 0)))  # type: ignore[call-overload]
+            return
+        node = str(o["file"])
+        path = str(graph.leaf_file(self.m, node).get("filename"))
+        size = int(o["size"])  # type: ignore[call-overload]
+        if driver == "qcow2":
+            backing = o.get("backing-file")
+            fmt = o.get("backing-fmt")
+            qcow2.create(path, size, str(backing) if backing else None, str(fmt) if fmt else None)
+        else:  # raw
+            with open(path, "r+b") as f:
+                f.truncate(size)
+        os.utime(path)

@@ -1,0 +1,113 @@
+"""The job model on the VM's timers: rates, speed limits, transactions (no process, a hand-driven clock)."""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+from typing import Any
+
+from fakeqemu.commands.blockjobs import blockdev_mirror, start_drained
+from fakeqemu.commands.jobs import query_block_jobs
+from fakeqemu.commands.registry import Context
+from fakeqemu.machine.block.jobs import Body, Driver, Job, Txn
+from fakeqemu.machine.core.events import Event
+from fakeqemu.machine.machine import Machine, MachineConfig
+
+MiB = 1 << 20
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def setup(tmp_path: Path, rate: float = 0.0) -> tuple[Machine, Clock, list[Event]]:
+    clock = Clock()
+    m = Machine(MachineConfig(machine_type="none", job_rate=rate), monotonic=clock)
+    events: list[Event] = []
+    m.events.subscribe(events.append)
+    for name in ("src", "dst"):
+        path = tmp_path / f"{name}.raw"
+        path.write_bytes(b"\1" * (4 * MiB))  # raw: every byte is data
+        m.backends.blockdevs[f"{name}-file"] = {"options": {"driver": "file", "filename": str(path)},
+                                                "attached": None, "backing": None}  # fmt: skip
+        m.backends.blockdevs[name] = {"options": {"driver": "raw", "file": f"{name}-file", "node-name": name},
+                                      "attached": None, "backing": None}  # fmt: skip
+    return m, clock, events
+
+
+def advance(m: Machine, clock: Clock, to: float) -> None:
+    while (deadline := m.timers.next_deadline()) is not None and deadline <= to:
+        clock.now = max(clock.now, deadline)
+        m.timers.run_due()
+    clock.now = to
+
+
+def offset(m: Machine) -> Any:
+    return query_block_jobs(Context(m), {})[0]["offset"]
+
+
+def statuses(events: list[Event]) -> list[str]:
+    return [f"{e.data['id']}:{e.data['status']}" for e in events if e.name == "JOB_STATUS_CHANGE" and e.data]
+
+
+def test_qemu_rate_mode_copies_in_time(tmp_path: Path) -> None:
+    m, clock, events = setup(tmp_path, rate=MiB)
+    blockdev_mirror(Context(m), {"job-id": "m", "device": "src", "target": "dst", "sync": "full"})
+    advance(m, clock, 101.01)
+    assert offset(m) == MiB  # two 512 KiB chunks in the first second
+    advance(m, clock, 103.6)
+    assert "m:ready" not in statuses(events)
+    advance(m, clock, 104.1)
+    assert statuses(events)[-1] == "m:ready"
+    assert offset(m) == 4 * MiB
+
+
+def test_speed_limit_paces_a_quick_job_and_set_speed_kicks_it(tmp_path: Path) -> None:
+    m, clock, events = setup(tmp_path)
+    blockdev_mirror(Context(m), {"job-id": "m", "device": "src", "target": "dst", "sync": "full", "speed": MiB})
+    advance(m, clock, 100.0)
+    assert offset(m) == 0
+    advance(m, clock, 100.51)
+    assert offset(m) == MiB // 2
+    m.jobs.find("m").set_speed(0)  # unlimited now: the sleeping job is entered and runs to ready
+    advance(m, clock, 100.52)
+    assert offset(m) == 4 * MiB and statuses(events)[-1] == "m:ready"
+
+
+class Failing(Driver):
+    job_type = "backup"
+
+    def run(self, job: Job) -> Body:
+        yield from job.sleep(0.5)
+        job.fail(-errno.EIO, "Input/output error")
+        return job.ret
+
+
+class Slow(Driver):
+    job_type = "backup"
+
+    def run(self, job: Job) -> Body:
+        job.set_remaining(10)
+        yield from job.sleep(5.0)
+        job.progress(10)
+        return 0
+
+
+def test_a_failed_job_cancels_its_grouped_transaction(tmp_path: Path) -> None:
+    m, clock, events = setup(tmp_path)
+    txn = Txn()
+    a = m.jobs.create("a", Slow(), txn=txn)
+    b = m.jobs.create("b", Failing(), txn=txn)
+    start_drained(m, [a, b])
+    advance(m, clock, 101.0)
+    # job_completed_txn_abort finalizes the transaction's jobs newest first; the slow one is cancelled
+    assert statuses(events)[-6:] == ["b:aborting", "b:concluded", "b:null", "a:aborting", "a:concluded", "a:null"]
+    names = [(e.name, (e.data or {}).get("device") or (e.data or {}).get("id")) for e in events]
+    assert ("BLOCK_JOB_CANCELLED", "a") in names
+    completed = [e for e in events if e.name == "BLOCK_JOB_COMPLETED"]
+    assert [(e.data or {}).get("error") for e in completed] == ["Input/output error"]
+    assert m.jobs.list == []
