@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from fakeqemu.commands.registry import Context, command
+from fakeqemu.machine.core.qdev import Device
 from fakeqemu.machine.guest.agent import AgentPolicyError
-from fakeqemu.machine.guest.hotplug import Guest, PolicyError
+from fakeqemu.machine.guest.hotplug import PolicyError
 from fakeqemu.qmp.errors import DeviceNotFound, GenericError
 
 
@@ -74,13 +75,6 @@ EXTENSION_SCHEMA: tuple[dict[str, Any], ...] = (
 )
 
 
-def _guest(ctx: Context) -> Guest:
-    guest = getattr(ctx.machine, "guest", None)
-    if not isinstance(guest, Guest):
-        raise GenericError("this machine has no guest model")
-    return guest
-
-
 def _port_size(args: dict[str, Any]) -> tuple[int, int]:
     port, size = int(args["port"]), int(args["size"])
     if size not in (1, 2, 4):
@@ -105,7 +99,7 @@ def io_read(ctx: Context, args: dict[str, Any]) -> Any:
 
 @command("x-fakeqemu-guest-policy")
 def guest_policy(ctx: Context, args: dict[str, Any]) -> Any:
-    guest = _guest(ctx)
+    guest = ctx.machine.guest
     device = args.get("device")
     if device is not None and _find_device(ctx, device) is None:
         raise DeviceNotFound(f"Device '{device}' not found")
@@ -118,12 +112,12 @@ def guest_policy(ctx: Context, args: dict[str, Any]) -> Any:
 
 @command("x-fakeqemu-query-guest")
 def query_guest(ctx: Context, args: dict[str, Any]) -> Any:
-    return _guest(ctx).describe()
+    return ctx.machine.guest.describe()
 
 
 @command("x-fakeqemu-eject")
 def eject(ctx: Context, args: dict[str, Any]) -> Any:
-    guest = _guest(ctx)
+    guest = ctx.machine.guest
     dev = _find_device(ctx, str(args["id"]))
     if dev is None:
         raise DeviceNotFound(f"Device '{args['id']}' not found")
@@ -157,19 +151,7 @@ def agent(ctx: Context, args: dict[str, Any]) -> Any:
     return ga.describe()
 
 
-def _find_device(ctx: Context, dev_id: str) -> Any:
-    """A device by id: /machine/peripheral/<id> on the machine's board, or a lookup helper if it offers one."""
-    board = getattr(ctx.machine, "board", None)
-    if board is not None:
-        return board.find_device(dev_id)
-    finder = getattr(ctx.machine, "find_device", None)
-    if callable(finder):
-        return finder(dev_id)
-    peripheral = getattr(ctx.machine, "peripheral", None)
-    children = getattr(peripheral, "children", None)
-    if isinstance(children, dict):
-        return children.get(dev_id)
-    for child in children or []:
-        if getattr(child, "name", None) == dev_id or getattr(child, "id", None) == dev_id:
-            return child
-    return None
+def _find_device(ctx: Context, dev_id: str) -> Device | None:
+    """A device by id (/machine/peripheral/<id>)."""
+    board = ctx.machine.board
+    return None if board is None else board.find_device(dev_id)

@@ -307,9 +307,8 @@ class Board:
     def reset(self) -> None:
         """A system reset, as bridges' own hotplug controllers see it."""
         for bus in self.pci_buses():
-            reset = getattr(bus.hotplug_handler, "bus_reset", None)
-            if callable(reset):
-                reset(bus)
+            if bus.hotplug_handler is not None:
+                bus.hotplug_handler.bus_reset(bus)
 
     def find_bus(self, name: str) -> PCIBus | None:
         for bus in self.pci_buses():

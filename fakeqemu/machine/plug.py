@@ -134,26 +134,21 @@ class NativeHotplug:
     powered slot it is signalled to a guest driver fakeqemu does not model, so the device stays, as in
     QEMU with a guest that does not answer."""
 
-    qom_path = ""
-
     def __init__(self) -> None:
         self.powered: set[int] = set()
 
-    def pre_plug(self, bus: Any, dev: Any) -> None:
+    def pre_plug(self, bus: PCIBus, dev: PCIDevice) -> None:
         pass
 
-    def plug(self, bus: Any, dev: Any, hotplugged: bool) -> None:
+    def plug(self, bus: PCIBus, dev: PCIDevice, hotplugged: bool) -> None:
         pass
 
-    def unplug_request(self, bus: Any, dev: Any) -> None:
+    def unplug_request(self, bus: PCIBus, dev: PCIDevice) -> None:
         if dev.slot not in self.powered:
             for fn in reversed(bus.devices_in_slot(dev.slot)):
                 fn.unparent()
 
-    def unplug(self, bus: Any, dev: Any) -> None:
-        pass
-
-    def bus_reset(self, bus: Any) -> None:
+    def bus_reset(self, bus: PCIBus) -> None:
         self.powered = {d.slot for d in bus.devices}
 
 
@@ -317,7 +312,9 @@ def device_del(machine: Machine, dev_id: str) -> None:
         raise GenericError(f"Device '{dev.type}' does not support hotplugging")
     if not dev.hotpluggable:
         raise GenericError(f"Device '{dev.type}' does not support hotplugging")
-    bus.hotplug_handler.unplug_request(bus, dev)
+    handler = bus.hotplug_handler
+    assert handler is not None  # checked above
+    handler.unplug_request(bus, dev)
 
 
 def _virtual_ms(machine: Machine) -> int:

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 from fakeqemu.commands.hmp_io import hmp_i, hmp_o, register
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "machine"))
-from hpfakes import Board
+from tests.machine.rig import Rig
 
 TRY_I = 'Try "help i" for more information\r\n'
 TRY_O = 'Try "help o" for more information\r\n'
 
 
 def test_sticky_size_and_formats() -> None:
-    b = Board("pc")
-    b.done()
+    b = Rig("pc")
     m = b.machine
     assert hmp_i(m, "0xae0c") == "portl[0xae0c] = 0xfffffffc\r\n"  # default size 4
     assert hmp_i(m, "/b 0xae0c") == "portb[0xae0c] = 0x00\r\n"
@@ -31,7 +25,7 @@ def test_sticky_size_and_formats() -> None:
 
 
 def test_expressions_and_errors() -> None:
-    b = Board("pc")
+    b = Rig("pc")
     m = b.machine
     hmp_i(m, "/b 0")
     assert hmp_i(m, "") == "unexpected end of expression\r\n" + TRY_I
@@ -55,8 +49,7 @@ def test_expressions_and_errors() -> None:
 
 
 def test_o() -> None:
-    b = Board("pc")
-    b.done()
+    b = Rig("pc")
     m = b.machine
     assert hmp_o(m, "0x80 0x12") == ""
     assert hmp_o(m, "/h 0xafe2 0x2") == ""

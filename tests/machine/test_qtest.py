@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from hpfakes import Board
 
 from fakeqemu.machine.machine import Machine, MachineConfig
 from fakeqemu.machine.plug import device_add
 from fakeqemu.protocols.qtest import QtestAbort, QtestSession, parse_c_u64
+from tests.machine.rig import Rig
 
 
-def session() -> tuple[Board, QtestSession]:
-    b = Board("pc")
-    b.done()
+def session() -> tuple[Rig, QtestSession]:
+    b = Rig("pc")
     return b, QtestSession(b.machine)
 
 
@@ -90,7 +89,7 @@ def test_irq_intercept_reports_sci() -> None:
 
 
 def test_log_lines() -> None:
-    b = Board("pc")
+    b = Rig("pc")
     lines: list[str] = []
     s = QtestSession(b.machine, log=lines.append)
     s.handle_line("inb 0x80")

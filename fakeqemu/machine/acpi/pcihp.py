@@ -25,9 +25,10 @@ handler, counting from 0.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
 from fakeqemu.machine.core.ioport import PortRegion
+from fakeqemu.machine.core.qdev import PCIBus, PCIDevice
 from fakeqemu.qmp.errors import GenericError
 
 if TYPE_CHECKING:
@@ -52,53 +53,18 @@ UP, DOWN, EJECT, RMV, SEL, AIDX = 0x00, 0x04, 0x08, 0x0C, 0x10, 0x14
 BSEL_ERROR = "Unsupported bus. Bus doesn't have property 'acpi-pcihp-bsel' set"
 
 
-class HpDevice(Protocol):
-    """What pcihp needs of a qdev PCI device (fakeqemu.machine.pci.PCIDevice satisfies it)."""
-
-    id: str | None
-    hotpluggable: bool
-    hotplugged: bool
-
-    @property
-    def slot(self) -> int: ...
-
-    @property
-    def child_buses(self) -> Any: ...
-
-    def unparent(self) -> None: ...
-
-
-class HpBus(Protocol):
-    """What pcihp needs of a PCI bus (fakeqemu.machine.pci.PCIBus satisfies it)."""
-
-    name: str
-    bsel: int | None
-    hotplug_handler: Any
-
-    @property
-    def devices(self) -> Any: ...
-
-
-def _bus_children(bus: Any) -> list[Any]:
+def _bus_children(bus: PCIBus) -> list[PCIDevice]:
     """The bus's devices in QEMU's QTAILQ order: the most recently plugged first (bus_add_child inserts at
     the head). fakeqemu buses keep plug order, so this reverses it."""
-    return list(reversed(list(bus.devices)))
+    return list(reversed(bus.devices))
 
 
-def _child_buses(dev: Any) -> list[Any]:
-    return list(getattr(dev, "child_buses", None) or [])
-
-
-def _is_bridge(dev: Any) -> bool:
-    return bool(_child_buses(dev))
-
-
-def _buses_depth_first(root: Any) -> Iterator[Any]:
+def _buses_depth_first(root: PCIBus) -> Iterator[PCIBus]:
     """QEMU's pci_for_each_bus_depth_first: a bus, then each secondary bus below it, the bridge created
     last first (the child list is head-inserted)."""
     yield root
     for dev in _bus_children(root):
-        for sec in _child_buses(dev):
+        for sec in dev.child_buses:
             yield from _buses_depth_first(sec)
 
 
@@ -171,7 +137,7 @@ class AcpiPciHp:
     def __init__(
         self,
         machine: Machine,
-        root_bus: Any,
+        root_bus: PCIBus,
         *,
         base: int,
         gpe: Gpe,
@@ -237,7 +203,7 @@ class AcpiPciHp:
             slot = _ctz32(value)
             for dev in _bus_children(bus):
                 if dev.slot == slot:
-                    self.acpi_index = int(getattr(dev, "acpi_index", 0) or 0)
+                    self.acpi_index = dev.acpi_index
                     break
         elif offset == EJECT:
             if self.hotplug_select >= MAX_HOTPLUG_BUS:
@@ -251,17 +217,17 @@ class AcpiPciHp:
 
     # --- buses --------------------------------------------------------------------------------------
 
-    def buses(self) -> list[Any]:
+    def buses(self) -> list[PCIBus]:
         return list(_buses_depth_first(self.root))
 
-    def find_bus(self, bsel: int) -> Any:
+    def find_bus(self, bsel: int) -> PCIBus | None:
         """acpi_pcihp_find_hotplug_bus: the bus with this bsel (bsel 0 falls back to the root), if it is
         hotpluggable."""
         if bsel < 0:
             return None
         found = None
         for bus in self.buses():
-            if getattr(bus, "bsel", None) == bsel:
+            if bus.bsel == bsel:
                 found = bus
         if found is None and bsel == 0:
             found = self.root
@@ -278,19 +244,19 @@ class AcpiPciHp:
         for bus in self.buses():
             if bus.hotplug_handler is None:
                 continue
-            parent = getattr(bus, "parent_device", None)
-            if parent is not None and (not self.bridge_hotplug or getattr(parent, "hotplugged", False)):
+            parent = bus.parent_device
+            if parent is not None and (not self.bridge_hotplug or parent.hotplugged):
                 continue
             bus.bsel = nxt
             nxt += 1
 
     def known_bsels(self) -> list[int]:
-        return sorted(b.bsel for b in self.buses() if getattr(b, "bsel", None) is not None)
+        return sorted(b.bsel for b in self.buses() if b.bsel is not None)
 
     # --- QEMU's reset and eject ---------------------------------------------------------------------
 
-    def _no_hotplug(self, dev: Any) -> bool:
-        return (_is_bridge(dev) and not dev.hotplugged) or not dev.hotpluggable
+    def _no_hotplug(self, dev: PCIDevice) -> bool:
+        return (bool(dev.child_buses) and not dev.hotplugged) or not dev.hotpluggable
 
     def eject_slot(self, bsel: int, slots: int) -> None:
         """acpi_pcihp_eject_slot: eject every hot-pluggable function in the lowest slot of ``slots``."""
@@ -319,7 +285,7 @@ class AcpiPciHp:
                     self.down[bsel] = 0
         self.hotplug_enable.clear()  # absent entries read as ~0
         for bus in self.buses():
-            sel: int | None = getattr(bus, "bsel", None)
+            sel = bus.bsel
             if sel is None or self.find_bus(sel) is not bus:
                 continue
             mask = 0xFFFFFFFF
@@ -336,15 +302,15 @@ class AcpiPciHp:
 
     # --- HotplugHandler ----------------------------------------------------------------------------
 
-    def pre_plug(self, bus: Any, dev: Any) -> None:
-        if dev.hotplugged and getattr(bus, "bsel", None) is None:
+    def pre_plug(self, bus: PCIBus, dev: PCIDevice) -> None:
+        if dev.hotplugged and bus.bsel is None:
             raise GenericError(BSEL_ERROR)
 
-    def plug(self, bus: Any, dev: Any, hotplugged: bool) -> None:
+    def plug(self, bus: PCIBus, dev: PCIDevice, hotplugged: bool) -> None:
         if not hotplugged:
             # cold-plugged bridges: their secondary buses get the ACPI handler
             if self.bridge_hotplug:
-                for sec in _child_buses(dev):
+                for sec in dev.child_buses:
                     sec.hotplug_handler = self
             return
         bsel = bus.bsel
@@ -353,8 +319,8 @@ class AcpiPciHp:
         self.up[bsel] = self.up.get(bsel, 0) | (1 << dev.slot)
         self.send_event()
 
-    def unplug_request(self, bus: Any, dev: Any) -> None:
-        bsel = getattr(bus, "bsel", None)
+    def unplug_request(self, bus: PCIBus, dev: PCIDevice) -> None:
+        bsel = bus.bsel
         if bsel is None:
             raise GenericError(BSEL_ERROR)
         # qdev_unplug refuses a repeat while pending_deleted_expires_ms is 0 or in the future (virtual
@@ -364,22 +330,21 @@ class AcpiPciHp:
         self.down[bsel] = self.down.get(bsel, 0) | (1 << dev.slot)
         self.send_event()
 
-    def unplug(self, bus: Any, dev: Any) -> None:
-        """hotplug_handler_unplug: nothing beyond qdev's unrealize here (no acpi-index bookkeeping)."""
+    def bus_reset(self, bus: PCIBus) -> None:
+        """Nothing per bus: pcihp resets with the machine (``reset``)."""
 
     def virtual_clock_ms(self) -> int:
-        started = getattr(self.machine, "virtual_clock_ms", None)
-        if callable(started):
-            return int(started())
+        """QEMU_CLOCK_VIRTUAL in ms, as far as qdev_unplug can tell: 0 until the guest first runs, and
+        under qtest (which drives that clock itself)."""
         return 0 if (self.machine.config.qtest or self.machine.runstate == "prelaunch") else 1
 
 
-def unplug_in_progress(dev: Any, virtual_ms: int) -> bool:
+def unplug_in_progress(dev: PCIDevice, virtual_ms: int) -> bool:
     """qdev_unplug's check: a repeated device_del fails with "Device %s is already in the process of
     unplug" while this is true."""
-    if not getattr(dev, "pending_deleted_event", False):
+    if not dev.pending_deleted_event:
         return False
-    expires = int(getattr(dev, "pending_deleted_expires_ms", 0))
+    expires = dev.pending_deleted_expires_ms
     return expires == 0 or expires > virtual_ms
 
 
@@ -390,16 +355,7 @@ def _ctz32(value: int) -> int:
     return (value & -value).bit_length() - 1
 
 
-class Hotplug:
-    """The ACPI hotplug hardware of one VM: GPE0 + pcihp, as attached by ``install``."""
-
-    def __init__(self, pcihp: AcpiPciHp, gpe: Gpe, gpe_base: int | None) -> None:
-        self.pcihp = pcihp
-        self.gpe = gpe
-        self.gpe_base = gpe_base
-
-
-def install(machine: Machine, root_bus: Any, machine_type: str | None = None) -> AcpiPciHp | None:
+def install(machine: Machine, root_bus: PCIBus, machine_type: str | None = None) -> AcpiPciHp | None:
     """Create the board's pcihp + GPE0 and map them on ``machine.ioports``. Call before cold-plugging
     devices (so cold-plugged bridges get the ACPI handler), then ``reset()`` once cold plug is done.
 

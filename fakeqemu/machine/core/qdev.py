@@ -9,12 +9,25 @@ finalizes with it (virtio-backend first, path only), then its own (``device`` an
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fakeqemu.machine.core.qom import Obj
 
 if TYPE_CHECKING:
     from fakeqemu.machine.machine import Machine
+
+
+class HotplugHandler(Protocol):
+    """QEMU's HotplugHandler interface, as a PCI bus's handler implements it (the VM's ACPI pcihp block,
+    or a hot-added bridge's own SHPC / PCIe-native controller)."""
+
+    def pre_plug(self, bus: PCIBus, dev: PCIDevice) -> None: ...
+
+    def plug(self, bus: PCIBus, dev: PCIDevice, hotplugged: bool) -> None: ...
+
+    def unplug_request(self, bus: PCIBus, dev: PCIDevice) -> None: ...
+
+    def bus_reset(self, bus: PCIBus) -> None: ...
 
 
 class Device(Obj):
@@ -153,7 +166,7 @@ class PCIBus(Obj):
         self.bus_name = name
         #: devices in plug order (QEMU's list is head-inserted: see pcihp._bus_children)
         self.devices: list[PCIDevice] = []
-        self.hotplug_handler: Any = None
+        self.hotplug_handler: HotplugHandler | None = None
         self._bsel: int | None = None
         self.parent_device: Device | None = None
         self.next_index = 0

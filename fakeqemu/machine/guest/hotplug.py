@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from fakeqemu.machine.acpi.pcihp import DOWN, EJECT, PCI_HOTPLUG_STATUS, SEL, UP, AcpiPciHp
 from fakeqemu.machine.core.events import Event
+from fakeqemu.machine.core.qdev import Device, PCIBus, PCIDevice
 
 if TYPE_CHECKING:
     from fakeqemu.machine.machine import Machine
@@ -67,6 +68,8 @@ class Guest:
         self.booted = False
         self.pending_gpe = False
         self.pending_powerdown = False
+        #: an SCI is raised and the guest's handler is due on the next tick
+        self.sci_scheduled = False
         #: log of what the guest did, for x-fakeqemu-query-guest: (action, detail)
         self.actions: list[tuple[str, str]] = []
         if pcihp is not None:
@@ -101,7 +104,7 @@ class Guest:
         if self.pcihp is not None and self.booted and self.machine.running and self.active:
             self.handle_sci(self.pcihp, rescan=True)
 
-    def policy_for_devices(self, devices: list[Any]) -> str:
+    def policy_for_devices(self, devices: list[PCIDevice]) -> str:
         for dev in devices:
             pol = self.device_policy.get(dev.id or "")
             if pol is not None:
@@ -169,7 +172,15 @@ class Guest:
         self.machine.shutdown("guest-shutdown", guest=True)
 
     def on_gpe(self) -> None:
-        """Called by pcihp after it raised GPE0 status bit 1."""
+        """Called by pcihp after it raised GPE0 status bit 1. The guest's interrupt handler runs on the next
+        tick, not inside the command that raised the GPE: the command's reply is queued first, as with
+        QEMU, whose guest runs on its own vCPU."""
+        if not self.sci_scheduled:
+            self.sci_scheduled = True
+            self.machine.timers.call_later(0, self._sci)
+
+    def _sci(self) -> None:
+        self.sci_scheduled = False
         hp = self.pcihp
         if hp is None or not self.booted:
             return
@@ -246,13 +257,12 @@ class Guest:
         io.write(hp.base + EJECT, 4, 1 << slot)
         self.actions.append(("eject", f"bsel {bsel} slot {slot}"))
 
-    def eject_device(self, dev: Any) -> None:
+    def eject_device(self, dev: Device) -> None:
         """Eject the slot holding ``dev`` now (x-fakeqemu-eject), whatever the policy."""
         bus = dev.parent_bus
-        bsel = getattr(bus, "bsel", None)
-        if bsel is None:
+        if not isinstance(dev, PCIDevice) or not isinstance(bus, PCIBus) or bus.bsel is None:
             raise PolicyError("device is not on an ACPI hotplug bus")
-        self.eject(bsel, dev.slot)
+        self.eject(bus.bsel, dev.slot)
 
     def describe(self) -> dict[str, Any]:
         return {
