@@ -200,6 +200,13 @@ class VM:
         if self._cancel is not None:
             self._cancel.cancel()
 
+    def kill(self) -> None:
+        """End now, as a QEMU killed with SIGKILL: no SHUTDOWN, nothing more sent, connections cut and
+        listeners closed; the other VMs of the process carry on."""
+        self.machine.exiting = True
+        if self._cancel is not None:
+            self._cancel.cancel()
+
     def signal(self, signum: int) -> None:
         """SIGTERM/SIGINT/SIGHUP: QEMU sends SHUTDOWN host-signal and exits (the message is the fleet's:
         fakeqemu.server.app)."""
