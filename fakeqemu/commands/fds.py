@@ -8,47 +8,19 @@ never reads or writes a passed fd; it keeps it open until it is closed by comman
 
 from __future__ import annotations
 
-import contextlib
-import os
-import weakref
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fakeqemu.commands.registry import Context, command
+from fakeqemu.machine.backends import FdsetMember, FdTables
+from fakeqemu.machine.backends import close_fd as _close
 from fakeqemu.qmp.errors import GenericError
 
 if TYPE_CHECKING:
     from fakeqemu.machine.machine import Machine
 
 
-@dataclass
-class FdTables:
-    #: monitor name -> fd name -> fd (QEMU keeps named fds per monitor)
-    named: dict[str, dict[str, int]] = field(default_factory=dict)
-    #: fdset id -> its fds, in the order they were added
-    fdsets: dict[int, list[FdsetMember]] = field(default_factory=dict)
-
-
-@dataclass
-class FdsetMember:
-    fd: int
-    opaque: str | None
-    removed: bool = False
-
-
-_TABLES: weakref.WeakKeyDictionary[Machine, FdTables] = weakref.WeakKeyDictionary()
-
-
 def tables(machine: Machine) -> FdTables:
-    t = _TABLES.get(machine)
-    if t is None:
-        t = _TABLES[machine] = FdTables()
-    return t
-
-
-def _close(fd: int) -> None:
-    with contextlib.suppress(OSError):
-        os.close(fd)
+    return machine.fds
 
 
 def _monitor(ctx: Context) -> str:

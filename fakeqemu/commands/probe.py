@@ -13,17 +13,13 @@ from __future__ import annotations
 import functools
 import json
 import os
-import weakref
 from collections.abc import Mapping
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fakeqemu.commands.registry import Context, command
 from fakeqemu.machine.board import recorded
 from fakeqemu.qmp.errors import DeviceNotFound, GenericError
-
-if TYPE_CHECKING:
-    from fakeqemu.machine.machine import Machine
 
 
 @functools.cache
@@ -177,14 +173,11 @@ def query_sgx_capabilities(ctx: Context, args: dict[str, Any]) -> Any:
 
 
 #: per machine: migration capability -> state (QEMU's defaults until migrate-set-capabilities)
-_MIGRATE_CAPS: weakref.WeakKeyDictionary[Machine, dict[str, bool]] = weakref.WeakKeyDictionary()
-
-
 def _migrate_caps(ctx: Context) -> dict[str, bool]:
-    caps = _MIGRATE_CAPS.get(ctx.machine)
-    if caps is None:
-        caps = {c["capability"]: bool(c["state"]) for c in probe_data()["query-migrate-capabilities"]}
-        _MIGRATE_CAPS[ctx.machine] = caps
+    """The VM's migration capabilities: QEMU's defaults until migrate-set-capabilities changes one."""
+    caps = ctx.machine.migrate_caps
+    if not caps:
+        caps.update((c["capability"], bool(c["state"])) for c in probe_data()["query-migrate-capabilities"])
     return caps
 
 

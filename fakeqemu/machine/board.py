@@ -238,6 +238,8 @@ def _layout(kind: str) -> _Layout:
         parent = _parent(path)
         if parent in private:
             roots[path] = obj
+            obj.name = path.rpartition("/")[2]
+            obj.mount = parent
         else:
             shared[parent].add_child(path.rpartition("/")[2], obj)
         obj.shared = True
@@ -261,9 +263,8 @@ class Board:
             if path != "/":
                 parent, _, name = path.rpartition("/")
                 made[parent or "/"].add_child(name, made[path])
-        for path, root in layout.shared_roots.items():
-            parent, _, name = path.rpartition("/")
-            made[parent or "/"].attach_shared(name, root)
+        for root in layout.shared_roots.values():
+            made[root.mount].attach_shared(root)
         for path in buses:
             bus = made[path]
             assert isinstance(bus, PCIBus)

@@ -14,7 +14,7 @@ from typing import Any
 from fakeqemu import __version__
 from fakeqemu.machine.acpi.cpuhp import legacy_region
 from fakeqemu.machine.acpi.pcihp import AcpiPciHp, install
-from fakeqemu.machine.backends import Backends
+from fakeqemu.machine.backends import Backends, FdTables
 from fakeqemu.machine.block.bitmaps import Bitmaps
 from fakeqemu.machine.block.jobs import Jobs
 from fakeqemu.machine.board import Board
@@ -118,6 +118,10 @@ class Machine:
         self.on_exit: Callable[[], None] | None = None
         self.exiting = False
         self.backends = Backends()
+        #: the fds passed to this VM (getfd, add-fd): closed with the machine
+        self.fds = FdTables()
+        #: migration capabilities as migrate-set-capabilities left them (filled with QEMU's defaults on use)
+        self.migrate_caps: dict[str, bool] = {}
         self.jobs = Jobs(self.timers, self.events, monotonic)
         self.jobs.rate = self.config.job_rate
         self.bitmaps = Bitmaps()
@@ -211,6 +215,12 @@ class Machine:
             self.stop("shutdown")
             return
         self.request_exit()
+
+    def close(self) -> None:
+        """Give back what the VM holds of the host: the fds passed to it, and those its netdevs own. The
+        machine is done with (a reset builds a new one)."""
+        self.fds.close()
+        self.backends.close()
 
     def request_exit(self) -> None:
         if self.exiting:

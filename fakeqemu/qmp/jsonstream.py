@@ -291,22 +291,36 @@ class _Parser:
         return self.value()
 
 
+#: the recursion the parser needs for MAX_NESTING levels (three frames a level), with room to spare
+_PARSE_RECURSION = 4 * MAX_NESTING + 100
+
+
 def _parse(tokens: list[tuple[int, bytes]]) -> Any:
+    """Parse one message. The recursive descent needs more than Python's default recursion limit for the
+    deepest messages QEMU accepts: the limit is raised for the parse and put back after it."""
     limit = sys.getrecursionlimit()
-    if limit < 4 * MAX_NESTING:
-        sys.setrecursionlimit(4 * MAX_NESTING + 100)
+    if limit < _PARSE_RECURSION:
+        sys.setrecursionlimit(_PARSE_RECURSION)
     try:
         return _Parser(tokens).value()
     except _ParseFailure as exc:
         return JsonParseError(f"JSON parse error, {exc}")
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 def _count_keys(value: Any) -> int:
-    if isinstance(value, dict):
-        return len(value) + sum(_count_keys(v) for v in value.values())
-    if isinstance(value, list):
-        return sum(_count_keys(v) for v in value)
-    return 0
+    """How many keys the objects of ``value`` have, all levels (without recursion: 1024 levels deep)."""
+    count = 0
+    todo = [value]
+    while todo:
+        v = todo.pop()
+        if isinstance(v, dict):
+            count += len(v)
+            todo.extend(v.values())
+        elif isinstance(v, list):
+            todo.extend(v)
+    return count
 
 
 class JsonStreamer:

@@ -102,7 +102,7 @@ class VM:
         for conn in self.connections:
             conn.attach(self.machine)
         self._wake_timers()
-        del old
+        old.close()
 
     async def run(self, *, task_status: trio.TaskStatus[VM] = trio.TASK_STATUS_IGNORED) -> None:
         """Listen, connect qtest, report started, and serve until the VM exits."""
@@ -169,6 +169,7 @@ class VM:
             for held in [*listeners, *first]:
                 if held is not None:
                     held.close()
+            self.machine.close()
             self.exited.set()
 
     # --- timers ----------------------------------------------------------------------------------

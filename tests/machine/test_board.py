@@ -121,3 +121,14 @@ def test_qom_set_on_a_shared_object_stays_in_its_vm() -> None:
     assert a.tree.get(oa, name) == 42 and b.tree.get(ob, name) == before
     with pytest.raises(RuntimeError):
         oa.set_own(name, 1)
+
+
+def test_shared_objects_hold_no_pointer_into_a_vm() -> None:
+    first = Board("pc")
+    second = Board("pc")
+    shared = [o for o in first.tree.root.walk() if o.shared]
+    roots = [o for o in shared if o.mount]
+    assert roots and all(o.parent is None for o in roots)  # the VM points to them, not they to a VM
+    for obj in shared:
+        assert first.tree.resolve(obj.path) is obj and second.tree.resolve(obj.path) is obj
+    assert "/machine/unattached/device[0]" in {o.path for o in shared}

@@ -3,6 +3,8 @@ nesting 1024. After the error the stream starts over, and the next message is se
 
 from __future__ import annotations
 
+import sys
+
 from fakeqemu.qmp.session import Item, Output, QMPSession, Request
 
 
@@ -40,3 +42,14 @@ def test_nesting_limit() -> None:
     s = session()
     out = s.receive_data(b'{"execute": "query-status", "id": ' + b"[" * 1025 + b"]" * 1025 + b"}")
     assert out[0] == Output(b'{"error": {"class": "GenericError", "desc": "JSON nesting depth limit exceeded"}}\r\n')
+
+
+def test_parsing_leaves_the_recursion_limit_alone() -> None:
+    limit = sys.getrecursionlimit()
+    s = session()
+    deep = b"[" * 1023 + b"]" * 1023  # with the outer object: 1024 levels, the most QEMU takes
+    out = s.receive_data(b'{"execute": "query-name", "id": ' + deep + b"}")  # the exact parser
+    assert isinstance(out[-1], Request) and out[-1].command == "query-name"
+    out = s.receive_data(b'{"execute": "query-name", "id": ' + b"[" * 1000 + b"]" * 1000 + b"}")  # orjson's
+    assert isinstance(out[-1], Request) and out[-1].command == "query-name"
+    assert sys.getrecursionlimit() == limit

@@ -26,6 +26,7 @@ class Obj:
         "children",
         "dyn_types",
         "errors",
+        "mount",
         "name",
         "own",
         "parent",
@@ -48,6 +49,9 @@ class Obj:
         self.type = type_name
         self.parent: Obj | None = None
         self.name = ""
+        #: the path a shared subtree's root hangs from in every VM ("" for any other object): a shared
+        #: object holds no pointer into a VM
+        self.mount = ""
         self.children: dict[str, Obj] = {}
         self.props = props
         self.values = values
@@ -84,12 +88,11 @@ class Obj:
             self.add_dynamic(name, f"child<{child.type}>")
         return child
 
-    def attach_shared(self, name: str, child: Obj) -> None:
-        """Hang a shared, read-only subtree here (its ``parent`` stays whichever VM attached it last;
-        paths are the same in every VM)."""
-        child.parent = self
-        child.name = name
-        self.children[name] = child
+    def attach_shared(self, child: Obj) -> None:
+        """Hang a shared, read-only subtree here: the VM's tree points to it, not it to the VM (its
+        ``mount`` says where it hangs, the same path in every VM)."""
+        assert child.shared and child.parent is None and child.mount == self.path, child.mount
+        self.children[child.name] = child
 
     def remove_child(self, child: Obj) -> None:
         """object_unparent: the child leaves the tree at once."""
@@ -113,10 +116,13 @@ class Obj:
     @property
     def path(self) -> str:
         parts: list[str] = []
-        obj: Obj | None = self
-        while obj is not None and obj.parent is not None:
+        obj = self
+        while obj.parent is not None:
             parts.append(obj.name)
             obj = obj.parent
+        if obj.mount:
+            parts.append(obj.name)
+            return obj.mount.rstrip("/") + "/" + "/".join(reversed(parts))
         return "/" + "/".join(reversed(parts))
 
     def walk(self) -> Iterator[Obj]:
