@@ -172,7 +172,28 @@ class Call:
     fn: Callable[[], bytes | None]
 
 
-Step = Send | Expect | Sync | WaitEvent | Qtest | Signal | WaitClose | WaitExit | Call | Poll
+@dataclass(frozen=True)
+class Stderr:
+    """Once the process has exited: record each line it wrote on stderr as ``err``, with what differs
+    between any two runs normalised (trace lines' ``TID@SECONDS.MICROSECONDS:``, pointers, event times)
+    and the lines of other features dropped (qtest's log, the exit message)."""
+
+
+_TRACE_STAMP = re.compile(rb"^\d+@\d+\.\d{6}:")
+_POINTER = re.compile(rb"0x[0-9a-f]{10,}")
+
+
+def stderr_lines(text: str) -> list[bytes]:
+    out = []
+    for line in text.encode().splitlines():
+        if line.startswith(b"[") or b"terminating on signal" in line:
+            continue
+        line = _POINTER.sub(b"0xPTR", _TRACE_STAMP.sub(b"TID@TIME:", line))
+        out.append(normalise_line(line))
+    return out
+
+
+Step = Send | Expect | Sync | WaitEvent | Qtest | Signal | WaitClose | WaitExit | Call | Poll | Stderr
 
 
 def cmd(execute: str, arguments: dict[str, Any] | None = None, id: Any = None, oob: bool = False) -> bytes:
@@ -425,6 +446,9 @@ class VM:
                 out = fn()
                 if out is not None:
                     self.record("call<", out)
+            case Stderr():
+                for err_line in stderr_lines(self.stderr()):
+                    self.record("err", err_line)
 
 
 def start(

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from fakeqemu import __version__
-from fakeqemu.cli import faultfile, limits
+from fakeqemu.cli import faultfile, limits, traceopts
 from fakeqemu.cli.qemuopts import UsageError, device_opts, parse_bytes, parse_size_mb, split_opts
 from fakeqemu.machine.block.jobs import QEMU_JOB_RATE
 from fakeqemu.machine.faults import FaultConfigError
@@ -67,7 +67,6 @@ IGNORED = frozenset(
         "smp",
         "uuid",
         "global",
-        "msg",
         "overcommit",
         "sandbox",
         "audiodev",
@@ -86,9 +85,6 @@ IGNORED = frozenset(
         "append",
         "bios",
         "object",
-        "D",
-        "d",
-        "trace",
         "fsdev",
         "incoming",
         "k",
@@ -336,6 +332,8 @@ def parse_args(argv: Sequence[str]) -> Options:
             o.pidfile = value
         elif name == "fakeqemu":
             _apply_fakeqemu(cfg, value, o)
+        elif name in ("trace", "d", "D", "msg"):
+            traceopts.apply(cfg, arg, name, value)
         elif name in IGNORED:
             pass
         else:
@@ -499,9 +497,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         opts = parse_args(args)
+        traceopts.open_log(opts.vm.machine)
     except UsageError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 1
+    except traceopts.ListAndExit as stop:
+        return stop.show()
     if opts.print_version:
         major, minor, micro = opts.vm.machine.qemu_version
         print(

@@ -12,4 +12,5 @@ from fakeqemu.commands import (  # noqa: F401
     probe,
     qdev,
     qom,
+    trace,
 )

@@ -15,6 +15,7 @@ import signal
 from typing import Any
 
 from fakeqemu.commands.registry import COMMANDS, Context
+from fakeqemu.qmp.encode import encode
 from fakeqemu.qmp.errors import CommandNotFound, GenericError, QMPError
 from fakeqemu.qmp.schema import Schema
 from fakeqemu.qmp.session import QMPSession, Request
@@ -39,10 +40,19 @@ def run(ctx: Context, name: str, arguments: dict[str, Any], *, oob: bool = False
         if failure is not None:
             machine.traffic.add(ctx.monitor, "note", f"fault: fail {name} with {failure[0]}".encode())
             raise QMPError(failure[1], failure[0])
+    traced = False
     try:
         args: dict[str, Any] = arguments if cmd.any_args else Schema.load().check_args(name, arguments)
+        traced = bool(machine.trace.enabled) and not cmd.any_args  # QEMU's 'gen': false commands have none
+        if traced:
+            machine.trace(f"qmp_enter_{name.replace('-', '_')}", encode(arguments))
         result = cmd.handler(ctx, args)
-    except QMPError:
+        result = {} if result is None else result
+        if traced:
+            machine.trace(f"qmp_exit_{name.replace('-', '_')}", encode(result), 1)
+    except QMPError as exc:
+        if traced:
+            machine.trace(f"qmp_exit_{name.replace('-', '_')}", exc.desc, 0)
         raise
     except Exception:  # a bug of ours must not take the monitor down: answer like QEMU would
         log.exception("command %s failed", name)
@@ -50,7 +60,7 @@ def run(ctx: Context, name: str, arguments: dict[str, Any], *, oob: bool = False
     finally:
         # bottom halves the command queued (a job's exit) run before its reply, as in QEMU 7.2
         machine.jobs.run_bottom_halves()
-    return {} if result is None else result
+    return result
 
 
 def answer(session: QMPSession, ctx: Context, req: Request) -> bytes:

@@ -13,6 +13,7 @@ from fakeqemu.commands import hmp_io
 from fakeqemu.commands.qdev import pci_bus_info
 from fakeqemu.commands.registry import Context, command
 from fakeqemu.machine import qtree
+from fakeqemu.machine.core.trace import pointer
 
 if TYPE_CHECKING:
     from fakeqemu.machine.machine import Machine
@@ -108,7 +109,11 @@ HMP_COMMANDS: dict[str, HmpHandler] = {"info": hmp_info}
 hmp_io.register(HMP_COMMANDS)
 
 
-def run(machine: Machine, line: str) -> str:
+def run(machine: Machine, line: str, monitor: object = None) -> str:
+    """One HMP command line (``monitor``: the human monitor it came from; human-monitor-command makes a
+    monitor of its own for each line, as QEMU does)."""
+    if "handle_hmp_command" in machine.trace.enabled:
+        machine.trace("handle_hmp_command", pointer(monitor if monitor is not None else object()), line)
     name, _, _rest = line.strip().partition(" ")
     if not name:
         return ""

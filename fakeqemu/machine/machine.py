@@ -22,6 +22,7 @@ from fakeqemu.machine.core.events import EventBus
 from fakeqemu.machine.core.ioport import IoPorts
 from fakeqemu.machine.core.rcu import DEFAULT_GRACE_S, RcuQueue
 from fakeqemu.machine.core.timers import Timers
+from fakeqemu.machine.core.trace import Trace, file_sink, stderr_sink
 from fakeqemu.machine.faults import Faults
 from fakeqemu.machine.guest.agent import GuestAgent
 from fakeqemu.machine.guest.hotplug import Guest
@@ -83,6 +84,12 @@ class MachineConfig:
     #: bytes per second block jobs copy at: 0 is quick (no time but what a `speed` limit asks for);
     #: -fakeqemu job-rate=qemu picks QEMU_JOB_RATE
     job_rate: float = 0.0
+    #: trace events switched on (or, with a leading "-", off) by -trace / -d trace: / an events file, in order
+    trace_events: list[str] = field(default_factory=list)
+    #: where trace lines go (-D FILE, -trace file=FILE); stderr when None
+    trace_file: str | None = None
+    #: -msg timestamp=on: trace lines carry TID@SECONDS.MICROSECONDS
+    msg_timestamp: bool = False
 
 
 class ColdPlugError(Exception):
@@ -107,6 +114,11 @@ class Machine:
         #: wall clock, for event timestamps
         self.clock = clock
         self.events = EventBus(clock)
+        cfg = self.config
+        sink = stderr_sink if cfg.trace_file is None else file_sink(cfg.trace_file)
+        self.trace = Trace(sink, cfg.msg_timestamp, clock)
+        for pattern in cfg.trace_events:  # the command line warned about unknown names already
+            self.trace.enable_option(pattern, lambda _msg: None, self.cpu_count)
         #: timers run on a monotonic clock (the runtime's, so tests can drive it)
         self.timers = Timers(monotonic)
         self.rcu = RcuQueue(self.timers, self.config.rcu_grace)
@@ -153,6 +165,11 @@ class Machine:
         if self.config.agent_port and self.board is not None:
             cfg = self.config
             self.agent = GuestAgent(self, cfg.agent_port, cfg.agent_chardev, cfg.agent, cfg.agent_blocked)
+
+    @property
+    def cpu_count(self) -> int:
+        """vCPUs that exist (none with -M none)."""
+        return 0 if self.config.machine_type == "none" else self.config.smp
 
     @property
     def s3_enabled(self) -> bool:

@@ -23,7 +23,7 @@ give its bytes). Commands are looked up and their arguments checked by the calle
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from fakeqemu.qmp.encode import encode_message, qdict_order
@@ -45,6 +45,8 @@ class Request:
     arguments: dict[str, Any]
     id: Any  # NO_ID when the request had none
     oob: bool
+    #: the request object as parsed (what QEMU's trace points print)
+    source: dict[str, Any] | None = field(default=None, compare=False)
 
 
 @dataclass(slots=True)
@@ -54,6 +56,8 @@ class Output:
     data: bytes
     #: the request they answer (negotiation); None for input that was no request
     request: Request | None = None
+    #: the input they answer as parsed, or the JsonParseError when it could not be
+    source: object = field(default=None, compare=False)
 
 
 Item = Request | Output
@@ -101,9 +105,11 @@ class QMPSession:
         out: list[Item] = []
         for item in self._stream.feed(data):
             if isinstance(item, JsonParseError):
-                out.append(_error_reply("GenericError", item.desc))
+                out.append(Output(_error_bytes("GenericError", item.desc), None, item))
                 continue
             checked = self._check(item)
+            if isinstance(checked, Output):
+                checked.source = item
             if isinstance(checked, Request) and (checked.command == "qmp_capabilities" or not self.negotiated):
                 checked = self._negotiate(checked)
             out.append(checked)
@@ -129,14 +135,14 @@ class QMPSession:
                 return _error_reply("GenericError", f"QMP input member '{key}' is unexpected", id_)
         if exec_key is None:
             return _error_reply("GenericError", "QMP input lacks member 'execute'", id_)
-        return Request(obj[exec_key], obj.get("arguments", {}), id_, exec_key == "exec-oob")
+        return Request(obj[exec_key], obj.get("arguments", {}), id_, exec_key == "exec-oob", obj)
 
     # --- capabilities negotiation ----------------------------------------------------------------
 
     def _negotiate(self, req: Request) -> Output:
         """Rule 1 and 4: ``qmp_capabilities`` (arguments checked against QEMU's schema first), and any
         other command before it."""
-        return Output(self._negotiation_reply(req), req)
+        return Output(self._negotiation_reply(req), req, req.source)
 
     def _negotiation_reply(self, req: Request) -> bytes:
         if req.command != "qmp_capabilities":

@@ -22,7 +22,7 @@ class HMPMonitor:
     def __init__(self, vm: VM, greeted: bool) -> None:
         self.vm = vm
         self.greeted = greeted
-        self.readline = Readline(lambda line: run_hmp(vm.machine, line))
+        self.readline = Readline(lambda line: run_hmp(vm.machine, line, self))
         self.link: Link | None = None
 
     def connected(self, link: Link) -> None:

@@ -13,12 +13,17 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import orjson
 import trio
 
 from fakeqemu.commands.dispatch import answer
 from fakeqemu.commands.registry import Context
 from fakeqemu.machine.core.events import Event
-from fakeqemu.qmp.session import Output, QMPSession
+from fakeqemu.machine.core.trace import pointer
+from fakeqemu.qmp.encode import encode
+from fakeqemu.qmp.errors import QMPError
+from fakeqemu.qmp.jsonstream import JsonParseError
+from fakeqemu.qmp.session import Item, Output, QMPSession, Request
 from fakeqemu.server.driver import Closed, Link, RawData, SocketTransport, accept_loop, close_fds, serve_connection
 
 if TYPE_CHECKING:
@@ -63,7 +68,50 @@ class QMPMonitor:
         assert self.link is not None
         if not self.link.closed:
             self.traffic.add(self.conn_name, "out", data)
+            trace = self.ctx.machine.trace
+            if "monitor_qmp_respond" in trace.enabled:
+                trace("monitor_qmp_respond", pointer(self), data.rstrip(b"\r\n").decode(errors="replace"))
             self.link.send(data, bulk=bulk)
+
+    def _trace_request(self, item: Item) -> None:
+        """monitor/qmp.c's trace points for one input: handle_qmp_command as it is read, then queued and
+        taken off the queue for dispatch (in band) or dispatched at once (out of band)."""
+        trace = self.ctx.machine.trace
+        source = item.source
+        if isinstance(source, JsonParseError):
+            trace("monitor_qmp_in_band_enqueue", pointer(item), pointer(self), 0)
+            trace("monitor_qmp_in_band_dequeue", pointer(item), 0)
+            trace("monitor_qmp_err_in_band", source.desc)
+            return
+        if "handle_qmp_command" in trace.enabled:
+            trace("handle_qmp_command", pointer(self), encode(source))
+        has_id = isinstance(source, dict) and "id" in source
+        ident = encode(source["id"]) if has_id and isinstance(source, dict) else ""
+        if isinstance(item, Request) and item.oob:
+            trace("monitor_qmp_cmd_out_of_band", ident)
+            return
+        trace("monitor_qmp_in_band_enqueue", pointer(item), pointer(self), 0)
+        trace("monitor_qmp_in_band_dequeue", pointer(item), 0)
+        trace("monitor_qmp_cmd_in_band", ident)
+        if isinstance(item, Output) and item.request is not None and item.request.command == "qmp_capabilities":
+            self._trace_capabilities(item.request, item.data)
+
+    def _trace_capabilities(self, request: Request, reply: bytes) -> None:
+        """qmp_capabilities runs in the session, past the QAPI marshaller's trace points: the same lines,
+        once its arguments passed the visitor."""
+        from fakeqemu.qmp.schema import Schema
+
+        try:
+            Schema.load().check_args("qmp_capabilities", request.arguments)
+        except QMPError:
+            return
+        trace = self.ctx.machine.trace
+        trace("qmp_enter_qmp_capabilities", encode(request.arguments))
+        error = orjson.loads(reply).get("error")
+        if error is None:
+            trace("qmp_exit_qmp_capabilities", "{}", 1)
+        else:
+            trace("qmp_exit_qmp_capabilities", error["desc"], 0)
 
     def on_event(self, event: Event) -> None:
         if self.session.negotiated:
@@ -78,8 +126,17 @@ class QMPMonitor:
     def connected(self, link: Link) -> None:
         self.link = link
         self.attach(self.vm.machine)
+        trace = self.ctx.machine.trace
+        if trace.enabled:  # qmp_greeting asks qmp_query_version for the version it shows
+            cfg = self.ctx.machine.config
+            major, minor, micro = cfg.qemu_version
+            version = {"qemu": {"major": major, "minor": minor, "micro": micro}, "package": cfg.package}
+            trace("qmp_enter_query_version", "{}")
+            trace("qmp_exit_query_version", encode(version), 1)
         if self.greeted:  # by the early greeter, before the VM ran
             self.traffic.add(self.conn_name, "out", self.session.greeting)
+            if "monitor_qmp_respond" in trace.enabled:
+                trace("monitor_qmp_respond", pointer(self), self.session.greeting.rstrip(b"\r\n").decode())
         else:
             self._send(self.session.greeting)
 
@@ -93,7 +150,10 @@ class QMPMonitor:
         log.debug("%s --> %r", self.conn_name, event.data)
         self.ctx.received_fds.extend(event.fds)
         self.traffic.add(self.conn_name, "in", event.data)
+        traced = bool(self.ctx.machine.trace.enabled)
         for item in self.session.receive_data(event.data):
+            if traced:
+                self._trace_request(item)
             if isinstance(item, Output):
                 if item.request is not None and self.ctx.machine.faults.active:
                     await self._faulty(item.request.command, item.data)

@@ -173,20 +173,32 @@ class AcpiPciHp:
         bsel = self.hotplug_select
         if bsel < 0 or bsel >= MAX_HOTPLUG_BUS:
             return 0
+        trace = self.machine.trace
         if offset == UP:
             val = self.up.get(bsel, 0)
             if self.bridge_hotplug:
                 self.up[bsel] = 0
+            trace("acpi_pci_up_read", val)
             return val
         if offset == DOWN:
-            return self.down.get(bsel, 0)
+            val = self.down.get(bsel, 0)
+            trace("acpi_pci_down_read", val)
+            return val
+        if offset == EJECT:
+            trace("acpi_pci_features_read", 0)  # no feature defined yet
+            return 0
         if offset == RMV:
-            return self.hotplug_enable.get(bsel, 0xFFFFFFFF)
+            val = self.hotplug_enable.get(bsel, 0xFFFFFFFF)
+            trace("acpi_pci_rmv_read", val)
+            return val
         if offset == SEL:
-            return bsel & 0xFFFFFFFF
+            val = bsel & 0xFFFFFFFF
+            trace("acpi_pci_sel_read", val)
+            return val
         if offset == AIDX:
             val = self.acpi_index
             self.acpi_index = 0
+            trace("acpi_pci_acpi_index_read", val)
             return val
         return 0
 
@@ -195,7 +207,7 @@ class AcpiPciHp:
             return
         self.acpi_index = 0
         if offset == AIDX:
-            if self.hotplug_select >= MAX_HOTPLUG_BUS:
+            if not 0 <= self.hotplug_select < MAX_HOTPLUG_BUS:  # a uint32_t compare in QEMU
                 return
             bus = self.find_bus(self.hotplug_select)
             if bus is None:
@@ -205,15 +217,18 @@ class AcpiPciHp:
                 if dev.slot == slot:
                     self.acpi_index = dev.acpi_index
                     break
+            self.machine.trace("acpi_pci_acpi_index_write", self.hotplug_select & 0xFFFFFFFF, slot, self.acpi_index)
         elif offset == EJECT:
-            if self.hotplug_select >= MAX_HOTPLUG_BUS:
+            if not 0 <= self.hotplug_select < MAX_HOTPLUG_BUS:  # a uint32_t compare in QEMU
                 return
             self.eject_slot(self.hotplug_select, value)
+            self.machine.trace("acpi_pci_ej_write", offset, value)
         elif offset == SEL:
             if not self.bridge_hotplug:
                 self.hotplug_select = 0
             else:
                 self.hotplug_select = value - (1 << 32) if value & 0x80000000 else value
+            self.machine.trace("acpi_pci_sel_write", offset, value)
 
     # --- buses --------------------------------------------------------------------------------------
 
@@ -262,6 +277,7 @@ class AcpiPciHp:
         """acpi_pcihp_eject_slot: eject every hot-pluggable function in the lowest slot of ``slots``."""
         slot = _ctz32(slots)
         bus = self.find_bus(bsel)
+        self.machine.trace("acpi_pci_eject_slot", bsel & 0xFFFFFFFF, slot)
         if bus is None or slot > 31:
             return
         bit = 1 << slot
@@ -269,6 +285,8 @@ class AcpiPciHp:
         self.up[bsel] = self.up.get(bsel, 0) & ~bit
         for dev in _bus_children(bus):
             if dev.slot == slot and not self._no_hotplug(dev):
+                # QEMU 7.2 passes slot and bsel swapped to this trace point
+                self.machine.trace("acpi_pci_unplug", slot, -1 if bus.bsel is None else bus.bsel)
                 dev.unparent()
 
     def reset(self) -> None:
@@ -321,6 +339,7 @@ class AcpiPciHp:
 
     def unplug_request(self, bus: PCIBus, dev: PCIDevice) -> None:
         bsel = bus.bsel
+        self.machine.trace("acpi_pci_unplug_request", -1 if bsel is None else bsel, dev.slot)
         if bsel is None:
             raise GenericError(BSEL_ERROR)
         # qdev_unplug refuses a repeat while pending_deleted_expires_ms is 0 or in the future (virtual
