@@ -14,6 +14,7 @@ import functools
 import os
 import socket
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import trio
 
 from fakeqemu import __version__
 from fakeqemu.cli import faultfile, limits
+from fakeqemu.cli.lifecycle import MonitorSockets, StartupError, ignore_signals, private_dir, served
 from fakeqemu.cli.qemuopts import UsageError, device_opts, parse_bytes
 from fakeqemu.cli.ready import Ready
 from fakeqemu.http.bind import DEFAULT_BIND, BindError, check_bind
@@ -34,9 +36,12 @@ GUEST_POLICIES = "auto, prompt, delay:<ms>, never, refuse"
 
 
 def default_socket_dir() -> Path:
+    """``$XDG_RUNTIME_DIR/fakeqemu``, else ``/tmp/fakeqemu-UID`` (``$TMPDIR`` if set): made private (0700)
+    when used, refused when someone else made it."""
     runtime = os.environ.get("XDG_RUNTIME_DIR")
-    base = Path(runtime) / "fakeqemu" if runtime else Path(f"/tmp/fakeqemu-{os.getuid()}")
-    return base
+    if runtime:
+        return Path(runtime) / "fakeqemu"
+    return Path(tempfile.gettempdir()) / f"fakeqemu-{os.getuid()}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -121,6 +126,8 @@ def _configs(ns: argparse.Namespace) -> list[VMConfig]:
     if ns.tcp and ns.vms > 1:
         raise UsageError("--tcp serves one VM; use unix sockets for a fleet")
     sock_dir = ns.dir or default_socket_dir()
+    if ns.dir is None and not (ns.qmp and ns.vms == 1):
+        private_dir(sock_dir)
     faults, guest = None, ns.guest
     if ns.faults:
         try:
@@ -134,6 +141,8 @@ def _configs(ns: argparse.Namespace) -> list[VMConfig]:
         name = ns.name if ns.vms == 1 else f"{ns.name}-{i}"
         path = ns.qmp if (ns.qmp and ns.vms == 1) else str(sock_dir / f"{name}.qmp")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if served(path):
+            raise StartupError(f"{path} is served by another process (a fakeqemu already?): stop it or give --dir")
         mcfg = MachineConfig(
             machine_type=ns.machine,
             name=name,
@@ -194,6 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         rest = args[1:]
         return qemu_main(rest[1:] if rest[:1] == ["--"] else rest)
+    ignore_signals()
     ns = build_parser().parse_args(args)
     try:
         configs = _configs(ns)
@@ -201,10 +211,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, BindError) as exc:
         print(f"fakeqemu: {exc}", file=sys.stderr)
         return 2
+    except StartupError as exc:
+        print(f"fakeqemu: {exc}", file=sys.stderr)
+        return 1
     soft, _hard = limits.raise_soft_limit()
     warning = limits.fleet_warning(len(configs), len(configs[0].monitors), soft)
     if warning is not None:
         print(f"fakeqemu: {warning}", file=sys.stderr, flush=True)
+    sockets = MonitorSockets()
+    try:
+        for cfg in configs:
+            first = len(sockets.socks)
+            sockets.bind(cfg.monitors, [ep.describe() for ep in cfg.monitors])
+            cfg.listeners = sockets.socks[first:]
+    except StartupError as exc:
+        print(f"fakeqemu: {exc}", file=sys.stderr)
+        return 1
     ready = Ready(ns.ready_file, ns.json, http is not None)
 
     def on_ready(vms: list[VM]) -> None:
@@ -228,6 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except* OSError as group:
         print(f"fakeqemu: {group.exceptions[0]}", file=sys.stderr)
         status = 1
+    finally:
+        sockets.remove_files()
     return status
 
 

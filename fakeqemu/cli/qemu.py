@@ -7,7 +7,6 @@ fakeqemu's own settings are ``-fakeqemu key=value[,key=value...]``.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 import sys
@@ -17,12 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from fakeqemu import __version__
 from fakeqemu.cli import faultfile, limits, traceopts
+from fakeqemu.cli.lifecycle import MonitorSockets, PidFile, StartupError, ignore_signals
 from fakeqemu.cli.qemuopts import UsageError, device_opts, parse_bytes, parse_size_mb, split_opts
 from fakeqemu.machine.block.jobs import QEMU_JOB_RATE
 from fakeqemu.machine.faults import FaultConfigError
 from fakeqemu.machine.guest.agent import AGENT_PORT_NAME, AgentPolicyError, check_agent_policy
 from fakeqemu.machine.machine import ColdPlugError, MachineConfig
-from fakeqemu.server.chardev import ChardevError, Endpoint, connect, listen, parse_chardev, parse_legacy
+from fakeqemu.server.chardev import ChardevError, Endpoint, connect, parse_chardev, parse_legacy
 
 if TYPE_CHECKING:  # the runtime (trio) is imported late: see fakeqemu.server.prestart
     from fakeqemu.server.vm import VM, VMConfig
@@ -130,6 +130,8 @@ class VMSpec:
 
     machine: MachineConfig = field(default_factory=MachineConfig)
     monitors: list[Endpoint] = field(default_factory=list)
+    #: each monitor's option as given (``-qmp unix:/x,server=on``): what QEMU's errors about it start with
+    origins: list[str] = field(default_factory=list)
     qtest: Endpoint | None = None
     #: the chardev behind the guest agent's virtserialport
     agent: Endpoint | None = None
@@ -144,6 +146,8 @@ class Options:
     #: -fakeqemu http=HOST:PORT: the dashboard and HTTP API (off unless asked)
     http: str | None = None
     http_token: str | None = None
+    #: each -chardev's option as given, by id
+    chardev_origins: dict[str, str] = field(default_factory=dict)
 
 
 def _bool(value: str) -> bool:
@@ -284,12 +288,14 @@ def parse_args(argv: Sequence[str]) -> Options:
             cfg.uuid = value
         elif name == "qmp":
             o.vm.monitors.append(replace(_endpoint(arg, parse_legacy, value), label=f"compat_monitor{compat_monitors}"))
+            o.vm.origins.append(f"{arg} {value}")
             cfg.chardevs.append(f"compat_monitor{compat_monitors}")
             compat_monitors += 1
         elif name == "monitor":
             if value.split(":", 1)[0] in ("unix", "tcp"):
                 ep = _endpoint(arg, parse_legacy, value)
                 o.vm.monitors.append(replace(ep, label=f"compat_monitor{compat_monitors}", hmp=True))
+                o.vm.origins.append(f"{arg} {value}")
                 cfg.chardevs.append(f"compat_monitor{compat_monitors}")
                 compat_monitors += 1
             # stdio, vc, none...: nothing to serve
@@ -300,6 +306,7 @@ def parse_args(argv: Sequence[str]) -> Options:
             opts = split_opts(value, implied="backend")
             if "id" in opts:
                 chardevs[opts["id"]] = opts
+                o.chardev_origins[opts["id"]] = f"{arg} {value}"
                 if opts.get("backend") == "socket":
                     cfg.chardevs.append(opts["id"])
         elif name == "mon":
@@ -349,6 +356,7 @@ def parse_args(argv: Sequence[str]) -> Options:
             raise UsageError(f"-chardev {chardev.get('backend')}: fakeqemu serves monitors on sockets only")
         try:
             o.vm.monitors.append(replace(parse_chardev(chardev), label=chardev["id"], hmp=hmp))
+            o.vm.origins.append(o.chardev_origins[chardev["id"]])
         except ChardevError as exc:
             raise UsageError(f"-chardev: {exc}") from None
     if cfg.agent_chardev:
@@ -430,19 +438,12 @@ def _chardev_filename(ep: Endpoint, sock: socket.socket) -> str:
     return f"unix:{path},server=on"
 
 
-def _write_pidfile(path: str) -> None:
-    with open(path, "w") as f:
-        f.write(f"{os.getpid()}\n")
-
-
 async def serve(opts: Options, config: VMConfig, ready_fd: int | None = None) -> int:
     from fakeqemu.server.app import serve_vms
 
     def ready(vms: list[VM]) -> None:
         limits.freeze_heap()
         if ready_fd is not None:
-            if opts.pidfile:
-                _write_pidfile(opts.pidfile)
             os.write(ready_fd, b"1")
             os.close(ready_fd)
             null = os.open(os.devnull, os.O_WRONLY)
@@ -460,14 +461,9 @@ async def serve(opts: Options, config: VMConfig, ready_fd: int | None = None) ->
         print(f"{PROG}: {where}: {group.exceptions[0]}", file=sys.stderr)
         status = 1
     except* OSError as group:
-        if opts.http is None:
-            raise
-        print(f"{PROG}: -fakeqemu http={opts.http}: {group.exceptions[0]}", file=sys.stderr)
+        where = f"-fakeqemu http={opts.http}: " if opts.http is not None else ""
+        print(f"{PROG}: {where}{group.exceptions[0]}", file=sys.stderr)
         status = 1
-    finally:
-        if opts.pidfile:
-            with contextlib.suppress(OSError):
-                os.unlink(opts.pidfile)
     return status
 
 
@@ -494,6 +490,7 @@ def _daemonize() -> int | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    ignore_signals()
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         opts = parse_args(args)
@@ -511,39 +508,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 0
     limits.raise_soft_limit()
-    qtest_sock = None
-    if opts.vm.qtest is not None:
-        try:
-            qtest_sock = connect(opts.vm.qtest)
-        except ChardevError as exc:
-            print(f"{PROG}: -qtest {opts.vm.qtest.describe()}: {exc}", file=sys.stderr)
-            return 1
-    listeners = []
-    for ep in opts.vm.monitors:
-        try:
-            listeners.append(listen(ep))
-        except OSError as exc:
-            print(
-                f"{PROG}: -qmp {ep.describe()}: Failed to bind socket to {ep.path or ep.describe()}: {exc.strerror}",
-                file=sys.stderr,
-            )
-            return 1
+    # QEMU's order: daemonize, the pid file, the monitors, then the qtest link
+    ready_fd = _daemonize() if opts.daemonize else None
+    pidfile = PidFile(opts.pidfile) if opts.pidfile else None
+    sockets = MonitorSockets()
+    try:
+        if pidfile is not None:
+            pidfile.write()
+        sockets.bind(opts.vm.monitors, opts.vm.origins)
+        return _start(opts, sockets, ready_fd)
+    except StartupError as exc:
+        sockets.close()
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        sockets.remove_files()
+        if pidfile is not None:
+            pidfile.remove()
+
+
+def _start(opts: Options, sockets: MonitorSockets, ready_fd: int | None) -> int:
+    listeners = list(sockets.socks)
     for ep, sock in zip(opts.vm.monitors, listeners, strict=True):
         if ep.label:
             opts.vm.machine.chardev_files[ep.label] = _chardev_filename(ep, sock)
     agent_listener = None
     if opts.vm.agent is not None:
+        agent = opts.vm.agent
+        sockets.bind([agent], [opts.chardev_origins.get(agent.label, f"-chardev {agent.label}")])
+        agent_listener = sockets.socks[-1]
+        opts.vm.machine.chardev_files[agent.label] = _chardev_filename(agent, agent_listener)
+    qtest_sock = None
+    if opts.vm.qtest is not None:
         try:
-            agent_listener = listen(opts.vm.agent)
-        except OSError as exc:
-            where = opts.vm.agent.path or opts.vm.agent.describe()
-            print(f"{PROG}: -chardev {opts.vm.agent.label}: Failed to bind socket to {where}: {exc.strerror}",
-                  file=sys.stderr)  # fmt: skip
-            return 1
-        opts.vm.machine.chardev_files[opts.vm.agent.label] = _chardev_filename(opts.vm.agent, agent_listener)
-    ready_fd = _daemonize() if opts.daemonize else None
-    if opts.pidfile and ready_fd is None:
-        _write_pidfile(opts.pidfile)  # QEMU writes it early, before the monitors answer
+            qtest_sock = connect(opts.vm.qtest)
+        except ChardevError as exc:
+            raise StartupError(f"-qtest {opts.vm.qtest.describe()}: {exc}") from None
     greeter = None
     if listeners and ready_fd is None:
         from fakeqemu.protocols.readline import banner
