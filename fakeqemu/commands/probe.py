@@ -237,7 +237,7 @@ def query_iothreads(ctx: Context, args: dict[str, Any]) -> Any:
 @command("query-chardev")
 def query_chardev(ctx: Context, args: dict[str, Any]) -> Any:
     """qmp_query_chardev: every chardev under /chardevs, in its hash table's order."""
-    from fakeqemu.machine.core.ghash import StrHashTable
+    from fakeqemu.qmp.ghash import StrHashTable
 
     m = ctx.machine
     table = StrHashTable()

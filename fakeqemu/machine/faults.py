@@ -13,9 +13,7 @@ Guest-side faults (eject delayed or never) are the guest policy's: see fakeqemu.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 
@@ -74,13 +72,3 @@ class Faults:
                 raise
             raise FaultConfigError(f"bad fault configuration: {exc}") from None
         return faults
-
-    @classmethod
-    def from_file(cls, path: str | Path) -> Faults:
-        """A TOML file with the same keys, e.g. ``close_after = 3`` and ``[delay] query-status = 0.5``."""
-        try:
-            with open(path, "rb") as f:
-                data = tomllib.load(f)
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise FaultConfigError(f"cannot read faults from {path}: {exc}") from None
-        return cls.from_json(data)

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from fakeqemu.qmp.errors import GenericError
+from fakeqemu.qmp.ghash import StrHashTable
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "qapi-schema.json"
 
@@ -151,117 +152,6 @@ _JSON_KIND: dict[type, str] = {
 
 
 # -- GLib hash table order for "is unexpected" ------------------------------------------------------
-_PRIME_MOD = (1, 2, 3, 7, 13, 31, 61, 127, 251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521)
-
-
-def _g_str_hash(key: str) -> int:
-    h = 5381
-    for byte in key.encode("utf-8", "surrogatepass"):
-        if byte >= 0x80:  # GLib hashes signed chars
-            byte -= 0x100
-        h = (h * 33 + byte) & 0xFFFFFFFF
-    return h if h > 1 else 2  # 0 and 1 mark unused and tombstone slots
-
-
-class _GHashSet:
-    """The slot layout of GLib 2.74's GHashTable (open addressing, quadratic probing, in-place resize)."""
-
-    def __init__(self) -> None:
-        self._set_shift(3)
-        self.hashes = [0] * self.size
-        self.keys: list[str | None] = [None] * self.size
-        self.nnodes = 0
-        self.noccupied = 0
-
-    def _set_shift(self, shift: int) -> None:
-        self.size = 1 << shift
-        self.mod = _PRIME_MOD[shift]
-        self.mask = self.size - 1
-
-    def _lookup(self, key: str, h: int) -> int:
-        index = ((h * 11) & 0xFFFFFFFF) % self.mod
-        step = 0
-        tomb = -1
-        while self.hashes[index] != 0:
-            if self.hashes[index] == h and self.keys[index] == key:
-                return index
-            if self.hashes[index] == 1 and tomb < 0:
-                tomb = index
-            step += 1
-            index = (index + step) & self.mask
-        return tomb if tomb >= 0 else index
-
-    def insert(self, key: str) -> None:
-        h = _g_str_hash(key)
-        index = self._lookup(key, h)
-        old = self.hashes[index]
-        if old > 1:
-            return
-        self.hashes[index] = h
-        self.keys[index] = key
-        self.nnodes += 1
-        if old == 0:
-            self.noccupied += 1
-            self._maybe_resize()
-
-    def remove(self, key: str) -> None:
-        h = _g_str_hash(key)
-        index = self._lookup(key, h)
-        if self.hashes[index] <= 1:
-            return
-        self.hashes[index] = 1
-        self.keys[index] = None
-        self.nnodes -= 1
-        self._maybe_resize()
-
-    def _maybe_resize(self) -> None:
-        if (self.size > self.nnodes * 4 and self.size > 8) or self.size <= self.noccupied + self.noccupied // 16:
-            self._resize()
-
-    def _resize(self) -> None:
-        old_size = self.size
-        want = int(self.nnodes * 1.333)
-        shift = 0
-        while want:
-            want >>= 1
-            shift += 1
-        self._set_shift(max(shift, 3))
-        if self.size > old_size:
-            self.hashes += [0] * (self.size - old_size)
-            self.keys += [None] * (self.size - old_size)
-        moved = [False] * max(self.size, old_size)
-        for i in range(old_size):
-            h = self.hashes[i]
-            if h <= 1:
-                self.hashes[i] = 0
-                continue
-            if moved[i]:
-                continue
-            self.hashes[i] = 0
-            key = self.keys[i]
-            self.keys[i] = None
-            while True:
-                index = ((h * 11) & 0xFFFFFFFF) % self.mod
-                step = 0
-                while moved[index]:
-                    step += 1
-                    index = (index + step) & self.mask
-                moved[index] = True
-                replaced = self.hashes[index]
-                self.hashes[index] = h
-                if replaced <= 1:
-                    self.keys[index] = key
-                    break
-                h, key, self.keys[index] = replaced, self.keys[index], key
-        del self.hashes[self.size :]
-        del self.keys[self.size :]
-        self.noccupied = self.nnodes
-
-    def first(self) -> str | None:
-        for h, key in zip(self.hashes, self.keys, strict=True):
-            if h > 1:
-                return key
-        return None
 
 
 def _glib_first_left(keys: Iterable[str], consumed: Iterable[str]) -> str | None:
@@ -269,7 +159,7 @@ def _glib_first_left(keys: Iterable[str], consumed: Iterable[str]) -> str | None
     members are removed as they are visited, and the first slot still holding a key wins."""
     from fakeqemu.qmp.encode import qdict_order
 
-    table = _GHashSet()
+    table = StrHashTable()
     for key in qdict_order(tuple(keys)):
         table.insert(key)
     for key in consumed:

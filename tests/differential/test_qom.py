@@ -73,7 +73,8 @@ SCRIPTS: list[Script] = [
         call("device_add", {"driver": "e1000", "id": "n1", "bus": "br2", "addr": "2"}),
         call("device_add", {"driver": "virtio-net-pci", "id": "n2", "bus": "br2", "addr": "3"}),
         call("qom-list", {"path": "/machine/peripheral/br2/br2"}),
-        call("device_del", {"id": "n1"}),
+        call("device_del", {"id": "n1"}),  # an unpowered slot of the bridge's own controller: gone at once
+        WaitEvent("DEVICE_DELETED", device="n1"),  # finalized after the RCU grace period
         call("device_del", {"id": "br2"}),
         Qtest("outl 0xae08 0x100"),
         WaitEvent("DEVICE_DELETED", device="br2"),

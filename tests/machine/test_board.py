@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 
 from fakeqemu.machine.board import Board, device_model, modelled_drivers, recorded
-from fakeqemu.machine.core.ghash import StrHashTable, str_hash
 from fakeqemu.machine.machine import Machine, MachineConfig
 from fakeqemu.machine.plug import device_add
 from fakeqemu.qmp.errors import GenericError
+from fakeqemu.qmp.ghash import StrHashTable, str_hash
 
 #: values that change with the wall clock or per run
 VOLATILE = {"date", "rtc-time"}

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from fakeqemu.machine.core.ghash import StrHashTable
 from fakeqemu.qmp.errors import DeviceNotFound, GenericError
+from fakeqemu.qmp.ghash import StrHashTable
 
 Prop = tuple[str, str]  # (name, type) as qom-list shows it
 _EMPTY: Mapping[str, Any] = {}

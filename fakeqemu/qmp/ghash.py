@@ -1,5 +1,6 @@
-"""The iteration order of a GLib 2.74 GHashTable keyed by strings (g_str_hash), as QOM keeps an object's
-properties in one.
+"""The iteration order of a GLib 2.74 GHashTable keyed by strings (g_str_hash): QOM keeps an object's
+properties in one, and QAPI's input visitor the keys of a struct it checks (the first key left over is the
+one "is unexpected" names). The one replay of GLib's table for both (machine imports qmp, not the reverse).
 
 QEMU's ``qom-list`` walks an object's instance property table, then its class's tables, and prepends each
 property to the reply, so the reply's order is the reverse of the table's slot order. That order depends on
@@ -26,7 +27,7 @@ _PRIME_MOD = (
 def str_hash(key: str) -> int:
     """g_str_hash: djb2 over the UTF-8 bytes as signed chars."""
     h = 5381
-    for b in key.encode():
+    for b in key.encode("utf-8", "surrogatepass"):
         if b >= 0x80:
             b -= 0x100
         h = (h * 33 + b) & 0xFFFFFFFF
@@ -84,12 +85,13 @@ class StrHashTable:
         i, h, found = self._lookup(key)
         if found:
             return
-        if self._hashes[i] == _UNUSED:
-            self._noccupied += 1
+        reused = self._hashes[i] == _TOMBSTONE
         self._hashes[i] = h
         self._keys[i] = key
         self._nnodes += 1
-        self._maybe_resize()
+        if not reused:  # g_hash_table_insert_node resizes only when an unused slot was taken
+            self._noccupied += 1
+            self._maybe_resize()
 
     def remove(self, key: str) -> bool:
         i, _, found = self._lookup(key)
@@ -100,6 +102,10 @@ class StrHashTable:
         self._nnodes -= 1
         self._maybe_resize()
         return True
+
+    def first(self) -> str | None:
+        """The key in the lowest slot (None when empty)."""
+        return next(iter(self), None)
 
     def __iter__(self) -> Iterator[str]:
         for h, k in zip(self._hashes, self._keys, strict=True):
