@@ -86,7 +86,6 @@ IGNORED = frozenset(
         "bios",
         "object",
         "fsdev",
-        "incoming",
         "k",
         "L",
         "numa",
@@ -286,6 +285,8 @@ def parse_args(argv: Sequence[str]) -> Options:
             cfg.smp = int(first) if first.isdigit() else 1
         elif name == "uuid":
             cfg.uuid = value
+        elif name == "incoming":
+            cfg.incoming = value
         elif name == "qmp":
             o.vm.monitors.append(replace(_endpoint(arg, parse_legacy, value), label=f"compat_monitor{compat_monitors}"))
             o.vm.origins.append(f"{arg} {value}")
@@ -440,6 +441,7 @@ def _chardev_filename(ep: Endpoint, sock: socket.socket) -> str:
 
 async def serve(opts: Options, config: VMConfig, ready_fd: int | None = None) -> int:
     from fakeqemu.server.app import serve_vms
+    from fakeqemu.server.migration import MigrationLoadError
 
     def ready(vms: list[VM]) -> None:
         limits.freeze_heap()
@@ -452,6 +454,9 @@ async def serve(opts: Options, config: VMConfig, ready_fd: int | None = None) ->
     status = 0
     try:
         await serve_vms([config], ready, http=opts.http, http_token=opts.http_token, on_http_ready=_http_ready)
+    except* MigrationLoadError as group:
+        print(f"{PROG}: {_leaf(group)}\n{PROG}: load of migration failed: Invalid argument", file=sys.stderr)
+        status = 1
     except* ColdPlugError as group:
         print(f"{PROG}: {group.exceptions[0]}", file=sys.stderr)
         status = 1
@@ -465,6 +470,13 @@ async def serve(opts: Options, config: VMConfig, ready_fd: int | None = None) ->
         print(f"{PROG}: {where}{group.exceptions[0]}", file=sys.stderr)
         status = 1
     return status
+
+
+def _leaf(exc: BaseException) -> BaseException:
+    """The first exception inside (nested) exception groups."""
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
 
 
 def _http_ready(urls: list[str]) -> None:
@@ -512,13 +524,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     ready_fd = _daemonize() if opts.daemonize else None
     pidfile = PidFile(opts.pidfile) if opts.pidfile else None
     sockets = MonitorSockets()
+    incoming: socket.socket | None = None
     try:
         if pidfile is not None:
             pidfile.write()
+        incoming = _bind_incoming(opts)  # before the monitors: a client that sees them may migrate at once
         sockets.bind(opts.vm.monitors, opts.vm.origins)
-        return _start(opts, sockets, ready_fd)
+        return _start(opts, sockets, ready_fd, incoming)
     except StartupError as exc:
         sockets.close()
+        if incoming is not None:
+            incoming.close()
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 1
     finally:
@@ -527,7 +543,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             pidfile.remove()
 
 
-def _start(opts: Options, sockets: MonitorSockets, ready_fd: int | None) -> int:
+def _bind_incoming(opts: Options) -> socket.socket | None:
+    uri = opts.vm.machine.incoming
+    if uri is None or uri == "defer":
+        return None
+    from fakeqemu.server.incoming import bind_incoming
+
+    try:
+        return bind_incoming(uri)
+    except (OSError, ValueError) as exc:
+        raise StartupError(f"-incoming {uri}: {exc}") from None
+
+
+def _start(opts: Options, sockets: MonitorSockets, ready_fd: int | None, incoming: socket.socket | None) -> int:
     listeners = list(sockets.socks)
     for ep, sock in zip(opts.vm.monitors, listeners, strict=True):
         if ep.label:
@@ -561,6 +589,7 @@ def _start(opts: Options, sockets: MonitorSockets, ready_fd: int | None) -> int:
 
     config = VMConfig(opts.vm.machine, opts.vm.monitors, opts.vm.qtest, listeners, qtest_sock)
     config.agent, config.agent_listener = opts.vm.agent, agent_listener
+    config.incoming_listener = incoming
     if greeter is not None:
         config.early = greeter.stop()
     return trio.run(serve, opts, config, ready_fd)

@@ -9,6 +9,7 @@ from fakeqemu.commands import (  # noqa: F401
     fds,
     hmp,
     jobs,
+    migration,
     probe,
     qdev,
     qom,

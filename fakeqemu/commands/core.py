@@ -26,6 +26,8 @@ EVENTS = (
     "BLOCK_JOB_ERROR",
     "BLOCK_JOB_READY",
     "BLOCK_JOB_PENDING",
+    "MIGRATION",
+    "MIGRATION_PASS",
 )
 
 

@@ -169,36 +169,6 @@ def query_sgx_capabilities(ctx: Context, args: dict[str, Any]) -> Any:
     return _recorded_reply(accel_data(ctx)["query-sgx-capabilities"])
 
 
-# --- migration capabilities ---------------------------------------------------------------------------
-
-
-#: per machine: migration capability -> state (QEMU's defaults until migrate-set-capabilities)
-def _migrate_caps(ctx: Context) -> dict[str, bool]:
-    """The VM's migration capabilities: QEMU's defaults until migrate-set-capabilities changes one."""
-    caps = ctx.machine.migrate_caps
-    if not caps:
-        caps.update((c["capability"], bool(c["state"])) for c in probe_data()["query-migrate-capabilities"])
-    return caps
-
-
-@command("query-migrate-capabilities")
-def query_migrate_capabilities(ctx: Context, args: dict[str, Any]) -> Any:
-    return [{"capability": name, "state": state} for name, state in _migrate_caps(ctx).items()]
-
-
-@command("migrate-set-capabilities")
-def migrate_set_capabilities(ctx: Context, args: dict[str, Any]) -> Any:
-    caps = _migrate_caps(ctx)
-    for item in args["capabilities"]:
-        caps[item["capability"]] = bool(item["state"])
-    return {}
-
-
-@command("query-migrate")
-def query_migrate(ctx: Context, args: dict[str, Any]) -> Any:
-    return {}  # never migrated: QEMU answers an empty MigrationInfo
-
-
 # --- vCPUs, iothreads ---------------------------------------------------------------------------
 
 

@@ -26,6 +26,7 @@ from fakeqemu.machine.core.trace import Trace, file_sink, stderr_sink
 from fakeqemu.machine.faults import Faults
 from fakeqemu.machine.guest.agent import GuestAgent
 from fakeqemu.machine.guest.hotplug import Guest
+from fakeqemu.machine.migration.state import Migration
 from fakeqemu.machine.plug import device_add
 from fakeqemu.machine.traffic import TrafficLog
 from fakeqemu.qmp.errors import GenericError, QMPError
@@ -90,6 +91,8 @@ class MachineConfig:
     trace_file: str | None = None
     #: -msg timestamp=on: trace lines carry TID@SECONDS.MICROSECONDS
     msg_timestamp: bool = False
+    #: -incoming URI ("defer": wait for migrate-incoming); the VM starts in run state inmigrate
+    incoming: str | None = None
 
 
 class ColdPlugError(Exception):
@@ -137,6 +140,11 @@ class Machine:
         self.jobs = Jobs(self.timers, self.events, monotonic)
         self.jobs.rate = self.config.job_rate
         self.bitmaps = Bitmaps()
+        self.monotonic = monotonic
+        self.migration = Migration(self)
+        if self.config.incoming is not None:
+            self.runstate = "inmigrate"
+            self.migration.incoming = self.config.incoming
         #: HMP's sticky /fmt of the i and o commands (format letter, size)
         self.hmp_default_fmt: tuple[str, int] = ("x", 4)
         #: the QOM/qdev tree (None for -M none), the ACPI PCI hotplug block (None without ACPI), the guest
@@ -182,6 +190,9 @@ class Machine:
         return self.runstate in RUNNING_STATES
 
     def cont(self) -> None:
+        if self.runstate == "inmigrate":  # qmp_cont: run once the incoming migration is loaded
+            self.migration.autostart = True
+            return
         if self.running:
             return
         self.runstate = "running"

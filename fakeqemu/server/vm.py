@@ -45,6 +45,8 @@ class VMConfig:
     #: the guest agent's chardev (its socket, listening), when the VM has an agent port
     agent: Endpoint | None = None
     agent_listener: socket.socket | None = None
+    #: the -incoming listening socket, bound by the CLI before the monitors answer
+    incoming_listener: socket.socket | None = None
 
 
 class VM:
@@ -72,6 +74,8 @@ class VM:
         self.machine = Machine(self.config.machine, monotonic=trio.current_time)
         self.machine.on_exit = self._on_exit
         self.machine.timers.on_change = self._wake_timers
+        self.machine.migration.transport = self._migrate
+        self.machine.migration.listener = self._listen_incoming
         self.event_log: deque[Event] = deque(maxlen=EVENT_LOG_LIMIT)
         self.machine.events.subscribe(self._on_event)
         self.machine.traffic.subscribe(self._on_traffic)
@@ -146,6 +150,9 @@ class VM:
                 async with trio.open_nursery() as nursery:
                     self._nursery = nursery
                     nursery.start_soon(self._drive_timers)
+                    mig = self.machine.migration
+                    if mig.incoming is not None and mig.incoming != "defer":
+                        mig.listen(mig.incoming)
                     if qtest_sock is not None:
                         from fakeqemu.server.qtest import serve_qtest
 
@@ -171,6 +178,20 @@ class VM:
                     held.close()
             self.machine.close()
             self.exited.set()
+
+    # --- migration ----------------------------------------------------------------------------------
+
+    def _migrate(self, uri: str, fd: int | None) -> None:
+        from fakeqemu.server.migration import outgoing
+
+        self._nursery.start_soon(outgoing, self, uri, fd)
+
+    def _listen_incoming(self, uri: str) -> None:
+        from fakeqemu.server.incoming import bind_incoming
+        from fakeqemu.server.migration import incoming
+
+        bound, self.config.incoming_listener = self.config.incoming_listener, None
+        self._nursery.start_soon(incoming, self, uri, bound or bind_incoming(uri))
 
     # --- timers ----------------------------------------------------------------------------------
 

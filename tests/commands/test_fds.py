@@ -6,7 +6,7 @@ import os
 
 from fakeqemu.commands.backends import netdev_add
 from fakeqemu.commands.fds import add_fd, getfd
-from fakeqemu.commands.probe import migrate_set_capabilities, query_migrate_capabilities
+from fakeqemu.commands.migration import migrate_set_capabilities, query_migrate_capabilities
 from fakeqemu.commands.registry import Context
 from fakeqemu.machine.machine import Machine, MachineConfig
 from fakeqemu.server.vm import VM, VMConfig

@@ -1,0 +1,155 @@
+"""Migration I/O: the source's stream to a ``migrate`` URI and the destination's ``-incoming`` listener
+(unix:, tcp:, fd:, exec:). Bytes only: the stream format is fakeqemu.protocols.migration, the run states
+and events fakeqemu.machine.migration.state, the VM state fakeqemu.machine.migration.vmstate."""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import socket
+import subprocess
+from typing import TYPE_CHECKING
+
+import trio
+
+from fakeqemu.machine.migration import vmstate
+from fakeqemu.protocols.migration import Decoder, StreamError, frame, preamble
+
+if TYPE_CHECKING:
+    from fakeqemu.server.vm import VM
+
+log = logging.getLogger("fakeqemu.migration")
+#: RAM is sent in frames that stand for this many bytes of QEMU's stream each
+RAM_FRAME = 8 * 1024 * 1024
+
+
+class MigrationLoadError(Exception):
+    """The destination could not load the stream: QEMU prints the lines and exits with status 1."""
+
+
+class _Pipe(trio.abc.Stream):
+    """exec: a command's stdin (source) or stdout (destination) as a stream."""
+
+    def __init__(self, proc: trio.Process) -> None:
+        self.proc = proc
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        assert self.proc.stdin is not None
+        await self.proc.stdin.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        assert self.proc.stdin is not None
+        await self.proc.stdin.wait_send_all_might_not_block()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        assert self.proc.stdout is not None
+        return await self.proc.stdout.receive_some(max_bytes)
+
+    async def aclose(self) -> None:
+        for s in (self.proc.stdin, self.proc.stdout):
+            if s is not None:
+                await s.aclose()
+        with trio.move_on_after(5):
+            await self.proc.wait()
+        if self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
+
+
+def _fd_stream(fd: int) -> trio.abc.Stream:
+    sock = socket.socket(fileno=fd)
+    return trio.SocketStream(trio.socket.from_stdlib_socket(sock))
+
+
+async def _open(uri: str, fd: int | None) -> trio.abc.Stream:
+    if uri.startswith("unix:"):
+        return await trio.open_unix_socket(uri[5:])
+    if uri.startswith("tcp:"):
+        host, _, port = uri[4:].rpartition(":")
+        return await trio.open_tcp_stream(host.strip("[]"), int(port))
+    if uri.startswith("fd:") and fd is not None:
+        return _fd_stream(fd)
+    argv = ["/bin/sh", "-c", uri[5:]]
+    proc = await trio.lowlevel.open_process(argv, stdin=subprocess.PIPE)
+    return _Pipe(proc)
+
+
+def _connect_error(uri: str, exc: OSError) -> str:
+    where = uri[5:] if uri.startswith("unix:") else uri[4:]
+    return f"Failed to connect to '{where}': {exc.strerror or exc}"
+
+
+async def outgoing(vm: VM, uri: str, fd: int | None) -> None:
+    """migrate: connect, RAM passes, stop, device state, completed; failed or cancelled on the way."""
+    mig = vm.machine.migration
+    scope = trio.CancelScope()
+    mig.cancel_hook = scope.cancel
+    error = "Migration cancelled"
+    with scope:
+        try:
+            stream = await _open(uri, fd)
+        except OSError as exc:
+            mig.cancel_hook = None
+            mig.failed(_connect_error(uri, exc))
+            return
+        try:
+            async with stream:
+                m = vm.machine
+                head = preamble() + frame("H", {"machine": m.config.machine_type, "qemu": list(m.config.qemu_version)})
+                await stream.send_all(head)
+                mig.sent(len(head))
+                mig.started()
+                for offset in range(0, mig.ram_total, RAM_FRAME):
+                    n = min(RAM_FRAME, mig.ram_total - offset)
+                    data = frame("R", {"pass": mig.passes, "bytes": n})
+                    await stream.send_all(data)
+                    mig.sent(len(data))
+                mig.finishing()
+                data = frame("S", vmstate.snapshot(m)) + frame("E")
+                await stream.send_all(data)
+                mig.sent(len(data))
+                mig.cancel_hook = None
+                mig.completed()
+                return
+        except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            error = "Unable to write to command: Broken pipe" if uri.startswith("exec:") else f"{exc}"
+    mig.cancel_hook = None
+    mig.failed(error)
+
+
+# --- destination -------------------------------------------------------------------------------------
+
+
+async def incoming(vm: VM, uri: str, listener: socket.socket | None) -> None:
+    """-incoming / migrate-incoming: take one stream, load it, run or stay paused."""
+    if listener is not None:
+        with trio.socket.from_stdlib_socket(listener) as lsock:
+            conn, _ = await lsock.accept()
+        stream: trio.abc.Stream = trio.SocketStream(conn)
+    elif uri.startswith("exec:"):
+        proc = await trio.lowlevel.open_process(shlex.split(uri[5:]), stdout=subprocess.PIPE)
+        stream = _Pipe(proc)
+    else:
+        stream = _fd_stream(int(uri[3:]))
+    decoder = Decoder()
+    state: dict[str, object] | None = None
+    async with stream:
+        m = vm.machine
+        try:
+            while not decoder.done:
+                data = await stream.receive_some(65536)
+                if not data:
+                    raise StreamError("Unexpected end of migration stream")
+                for fr in decoder.feed(bytes(data)):
+                    if fr.kind == "H":
+                        if fr.data.get("machine") != m.config.machine_type:
+                            raise StreamError(f"Machine type '{fr.data.get('machine')}' does not match")
+                        m.migration.incoming_started()
+                    elif fr.kind == "S":
+                        vmstate.check(m, fr.data)
+                        state = fr.data
+        except (StreamError, vmstate.MismatchError) as exc:
+            raise MigrationLoadError(str(exc)) from None
+    if state is not None:
+        vmstate.apply(m, state)
+    m.migration.incoming_completed()

@@ -1,0 +1,147 @@
+"""Live migration between two fakeqemu processes (issue 13): the stream carries the VM's state, a pending
+unplug on the source completes on the destination, a destination without the source's devices refuses
+the stream with QEMU's message, and the source's events and run states are QEMU's."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+from typing import Any
+
+from tests.integration.procs import Raw, fakeqemu
+
+EVENTS_ON = (
+    b'{"execute":"migrate-set-capabilities","arguments":{"capabilities":[{"capability":"events","state":true}]}}'
+)
+
+
+def client(path: str) -> Raw:
+    raw = Raw(path)
+    raw.negotiate()
+    return raw
+
+
+def until(raw: Raw, event: str, **data: Any) -> list[dict[str, Any]]:
+    """Messages up to and including the first ``event`` whose data has ``data``."""
+    seen = []
+    while True:
+        msg = json.loads(raw.line())
+        seen.append(msg)
+        if msg.get("event") == event and all(msg.get("data", {}).get(k) == v for k, v in data.items()):
+            return seen
+
+
+def names(msgs: list[dict[str, Any]]) -> list[str]:
+    out = []
+    for m in msgs:
+        if "event" in m:
+            d = m.get("data", {})
+            out.append(m["event"] + (f":{d['status']}" if "status" in d else f":{d['pass']}" if "pass" in d else ""))
+        else:
+            out.append("return" if "return" in m else "error")
+    return out
+
+
+def qmp(raw: Raw, execute: str, arguments: dict[str, Any] | None = None) -> Any:
+    msg: dict[str, Any] = {"execute": execute}
+    if arguments is not None:
+        msg["arguments"] = arguments
+    raw.send(json.dumps(msg).encode())
+    while True:
+        reply = json.loads(raw.line())
+        if "event" not in reply:
+            return reply
+
+
+def test_pending_unplug_on_the_source_completes_on_the_destination(tmp_path: Path) -> None:
+    sock = str(tmp_path / "mig.sock")
+    (tmp_path / "s").mkdir()
+    (tmp_path / "d").mkdir()
+    dev = "virtio-net-pci,id=net0,addr=0x4"
+    with (
+        fakeqemu(tmp_path / "s", "-fakeqemu", "guest=never") as src_proc,
+        fakeqemu(tmp_path / "d", "-device", dev, "-incoming", f"unix:{sock}") as dst_proc,
+    ):
+        src, dst = client(src_proc.sockets[0]), client(dst_proc.sockets[0])
+        try:
+            assert qmp(dst, "query-status")["return"]["status"] == "inmigrate"
+            assert qmp(dst, "query-migrate") == {"return": {"socket-address": [{"path": sock, "type": "unix"}]}}
+            for raw in (src, dst):
+                assert raw.cmd(EVENTS_ON) == b'{"return": {}}'
+            assert "return" in qmp(src, "cont")
+            assert "return" in qmp(src, "device_add", {"driver": "virtio-net-pci", "id": "net0", "addr": "0x4"})
+            assert "return" in qmp(src, "device_del", {"id": "net0"})  # the guest never answers
+            src.send(json.dumps({"execute": "migrate", "arguments": {"uri": f"unix:{sock}"}}).encode())
+            seen = until(src, "MIGRATION", status="completed")
+            assert names(seen) == ["MIGRATION:setup", "return", "MIGRATION_PASS:1", "MIGRATION:active", "STOP",
+                                   "MIGRATION_PASS:2", "MIGRATION:completed"]  # fmt: skip
+            assert names(until(dst, "MIGRATION", status="completed")) == ["MIGRATION:active", "MIGRATION:completed"]
+            assert qmp(src, "query-status")["return"]["status"] == "postmigrate"
+            info = qmp(src, "query-migrate")["return"]
+            assert info["status"] == "completed" and info["ram"]["total"] == 128 * 1024 * 1024 + 532480
+            assert qmp(dst, "query-status")["return"]["status"] == "paused"
+            assert qmp(dst, "query-migrate") == {"return": {"status": "completed"}}
+            # the guest policy came along: the destination's guest does not answer either, until told to
+            assert qmp(dst, "x-fakeqemu-query-guest")["return"]["policy"] == "never"
+            assert "return" in qmp(dst, "cont")
+            dst.send(b'{"execute":"x-fakeqemu-guest-policy","arguments":{"policy":"prompt"}}')
+            until(dst, "DEVICE_DELETED", device="net0")
+            assert qmp(dst, "device_del", {"id": "net0"})["error"]["desc"] == "Device 'net0' not found"
+        finally:
+            src.close()
+            dst.close()
+
+
+def test_a_destination_without_the_device_refuses_the_stream(tmp_path: Path) -> None:
+    sock = str(tmp_path / "mig.sock")
+    (tmp_path / "s").mkdir()
+    (tmp_path / "d").mkdir()
+    with (
+        fakeqemu(tmp_path / "s", "-device", "e1000,id=nic1,addr=0x5") as src_proc,
+        fakeqemu(tmp_path / "d", "-incoming", f"unix:{sock}") as dst_proc,
+    ):
+        src = client(src_proc.sockets[0])
+        try:
+            assert "return" in qmp(src, "migrate", {"uri": f"unix:{sock}"})
+            assert dst_proc.popen.wait(20) == 1
+            assert dst_proc.stderr_text().splitlines()[-2:] == [
+                "qemu-system-x86_64: Unknown savevm section or instance '0000:00:05.0/e1000' 0. Make sure that your "
+                "current VM setup matches your saved VM setup, including any hotplugged devices",
+                "qemu-system-x86_64: load of migration failed: Invalid argument",
+            ]
+        finally:
+            src.close()
+
+
+def test_migrate_errors_and_a_stream_that_is_not_ours(tmp_path: Path) -> None:
+    listener = socket.socket(socket.AF_UNIX)
+    path = str(tmp_path / "other.sock")
+    listener.bind(path)
+    listener.listen(1)
+    with fakeqemu(tmp_path) as proc:
+        raw = client(proc.sockets[0])
+        try:
+            assert qmp(raw, "migrate", {"uri": "bogus:x"})["error"]["desc"] == (
+                "Parameter 'uri' expects a valid migration protocol"
+            )
+            assert qmp(raw, "migrate", {"uri": "fd:nope"})["error"]["desc"] == (
+                "File descriptor named 'nope' has not been found"
+            )
+            assert qmp(raw, "migrate-incoming", {"uri": "unix:/x"})["error"]["desc"] == (
+                "'-incoming' was not specified on the command line"
+            )
+            assert "return" in qmp(raw, "migrate", {"uri": f"unix:{tmp_path}/nobody.sock"})
+            while (info := qmp(raw, "query-migrate")["return"]).get("status") != "failed":
+                pass
+            assert info == {"status": "failed", "error-desc": f"Failed to connect to '{tmp_path}/nobody.sock': "
+                            "No such file or directory"}  # fmt: skip
+            # a peer that reads the stream: fakeqemu's own format, versioned
+            assert "return" in qmp(raw, "migrate", {"uri": f"unix:{path}"})
+            conn, _ = listener.accept()
+            with conn:
+                head = conn.recv(23)
+            assert head == b"FAKEQEMU-MIGRATION\n\x00\x00\x00\x01"
+        finally:
+            raw.close()
+            listener.close()
