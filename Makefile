@@ -21,8 +21,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check fakeqemu tests tools
-	$(BIN)/ruff format --check fakeqemu tests tools
+	$(BIN)/ruff check fakeqemu tests tools examples
+	$(BIN)/ruff format --check fakeqemu tests tools examples
 	$(BIN)/mypy
 
 bench: $(STAMP)

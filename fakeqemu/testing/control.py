@@ -111,6 +111,10 @@ async def kill(vm: VM) -> None:
     await vm.exited.wait()
 
 
+def alive(vm: VM) -> bool:
+    return not vm.exited.is_set()
+
+
 OPERATIONS: dict[str, Callable[..., Any]] = {
     "qmp": qmp,
     "set_guest": set_guest,
@@ -121,4 +125,5 @@ OPERATIONS: dict[str, Callable[..., Any]] = {
     "set_traffic_limit": set_traffic_limit,
     "reset": reset,
     "kill": kill,
+    "alive": alive,
 }

@@ -137,6 +137,13 @@ class VMHandle:
         """This VM ends as a killed QEMU does; the rest of a fleet carries on."""
         self._call("kill")
 
+    def alive(self) -> bool:
+        """Whether the VM still serves (not killed, not quit, its process not gone)."""
+        try:
+            return bool(self._call("alive"))
+        except RuntimeError:  # the thread or child process serving it has ended
+            return False
+
 
 class FakeQemu(VMHandle):
     """Fake VMs for a test, on free socket paths and ports::
