@@ -154,6 +154,10 @@ def main(argv: list[str] | None = None) -> int:
         qemu_argv = next((e.argv for e in emus if e.name == "qemu"), None)
         fake_argv = next(e.argv for e in emus if e.name == "fakeqemu")
         hotplug_bench(qemu_argv, fake_argv)
+        # block jobs and migration: a 1 GiB mirror, an idle VM's migration (tools/bench_jobs.py)
+        from tools.bench_jobs import bench as jobs_bench
+
+        jobs_bench(qemu_argv, fake_argv)
         # the HTTP plane must not slow QMP: fakeqemu alone, with a dashboard's live stream connected
         from tools.bench_http import measure
 

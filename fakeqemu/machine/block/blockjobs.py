@@ -33,8 +33,8 @@ def copy_range(job: Job, size: int, has_data: set[int]) -> Body:
         n = min(CHUNK, size - offset)
         first, last = offset // qcow2.CLUSTER, (offset + n - 1) // qcow2.CLUSTER
         copy = any(c in has_data for c in range(first, last + 1))
-        if copy and job.jobs.rate:
-            yield job.io_seconds(n)
+        if copy:
+            yield from job.io(n)
         job.progress(n)
         delay = job.ratelimit_delay(n) if copy else 0.0
         offset += n
@@ -124,7 +124,8 @@ class Mirror(Driver):
             first, last = offset // qcow2.CLUSTER, (offset + n - 1) // qcow2.CLUSTER
             dirty = sum(1 for c in range(first, last + 1) if c in data)
             if dirty:
-                delay = job.ratelimit_delay(n) + job.io_seconds(n)
+                yield from job.io(n)
+                delay = job.ratelimit_delay(n)
                 if delay:
                     yield from job.sleep(delay)
                 if job.is_cancelled:

@@ -54,8 +54,10 @@ VERBS = {
     "dismiss": {"concluded"},
 }
 #: bytes per second QEMU 7.2 moved in a mirror of written data here (-fakeqemu job-rate=qemu); measured
-#: 2026-11-30: 512 MiB, page-cached qcow2 to qcow2, BLOCK_JOB_READY after 0.30 s
-QEMU_JOB_RATE = 1.7 * 2**30
+#: 2026-11-30 by tools/bench_jobs.py: 1 GiB qcow2 to qcow2, BLOCK_JOB_READY after 1.94 s
+QEMU_JOB_RATE = 0.53 * 2**30
+#: the shortest sleep a job at a modelled rate takes (seconds)
+IO_TICK = 0.01
 #: ratelimit slice (blockjob.c BLOCK_JOB_SLICE_TIME)
 SLICE_S = 0.1
 #: Wait: seconds to sleep, or None to wait until entered
@@ -159,6 +161,7 @@ class Job:
         self.limit = RateLimit()
         self.limit.set_speed(speed)
         self.io_status = "ok"
+        self.io_owed = 0.0
         self._co: Body | None = None
         self._timer: TimerHandle | None = None
         self.txn = txn or Txn()
@@ -282,10 +285,16 @@ class Job:
         """block_job_ratelimit_get_delay: how long to sleep after moving ``n`` bytes."""
         return self.limit.delay(self.jobs.now(), n)
 
-    def io_seconds(self, n: int) -> float:
-        """How long copying ``n`` bytes takes at the VM's job rate (0 in quick mode)."""
+    def io(self, n: int) -> Generator[Wait, None, None]:
+        """The time moving ``n`` bytes takes at the VM's job rate (none in quick mode), slept in ticks of
+        at least IO_TICK: one timer wake-up per tick, not per chunk."""
         rate = self.jobs.rate
-        return n / rate if rate else 0.0
+        if not rate:
+            return
+        self.io_owed += n / rate
+        if self.io_owed >= IO_TICK:
+            owed, self.io_owed = self.io_owed, 0.0
+            yield owed
 
     def transition_to_ready(self) -> None:
         self.transition("ready")
