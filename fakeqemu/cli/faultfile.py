@@ -21,14 +21,28 @@ from pathlib import Path
 from fakeqemu.machine.faults import FaultConfigError, Faults
 from fakeqemu.machine.guest.hotplug import PolicyError, check_policy
 
+#: the largest fault file read (a full table of every command is a few KiB)
+MAX_SIZE = 256 * 1024
+
 
 def load(path: str | Path) -> tuple[Faults, str | None]:
-    """The faults and the guest policy (None when the file sets none); FaultConfigError when bad."""
+    """The faults and the guest policy (None when the file sets none); FaultConfigError, with a one-line
+    message, when the file is unreadable, too big, not UTF-8 TOML, nested too deep or has bad values."""
     try:
         with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+            raw = f.read(MAX_SIZE + 1)
+    except OSError as exc:
+        raise FaultConfigError(f"cannot read faults from {path}: {exc.strerror}") from None
+    if len(raw) > MAX_SIZE:
+        raise FaultConfigError(f"cannot read faults from {path}: larger than {MAX_SIZE} bytes")
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise FaultConfigError(f"cannot read faults from {path}: not UTF-8 text (byte {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
         raise FaultConfigError(f"cannot read faults from {path}: {exc}") from None
+    except RecursionError:
+        raise FaultConfigError(f"cannot read faults from {path}: nested too deep") from None
     guest = data.pop("guest", None)
     if guest is not None:
         try:

@@ -25,7 +25,7 @@ from fakeqemu.cli import faultfile, limits
 from fakeqemu.cli.lifecycle import MonitorSockets, StartupError, ignore_signals, private_dir, served
 from fakeqemu.cli.qemuopts import UsageError, device_opts, parse_bytes
 from fakeqemu.cli.ready import Ready
-from fakeqemu.http.bind import DEFAULT_BIND, BindError, check_bind
+from fakeqemu.http.bind import DEFAULT_BIND, BindError, check_access, check_bind
 from fakeqemu.machine.faults import FaultConfigError
 from fakeqemu.machine.machine import MachineConfig
 from fakeqemu.server.app import serve_vms
@@ -97,6 +97,18 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"serve the dashboard and HTTP API here (default {DEFAULT_BIND}, or a free port if that is taken)",
     )
     run.add_argument("--no-http", action="store_true", help="no dashboard, no HTTP API")
+    run.add_argument(
+        "--http-allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a host name the HTTP plane answers to besides its address (without a token, others get 403)",
+    )
+    run.add_argument(
+        "--http-insecure",
+        action="store_true",
+        help="serve the HTTP API beyond loopback without a token (anyone who reaches it drives the VMs)",
+    )
     run.add_argument(
         "--http-token",
         metavar="TOKEN",
@@ -208,12 +220,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         configs = _configs(ns)
         http = http_bind(ns)
+        http_warning = check_access(http, ns.http_token, ns.http_insecure) if http is not None else None
     except (UsageError, BindError) as exc:
         print(f"fakeqemu: {exc}", file=sys.stderr)
         return 2
     except StartupError as exc:
         print(f"fakeqemu: {exc}", file=sys.stderr)
         return 1
+    if http_warning is not None:
+        print(f"fakeqemu: {http_warning}", file=sys.stderr, flush=True)
     soft, _hard = limits.raise_soft_limit()
     warning = limits.fleet_warning(len(configs), len(configs[0].monitors), soft)
     if warning is not None:
@@ -244,7 +259,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         trio.run(
             functools.partial(
-                serve_vms, configs, on_ready, http=http, http_token=ns.http_token, on_http_ready=on_http_ready
+                serve_vms,
+                configs,
+                on_ready,
+                http=http,
+                http_token=ns.http_token,
+                on_http_ready=on_http_ready,
+                http_allow_hosts=ns.http_allow_host,
             )
         )
     except* OSError as group:

@@ -145,6 +145,10 @@ class Options:
     #: -fakeqemu http=HOST:PORT: the dashboard and HTTP API (off unless asked)
     http: str | None = None
     http_token: str | None = None
+    #: -fakeqemu http-allow-host=NAME (repeatable), http-insecure=on
+    http_allow_hosts: list[str] = field(default_factory=list)
+    http_insecure: bool = False
+    http_warning: str | None = None
     #: each -chardev's option as given, by id
     chardev_origins: dict[str, str] = field(default_factory=dict)
 
@@ -171,7 +175,7 @@ def _apply_machine(cfg: MachineConfig, text: str) -> None:
 
 def _apply_fakeqemu(cfg: MachineConfig, text: str, opts: Options | None = None) -> None:
     for key, value in split_opts(text).items():
-        if key in ("http", "http-token") and opts is not None:
+        if key in ("http", "http-token", "http-allow-host", "http-insecure") and opts is not None:
             _apply_http(opts, key, value)
         elif key == "qemu-version":
             parts = value.split(".")
@@ -209,7 +213,7 @@ def _apply_fakeqemu(cfg: MachineConfig, text: str, opts: Options | None = None) 
             raise UsageError(
                 f"-fakeqemu: unknown setting '{key}' "
                 "(known: qemu-version, package, rcu-grace-ms, guest, agent, agent-block, job-rate, faults, "
-                "traffic-limit, http, http-token)"
+                "traffic-limit, http, http-token, http-allow-host, http-insecure)"
             )
 
 
@@ -231,6 +235,12 @@ def _job_rate(value: str) -> float:
 def _apply_http(opts: Options, key: str, value: str) -> None:
     if key == "http-token":
         opts.http_token = value
+        return
+    if key == "http-allow-host":
+        opts.http_allow_hosts.append(value)
+        return
+    if key == "http-insecure":
+        opts.http_insecure = value in ("on", "yes", "true", "y", "")
         return
     from fakeqemu.http.bind import BindError, check_bind
 
@@ -373,6 +383,13 @@ def parse_args(argv: Sequence[str]) -> Options:
         except ChardevError as exc:
             raise UsageError(f"-chardev: {exc}") from None
     cfg.accel = _pick_accel(accels or [cfg.accel])
+    if o.http is not None:
+        from fakeqemu.http.bind import BindError, check_access
+
+        try:
+            o.http_warning = check_access(o.http, o.http_token, o.http_insecure)
+        except BindError as exc:
+            raise UsageError(f"-fakeqemu http: {exc}") from None
     return o
 
 
@@ -453,7 +470,14 @@ async def serve(opts: Options, config: VMConfig, ready_fd: int | None = None) ->
 
     status = 0
     try:
-        await serve_vms([config], ready, http=opts.http, http_token=opts.http_token, on_http_ready=_http_ready)
+        await serve_vms(
+            [config],
+            ready,
+            http=opts.http,
+            http_token=opts.http_token,
+            on_http_ready=_http_ready,
+            http_allow_hosts=opts.http_allow_hosts,
+        )
     except* MigrationLoadError as group:
         print(f"{PROG}: {_leaf(group)}\n{PROG}: load of migration failed: Invalid argument", file=sys.stderr)
         status = 1
@@ -519,6 +543,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "Copyright (c) 2003-2022 Fabrice Bellard and the QEMU Project developers"
         )
         return 0
+    if opts.http_warning is not None:
+        print(f"fakeqemu: {opts.http_warning}", file=sys.stderr, flush=True)
     limits.raise_soft_limit()
     # QEMU's order: daemonize, the pid file, the monitors, then the qtest link
     ready_fd = _daemonize() if opts.daemonize else None

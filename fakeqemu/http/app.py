@@ -6,7 +6,6 @@ shows is what QMP clients see. What the control plane changes (an injected write
 a reset) is written to the VM's traffic record as a ``note`` from connection ``http``.
 """
 
-import hmac
 import logging
 from importlib import resources
 from typing import Annotated, Any, Literal
@@ -65,7 +64,7 @@ def traffic_filter(
     return TrafficFilter(connection, direction, command, event, since_time, until_time)
 
 
-def build_app(vms: list[VM], token: str | None = None) -> FastAPI:
+def build_app(vms: list[VM]) -> FastAPI:
     by_name = {vm.name: vm for vm in vms}
     app = FastAPI(
         title="fakeqemu control plane",
@@ -76,20 +75,6 @@ def build_app(vms: list[VM], token: str | None = None) -> FastAPI:
         redoc_url=None,
         default_response_class=JSON,
     )
-
-    async def authorize(request: Request) -> None:
-        # EventSource cannot send headers: the live stream (and any route) may pass ?token= instead
-        if token is None:
-            return
-        header = request.headers.get("authorization", "")
-        given = header[7:] if header[:7].lower() == "bearer " else request.query_params.get("token", "")
-        if hmac.compare_digest(given.encode(), token.encode()):
-            return
-        raise HTTPException(
-            status_code=401,
-            detail={"class": "Unauthorized", "desc": "a bearer token is required (Authorization: Bearer ...)"},
-            headers={"WWW-Authenticate": "Bearer"},
-        )
 
     async def get_vm(name: str) -> VM:
         vm = by_name.get(name)
@@ -105,8 +90,9 @@ def build_app(vms: list[VM], token: str | None = None) -> FastAPI:
         detail = exc.detail if isinstance(exc.detail, dict) else {"class": "GenericError", "desc": str(exc.detail)}
         return JSON({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
 
-    # a body that is not JSON is a 400 on any route; the token is checked on every /api route
-    api = APIRouter(prefix="/api", dependencies=[Depends(authorize)], responses=_errors(400, 401))
+    # a body that is not JSON is a 400 on any route; the token (401), the Host header (403) and the body's
+    # size (413) are checked before a route runs (fakeqemu.http.guard)
+    api = APIRouter(prefix="/api", responses=_errors(400, 401, 403, 413))
     with_vm = _errors(404)
 
     def find_pci_device(vm: VM, dev_id: str) -> tuple[PCIBus, PCIDevice]:

@@ -20,3 +20,35 @@ def check_bind(text: str) -> str:
     if not sep or not host or not port.isdigit() or int(port) > 65535:
         raise BindError(f"'{text}' is not HOST:PORT")
     return text
+
+
+def bind_host(bind: str) -> str:
+    """The host part of ``HOST:PORT`` (``[::1]:8780`` -> ``::1``)."""
+    host = bind.rpartition(":")[0]
+    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_access(bind: str, token: str | None, insecure: bool) -> str | None:
+    """Refuse what would expose the API (which runs any QMP command) by mistake: an empty token, or an
+    address beyond loopback without a token unless ``insecure``; then the warning to print, if any."""
+    if token is not None and not token:
+        raise BindError("the HTTP token must not be empty (leave it out to serve without one on loopback)")
+    if token is not None or bind.startswith("unix:") or _loopback(bind_host(bind)):
+        return None
+    if not insecure:
+        raise BindError(
+            f"{bind} serves the HTTP API, which drives the VMs, beyond this machine: give a token "
+            "(--http-token, -fakeqemu http-token=T), or allow it without one (--http-insecure, http-insecure=on)"
+        )
+    return f"warning: the HTTP API on {bind} has no token: anyone who can reach it can drive the VMs"

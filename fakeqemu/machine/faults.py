@@ -16,9 +16,27 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+#: entries per fault table (QEMU 7.2 has about 250 commands); longer command names are not commands
+MAX_ENTRIES = 1024
+MAX_NAME = 128
+
 
 class FaultConfigError(ValueError):
     pass
+
+
+def _names(data: dict[str, Any], key: str) -> set[str]:
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise FaultConfigError(f'{key} must be a list of command names, e.g. {key} = ["query-status"]')
+    return set(value)
+
+
+def _table(data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise FaultConfigError(f"{key} must be a table of command = value")
+    return value
 
 
 @dataclass
@@ -50,13 +68,23 @@ class Faults:
         if unknown:
             raise FaultConfigError(f"unknown fault(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
         faults = cls()
+        for key in known - {"close_after"}:
+            entries = data.get(key)
+            if isinstance(entries, dict | list):
+                if len(entries) > MAX_ENTRIES:
+                    raise FaultConfigError(f"{key} has {len(entries)} entries; at most {MAX_ENTRIES}")
+                long = next((n for n in entries if isinstance(n, str) and len(n) > MAX_NAME), None)
+                if long is not None:
+                    raise FaultConfigError(
+                        f"{key}: '{long[:32]}...' is not a command name (over {MAX_NAME} characters)"
+                    )
         try:
-            for cmd, seconds in dict(data.get("delay", {})).items():
+            for cmd, seconds in _table(data, "delay").items():
                 value = float(seconds)
                 if not 0 <= value <= 3600:
                     raise FaultConfigError(f"delay for {cmd} must be 0..3600 seconds")
                 faults.delay[str(cmd)] = value
-            for cmd, err in dict(data.get("fail", {})).items():
+            for cmd, err in _table(data, "fail").items():
                 if not isinstance(err, dict) or not isinstance(err.get("desc"), str):
                     raise FaultConfigError(f"fail for {cmd} needs {{'class': ..., 'desc': ...}}")
                 faults.fail[str(cmd)] = (str(err.get("class", "GenericError")), err["desc"])
@@ -65,8 +93,8 @@ class Faults:
                 if not isinstance(after, int) or isinstance(after, bool) or after < 0:
                     raise FaultConfigError("close_after must be a whole number >= 0")
                 faults.close_after = after
-            faults.close_mid_reply = {str(c) for c in data.get("close_mid_reply", [])}
-            faults.crash_on = {str(c) for c in data.get("crash_on", [])}
+            faults.close_mid_reply = _names(data, "close_mid_reply")
+            faults.crash_on = _names(data, "crash_on")
         except (TypeError, ValueError) as exc:
             if isinstance(exc, FaultConfigError):
                 raise

@@ -23,6 +23,7 @@ async def serve_vms(
     http: str | None = None,
     http_token: str | None = None,
     on_http_ready: Callable[[list[str]], None] | None = None,
+    http_allow_hosts: Sequence[str] = (),
     task_status: trio.TaskStatus[list[VM]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Start every VM (all listening before ``on_ready``), serve until all have exited.
@@ -30,7 +31,8 @@ async def serve_vms(
     SIGTERM, SIGINT and SIGHUP reach every VM as QEMU's host-signal shutdown (when run in the main
     thread: in another thread, e.g. fakeqemu.testing's, the caller stops the VMs). A start-up error
     (a socket that cannot be bound, a qtest peer that is not there) propagates before anything is ready.
-    ``http`` ("HOST:PORT") also serves the HTTP plane, started once the VMs serve QMP; it turns the
+    ``http`` ("HOST:PORT") also serves the HTTP plane (``Host`` names beyond its address: ``http_allow_hosts``),
+    started once the VMs serve QMP; it turns the
     traffic record on, with its default size, for VMs whose configuration leaves it to the runtime.
     """
     if http is not None:
@@ -59,7 +61,7 @@ async def serve_vms(
             if http is not None:
                 from fakeqemu.http.serve import serve_http
 
-                nursery.start_soon(serve_http, vms, http, http_token, on_http_ready)
+                nursery.start_soon(serve_http, vms, http, http_token, on_http_ready, http_allow_hosts)
             for vm in vms:
                 await vm.exited.wait()
             nursery.cancel_scope.cancel()

@@ -43,7 +43,9 @@ def vm_config(tmp: Path, name: str = "vm0", **machine: Any) -> VMConfig:
 
 
 @asynccontextmanager
-async def running(configs: list[VMConfig], token: str | None = None) -> AsyncIterator[Plane]:
+async def running(
+    configs: list[VMConfig], token: str | None = None, allow_hosts: tuple[str, ...] = ()
+) -> AsyncIterator[Plane]:
     """Serve ``configs`` with HTTP on a free port of 127.0.0.1; cancelled on exit."""
     urls: list[str] = []
     up = trio.Event()
@@ -53,7 +55,9 @@ async def running(configs: list[VMConfig], token: str | None = None) -> AsyncIte
         up.set()
 
     async with trio.open_nursery() as nursery:
-        serve = functools.partial(serve_vms, configs, http="127.0.0.1:0", http_token=token, on_http_ready=ready)
+        serve = functools.partial(
+            serve_vms, configs, http="127.0.0.1:0", http_token=token, on_http_ready=ready, http_allow_hosts=allow_hosts
+        )
         vms: list[VM] = await nursery.start(serve)
         with trio.fail_after(20):
             await up.wait()
