@@ -87,14 +87,16 @@ def _port_size(args: dict[str, Any]) -> tuple[int, int]:
 @command("x-fakeqemu-io-write")
 def io_write(ctx: Context, args: dict[str, Any]) -> Any:
     port, size = _port_size(args)
-    ctx.machine.ioports.write(port, size, int(args["value"]) & ((1 << (8 * size)) - 1))
+    with ctx.machine.io_from("x-fakeqemu-io-write"):
+        ctx.machine.ioports.write(port, size, int(args["value"]) & ((1 << (8 * size)) - 1))
     return {}
 
 
 @command("x-fakeqemu-io-read")
 def io_read(ctx: Context, args: dict[str, Any]) -> Any:
     port, size = _port_size(args)
-    return {"value": ctx.machine.ioports.read(port, size)}
+    with ctx.machine.io_from("x-fakeqemu-io-read"):
+        return {"value": ctx.machine.ioports.read(port, size)}
 
 
 @command("x-fakeqemu-guest-policy")
@@ -122,7 +124,8 @@ def eject(ctx: Context, args: dict[str, Any]) -> Any:
     if dev is None:
         raise DeviceNotFound(f"Device '{args['id']}' not found")
     try:
-        guest.eject_device(dev)
+        with ctx.machine.io_from("x-fakeqemu-eject"):
+            guest.eject_device(dev)
     except PolicyError as exc:
         raise GenericError(str(exc)) from None
     return {}

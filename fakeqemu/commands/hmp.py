@@ -121,7 +121,8 @@ def run(machine: Machine, line: str, monitor: object = None) -> str:
     handler = HMP_COMMANDS.get(cmd)
     if handler is None:
         return f"unknown command: '{name}'\r\n"
-    return handler(machine, line.strip()[len(cmd) :])
+    with machine.io_from("hmp"):
+        return handler(machine, line.strip()[len(cmd) :])
 
 
 @command("human-monitor-command")

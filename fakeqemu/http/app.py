@@ -147,6 +147,24 @@ def build_app(vms: list[VM]) -> FastAPI:
         """PCI buses and devices with their hotplug state; ``pending_unplugs`` wait for the guest."""
         return models.DevicesView.model_validate(views.devices(vm.machine))
 
+    def device_timeline(vm: VM, device: str) -> models.DeviceTimeline:
+        tl = vm.machine.timeline
+        steps = [models.TimelineStep(step=s.step, t=s.t, wall=s.wall, detail=s.detail) for s in tl.steps(device)]
+        return models.DeviceTimeline(device=device, waiting=tl.waiting(device), steps=steps)
+
+    @api.get("/vms/{name}/timeline", responses=with_vm)
+    async def timeline(vm: VMDep) -> list[models.DeviceTimeline]:
+        """Every device hot-plugged or unplugged since the VM started (or was reset), with its steps."""
+        return [device_timeline(vm, d) for d in vm.machine.timeline.devices()]
+
+    @api.get("/vms/{name}/devices/{device}/timeline", responses=_errors(404))
+    async def timeline_of(vm: VMDep, device: str) -> models.DeviceTimeline:
+        """One device's hot-plug and unplug steps: request, GPE, guest reads, eject write (and who wrote it),
+        unparent, RCU grace, finalize, DEVICE_DELETED (and to which clients); ``waiting`` is the pending step."""
+        if device not in vm.machine.timeline.devices():
+            raise _error(404, f"Device '{device}' has no hot-plug steps", "DeviceNotFound")
+        return device_timeline(vm, device)
+
     @api.post("/vms/{name}/devices/{device}/eject", responses=_errors(404, 409))
     async def eject(vm: VMDep, device: str) -> models.Ejected:
         """The guest ejects this device's slot now (its _EJ0: select the bus, write the eject register),
@@ -157,7 +175,8 @@ def build_app(vms: list[VM]) -> FastAPI:
         bsel, slot = bus.bsel, dev.slot
         note(vm, f"guest eject {device} (bsel {bsel} slot {slot})")
         try:
-            vm.machine.guest.eject_device(dev)
+            with vm.machine.io_from("http"):
+                vm.machine.guest.eject_device(dev)
         except PolicyError as exc:
             raise _error(409, str(exc)) from None
         return models.Ejected(id=device, bsel=bsel, slot=slot)
@@ -194,7 +213,8 @@ def build_app(vms: list[VM]) -> FastAPI:
         size = int(body.size)
         value = body.value & ((1 << (8 * size)) - 1)
         note(vm, f"io write port 0x{body.port:x} size {size} value 0x{value:x}")
-        vm.machine.ioports.write(body.port, size, value)
+        with vm.machine.io_from("http"):
+            vm.machine.ioports.write(body.port, size, value)
         return models.IOWrite(port=body.port, size=body.size, value=value)
 
     @api.get("/vms/{name}/io", responses=with_vm)
@@ -202,7 +222,8 @@ def build_app(vms: list[VM]) -> FastAPI:
         vm: VMDep, port: Annotated[int, Query(ge=0, le=0xFFFF)], size: models.AccessSize = models.AccessSize.LONG
     ) -> models.IOValue:
         """A guest read of an I/O port. Reads have the guest's side effects (reading 'up' clears it)."""
-        return models.IOValue(value=vm.machine.ioports.read(port, int(size)))
+        with vm.machine.io_from("http"):
+            return models.IOValue(value=vm.machine.ioports.read(port, int(size)))
 
     @api.get("/vms/{name}/events", responses=with_vm)
     async def events(vm: VMDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[models.QMPEvent]:

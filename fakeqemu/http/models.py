@@ -212,3 +212,16 @@ class FaultsBody(BaseModel):
         pattern=POLICY_PATTERN,
         description="guest policy: delay:<ms> delays the eject, never drops it, refuse vetoes it; None: unchanged",
     )
+
+
+class TimelineStep(BaseModel):
+    step: str = Field(description="request, GPE, register read, eject write, unparent, finalize, DEVICE_DELETED, ...")
+    t: float = Field(description="seconds since the VM started (its monotonic clock)")
+    wall: float = Field(description="wall-clock time (Unix seconds)")
+    detail: str = Field(description="bus and slot, who wrote the register, the object finalized, the clients")
+
+
+class DeviceTimeline(BaseModel):
+    device: str = Field(description="the device's id, or its QOM path when it has none")
+    waiting: str | None = Field(description="what the device waits for now; null when nothing is pending")
+    steps: list[TimelineStep]

@@ -6,8 +6,9 @@ everything a VM owns is reachable from here and nothing lives in module globals.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,7 @@ from fakeqemu.machine.guest.agent import GuestAgent
 from fakeqemu.machine.guest.hotplug import Guest
 from fakeqemu.machine.migration.state import Migration
 from fakeqemu.machine.plug import device_add
+from fakeqemu.machine.timeline import Timeline
 from fakeqemu.machine.traffic import TrafficLog
 from fakeqemu.qmp.errors import GenericError, QMPError
 
@@ -124,6 +126,12 @@ class Machine:
             self.trace.enable_option(pattern, lambda _msg: None, self.cpu_count)
         #: timers run on a monotonic clock (the runtime's, so tests can drive it)
         self.timers = Timers(monotonic)
+        #: every hot-plug and unplug step, per device (fakeqemu.machine.timeline)
+        self.timeline = Timeline(monotonic, clock)
+        #: who is writing to the I/O ports now (the timeline names the eject's writer): see ``io_from``
+        self.io_source = "guest"
+        #: the QMP clients events go to now (set by the runtime; the timeline names DEVICE_DELETED's)
+        self.clients: Callable[[], list[str]] = list
         self.rcu = RcuQueue(self.timers, self.config.rcu_grace)
         self.ioports = IoPorts()
         self.traffic = TrafficLog(clock, self.config.traffic_limit or 0)
@@ -173,6 +181,15 @@ class Machine:
         if self.config.agent_port and self.board is not None:
             cfg = self.config
             self.agent = GuestAgent(self, cfg.agent_port, cfg.agent_chardev, cfg.agent, cfg.agent_blocked)
+
+    @contextlib.contextmanager
+    def io_from(self, source: str) -> Iterator[None]:
+        """Port I/O in this block comes from ``source`` (qtest, hmp, http, ...), not the guest model."""
+        before, self.io_source = self.io_source, source
+        try:
+            yield
+        finally:
+            self.io_source = before
 
     @property
     def cpu_count(self) -> int:

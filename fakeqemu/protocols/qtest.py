@@ -156,7 +156,8 @@ class QtestSession:
                 raise QtestAbort(474, "ret == 0")
             if addr > 0xFFFF:
                 raise QtestAbort(475, "addr <= 0xffff")
-            self.machine.ioports.write(addr, {"b": 1, "w": 2, "l": 4}[cmd[3]], value)
+            with self.machine.io_from("qtest"):
+                self.machine.ioports.write(addr, {"b": 1, "w": 2, "l": 4}[cmd[3]], value)
             self._send("OK\n")
         elif cmd in ("inb", "inw", "inl"):
             if n < 2:
@@ -166,7 +167,8 @@ class QtestSession:
                 raise QtestAbort(495, "ret == 0")
             if addr > 0xFFFF:
                 raise QtestAbort(496, "addr <= 0xffff")
-            value = self.machine.ioports.read(addr, {"b": 1, "w": 2, "l": 4}[cmd[2]])
+            with self.machine.io_from("qtest"):
+                value = self.machine.ioports.read(addr, {"b": 1, "w": 2, "l": 4}[cmd[2]])
             self._send(f"OK 0x{value:04x}\n")
         elif cmd in ("writeb", "writew", "writel", "writeq"):
             if n < 3:

@@ -69,6 +69,10 @@ class VM:
     def name(self) -> str:
         return self.config.machine.name or "vm0"
 
+    def _qmp_clients(self) -> list[str]:
+        """The QMP connections events go to now (negotiated), by name."""
+        return sorted(c.conn_name for c in self.connections if c.session.negotiated)
+
     def _new_machine(self) -> None:
         Schema.load()  # now, not at the first command (which may come when no fd is left to read it with)
         self.machine = Machine(self.config.machine, monotonic=trio.current_time)
@@ -76,6 +80,7 @@ class VM:
         self.machine.timers.on_change = self._wake_timers
         self.machine.migration.transport = self._migrate
         self.machine.migration.listener = self._listen_incoming
+        self.machine.clients = self._qmp_clients
         self.event_log: deque[Event] = deque(maxlen=EVENT_LOG_LIMIT)
         self.machine.events.subscribe(self._on_event)
         self.machine.traffic.subscribe(self._on_traffic)

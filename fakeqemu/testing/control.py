@@ -115,7 +115,17 @@ def alive(vm: VM) -> bool:
     return not vm.exited.is_set()
 
 
+def timeline(vm: VM, device: str | None) -> list[dict[str, Any]]:
+    return [step.to_json() for step in vm.machine.timeline.steps(device)]
+
+
+def waiting(vm: VM, device: str) -> str | None:
+    return vm.machine.timeline.waiting(device)
+
+
 OPERATIONS: dict[str, Callable[..., Any]] = {
+    "timeline": timeline,
+    "waiting": waiting,
     "qmp": qmp,
     "set_guest": set_guest,
     "eject": eject,

@@ -99,6 +99,17 @@ class VMHandle:
         """The guest ejects ``device`` now, whatever its policy (DEVICE_DELETED follows)."""
         self._call("eject", device)
 
+    def timeline(self, device: str | None = None) -> list[dict[str, Any]]:
+        """The hot-plug and unplug steps (``device``: only that one's), oldest first: dicts with
+        ``device``, ``step``, ``t`` (seconds since the VM started), ``wall`` and ``detail``."""
+        result: list[dict[str, Any]] = self._call("timeline", device)
+        return result
+
+    def waiting(self, device: str) -> str | None:
+        """What ``device`` waits for now ("waiting for the guest to write the eject register", ...), or None."""
+        result: str | None = self._call("waiting", device)
+        return result
+
     def traffic(self, **filters: Any) -> list[TrafficRecord]:
         """The traffic record since start or reset; filters: connection, direction ("in", "out",
         "note"), command (its requests and replies), event, since_time, until_time."""

@@ -109,6 +109,40 @@ async def test_hotplug_state_through_the_unplug(tmp_path: Path) -> None:
         assert notes == [f"guest eject nic1 (bsel 0 slot {slot})"]
 
 
+async def test_device_timeline(tmp_path: Path) -> None:
+    """The unplug as steps over HTTP: pending while the guest does not answer, complete after the HTTP
+    eject (which names its writer), with the QMP client DEVICE_DELETED went to."""
+    async with running([vm_config(tmp_path, guest="never")]) as plane:
+
+        async def unplug_and_watch() -> None:
+            client = QMPClient("watch")
+            await client.connect(plane.qmp)
+            try:
+                with client.listener(("DEVICE_DELETED",)) as listener:
+                    await client.execute("device_add", {"driver": "e1000", "id": "nic1"})
+                    await client.execute("device_del", {"id": "nic1"})
+                    async with httpx.AsyncClient(base_url=plane.url) as http:
+                        pending = (await http.get("/api/vms/vm0/devices/nic1/timeline")).json()
+                        assert pending["waiting"] == "waiting for the guest to write the eject register"
+                        assert [s["step"] for s in pending["steps"]] == ["plugged", "unplug requested"]
+                        await http.post("/api/vms/vm0/devices/nic1/eject")
+                    while cast(dict[str, Any], (await listener.get())["data"]).get("device") != "nic1":
+                        pass
+            finally:
+                await client.disconnect()
+
+        await in_asyncio(unplug_and_watch)
+        done = await plane.get("/api/vms/vm0/devices/nic1/timeline")
+        assert done["waiting"] is None
+        assert [s["step"] for s in done["steps"]] == ["plugged", "unplug requested", "eject written", "unparented",
+                                                      "finalized", "DEVICE_DELETED"]  # fmt: skip
+        assert done["steps"][2]["detail"].startswith("by http: bsel 0 slot ")
+        assert done["steps"][-1]["detail"] == "/machine/peripheral/nic1 to monitor0#1"
+        assert [d["device"] for d in await plane.get("/api/vms/vm0/timeline")] == ["nic1"]
+        r = await plane.client.get("/api/vms/vm0/devices/ghost/timeline")
+        assert r.status_code == 404
+
+
 async def test_eject_errors(tmp_path: Path) -> None:
     async with running([vm_config(tmp_path)]) as plane:
         r = await plane.client.post("/api/vms/vm0/devices/ghost/eject")

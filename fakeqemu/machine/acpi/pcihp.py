@@ -179,10 +179,12 @@ class AcpiPciHp:
             if self.bridge_hotplug:
                 self.up[bsel] = 0
             trace("acpi_pci_up_read", val)
+            self._timeline(bsel, val, "read up")
             return val
         if offset == DOWN:
             val = self.down.get(bsel, 0)
             trace("acpi_pci_down_read", val)
+            self._timeline(bsel, val, "read down")
             return val
         if offset == EJECT:
             trace("acpi_pci_features_read", 0)  # no feature defined yet
@@ -287,6 +289,9 @@ class AcpiPciHp:
             if dev.slot == slot and not self._no_hotplug(dev):
                 # QEMU 7.2 passes slot and bsel swapped to this trace point
                 self.machine.trace("acpi_pci_unplug", slot, -1 if bus.bsel is None else bus.bsel)
+                self.machine.timeline.add(
+                    dev.id or dev.path, "eject written", f"by {self.machine.io_source}: bsel {bsel} slot {slot}"
+                )
                 dev.unparent()
 
     def reset(self) -> None:
@@ -312,6 +317,17 @@ class AcpiPciHp:
                     mask &= ~(1 << dev.slot)
             self.hotplug_enable[sel] = mask
 
+    def _timeline(self, bsel: int, slots: int, step: str) -> None:
+        """A step for each device in the ``slots`` bits of bus ``bsel``, naming who did it."""
+        if not slots:
+            return
+        bus = self.find_bus(bsel)
+        if bus is None:
+            return
+        for dev in bus.devices:
+            if slots & (1 << dev.slot):
+                self.machine.timeline.add(dev.id or dev.path, step, f"by {self.machine.io_source}")
+
     def send_event(self) -> None:
         """acpi_send_event(ACPI_PCI_HOTPLUG_STATUS), then let the guest model see it."""
         self.gpe.raise_status(PCI_HOTPLUG_STATUS)
@@ -335,6 +351,7 @@ class AcpiPciHp:
         if bsel is None:
             raise GenericError(BSEL_ERROR)
         self.up[bsel] = self.up.get(bsel, 0) | (1 << dev.slot)
+        self.machine.timeline.add(dev.id or dev.path, "plugged", f"bsel {bsel} slot {dev.slot}: up bit set, GPE raised")
         self.send_event()
 
     def unplug_request(self, bus: PCIBus, dev: PCIDevice) -> None:
@@ -347,6 +364,9 @@ class AcpiPciHp:
         dev.pending_deleted_event = True
         dev.pending_deleted_expires_ms = self.virtual_clock_ms()
         self.down[bsel] = self.down.get(bsel, 0) | (1 << dev.slot)
+        self.machine.timeline.add(
+            dev.id or dev.path, "unplug requested", f"bsel {bsel} slot {dev.slot}: down bit set, GPE raised"
+        )
         self.send_event()
 
     def bus_reset(self, bus: PCIBus) -> None:

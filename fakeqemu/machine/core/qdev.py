@@ -76,14 +76,27 @@ class Device(Obj):
             self.parent.remove_child(self)
         machine = self.machine
         if machine is not None:
+            machine.timeline.add(
+                self.id or path, "unparented", f"left the tree; finalize after {machine.rcu.grace * 1000:g} ms"
+            )
             machine.rcu.call_rcu(lambda: self.finalize(machine, path))
 
     def finalize(self, machine: Machine, path: str) -> None:
         machine.backends.release(self)
+        name = self.id or path
         for sub in self.deleted_paths:
+            machine.timeline.add(name, "finalized", path + sub)
             machine.events.emit("DEVICE_DELETED", {"path": path + sub})
+            machine.timeline.add(name, "DEVICE_DELETED", f"{path + sub} to {_clients(machine)}")
+        machine.timeline.add(name, "finalized", path)
         data: dict[str, Any] = {"path": path} if self.id is None else {"device": self.id, "path": path}
         machine.events.emit("DEVICE_DELETED", data)
+        machine.timeline.add(name, "DEVICE_DELETED", f"{path} to {_clients(machine)}")
+
+
+def _clients(machine: Machine) -> str:
+    clients = machine.clients()
+    return ", ".join(clients) if clients else "no QMP client"
 
 
 class PCIDevice(Device):

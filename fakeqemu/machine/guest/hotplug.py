@@ -221,6 +221,8 @@ class Guest:
         ):
             if work and any(pol == "never" for _, _, pol in work):
                 self._note(f"guest never: removal of {self._slots(work)} not answered")
+                for bsel, slot, _ in work:
+                    self._step(hp, bsel, slot, "not answered", "guest policy never")
             return  # nobody answers: leave the GPE status set
         if sts & PCI_HOTPLUG_STATUS:
             io.write(base, 1, PCI_HOTPLUG_STATUS)  # _E01: ACPICA clears the edge GPE first
@@ -232,12 +234,20 @@ class Guest:
             elif m is not None:
                 ms = int(m.group(1))
                 self._note(f"guest {pol}: eject of bsel {bsel} slot {slot} delayed {ms} ms")
+                self._step(hp, bsel, slot, "eject delayed", f"guest policy {pol}")
                 self.machine.timers.call_later(ms / 1000.0, functools.partial(self.eject, bsel, slot))
             elif pol == "refuse":
                 self.actions.append(("refuse", f"bsel {bsel} slot {slot}"))
                 self._note(f"guest refuse: eject of bsel {bsel} slot {slot} vetoed")
+                self._step(hp, bsel, slot, "vetoed", "guest policy refuse: _EJ0 not run")
             elif pol == "never":
                 self._note(f"guest never: removal of bsel {bsel} slot {slot} not answered")
+                self._step(hp, bsel, slot, "not answered", "guest policy never")
+
+    def _step(self, hp: AcpiPciHp, bsel: int, slot: int, step: str, detail: str) -> None:
+        bus = hp.find_bus(bsel)
+        for dev in [] if bus is None else bus.devices_in_slot(slot):
+            self.machine.timeline.add(dev.id or dev.path, step, detail)
 
     def _note(self, text: str) -> None:
         """A guest-side fault, in the traffic record beside the QMP messages it explains."""
