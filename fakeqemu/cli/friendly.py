@@ -22,6 +22,7 @@ import trio
 
 from fakeqemu import __version__
 from fakeqemu.cli import faultfile, limits
+from fakeqemu.cli.chardevs import parse_legacy
 from fakeqemu.cli.lifecycle import MonitorSockets, StartupError, ignore_signals, private_dir, served
 from fakeqemu.cli.qemuopts import UsageError, device_opts, parse_bytes
 from fakeqemu.cli.ready import Ready
@@ -29,7 +30,7 @@ from fakeqemu.http.bind import DEFAULT_BIND, BindError, check_access, check_bind
 from fakeqemu.machine.faults import FaultConfigError
 from fakeqemu.machine.machine import MachineConfig
 from fakeqemu.server.app import serve_vms
-from fakeqemu.server.chardev import Endpoint, parse_legacy
+from fakeqemu.server.chardev import Endpoint
 from fakeqemu.server.vm import VM, VMConfig
 
 GUEST_POLICIES = "auto, prompt, delay:<ms>, never, refuse"

@@ -14,13 +14,15 @@ import os
 import signal
 import socket
 import stat
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from fakeqemu.server.chardev import Endpoint, listen
+from fakeqemu.server.chardev import ChardevError, Endpoint, open_endpoint
 
 #: what QEMU ignores (or blocks) for its whole life: a stray kill -USR1/-ALRM/-IO leaves it running
 IGNORED_SIGNALS = (signal.SIGUSR1, signal.SIGALRM, signal.SIGIO)
+PROG = "qemu-system-x86_64"
 #: sun_path's size: QEMU refuses a longer unix socket path
 UNIX_PATH_MAX = 108
 
@@ -86,17 +88,19 @@ class PidFile:
 
 
 class MonitorSockets:
-    """The monitors' listening sockets, bound before anything slow is loaded, and the socket files they
-    made (path, device, inode): removed on exit as QEMU removes them, unless another process has bound
-    the path since."""
+    """The chardevs' sockets, opened before anything slow is loaded: listening (server mode), connected
+    (client mode; None for one that reconnects later, as QEMU reports and carries on), and the socket
+    files the listening ones made (path, device, inode): removed on exit as QEMU removes them, unless
+    another process has bound the path since."""
 
     def __init__(self) -> None:
-        self.socks: list[socket.socket] = []
+        self.socks: list[socket.socket | None] = []
         self.files: list[tuple[str, int, int]] = []
 
-    def bind(self, endpoints: Sequence[Endpoint], origins: Sequence[str]) -> None:
-        """Bind and listen on every monitor; on failure close and remove what was bound and raise
-        StartupError with QEMU's text, ``origins[i]`` being the option as given (``-qmp unix:...``)."""
+    def bind(self, endpoints: Sequence[Endpoint], origins: Sequence[str]) -> list[socket.socket | None]:
+        """Open every chardev; on failure close and remove what was opened and raise StartupError with
+        QEMU's text, ``origins[i]`` being the option as given (``-qmp unix:...``). Returns their sockets."""
+        start = len(self.socks)
         try:
             for ep, origin in zip(endpoints, origins, strict=True):
                 if ep.kind == "unix" and len(ep.path.encode()) > UNIX_PATH_MAX:
@@ -105,20 +109,28 @@ class MonitorSockets:
                         f"Path must be less than {UNIX_PATH_MAX} bytes"
                     )
                 try:
-                    self.socks.append(listen(ep))
+                    self.socks.append(open_endpoint(ep))
+                except ChardevError as exc:
+                    if not ep.reconnect:
+                        raise StartupError(f"{origin}: {exc}") from None
+                    print(f"{PROG}: Unable to connect character device {ep.label}: {exc}", file=sys.stderr, flush=True)
+                    self.socks.append(None)
+                    continue
                 except OSError as exc:
                     where = ep.path if ep.kind == "unix" else f"{ep.host}:{ep.port}"
                     raise StartupError(f"{origin}: Failed to bind socket to {where}: {exc.strerror or exc}") from None
-                if ep.kind == "unix":
+                if ep.kind == "unix" and ep.server and not ep.abstract:
                     st = os.lstat(ep.path)
                     self.files.append((ep.path, st.st_dev, st.st_ino))
         except BaseException:
             self.close()
             raise
+        return self.socks[start:]
 
     def close(self) -> None:
         for sock in self.socks:
-            sock.close()
+            if sock is not None:
+                sock.close()
         self.remove_files()
 
     def remove_files(self) -> None:

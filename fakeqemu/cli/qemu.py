@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 from fakeqemu import __version__
 from fakeqemu.cli import faultfile, limits, traceopts
+from fakeqemu.cli.chardevs import parse_legacy, parse_socket
 from fakeqemu.cli.lifecycle import MonitorSockets, PidFile, StartupError, ignore_signals
 from fakeqemu.cli.qemuopts import UsageError, device_opts, parse_bytes, parse_size_mb, split_opts
 from fakeqemu.machine.block.jobs import QEMU_JOB_RATE
 from fakeqemu.machine.faults import FaultConfigError
 from fakeqemu.machine.guest.agent import AGENT_PORT_NAME, AgentPolicyError, check_agent_policy
 from fakeqemu.machine.machine import ColdPlugError, MachineConfig
-from fakeqemu.server.chardev import ChardevError, Endpoint, connect, parse_chardev, parse_legacy
+from fakeqemu.server.chardev import ChardevError, Endpoint, connect
 
 if TYPE_CHECKING:  # the runtime (trio) is imported late: see fakeqemu.server.prestart
     from fakeqemu.server.vm import VM, VMConfig
@@ -132,6 +133,9 @@ class VMSpec:
     #: each monitor's option as given (``-qmp unix:/x,server=on``): what QEMU's errors about it start with
     origins: list[str] = field(default_factory=list)
     qtest: Endpoint | None = None
+    #: serial ports on sockets (``-serial unix:...``, ``-serial chardev:ID``): served, nothing is written
+    consoles: list[Endpoint] = field(default_factory=list)
+    console_chardevs: list[str] = field(default_factory=list)
     #: the chardev behind the guest agent's virtserialport
     agent: Endpoint | None = None
 
@@ -254,6 +258,7 @@ def parse_args(argv: Sequence[str]) -> Options:
     o = Options()
     cfg = o.vm.machine
     chardevs: dict[str, dict[str, str]] = {}
+    sockets: dict[str, Endpoint] = {}
     mons: list[dict[str, str]] = []
     accels: list[str] = []
     compat_monitors = 0
@@ -298,20 +303,25 @@ def parse_args(argv: Sequence[str]) -> Options:
         elif name == "incoming":
             cfg.incoming = value
         elif name == "qmp":
-            o.vm.monitors.append(replace(_endpoint(arg, parse_legacy, value), label=f"compat_monitor{compat_monitors}"))
+            o.vm.monitors.append(_endpoint(arg, value, f"compat_monitor{compat_monitors}"))
             o.vm.origins.append(f"{arg} {value}")
             cfg.chardevs.append(f"compat_monitor{compat_monitors}")
             compat_monitors += 1
         elif name == "monitor":
             if value.split(":", 1)[0] in ("unix", "tcp"):
-                ep = _endpoint(arg, parse_legacy, value)
-                o.vm.monitors.append(replace(ep, label=f"compat_monitor{compat_monitors}", hmp=True))
+                ep = _endpoint(arg, value, f"compat_monitor{compat_monitors}")
+                o.vm.monitors.append(replace(ep, hmp=True))
                 o.vm.origins.append(f"{arg} {value}")
                 cfg.chardevs.append(f"compat_monitor{compat_monitors}")
                 compat_monitors += 1
             # stdio, vc, none...: nothing to serve
+        elif name == "serial":
+            if value.split(":", 1)[0] in ("unix", "tcp"):  # a console nobody types into: served, silent
+                o.vm.consoles.append(_endpoint(arg, value, f"serial{len(o.vm.consoles)}"))
+            elif value.startswith("chardev:"):
+                o.vm.console_chardevs.append(value[8:])
         elif name == "qtest":
-            o.vm.qtest = _endpoint(arg, parse_legacy, value)
+            o.vm.qtest = _endpoint(arg, value, "qtest")
             cfg.qtest = True
         elif name == "chardev":
             opts = split_opts(value, implied="backend")
@@ -320,6 +330,10 @@ def parse_args(argv: Sequence[str]) -> Options:
                 o.chardev_origins[opts["id"]] = f"{arg} {value}"
                 if opts.get("backend") == "socket":
                     cfg.chardevs.append(opts["id"])
+                    try:
+                        sockets[opts["id"]] = replace(parse_socket(opts, opts["id"]), option=f"{arg} {value}")
+                    except ChardevError as exc:
+                        raise UsageError(f"{arg} {value}: {exc}") from None
         elif name == "mon":
             mons.append(split_opts(value, implied="chardev"))
         elif name == "device":
@@ -365,11 +379,8 @@ def parse_args(argv: Sequence[str]) -> Options:
             raise UsageError(f'-mon chardev={mon.get("chardev", "")}: chardev "{mon.get("chardev", "")}" not found')
         if chardev.get("backend") != "socket":
             raise UsageError(f"-chardev {chardev.get('backend')}: fakeqemu serves monitors on sockets only")
-        try:
-            o.vm.monitors.append(replace(parse_chardev(chardev), label=chardev["id"], hmp=hmp))
-            o.vm.origins.append(o.chardev_origins[chardev["id"]])
-        except ChardevError as exc:
-            raise UsageError(f"-chardev: {exc}") from None
+        o.vm.monitors.append(replace(sockets[chardev["id"]], hmp=hmp))
+        o.vm.origins.append(o.chardev_origins[chardev["id"]])
     if cfg.agent_chardev:
         chardev = chardevs.get(cfg.agent_chardev)
         if chardev is None:
@@ -378,10 +389,10 @@ def parse_args(argv: Sequence[str]) -> Options:
             )
         if chardev.get("backend") != "socket":
             raise UsageError(f"-chardev {chardev.get('backend')}: fakeqemu serves the guest agent on sockets only")
-        try:
-            o.vm.agent = replace(parse_chardev(chardev), label=cfg.agent_chardev)
-        except ChardevError as exc:
-            raise UsageError(f"-chardev: {exc}") from None
+        o.vm.agent = sockets[cfg.agent_chardev]
+    for chardev_id in o.vm.console_chardevs:
+        if chardev_id in sockets:
+            o.vm.consoles.append(sockets[chardev_id])
     cfg.accel = _pick_accel(accels or [cfg.accel])
     if o.http is not None:
         from fakeqemu.http.bind import BindError, check_access
@@ -439,16 +450,22 @@ def _pick_accel(requested: list[str]) -> str:
 _WITH_ARG = frozenset({"machine", "M", "name", "m", "qmp", "qtest", "device", "pidfile", "fakeqemu"})
 
 
-def _endpoint(arg: str, parse: object, value: str) -> Endpoint:
+def _endpoint(arg: str, value: str, label: str) -> Endpoint:
     try:
-        ep = parse_legacy(value)
+        return replace(parse_legacy(value, label), option=f"{arg} {value}")
     except ChardevError as exc:
-        raise UsageError(f"{arg} {value}: {exc}") from None
-    return ep
+        text = f"{arg} {value}: {exc}"
+        if exc.parse_error:  # QEMU's second line for a legacy address
+            text += f"\n{PROG}: {arg} {value}: parse error: {exc.parse_error}"
+        raise UsageError(text) from None
 
 
-def _chardev_filename(ep: Endpoint, sock: socket.socket) -> str:
-    """qemu_chr_compute_filename for a listening socket chardev (fd=N: the address it is bound to)."""
+def _chardev_filename(ep: Endpoint, sock: socket.socket | None) -> str:
+    """qemu_chr_compute_filename for a socket chardev (fd=N: the address it is bound to)."""
+    if sock is None:
+        return f"disconnected:{ep.describe()}"
+    if not ep.server and ep.kind != "fd":
+        return ep.describe()  # client mode
     if ep.kind == "tcp" or (ep.kind == "fd" and sock.family in (socket.AF_INET, socket.AF_INET6)):
         host, port = sock.getsockname()[:2]
         return f"tcp:{host}:{port},server=on"
@@ -592,14 +609,16 @@ def _start(opts: Options, sockets: MonitorSockets, ready_fd: int | None, incomin
         sockets.bind([agent], [opts.chardev_origins.get(agent.label, f"-chardev {agent.label}")])
         agent_listener = sockets.socks[-1]
         opts.vm.machine.chardev_files[agent.label] = _chardev_filename(agent, agent_listener)
+    consoles = sockets.bind(opts.vm.consoles, [ep.option for ep in opts.vm.consoles])
     qtest_sock = None
     if opts.vm.qtest is not None:
         try:
             qtest_sock = connect(opts.vm.qtest)
         except ChardevError as exc:
-            raise StartupError(f"-qtest {opts.vm.qtest.describe()}: {exc}") from None
+            spec = opts.vm.qtest.option.partition(" ")[2]
+            raise StartupError(f'{exc}\n{PROG}: Failed to initialize device for qtest: "{spec}"') from None
     greeter = None
-    if listeners and ready_fd is None:
+    if any(listeners) and ready_fd is None:
         from fakeqemu.protocols.readline import banner
         from fakeqemu.qmp.session import greeting_bytes
         from fakeqemu.server.prestart import EarlyGreeter
@@ -616,6 +635,7 @@ def _start(opts: Options, sockets: MonitorSockets, ready_fd: int | None, incomin
     config = VMConfig(opts.vm.machine, opts.vm.monitors, opts.vm.qtest, listeners, qtest_sock)
     config.agent, config.agent_listener = opts.vm.agent, agent_listener
     config.incoming_listener = incoming
+    config.consoles, config.console_socks = opts.vm.consoles, consoles
     if greeter is not None:
         config.early = greeter.stop()
     return trio.run(serve, opts, config, ready_fd)

@@ -264,8 +264,43 @@ async def serve_connection(transport: Transport, protocol: ServerProtocol, name:
 # --- one listener --------------------------------------------------------------------------------------------
 
 
+class Acceptor(Protocol):
+    """What ``accept_loop`` takes clients from: a listening trio socket, or a ``Reconnector``."""
+
+    async def accept(self) -> tuple[trio.socket.SocketType, object]: ...
+
+    def close(self) -> None: ...
+
+
+class Reconnector:
+    """A client-mode chardev with ``reconnect=N``: its next "client" is a new connection, made N seconds
+    after the last one ended (or failed), as QEMU's reconnect timer does. Failures are reported once per
+    streak with QEMU's text."""
+
+    def __init__(self, connect: Callable[[], stdsocket.socket], delay: float, report: Callable[[str], None]) -> None:
+        self.connect = connect
+        self.delay = delay
+        self.report = report
+
+    async def accept(self) -> tuple[trio.socket.SocketType, object]:
+        failing = False
+        while True:
+            await trio.sleep(self.delay)
+            try:
+                sock = await trio.to_thread.run_sync(self.connect)
+            except (OSError, ValueError) as exc:
+                if not failing:
+                    self.report(str(exc))
+                    failing = True
+                continue
+            return trio.socket.from_stdlib_socket(sock), None
+
+    def close(self) -> None:
+        pass
+
+
 async def accept_loop(
-    listener: trio.socket.SocketType | None,
+    listener: Acceptor | None,
     name: str,
     serve: Callable[[trio.socket.SocketType, bool], Awaitable[None]],
     first: trio.socket.SocketType | None = None,
@@ -297,7 +332,7 @@ async def accept_loop(
             listener.close()
 
 
-async def _accept(listener: trio.socket.SocketType, name: str) -> trio.socket.SocketType | None:
+async def _accept(listener: Acceptor, name: str) -> trio.socket.SocketType | None:
     """The next client; None when the listener cannot accept any more (logged)."""
     short = False
     while True:

@@ -10,7 +10,7 @@ import trio
 
 from fakeqemu.commands.hmp import run as run_hmp
 from fakeqemu.protocols.readline import Readline, banner
-from fakeqemu.server.driver import Closed, Link, RawData, SocketTransport, accept_loop, serve_connection
+from fakeqemu.server.driver import Acceptor, Closed, Link, RawData, SocketTransport, accept_loop, serve_connection
 
 if TYPE_CHECKING:
     from fakeqemu.server.vm import VM
@@ -39,7 +39,7 @@ class HMPMonitor:
 
 async def serve_hmp(
     vm: VM,
-    listener: trio.socket.SocketType | None,
+    listener: Acceptor | None,
     name: str,
     first: trio.socket.SocketType | None = None,
     greeted: bool = False,

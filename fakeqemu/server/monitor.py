@@ -24,7 +24,16 @@ from fakeqemu.qmp.encode import encode
 from fakeqemu.qmp.errors import QMPError
 from fakeqemu.qmp.jsonstream import JsonParseError
 from fakeqemu.qmp.session import Item, Output, QMPSession, Request
-from fakeqemu.server.driver import Closed, Link, RawData, SocketTransport, accept_loop, close_fds, serve_connection
+from fakeqemu.server.driver import (
+    Acceptor,
+    Closed,
+    Link,
+    RawData,
+    SocketTransport,
+    accept_loop,
+    close_fds,
+    serve_connection,
+)
 
 if TYPE_CHECKING:
     from fakeqemu.machine.machine import Machine
@@ -191,7 +200,7 @@ class QMPMonitor:
 
 async def serve_monitor(
     vm: VM,
-    listener: trio.socket.SocketType | None,
+    listener: Acceptor | None,
     name: str,
     first: trio.socket.SocketType | None = None,
     label: str = "",

@@ -17,7 +17,7 @@ from fakeqemu.server.chardev import is_listening
 
 
 class EarlyGreeter:
-    def __init__(self, listeners: list[socket.socket], greetings: list[bytes]) -> None:
+    def __init__(self, listeners: list[socket.socket | None], greetings: list[bytes]) -> None:
         """``greetings[i]`` is what the first client of ``listeners[i]`` is sent (QMP's greeting, or a
         human monitor's banner and prompt)."""
         self._listeners = listeners
@@ -33,6 +33,8 @@ class EarlyGreeter:
         sel = selectors.DefaultSelector()
         try:
             for i, sock in enumerate(self._listeners):
+                if sock is None:  # a client-mode chardev not connected yet
+                    continue
                 if not is_listening(sock):  # fd=N of a socketpair: already the one client
                     try:
                         sock.sendall(self._greetings[i])
@@ -47,13 +49,15 @@ class EarlyGreeter:
                     if key.data is None:
                         return
                     index = key.data
+                    listener = self._listeners[index]
+                    assert listener is not None
                     try:
-                        conn, _ = self._listeners[index].accept()
+                        conn, _ = listener.accept()
                         conn.sendall(self._greetings[index])
                     except OSError:
                         continue
                     self._accepted[index] = conn
-                    sel.unregister(self._listeners[index])  # one client at a time, as QEMU
+                    sel.unregister(listener)  # one client at a time, as QEMU
         finally:
             sel.close()
 

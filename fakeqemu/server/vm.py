@@ -6,8 +6,10 @@ A VM costs one timer task and one accept task per monitor while idle. Many VMs c
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
+import sys
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +22,8 @@ from fakeqemu.machine.machine import Machine, MachineConfig
 from fakeqemu.machine.traffic import Record
 from fakeqemu.protocols.agent import AgentChannel
 from fakeqemu.qmp.schema import Schema
-from fakeqemu.server.chardev import Endpoint, bound_address, connect, is_listening, listen
+from fakeqemu.server.chardev import ChardevError, Endpoint, bound_address, connect, is_listening, listen, open_endpoint
+from fakeqemu.server.driver import Acceptor, Reconnector
 from fakeqemu.server.monitor import QMPMonitor, serve_monitor
 
 log = logging.getLogger("fakeqemu.vm")
@@ -36,8 +39,10 @@ class VMConfig:
     machine: MachineConfig = field(default_factory=MachineConfig)
     monitors: list[Endpoint] = field(default_factory=list)
     qtest: Endpoint | None = None
-    #: monitors already bound (by the CLI, before trio was imported), in the order of ``monitors``
-    listeners: list[socket.socket] | None = None
+    #: monitors already opened (by the CLI, before trio was imported), in the order of ``monitors``:
+    #: listening, or connected (client mode, fd=N of a socketpair); None: a client-mode chardev that
+    #: reconnects later
+    listeners: list[socket.socket | None] | None = None
     #: the qtest link, when the CLI connected it already
     qtest_sock: socket.socket | None = None
     #: clients the early greeter accepted and greeted, by monitor index
@@ -47,6 +52,9 @@ class VMConfig:
     agent_listener: socket.socket | None = None
     #: the -incoming listening socket, bound by the CLI before the monitors answer
     incoming_listener: socket.socket | None = None
+    #: serial consoles on sockets, and their sockets when the CLI opened them already
+    consoles: list[Endpoint] = field(default_factory=list)
+    console_socks: list[socket.socket | None] | None = None
 
 
 class VM:
@@ -121,34 +129,19 @@ class VM:
             self.config.qtest_sock = connect(self.config.qtest)
         if self.config.qtest_sock is not None:
             qtest_sock = trio.socket.from_stdlib_socket(self.config.qtest_sock)
-        raw = self.config.listeners
-        if raw is None:
-            raw = []
-            try:
-                for ep in self.config.monitors:
-                    raw.append(listen(ep))
-            except OSError:
-                for sock in raw:
-                    sock.close()
-                raise
-        self.addresses = [bound_address(s) for s in raw]
+        raw = self.config.listeners if self.config.listeners is not None else _open_all(self.config.monitors)
+        console_raw = self.config.console_socks
+        if console_raw is None:
+            console_raw = _open_all(self.config.consoles)
+        self.addresses = [bound_address(s) for s in raw if s is not None]
         agent_raw = self.config.agent_listener
         if agent_raw is None and self.config.agent is not None:
             agent_raw = listen(self.config.agent)
         self.config.agent_listener = None
         greeted = self.config.early
         self.config.early = {}
-        # a monitor's socket, or (fd=N of a socketpair) its one client, already connected
-        listeners: list[trio.socket.SocketType | None] = []
-        first: list[trio.socket.SocketType | None] = []
-        for i, s in enumerate(raw):
-            client = greeted.get(i)
-            if is_listening(s):
-                listeners.append(trio.socket.from_stdlib_socket(s))
-            else:
-                listeners.append(None)
-                client = s
-            first.append(None if client is None else trio.socket.from_stdlib_socket(client))
+        listeners, first = _acceptors(self.config.monitors, raw, greeted)
+        console_listeners, console_first = _acceptors(self.config.consoles, console_raw, {})
         try:
             with trio.CancelScope() as scope:
                 self._cancel = scope
@@ -176,9 +169,14 @@ class VM:
                             nursery.start_soon(serve_hmp, self, listener, f"hmp{i}", first[i], i in greeted)
                             continue
                         nursery.start_soon(serve_monitor, self, listener, f"monitor{i}", first[i], label, i in greeted)
+                    if console_listeners:
+                        from fakeqemu.server.console import serve_console
+
+                        for i, listener in enumerate(console_listeners):
+                            nursery.start_soon(serve_console, listener, f"serial{i}", console_first[i])
                     task_status.started(self)
         finally:
-            for held in [*listeners, *first]:
+            for held in [*listeners, *first, *console_listeners, *console_first]:
                 if held is not None:
                     held.close()
             self.machine.close()
@@ -238,3 +236,47 @@ class VM:
         """SIGTERM/SIGINT/SIGHUP: QEMU sends SHUTDOWN host-signal and exits (the message is the fleet's:
         fakeqemu.server.app)."""
         self.machine.shutdown("host-signal", guest=False)
+
+
+def _open_all(endpoints: list[Endpoint]) -> list[socket.socket | None]:
+    """Open every chardev now (when the CLI has not): a start-up error closes what was opened and propagates."""
+    opened: list[socket.socket | None] = []
+    try:
+        for ep in endpoints:
+            opened.append(open_endpoint(ep))
+    except (OSError, ChardevError):
+        for sock in opened:
+            if sock is not None:
+                sock.close()
+        raise
+    return opened
+
+
+def _acceptors(
+    endpoints: list[Endpoint], raw: list[socket.socket | None], greeted: dict[int, socket.socket]
+) -> tuple[list[Acceptor | None], list[trio.socket.SocketType | None]]:
+    """Per chardev: where its clients come from (its listening socket; a Reconnector for a client-mode
+    chardev with reconnect=N; None) and the client to serve first (greeted early, or the connected socket
+    of client mode or of fd=N)."""
+    acceptors: list[Acceptor | None] = []
+    first: list[trio.socket.SocketType | None] = []
+    for i, sock in enumerate(raw):
+        ep = endpoints[i] if i < len(endpoints) else None
+        client = greeted.get(i)
+        if sock is not None and is_listening(sock):
+            acceptors.append(trio.socket.from_stdlib_socket(sock))
+        else:
+            client = sock
+            if ep is not None and ep.reconnect:
+                acceptors.append(Reconnector(functools.partial(connect, ep), ep.reconnect, _reporter(ep)))
+            else:
+                acceptors.append(None)
+        first.append(None if client is None else trio.socket.from_stdlib_socket(client))
+    return acceptors, first
+
+
+def _reporter(ep: Endpoint) -> Callable[[str], None]:
+    def report(message: str) -> None:
+        print(f"qemu-system-x86_64: Unable to connect character device {ep.label}: {message}", file=sys.stderr)
+
+    return report

@@ -108,7 +108,7 @@ async def test_accept_survives_resource_errors_and_stops_on_others(
         served.append(trio.current_time())
         raise RuntimeError("a broken connection")  # logged; the loop goes on
 
-    await accept_loop(listener, "m0", serve)  # type: ignore[arg-type]
+    await accept_loop(listener, "m0", serve)
     assert served == [pytest.approx(0.2)]  # two resource errors: two 100 ms pauses
     assert listener.closed and not script
     messages = [r.getMessage() for r in caplog.records]
