@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from qemu.qmp import QMPClient
+
+from tools.launch import BARE
+from tools.launch import Emulator as Launched
 
 QEMU = "qemu-system-x86_64"
 
@@ -40,48 +39,19 @@ def emulators() -> list[Emulator]:
     return [Emulator("qemu", [qemu]), fake]
 
 
-def _start(emu: Emulator, workdir: str, extra: list[str]) -> tuple[subprocess.Popen[bytes], str]:
-    path = os.path.join(workdir, f"{emu.name}.qmp")
-    if os.path.exists(path):
-        os.unlink(path)
-    argv = [
-        *emu.argv,
-        "-M",
-        "pc",
-        "-display",
-        "none",
-        "-nodefaults",
-        "-S",
-        "-qmp",
-        f"unix:{path},server=on,wait=off",
-        *extra,
-    ]
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    return proc, path
+def _start(emu: Emulator) -> Launched:
+    """A paused pc VM with one QMP socket (``qmp``), started through the one launcher."""
+    run = Launched(prefix=f"bench-{emu.name}-")
+    run.start([*emu.argv, "-M", "pc", *BARE, "-S", "-qmp", f"unix:{run.path('qmp')},server=on,wait=off"])
+    return run
 
 
-def greeting_ms(emu: Emulator, workdir: str) -> float:
+def greeting_ms(emu: Emulator) -> float:
     """exec -> first byte of the greeting read by a client that polls for the socket."""
     t0 = time.perf_counter()
-    proc, path = _start(emu, workdir, [])
-    try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{emu.name} exited: {proc.stderr.read().decode() if proc.stderr else ''}")
-            try:
-                s = socket.socket(socket.AF_UNIX)
-                s.connect(path)
-                break
-            except OSError:
-                s.close()
-                time.sleep(0.0005)
+    with _start(emu) as run, run.connect("qmp", interval=0.0005) as s:
         s.recv(4096)
-        elapsed = (time.perf_counter() - t0) * 1000
-        s.close()
-        return elapsed
-    finally:
-        proc.terminate()
-        proc.wait()
+        return (time.perf_counter() - t0) * 1000
 
 
 async def _roundtrips(path: str, n: int) -> list[float]:
@@ -100,17 +70,10 @@ async def _roundtrips(path: str, n: int) -> list[float]:
         await client.disconnect()
 
 
-def roundtrip_us(emu: Emulator, workdir: str, n: int) -> list[float]:
-    proc, path = _start(emu, workdir, [])
-    try:
-        for _ in range(2000):
-            if os.path.exists(path):
-                break
-            time.sleep(0.005)
-        return asyncio.run(_roundtrips(path, n))
-    finally:
-        proc.terminate()
-        proc.wait()
+def roundtrip_us(emu: Emulator, n: int) -> list[float]:
+    with _start(emu) as run:
+        run.connect("qmp").close()  # accepting: qemu.qmp's connect does not retry
+        return asyncio.run(_roundtrips(run.path("qmp"), n))
 
 
 def pct(samples: list[float], q: float) -> float:
@@ -134,35 +97,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-docker", action="store_true", help="skip the Docker image section")
     args = parser.parse_args(argv)
     emus = emulators()
-    with tempfile.TemporaryDirectory() as workdir:
-        greet = {e.name: statistics.median(greeting_ms(e, workdir) for _ in range(args.starts)) for e in emus}
-        row("exec -> greeting (median)", greet, "ms")
-        rtt = {e.name: roundtrip_us(e, workdir, args.rounds) for e in emus}
-        row(
-            "query-status round trip p50",
-            {k: pct(v, 0.5) for k, v in rtt.items()},
-            "us",
-            lambda r: "ok (target <= 0.6x)" if r <= 0.6 else "MISSES target <= 0.6x",
-        )
-        row("query-status round trip p99", {k: pct(v, 0.99) for k, v in rtt.items()}, "us")
-        if "fakeqemu" in greet:
-            verdict = "ok" if greet["fakeqemu"] <= 150 else "MISSES"
-            print(f"{'greeting target (<= 150 ms)':<34}{verdict}")
-        # the unplug cycle: device_add, device_del, the guest's eject, both DEVICE_DELETED
-        from tools.bench_hotplug import bench as hotplug_bench
+    greet = {e.name: statistics.median(greeting_ms(e) for _ in range(args.starts)) for e in emus}
+    row("exec -> greeting (median)", greet, "ms")
+    rtt = {e.name: roundtrip_us(e, args.rounds) for e in emus}
+    row(
+        "query-status round trip p50",
+        {k: pct(v, 0.5) for k, v in rtt.items()},
+        "us",
+        lambda r: "ok (target <= 0.6x)" if r <= 0.6 else "MISSES target <= 0.6x",
+    )
+    row("query-status round trip p99", {k: pct(v, 0.99) for k, v in rtt.items()}, "us")
+    if "fakeqemu" in greet:
+        verdict = "ok" if greet["fakeqemu"] <= 150 else "MISSES"
+        print(f"{'greeting target (<= 150 ms)':<34}{verdict}")
+    # the unplug cycle: device_add, device_del, the guest's eject, both DEVICE_DELETED
+    from tools.bench_hotplug import bench as hotplug_bench
 
-        qemu_argv = next((e.argv for e in emus if e.name == "qemu"), None)
-        fake_argv = next(e.argv for e in emus if e.name == "fakeqemu")
-        hotplug_bench(qemu_argv, fake_argv)
-        # block jobs and migration: a 1 GiB mirror, an idle VM's migration (tools/bench_jobs.py)
-        from tools.bench_jobs import bench as jobs_bench
+    qemu_argv = next((e.argv for e in emus if e.name == "qemu"), None)
+    fake_argv = next(e.argv for e in emus if e.name == "fakeqemu")
+    hotplug_bench(qemu_argv, fake_argv)
+    # block jobs and migration: a 1 GiB mirror, an idle VM's migration (tools/bench_jobs.py)
+    from tools.bench_jobs import bench as jobs_bench
 
-        jobs_bench(qemu_argv, fake_argv)
-        # the HTTP plane must not slow QMP: fakeqemu alone, with a dashboard's live stream connected
-        from tools.bench_http import measure
+    jobs_bench(qemu_argv, fake_argv)
+    # the HTTP plane must not slow QMP: fakeqemu alone, with a dashboard's live stream connected
+    from tools.bench_http import measure
 
-        for label, samples in measure(_roundtrips, args.rounds).items():
-            print(f"{'fakeqemu rtt, ' + label:<34}p50={pct(samples, 0.5):7.1f} us  p99={pct(samples, 0.99):7.1f} us")
+    for label, samples in measure(_roundtrips, args.rounds).items():
+        print(f"{'fakeqemu rtt, ' + label:<34}p50={pct(samples, 0.5):7.1f} us  p99={pct(samples, 0.99):7.1f} us")
     if not args.no_docker:  # image size, `docker run` -> QMP greeting (tools/bench_docker.py)
         from tools.bench_docker import bench as docker_bench
 

@@ -10,18 +10,18 @@ Targets: grace 0 at most a tenth of QEMU's cycle; QEMU-like within 25% of QEMU's
 from __future__ import annotations
 
 import json
-import os
 import socket
 import statistics
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass
+
+from tools.launch import BARE, Emulator
 
 
 @dataclass
 class Link:
-    proc: subprocess.Popen[bytes]
+    emu: Emulator
     qmp: socket.socket
     qtest: socket.socket
     buf: bytes = b""
@@ -52,38 +52,21 @@ class Link:
             data += self.qtest.recv(4096)
 
     def close(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
         self.qmp.close()
         self.qtest.close()
+        self.emu.close()
 
 
-def start(argv: list[str], workdir: str) -> Link:
-    qmp_path, qt_path = os.path.join(workdir, "qmp.sock"), os.path.join(workdir, "qtest.sock")
-    for p in (qmp_path, qt_path):
-        if os.path.exists(p):
-            os.unlink(p)
-    lsn = socket.socket(socket.AF_UNIX)
-    lsn.bind(qt_path)
-    lsn.listen(1)
-    sockets = ["-qmp", f"unix:{qmp_path},server=on,wait=off", "-qtest", f"unix:{qt_path}"]
-    proc = subprocess.Popen(
-        [*argv, "-M", "pc", "-display", "none", "-nodefaults", "-S", *sockets],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    lsn.settimeout(20)
-    qt, _ = lsn.accept()
-    lsn.close()
-    deadline = time.monotonic() + 20
-    while not os.path.exists(qmp_path):
-        if time.monotonic() > deadline:
-            raise TimeoutError("no QMP socket")
-        time.sleep(0.005)
-    qmp = socket.socket(socket.AF_UNIX)
-    qmp.connect(qmp_path)
-    link = Link(proc, qmp, qt)
+def start(argv: list[str]) -> Link:
+    emu = Emulator(prefix="bench-hotplug-")
+    try:
+        sockets = ["-qmp", f"unix:{emu.path('qmp')},server=on,wait=off", "-qtest", f"unix:{emu.listen('qtest')}"]
+        emu.start([*argv, "-M", "pc", *BARE, "-S", *sockets], stderr=subprocess.DEVNULL)
+        qt = emu.accept("qtest")
+        link = Link(emu, emu.connect("qmp"), qt)
+    except BaseException:
+        emu.close()
+        raise
     link.line()
     link.cmd("qmp_capabilities")
     return link
@@ -103,13 +86,12 @@ def cycle_ms(link: Link) -> float:
 
 
 def measure(argv: list[str], cycles: int) -> float:
-    with tempfile.TemporaryDirectory() as workdir:
-        link = start(argv, workdir)
-        try:
-            cycle_ms(link)  # warm-up
-            return statistics.median(cycle_ms(link) for _ in range(cycles))
-        finally:
-            link.close()
+    link = start(argv)
+    try:
+        cycle_ms(link)  # warm-up
+        return statistics.median(cycle_ms(link) for _ in range(cycles))
+    finally:
+        link.close()
 
 
 def bench(qemu: list[str] | None, fake: list[str], cycles: int = 30) -> dict[str, float]:

@@ -8,48 +8,39 @@ round trips make), compared with the same fakeqemu without the HTTP plane.
 from __future__ import annotations
 
 import asyncio
-import os
-import re
 import socket
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-URL = re.compile(rb"dashboard at http://([0-9.]+):(\d+)/")
+from tools.launch import BARE, FAKEQEMU, Emulator
+
+URL = r"dashboard at http://([0-9.]+):(\d+)/"
 
 
 @contextmanager
-def fakeqemu(workdir: str, http: bool) -> Iterator[tuple[str, tuple[str, int] | None]]:
-    path = os.path.join(workdir, f"http-{http}.qmp")
-    argv = [sys.executable, "-m", "fakeqemu", "-M", "pc", "-display", "none", "-nodefaults", "-S", "-name", "vm0"]
-    argv += ["-qmp", f"unix:{path},server=on,wait=off"]
-    if http:
-        argv += ["-fakeqemu", "http=127.0.0.1:0"]
-    with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
-        try:
-            deadline = time.monotonic() + 20
-            addr: tuple[str, int] | None = None
-            while time.monotonic() < deadline and proc.poll() is None:
-                err.seek(0)
-                found = URL.search(err.read())
-                if os.path.exists(path) and (not http or found):
-                    if found:
-                        addr = (found.group(1).decode(), int(found.group(2)))
-                    break
-                time.sleep(0.02)
-            else:
-                err.seek(0)
-                raise RuntimeError(f"fakeqemu did not start: {err.read().decode()}")
-            yield path, addr
-        finally:
-            proc.terminate()
-            proc.wait()
+def fakeqemu(http: bool) -> Iterator[tuple[str, tuple[str, int] | None]]:
+    with Emulator(prefix="bench-http-") as emu:
+        argv = [
+            *FAKEQEMU,
+            "-M",
+            "pc",
+            *BARE,
+            "-S",
+            "-name",
+            "vm0",
+            "-qmp",
+            f"unix:{emu.path('qmp')},server=on,wait=off",
+        ]
+        emu.start([*argv, *(["-fakeqemu", "http=127.0.0.1:0"] if http else [])], log=True)
+        addr: tuple[str, int] | None = None
+        if http:
+            found = emu.wait_log(URL)
+            addr = (found.group(1), int(found.group(2)))
+        emu.connect("qmp").close()  # accepting: qemu.qmp's connect does not retry
+        yield emu.path("qmp"), addr
 
 
 class StreamReader(threading.Thread):
@@ -77,19 +68,18 @@ class StreamReader(threading.Thread):
 def measure(roundtrips: Callable[[str, int], Coroutine[Any, Any, list[float]]], n: int) -> dict[str, list[float]]:
     """Round trips (us) without HTTP, with HTTP idle, and with a live stream connected."""
     out: dict[str, list[float]] = {}
-    with tempfile.TemporaryDirectory() as workdir:
-        with fakeqemu(workdir, http=False) as (path, _):
-            out["no http"] = asyncio.run(roundtrips(path, n))
-        with fakeqemu(workdir, http=True) as (path, addr):
-            assert addr is not None
-            out["http, idle"] = asyncio.run(roundtrips(path, n))
-            reader = StreamReader(addr)
-            reader.start()
-            try:
-                out["http + stream"] = asyncio.run(roundtrips(path, n))
-                time.sleep(0.2)
-                if reader.messages < n:
-                    raise RuntimeError(f"the stream carried {reader.messages} messages for {n} round trips")
-            finally:
-                reader.stop()
+    with fakeqemu(http=False) as (path, _):
+        out["no http"] = asyncio.run(roundtrips(path, n))
+    with fakeqemu(http=True) as (path, addr):
+        assert addr is not None
+        out["http, idle"] = asyncio.run(roundtrips(path, n))
+        reader = StreamReader(addr)
+        reader.start()
+        try:
+            out["http + stream"] = asyncio.run(roundtrips(path, n))
+            time.sleep(0.2)
+            if reader.messages < n:
+                raise RuntimeError(f"the stream carried {reader.messages} messages for {n} round trips")
+        finally:
+            reader.stop()
     return out

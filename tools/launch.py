@@ -9,6 +9,7 @@ appears at ``bind``, before ``listen``). ``close`` kills the process and release
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -16,6 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import IO
 
@@ -43,9 +45,11 @@ def _exited(proc: subprocess.Popen[bytes] | None) -> str | None:
     return f"exited with status {proc.returncode}: {stderr_of(proc).strip()}"
 
 
-def connect(address: Address, proc: subprocess.Popen[bytes] | None = None, timeout: float = 20.0) -> socket.socket:
+def connect(
+    address: Address, proc: subprocess.Popen[bytes] | None = None, timeout: float = 20.0, interval: float = 0.002
+) -> socket.socket:
     """A socket connected to ``address`` (a unix path or (host, port)) as soon as it accepts: refused and
-    missing are retried until ``timeout``, or until ``proc`` exits."""
+    missing are retried every ``interval`` s until ``timeout``, or until ``proc`` exits."""
     deadline = time.monotonic() + timeout
     while True:
         sock = socket.socket(socket.AF_UNIX if isinstance(address, str) else socket.AF_INET)
@@ -64,7 +68,7 @@ def connect(address: Address, proc: subprocess.Popen[bytes] | None = None, timeo
             raise LaunchError(f"{address}: the emulator {why}")
         if time.monotonic() > deadline:
             raise LaunchError(f"{address} did not accept within {timeout} s")
-        time.sleep(0.002)
+        time.sleep(interval)
 
 
 class Emulator:
@@ -74,6 +78,7 @@ class Emulator:
         self.dir = tempfile.mkdtemp(prefix=prefix)
         self.proc: subprocess.Popen[bytes] | None = None
         self._listeners: dict[str, socket.socket] = {}
+        self._log: IO[bytes] | None = None
 
     def path(self, name: str) -> str:
         return os.path.join(self.dir, name)
@@ -87,9 +92,22 @@ class Emulator:
         self._listeners[name] = sock
         return path
 
-    def start(self, argv: Sequence[str], stdout: int | IO[bytes] = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
-        """Exec ``argv``; stderr is kept (read it with ``stderr`` once the process has exited)."""
-        self.proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=stdout, stderr=subprocess.PIPE)
+    def start(
+        self,
+        argv: Sequence[str],
+        stdout: int | IO[bytes] = subprocess.DEVNULL,
+        stderr: int | IO[bytes] = subprocess.PIPE,
+        pass_fds: Sequence[int] = (),
+        log: bool = False,
+    ) -> subprocess.Popen[bytes]:
+        """Exec ``argv``; stderr is kept by default (read it with ``stderr`` once the process has exited);
+        with ``log`` it goes to a file instead, which ``wait_log`` reads while the process runs."""
+        if log:
+            self._log = open(self.path("stderr"), "w+b")  # noqa: SIM115 (closed by close())
+            stderr = self._log
+        self.proc = subprocess.Popen(
+            list(argv), stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, pass_fds=tuple(pass_fds)
+        )
         return self.proc
 
     def accept(self, name: str, timeout: float = 20.0) -> socket.socket:
@@ -106,13 +124,34 @@ class Emulator:
         conn.settimeout(None)
         return conn
 
-    def connect(self, address: Address, timeout: float = 20.0) -> socket.socket:
+    def connect(self, address: Address, timeout: float = 20.0, interval: float = 0.002) -> socket.socket:
         """``connect`` to a socket the emulator serves: a name in its directory, or (host, port)."""
-        return connect(self.path(address) if isinstance(address, str) else address, self.proc, timeout)
+        where = self.path(address) if isinstance(address, str) else address
+        return connect(where, self.proc, timeout, interval)
+
+    def terminate(self, timeout: float = 10.0) -> int:
+        """SIGTERM, and the exit status."""
+        assert self.proc is not None
+        self.proc.terminate()
+        return self.proc.wait(timeout)
 
     def stderr(self) -> str:
-        """What the process wrote on stderr (only once it has exited)."""
+        """What the process wrote on stderr (with ``log``: so far; else only once it has exited)."""
+        if self._log is not None:
+            return Path(self._log.name).read_text(errors="replace")
         return stderr_of(self.proc)
+
+    def wait_log(self, pattern: str, timeout: float = 20.0) -> re.Match[str]:
+        """The first match of ``pattern`` in what the process logs on stderr (started with ``log``), as
+        soon as it is written; LaunchError if the process exits first."""
+        deadline = time.monotonic() + timeout
+        regex = re.compile(pattern)
+        while (found := regex.search(self.stderr())) is None:
+            assert self.proc is not None
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise LaunchError(f"no {pattern!r} in the emulator's log: {self.stderr()}")
+            time.sleep(0.01)
+        return found
 
     def close(self) -> None:
         for listener in self._listeners.values():
@@ -126,6 +165,8 @@ class Emulator:
             for stream in (proc.stdout, proc.stderr):
                 if stream is not None:
                     stream.close()
+        if self._log is not None:
+            self._log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> Emulator:

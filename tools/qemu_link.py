@@ -4,40 +4,28 @@ as libqtest does), one request at a time, events kept aside."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import socket
 import subprocess
-import tempfile
 import time
 from typing import Any
+
+from tools.launch import Emulator
 
 
 class Qemu:
     def __init__(self, binary: str, args: list[str], qtest: bool = False) -> None:
-        self.dir = tempfile.mkdtemp(prefix="record-")
-        path = os.path.join(self.dir, "qmp")
-        extra = ["-qmp", f"unix:{path},server=on,wait=off"]
-        listener: socket.socket | None = None
+        self.emu = Emulator(prefix="record-")
+        extra = ["-qmp", f"unix:{self.emu.path('qmp')},server=on,wait=off"]
         if qtest:
-            qt = os.path.join(self.dir, "qtest")
-            listener = socket.socket(socket.AF_UNIX)
-            listener.bind(qt)
-            listener.listen(1)
-            extra += ["-qtest", f"unix:{qt}"]
-        self.proc = subprocess.Popen([binary, *args, *extra], stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.qt: socket.socket | None = None
+            extra += ["-qtest", f"unix:{self.emu.listen('qtest')}"]
+        try:
+            self.proc = self.emu.start([binary, *args, *extra], stderr=subprocess.DEVNULL)
+            self.qt = self.emu.accept("qtest") if qtest else None
+            self.sock = self.emu.connect("qmp")
+        except BaseException:
+            self.emu.close()
+            raise
         self.qt_buf = b""
-        if listener is not None:
-            listener.settimeout(10)
-            self.qt, _ = listener.accept()
-            listener.close()
-        for _ in range(1000):
-            if os.path.exists(path):
-                break
-            time.sleep(0.01)
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.connect(path)
         self.file = self.sock.makefile("rb")
         self.events: list[dict[str, Any]] = []
         self.greeting = self.file.readline()
@@ -98,9 +86,9 @@ class Qemu:
             time.sleep(0.05)
 
     def close(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
+        self.emu.terminate()
+        self.file.close()
         self.sock.close()
         if self.qt is not None:
             self.qt.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        self.emu.close()

@@ -21,13 +21,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
+
+from tools.launch import connect
 
 OUT = Path(__file__).resolve().parent.parent / "fakeqemu" / "data" / "agent-schema.json"
 SRC = "/var/cache/fakeqemu-qtest/src"
@@ -52,13 +52,7 @@ def guest_info(binary: str) -> dict[str, Any]:
     cmd = [binary, "-m", "unix-listen", "-p", path, "-t", state, "-f", os.path.join(tmp, "pid"), "-b", HOST_CHANGING]
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        sock = socket.socket(socket.AF_UNIX)
-        for _ in range(500):
-            try:
-                sock.connect(path)
-                break
-            except OSError:
-                time.sleep(0.01)
+        sock = connect(path, proc)
         sock.sendall(b'{"execute":"guest-info"}')
         reply = sock.makefile("rb").readline()
         sock.close()

@@ -12,8 +12,10 @@ Every message ends with CRLF.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 _BUCKETS = 512  # QDICT_BUCKET_MAX
 
@@ -119,9 +121,32 @@ def _encode(value: Any) -> str:
 
 def encode(value: Any) -> str:
     """The JSON text QEMU writes for ``value`` (no line ending)."""
-    return _encode(value)
+    try:
+        return _encode(value)
+    except RecursionError:  # nested deeper than Python's default limit allows (QEMU takes 1024 levels)
+        return deep_recursion(_encode, value)
 
 
 def encode_message(value: Any) -> bytes:
     """One QMP message as it goes on the wire: JSON then CRLF."""
-    return (_encode(value) + "\r\n").encode("ascii")
+    return (encode(value) + "\r\n").encode("ascii")
+
+
+#: the recursion the recursive parts of the codec need for the deepest message QEMU takes (1024 levels,
+#: up to three frames a level), with room to spare
+DEEP_RECURSION = 4 * 1024 + 100
+
+T = TypeVar("T")
+
+
+def deep_recursion(fn: Callable[[Any], T], arg: Any) -> T:
+    """``fn(arg)`` with the recursion limit raised for the call and put back after it (never left
+    raised: the process's other code keeps Python's default)."""
+    limit = sys.getrecursionlimit()
+    if limit >= DEEP_RECURSION:
+        return fn(arg)
+    sys.setrecursionlimit(DEEP_RECURSION)
+    try:
+        return fn(arg)
+    finally:
+        sys.setrecursionlimit(limit)

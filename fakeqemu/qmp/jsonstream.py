@@ -22,11 +22,12 @@ sure QEMU would read it the same way; everything else takes the exact path.
 from __future__ import annotations
 
 import re
-import sys
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
+
+from fakeqemu.qmp.encode import deep_recursion
 
 MAX_TOKEN_SIZE = 64 << 20
 MAX_TOKEN_COUNT = 2 << 20
@@ -291,22 +292,13 @@ class _Parser:
         return self.value()
 
 
-#: the recursion the parser needs for MAX_NESTING levels (three frames a level), with room to spare
-_PARSE_RECURSION = 4 * MAX_NESTING + 100
-
-
 def _parse(tokens: list[tuple[int, bytes]]) -> Any:
     """Parse one message. The recursive descent needs more than Python's default recursion limit for the
     deepest messages QEMU accepts: the limit is raised for the parse and put back after it."""
-    limit = sys.getrecursionlimit()
-    if limit < _PARSE_RECURSION:
-        sys.setrecursionlimit(_PARSE_RECURSION)
     try:
-        return _Parser(tokens).value()
+        return deep_recursion(lambda p: p.value(), _Parser(tokens))
     except _ParseFailure as exc:
         return JsonParseError(f"JSON parse error, {exc}")
-    finally:
-        sys.setrecursionlimit(limit)
 
 
 def _count_keys(value: Any) -> int:

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import re
 import signal
 import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -20,7 +16,8 @@ from fakeqemu.cli.qemu import parse_args
 from fakeqemu.cli.qemuopts import UsageError
 from fakeqemu.http.bind import DEFAULT_BIND, BindError
 from fakeqemu.machine.faults import FaultConfigError
-from tests.integration.procs import Raw, wait_for_socket
+from tests.integration.procs import Raw
+from tools.launch import BARE, FAKEQEMU, Emulator
 
 FAULTS = """
 close_after = 3
@@ -87,18 +84,12 @@ def test_fault_file(tmp_path: Path) -> None:
 def test_crash_fault_kills_the_process_and_is_recorded_first(tmp_path: Path) -> None:
     """crash_on set over HTTP: the command is noted in the traffic record, then the process dies by
     SIGKILL (what restart-recovery tests need)."""
-    sock = str(tmp_path / "q.sock")
-    argv = [sys.executable, "-m", "fakeqemu", "-M", "pc", "-display", "none", "-nodefaults"]
-    argv += ["-qmp", f"unix:{sock},server=on,wait=off", "-fakeqemu", "http=127.0.0.1:0"]
-    err = (tmp_path / "stderr").open("w")
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
-    try:
-        wait_for_socket(sock, proc)
-        deadline = time.monotonic() + 20
-        while (m := re.search(r"dashboard at (\S+)/", (tmp_path / "stderr").read_text())) is None:
-            assert time.monotonic() < deadline and proc.poll() is None
-            time.sleep(0.02)
-        url = m.group(1)
+    with Emulator(prefix="crash-") as emu:
+        sock = emu.path("q.sock")
+        argv = [*FAKEQEMU, "-M", "pc", *BARE, "-qmp", f"unix:{sock},server=on,wait=off"]
+        argv += ["-fakeqemu", "http=127.0.0.1:0"]
+        proc = emu.start(argv, log=True)
+        url = emu.wait_log(r"dashboard at (\S+)/").group(1)
         r = httpx.put(f"{url}/api/vms/vm0/faults", json={"crash_on": ["query-pci"]})
         assert r.status_code == 200 and r.json()["crash_on"] == ["query-pci"]
         client = Raw(sock)
@@ -107,9 +98,4 @@ def test_crash_fault_kills_the_process_and_is_recorded_first(tmp_path: Path) -> 
         client.send(b'{"execute":"query-pci"}')
         with pytest.raises((EOFError, ConnectionResetError)):
             client.line()
-        assert proc.wait(timeout=10) == -signal.SIGKILL
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        err.close()
+        assert proc.wait(timeout=20) == -signal.SIGKILL

@@ -4,12 +4,7 @@ response matches the document (status codes, content types, bodies)."""
 
 from __future__ import annotations
 
-import re
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,26 +15,17 @@ from hypothesis import strategies as st
 from schemathesis import Case, GenerationMode
 from schemathesis.schemas import BaseSchema
 
-URL = re.compile(r"dashboard at (http://127\.0\.0\.1:\d+)/")
+from tools.launch import BARE, FAKEQEMU, Emulator
+
+URL = r"dashboard at (http://127\.0\.0\.1:\d+)/"
 
 
 @pytest.fixture(scope="module")
-def api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    tmp: Path = tmp_path_factory.mktemp("fuzz")
-    err = (tmp / "stderr").open("w+")
-    argv = [sys.executable, "-m", "fakeqemu", "-M", "pc", "-display", "none", "-nodefaults"]
-    argv += ["-qmp", f"unix:{tmp / 'qmp.sock'},server=on,wait=off", "-fakeqemu", "http=127.0.0.1:0"]
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
-    try:
-        deadline = time.monotonic() + 20
-        while (found := URL.search(Path(err.name).read_text())) is None:
-            assert proc.poll() is None and time.monotonic() < deadline, Path(err.name).read_text()
-            time.sleep(0.02)
-        yield found.group(1)
-    finally:
-        proc.kill()
-        proc.wait()
-        err.close()
+def api_url() -> Iterator[str]:
+    with Emulator(prefix="fuzz-") as emu:
+        argv = [*FAKEQEMU, "-M", "pc", *BARE, "-qmp", f"unix:{emu.path('qmp.sock')},server=on,wait=off"]
+        emu.start([*argv, "-fakeqemu", "http=127.0.0.1:0"], log=True)
+        yield emu.wait_log(URL).group(1)
 
 
 @pytest.fixture(scope="module")

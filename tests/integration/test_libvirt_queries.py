@@ -24,7 +24,7 @@ import pytest
 
 from fakeqemu.commands.probe import probe_data
 from fakeqemu.commands.registry import COMMANDS
-from tools.launch import connect
+from tools.launch import Emulator, connect
 
 FAKEQEMU = [sys.executable, "-m", "fakeqemu"]
 LIBVIRT_DEVICE_TYPES = list(probe_data()["device-list-properties"])
@@ -78,22 +78,14 @@ class QMPFailure(Exception):
 
 @contextmanager
 def running(argv: list[str], sock: Path, pass_fds: tuple[int, ...] = ()) -> Iterator[Client]:
-    proc = subprocess.Popen(
-        [*argv, "-qmp", f"unix:{sock},server=on,wait=off"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, pass_fds=pass_fds,
-    )  # fmt: skip
-    try:
+    with Emulator(prefix="libvirt-q-") as emu:
+        proc = emu.start([*argv, "-qmp", f"unix:{sock},server=on,wait=off"], pass_fds=pass_fds)
         client = Client(str(sock), proc)
         try:
             yield client
         finally:
             client.close()
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-        proc.wait(10)
-        assert proc.stderr is not None
-        proc.stderr.close()
+            emu.terminate()
 
 
 PROBE_ARGS = ["-S", "-no-user-config", "-nodefaults", "-nographic", "-machine", "none,accel=tcg"]
