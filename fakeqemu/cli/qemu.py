@@ -496,7 +496,9 @@ async def serve(opts: Options, config: VMConfig, ready_fd: int | None = None) ->
             http_allow_hosts=opts.http_allow_hosts,
         )
     except* MigrationLoadError as group:
-        print(f"{PROG}: {_leaf(group)}\n{PROG}: load of migration failed: Invalid argument", file=sys.stderr)
+        err = _leaf(group)
+        for line in err.lines() if isinstance(err, MigrationLoadError) else [str(err)]:
+            print(f"{PROG}: {line}", file=sys.stderr)
         status = 1
     except* ColdPlugError as group:
         print(f"{PROG}: {group.exceptions[0]}", file=sys.stderr)

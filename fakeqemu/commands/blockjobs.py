@@ -39,6 +39,7 @@ def start_job(m: Machine, args: dict[str, Any], node: str, driver: Driver, holds
         txn=txn,
     )
     job.blocked_nodes = list(holds)
+    job.on_error = str(args.get("on-error") or args.get("on-target-error") or "report")
     if txn is None:
         job.start()
     return job

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -207,6 +207,12 @@ class FaultsBody(BaseModel):
     )
     close_mid_reply: list[str] = Field(default_factory=list, description="commands whose reply is cut in half")
     crash_on: list[str] = Field(default_factory=list, description="commands that kill the process (SIGKILL)")
+    job_error: dict[str, Annotated[int, Field(ge=0), NotBool]] = Field(
+        default_factory=dict, description="job id (or *) -> byte offset where its I/O fails once (EIO)"
+    )
+    migration_cut: Literal["setup", "active", "device"] | None = Field(
+        default=None, description="the outgoing migration stream is cut at this step"
+    )
     guest: str | None = Field(
         default=None,
         pattern=POLICY_PATTERN,

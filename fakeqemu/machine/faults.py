@@ -8,6 +8,11 @@ leaves a ``note`` in the traffic record, so a test can tell a fault from a bug.
 - ``close_after``: close each connection after it has received this many requests (replies sent)
 - ``close_mid_reply``: commands whose reply is cut in the middle, then the connection is closed
 - ``crash_on``: commands that kill the process with SIGKILL when received (restart-recovery tests)
+- ``job_error``: job id (or ``*``) -> byte offset: the job's I/O fails there once (EIO), and the job's
+  ``on-error`` policy decides (report: BLOCK_JOB_ERROR and the job ends with the error; stop: it pauses
+  until resumed; ignore: it goes on)
+- ``migration_cut``: ``setup``, ``active`` or ``device``: the outgoing migration stream is cut at that
+  step (the source fails and runs on; the destination fails to load and exits, as QEMU's does)
 Guest-side faults (eject delayed or never) are the guest policy's: see fakeqemu.machine.guest.hotplug.
 """
 
@@ -46,6 +51,8 @@ class Faults:
     close_after: int | None = None
     close_mid_reply: set[str] = field(default_factory=set)
     crash_on: set[str] = field(default_factory=set)
+    job_error: dict[str, int] = field(default_factory=dict)
+    migration_cut: str | None = None
 
     @property
     def active(self) -> bool:
@@ -58,12 +65,14 @@ class Faults:
             "close_after": self.close_after,
             "close_mid_reply": sorted(self.close_mid_reply),
             "crash_on": sorted(self.crash_on),
+            "job_error": dict(self.job_error),
+            "migration_cut": self.migration_cut,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Faults:
         """Build from the JSON/TOML shape of ``to_json``; unknown keys and bad values are errors."""
-        known = {"delay", "fail", "close_after", "close_mid_reply", "crash_on"}
+        known = {"delay", "fail", "close_after", "close_mid_reply", "crash_on", "job_error", "migration_cut"}
         unknown = set(data) - known
         if unknown:
             raise FaultConfigError(f"unknown fault(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
@@ -95,6 +104,14 @@ class Faults:
                 faults.close_after = after
             faults.close_mid_reply = _names(data, "close_mid_reply")
             faults.crash_on = _names(data, "crash_on")
+            for job, offset in _table(data, "job_error").items():
+                if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+                    raise FaultConfigError(f"job_error for {job} must be a byte offset >= 0")
+                faults.job_error[str(job)] = offset
+            cut = data.get("migration_cut")
+            if cut is not None and cut not in ("setup", "active", "device"):
+                raise FaultConfigError("migration_cut must be setup, active or device")
+            faults.migration_cut = cut
         except (TypeError, ValueError) as exc:
             if isinstance(exc, FaultConfigError):
                 raise

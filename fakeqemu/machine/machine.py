@@ -147,6 +147,8 @@ class Machine:
         self.migrate_caps: dict[str, bool] = {}
         self.jobs = Jobs(self.timers, self.events, monotonic)
         self.jobs.rate = self.config.job_rate
+        self.jobs.error_at = self._job_error_at
+        self.jobs.note = lambda text: self.traffic.add("", "note", text.encode())
         self.bitmaps = Bitmaps()
         self.monotonic = monotonic
         self.migration = Migration(self)
@@ -199,6 +201,10 @@ class Machine:
     @property
     def s3_enabled(self) -> bool:
         return self.config.s3 and self.config.acpi and self.board is not None
+
+    def _job_error_at(self, job_id: str) -> int | None:
+        table = self.faults.job_error
+        return table.get(job_id, table.get("*"))
 
     # --- run state (QEMU's vm_start / vm_stop / qemu_system_*_request) -----------------------------
 

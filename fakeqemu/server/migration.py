@@ -24,7 +24,20 @@ RAM_FRAME = 8 * 1024 * 1024
 
 
 class MigrationLoadError(Exception):
-    """The destination could not load the stream: QEMU prints the lines and exits with status 1."""
+    """The destination could not load the stream: QEMU prints ``message`` (if any), then
+    ``load of migration failed: <reason>``, and exits with status 1."""
+
+    def __init__(self, message: str, reason: str = "Invalid argument") -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = reason
+
+    def lines(self) -> list[str]:
+        return [*([self.message] if self.message else []), f"load of migration failed: {self.reason}"]
+
+
+class Cut(Exception):
+    """The fault file's ``migration_cut``: the stream ends here."""
 
 
 class _Pipe(trio.abc.Stream):
@@ -92,25 +105,37 @@ async def outgoing(vm: VM, uri: str, fd: int | None) -> None:
             mig.cancel_hook = None
             mig.failed(_connect_error(uri, exc))
             return
+        m = vm.machine
+
+        async def cut_at(stage: str) -> None:
+            if m.faults.migration_cut == stage:
+                m.traffic.add("", "note", f"fault: migration stream cut at {stage}".encode())
+                await stream.aclose()
+                raise Cut(stage)
+
         try:
             async with stream:
-                m = vm.machine
+                await cut_at("setup")
                 head = preamble() + frame("H", {"machine": m.config.machine_type, "qemu": list(m.config.qemu_version)})
                 await stream.send_all(head)
                 mig.sent(len(head))
                 mig.started()
+                await cut_at("active")
                 for offset in range(0, mig.ram_total, RAM_FRAME):
                     n = min(RAM_FRAME, mig.ram_total - offset)
                     data = frame("R", {"pass": mig.passes, "bytes": n})
                     await stream.send_all(data)
                     mig.sent(len(data))
                 mig.finishing()
+                await cut_at("device")
                 data = frame("S", vmstate.snapshot(m)) + frame("E")
                 await stream.send_all(data)
                 mig.sent(len(data))
                 mig.cancel_hook = None
                 mig.completed()
                 return
+        except Cut:
+            error = "Unable to write to socket: Broken pipe"
         except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             error = "Unable to write to command: Broken pipe" if uri.startswith("exec:") else f"{exc}"
     mig.cancel_hook = None
@@ -139,7 +164,7 @@ async def incoming(vm: VM, uri: str, listener: socket.socket | None) -> None:
             while not decoder.done:
                 data = await stream.receive_some(65536)
                 if not data:
-                    raise StreamError("Unexpected end of migration stream")
+                    raise MigrationLoadError("", "Input/output error")
                 for fr in decoder.feed(bytes(data)):
                     if fr.kind == "H":
                         if fr.data.get("machine") != m.config.machine_type:

@@ -70,6 +70,8 @@ def test_fault_file(tmp_path: Path) -> None:
         "close_after": 3,
         "close_mid_reply": [],
         "crash_on": ["device_del"],
+        "job_error": {},
+        "migration_cut": None,
     }
     cfg = parse_args(["-fakeqemu", f"faults={path}"]).vm.machine
     assert (cfg.guest, cfg.faults.close_after) == ("delay:500", 3)

@@ -145,3 +145,38 @@ def test_migrate_errors_and_a_stream_that_is_not_ours(tmp_path: Path) -> None:
         finally:
             raw.close()
             listener.close()
+
+
+def test_a_stream_cut_at_the_device_state_fails_both_sides_and_the_source_runs_on(tmp_path: Path) -> None:
+    sock = str(tmp_path / "mig.sock")
+    faults = tmp_path / "faults.toml"
+    faults.write_text('migration_cut = "device"\n')
+    (tmp_path / "s").mkdir()
+    (tmp_path / "d").mkdir()
+    with (
+        fakeqemu(tmp_path / "s", "-fakeqemu", f"faults={faults}") as src_proc,
+        fakeqemu(tmp_path / "d", "-incoming", f"unix:{sock}") as dst_proc,
+    ):
+        src = client(src_proc.sockets[0])
+        try:
+            assert src.cmd(EVENTS_ON) == b'{"return": {}}'
+            assert "return" in qmp(src, "cont")
+            src.send(json.dumps({"execute": "migrate", "arguments": {"uri": f"unix:{sock}"}}).encode())
+            seen = until(src, "MIGRATION", status="failed")
+            assert names(seen)[-3:] == ["MIGRATION_PASS:2", "MIGRATION:failed", "RESUME"][:2] or names(seen)[-2:] == [
+                "MIGRATION_PASS:2",
+                "MIGRATION:failed",
+            ]
+            assert json.loads(src.line()).get("event") == "RESUME"  # the source runs again
+            assert qmp(src, "query-migrate")["return"] == {
+                "status": "failed",
+                "error-desc": "Unable to write to socket: Broken pipe",
+            }
+            assert qmp(src, "query-status")["return"]["status"] == "running"
+            assert dst_proc.popen.wait(20) == 1
+            assert (
+                dst_proc.stderr_text().splitlines()[-1]
+                == "qemu-system-x86_64: load of migration failed: Input/output error"
+            )
+        finally:
+            src.close()

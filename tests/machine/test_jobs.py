@@ -111,3 +111,39 @@ def test_a_failed_job_cancels_its_grouped_transaction(tmp_path: Path) -> None:
     completed = [e for e in events if e.name == "BLOCK_JOB_COMPLETED"]
     assert [(e.data or {}).get("error") for e in completed] == ["Input/output error"]
     assert m.jobs.list == []
+
+
+def names(events: list[Event]) -> list[str]:
+    out = []
+    for e in events:
+        d = e.data or {}
+        out.append(f"{e.name}:{d.get('status') or d.get('action') or d.get('error') or ''}")
+    return out
+
+
+def test_an_injected_io_error_is_reported_and_ends_the_job(tmp_path: Path) -> None:
+    m, clock, events = setup(tmp_path)
+    m.faults.job_error["m"] = 3 * MiB
+    blockdev_mirror(Context(m), {"job-id": "m", "device": "src", "target": "dst", "sync": "full"})
+    advance(m, clock, 101.0)
+    assert names(events)[-5:] == ["BLOCK_JOB_ERROR:report", "JOB_STATUS_CHANGE:aborting",
+                                  "BLOCK_JOB_COMPLETED:Input/output error", "JOB_STATUS_CHANGE:concluded",
+                                  "JOB_STATUS_CHANGE:null"]  # fmt: skip
+    error = next(e for e in events if e.name == "BLOCK_JOB_ERROR")
+    assert error.data == {"device": "m", "operation": "write", "action": "report"}
+    assert m.jobs.list == []
+
+
+def test_on_error_stop_pauses_the_job_until_it_is_resumed(tmp_path: Path) -> None:
+    m, clock, events = setup(tmp_path)
+    m.faults.job_error["*"] = 0
+    args = {"job-id": "m", "device": "src", "target": "dst", "sync": "full", "on-target-error": "stop"}
+    blockdev_mirror(Context(m), args)
+    advance(m, clock, 101.0)
+    assert names(events)[-2:] == ["BLOCK_JOB_ERROR:stop", "JOB_STATUS_CHANGE:paused"]
+    info = query_block_jobs(Context(m), {})[0]
+    assert (info["io-status"], info["paused"], info["offset"]) == ("failed", True, 0)
+    m.jobs.find("m").user_resume()
+    advance(m, clock, 102.0)
+    assert names(events)[-2:] == ["JOB_STATUS_CHANGE:ready", "BLOCK_JOB_READY:"]
+    assert query_block_jobs(Context(m), {})[0]["io-status"] == "ok"

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 CHUNK = 512 * 1024
 
 
-def copy_range(job: Job, size: int, has_data: set[int]) -> Body:
+def copy_range(job: Job, size: int, has_data: set[int], operation: str = "read") -> Body:
     """The loop of block/stream.c and block/commit.c: sleep for the rate, copy or skip, count progress."""
     job.set_remaining(size)
     offset = 0
@@ -31,6 +31,8 @@ def copy_range(job: Job, size: int, has_data: set[int]) -> Body:
         if job.is_cancelled:
             break
         n = min(CHUNK, size - offset)
+        if (yield from job.io_error(offset, n, operation)):
+            return job.ret
         first, last = offset // qcow2.CLUSTER, (offset + n - 1) // qcow2.CLUSTER
         copy = any(c in has_data for c in range(first, last + 1))
         if copy:
@@ -121,6 +123,8 @@ class Mirror(Driver):
         offset = 0
         while offset < size:
             n = min(CHUNK, size - offset)
+            if (yield from job.io_error(offset, n, "write")):
+                return job.ret
             first, last = offset // qcow2.CLUSTER, (offset + n - 1) // qcow2.CLUSTER
             dirty = sum(1 for c in range(first, last + 1) if c in data)
             if dirty:
@@ -187,7 +191,7 @@ class Backup(Driver):
         size = graph.length(self.m, self.source)
         if self.sync in ("incremental", "bitmap"):
             size = 0  # a bitmap of a VM that wrote nothing marks nothing
-        return (yield from copy_range(job, size, data))
+        return (yield from copy_range(job, size, data, "write"))
 
     def clean(self, job: Job) -> None:
         if self.bitmap is not None:

@@ -162,6 +162,9 @@ class Job:
         self.limit.set_speed(speed)
         self.io_status = "ok"
         self.io_owed = 0.0
+        #: BlockdevOnError for an I/O error: report, ignore, stop, enospc (an EIO reports)
+        self.on_error = "report"
+        self.error_fired = False
         self._co: Body | None = None
         self._timer: TimerHandle | None = None
         self.txn = txn or Txn()
@@ -295,6 +298,28 @@ class Job:
         if self.io_owed >= IO_TICK:
             owed, self.io_owed = self.io_owed, 0.0
             yield owed
+
+    def io_error(self, offset: int, n: int, operation: str) -> Generator[Wait, None, bool]:
+        """An injected I/O error in [offset, offset + n) (faults' ``job_error``, once per job), handled as
+        block_job_error_action does; True when the job must end with it."""
+        at = None if self.error_fired else self.jobs.error_at(self.id)
+        if at is None or not offset <= at < offset + n:
+            return False
+        self.error_fired = True
+        self.jobs.note(f"fault: job {self.id} I/O error at offset {at}")
+        action = self.on_error if self.on_error in ("ignore", "stop") else "report"
+        self.jobs.events.emit("BLOCK_JOB_ERROR", {"device": self.id, "operation": operation, "action": action})
+        if action == "ignore":
+            return False
+        if action == "stop":
+            self.io_status = "failed"
+            self.user_paused = True
+            self.pause_count += 1
+            yield from self.pause_point()
+            self.io_status = "ok"
+            return False
+        self.fail(-errno.EIO, "Input/output error")
+        return True
 
     def transition_to_ready(self) -> None:
         self.transition("ready")
@@ -524,7 +549,7 @@ class Job:
 class Jobs:
     """A VM's jobs, newest first (QEMU inserts at the head of its list)."""
 
-    __slots__ = ("_bh", "events", "list", "now", "rate", "timers")
+    __slots__ = ("_bh", "error_at", "events", "list", "note", "now", "rate", "timers")
 
     def __init__(self, timers: Timers, events: EventBus, now: Callable[[], float]) -> None:
         self.timers = timers
@@ -534,6 +559,9 @@ class Jobs:
         #: bytes per second a job copies at; 0: at once (quick mode)
         self.rate = 0.0
         self._bh: list[Callable[[], None]] = []
+        #: where a job's I/O fails (the VM's faults), by job id; and where a fired fault is noted
+        self.error_at: Callable[[str], int | None] = lambda job_id: None
+        self.note: Callable[[str], None] = lambda text: None
 
     def bottom_half(self, fn: Callable[[], None]) -> None:
         """aio_bh_schedule_oneshot: ``fn`` runs before the current command's reply is sent (QEMU 7.2's

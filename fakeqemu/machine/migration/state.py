@@ -195,9 +195,13 @@ class Migration:
         if self.status == "none":
             return {"socket-address": self.socket_address} if self.socket_address else {}
         out: dict[str, Any] = {"status": self.status}
-        if self.incoming is not None or (self.status in ("completed",) and not self.times):
+        if self.status in ("failed", "cancelled"):  # fill_source_migration_info: no stats then
+            if self.status == "failed" and self.error is not None:
+                out["error-desc"] = self.error
             return out
-        if self.status in ("active", "completed", "cancelling", "failed", "cancelled") and self.times:
+        if self.incoming is not None or (self.status == "completed" and not self.times):
+            return out
+        if self.status in ("active", "completed", "cancelling") and self.times:
             out["ram"] = self.ram_stats()
         if "total-time" in self.times:
             out["total-time"] = self.times["total-time"]
@@ -208,8 +212,6 @@ class Migration:
             out["downtime"] = self.times["downtime"]
         if "setup-time" in self.times:
             out["setup-time"] = self.times["setup-time"]
-        if self.status == "failed" and self.error is not None:
-            out["error-desc"] = self.error
         return out
 
     def ram_stats(self) -> dict[str, Any]:
