@@ -106,6 +106,8 @@ def hmp_info(machine: Machine, args: str) -> str:
 
 
 HMP_COMMANDS: dict[str, HmpHandler] = {"info": hmp_info}
+#: C's isspace(): what QEMU's command-line parsing skips
+C_SPACE = " \t\n\v\f\r"
 hmp_io.register(HMP_COMMANDS)
 
 
@@ -114,15 +116,17 @@ def run(machine: Machine, line: str, monitor: object = None) -> str:
     monitor of its own for each line, as QEMU does)."""
     if "handle_hmp_command" in machine.trace.enabled:
         machine.trace("handle_hmp_command", pointer(monitor if monitor is not None else object()), line)
-    name, _, _rest = line.strip().partition(" ")
-    if not name:
+    # get_command_name: past C isspace, up to a '/' or a space; the error quotes the line up to there
+    body = line.lstrip(C_SPACE)
+    if not body:
         return ""
-    cmd = name.split("/", 1)[0]
+    end = next((i for i, ch in enumerate(body) if ch == "/" or ch in C_SPACE), len(body))
+    cmd = body[:end][:255]
     handler = HMP_COMMANDS.get(cmd)
     if handler is None:
-        return f"unknown command: '{name}'\r\n"
+        return f"unknown command: '{line[: len(line) - len(body) + end]}'\r\n"
     with machine.io_from("hmp"):
-        return handler(machine, line.strip()[len(cmd) :])
+        return handler(machine, body[end:].rstrip(C_SPACE))
 
 
 @command("human-monitor-command")

@@ -24,7 +24,7 @@ TYPED = [
 ]
 
 
-def transcript(command: list[str]) -> list[bytes]:
+def transcript(command: list[str], typed: list[tuple[bytes, int]] = TYPED) -> list[bytes]:
     """The banner, then what each typed chunk brings back."""
     with Emulator(prefix="hmp-") as emu:
         path = emu.path("hmp.sock")
@@ -32,14 +32,14 @@ def transcript(command: list[str]) -> list[bytes]:
         with emu.connect("hmp.sock") as sock:
             sock.settimeout(20)
             out = []
-            for chunk, prompts in [(b"", 1), *TYPED]:
+            for chunk, prompts in [(b"", 1), *typed]:
                 sock.sendall(chunk)
-                data = b""
-                while data.count(PROMPT) < prompts or not data.endswith(PROMPT):
-                    got = sock.recv(65536)
-                    assert got, f"monitor closed after {chunk!r}: {data!r}"
+                data = bytearray()
+                while not (data.endswith(PROMPT) and data.count(PROMPT) >= prompts):
+                    got = sock.recv(1 << 20)
+                    assert got, f"monitor closed after {chunk[:40]!r}: {bytes(data[-200:])!r}"
                     data += got
-                out.append(data)
+                out.append(bytes(data))
             return out
 
 
