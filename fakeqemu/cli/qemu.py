@@ -102,7 +102,6 @@ IGNORED = frozenset(
         "chardev",
         "display",
         "monitor",
-        "qtest-log",
         "mem-path",
         "mem-prealloc",
         "icount",
@@ -323,6 +322,8 @@ def parse_args(argv: Sequence[str]) -> Options:
         elif name == "qtest":
             o.vm.qtest = _endpoint(arg, value, "qtest")
             cfg.qtest = True
+        elif name == "qtest-log":
+            cfg.qtest_log = value
         elif name == "chardev":
             opts = split_opts(value, implied="backend")
             if "id" in opts:

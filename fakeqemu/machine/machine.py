@@ -20,7 +20,7 @@ from fakeqemu.machine.block.bitmaps import Bitmaps
 from fakeqemu.machine.block.jobs import Jobs
 from fakeqemu.machine.board import Board
 from fakeqemu.machine.core.events import EventBus
-from fakeqemu.machine.core.ioport import IoPorts
+from fakeqemu.machine.core.ioport import IoPorts, MemorySpace
 from fakeqemu.machine.core.rcu import DEFAULT_GRACE_S, RcuQueue
 from fakeqemu.machine.core.timers import Timers
 from fakeqemu.machine.core.trace import Trace, file_sink, stderr_sink
@@ -28,6 +28,7 @@ from fakeqemu.machine.faults import Faults
 from fakeqemu.machine.guest.agent import GuestAgent
 from fakeqemu.machine.guest.hotplug import Guest
 from fakeqemu.machine.migration.state import Migration
+from fakeqemu.machine.pci.host import PciHost
 from fakeqemu.machine.plug import device_add
 from fakeqemu.machine.timeline import Timeline
 from fakeqemu.machine.traffic import TrafficLog
@@ -47,6 +48,8 @@ class MachineConfig:
     no_shutdown: bool = False  # -no-shutdown
     acpi: bool = True  # -no-acpi clears it; then PCI hotplug is refused
     qtest: bool = False
+    #: -qtest-log: where the qtest link's log goes (None: stderr, "none": nowhere, else a file, truncated)
+    qtest_log: str | None = None
     rcu_grace: float = DEFAULT_GRACE_S
     #: guest policy: "auto" (passive under qtest, else prompt), "prompt", "delay:<ms>", "never", "refuse"
     guest: str = "auto"
@@ -134,6 +137,8 @@ class Machine:
         self.clients: Callable[[], list[str]] = list
         self.rcu = RcuQueue(self.timers, self.config.rcu_grace)
         self.ioports = IoPorts()
+        #: guest-physical MMIO (PCI BARs, MMCONFIG); RAM is what a qtest session writes
+        self.memory = MemorySpace()
         self.traffic = TrafficLog(clock, self.config.traffic_limit or 0)
         self.faults = Faults.from_json(self.config.faults.to_json())  # a copy: reset restores the config's
         self.runstate = "prelaunch" if self.config.paused else "running"
@@ -160,8 +165,11 @@ class Machine:
         #: the QOM/qdev tree (None for -M none), the ACPI PCI hotplug block (None without ACPI), the guest
         self.board: Board | None = None
         self.pcihp: AcpiPciHp | None = None
+        self.pci_host: PciHost | None = None
         if self.config.machine_type in ("pc", "q35"):
             self.board = Board(self.config.machine_type)
+            self.pci_host = PciHost(self.config.machine_type, self.board.root_bus)
+            self.pci_host.install(self.ioports, self.memory)
             self.pcihp = install(self, self.board.root_bus, self.config.machine_type)
             if self.pcihp is not None:
                 self.ioports.map(legacy_region(self.config.machine_type, self.config.smp))
@@ -230,6 +238,8 @@ class Machine:
     def system_reset(self, reason: str = "host-qmp-system-reset", guest: bool = False) -> None:
         if self.board is not None:
             self.board.reset()
+        if self.pci_host is not None:
+            self.pci_host.reset()
         self.events.emit("RESET", {"guest": guest, "reason": reason})
         if self.running and not guest:
             # measured on QEMU 7.2: a running VM's firmware (SeaBIOS) answers a warm reset with a reboot

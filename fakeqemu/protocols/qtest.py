@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from fakeqemu.machine.core.ioport import PortRegion
     from fakeqemu.machine.machine import Machine
 
 PAGE = 4096
@@ -304,12 +305,35 @@ class QtestSession:
     def _ram_limit(self) -> int:
         return int(self.machine.config.memory_mb) << 20
 
+    def _mmio_chunk(self, addr: int, remaining: int) -> tuple[PortRegion, int] | None:
+        """The device region decoding ``addr`` (above RAM) and the size of one access to it, split as
+        QEMU's memory_access_size does (at most 4 bytes, naturally aligned)."""
+        if addr < self._ram_limit():
+            return None
+        region = self.machine.memory.find(addr)
+        if region is None:
+            return None
+        n = min(remaining, 4, region.base + region.length - addr)
+        align = addr & -addr
+        if align and align < n:
+            n = align
+        return region, 1 << (n.bit_length() - 1)
+
     def _mem_write(self, addr: int, data: bytes) -> None:
         limit = self._ram_limit()
-        for i, b in enumerate(data):
+        i = 0
+        while i < len(data):
             a = addr + i
+            chunk = self._mmio_chunk(a, len(data) - i)
+            if chunk is not None:
+                region, n = chunk
+                region.write(a - region.base, n, int.from_bytes(data[i : i + n], "little"))
+                i += n
+                continue
+            i += 1
+            b = data[i - 1]
             if a >= limit:
-                break
+                continue
             page = self.pages.get(a // PAGE)
             if page is None:
                 if not b:
@@ -319,13 +343,21 @@ class QtestSession:
 
     def _mem_read(self, addr: int, size: int) -> bytes:
         out = bytearray(size)
-        if not self.pages:
+        if not self.pages and addr + size <= self._ram_limit():
             return bytes(out)
-        for i in range(size):
+        i = 0
+        while i < size:
             a = addr + i
+            chunk = self._mmio_chunk(a, size - i)
+            if chunk is not None:
+                region, n = chunk
+                out[i : i + n] = region.read(a - region.base, n).to_bytes(n, "little")
+                i += n
+                continue
             page = self.pages.get(a // PAGE)
             if page is not None:
                 out[i] = page[a % PAGE]
+            i += 1
         return bytes(out)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import trio
@@ -30,12 +31,32 @@ def _log(text: str) -> None:
     sys.stderr.flush()
 
 
+def _logger(path: str | None) -> Callable[[str], None]:
+    """-qtest-log: stderr by default, nothing for ``none``, else the file (truncated)."""
+    if path is None:
+        return _log
+    if path == "none":
+        return lambda text: None
+    try:
+        # open for the life of the process, as QEMU's qtest_log_fp (fopen "w+"; /dev/fd/2 is a pipe here)
+        f = open(path, "w")  # noqa: SIM115
+    except OSError:
+        return lambda text: None  # QEMU logs nothing when fopen fails
+
+    def write(text: str) -> None:
+        f.write(text)
+        f.flush()
+
+    return write
+
+
 class QtestLink:
     wants_fds = False
 
     def __init__(self, vm: VM) -> None:
         self.started = time.monotonic()
-        self.session = QtestSession(vm.machine, log=_log)
+        self.log = _logger(vm.machine.config.qtest_log)
+        self.session = QtestSession(vm.machine, log=self.log)
         self.session.elapsed = lambda: time.monotonic() - self.started
         self.session.on_async = self._on_async
         self.pending = b""
@@ -48,13 +69,13 @@ class QtestLink:
 
     def connected(self, link: Link) -> None:
         self.link = link
-        _log("[I 0.000000] OPENED\n")
+        self.log("[I 0.000000] OPENED\n")
 
     async def handle(self, event: RawData | Closed) -> None:
         assert self.link is not None
         if isinstance(event, Closed):
             self.session.close()
-            _log(f"[I +{time.monotonic() - self.started:.6f}] CLOSED\n")
+            self.log(f"[I +{time.monotonic() - self.started:.6f}] CLOSED\n")
             return
         self.pending += event.data
         if len(self.pending) > MAX_LINE and b"\n" not in self.pending:

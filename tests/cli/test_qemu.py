@@ -157,3 +157,41 @@ def test_cold_plug_error_is_reported_like_qemu(tmp_path: Path) -> None:
     )
     assert proc.returncode == 1
     assert "qemu-system-x86_64: -device e1000,addr=zz: Property 'e1000.addr' doesn't take value 'zz'" in proc.stderr
+
+
+@pytest.mark.parametrize("where", ["file", "none"])
+def test_qtest_log_goes_where_asked(tmp_path: Path, where: str) -> None:
+    """-qtest-log FILE: the qtest traffic is logged there (truncated first), not on stderr; ``none``: nowhere."""
+    log = tmp_path / "qtest.log"
+    log.write_text("old\n")
+    sock_path = str(tmp_path / "qtest.sock")
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(sock_path)
+    listener.listen(1)
+    listener.settimeout(30)
+    target = str(log) if where == "file" else "none"
+    with (
+        listener,
+        subprocess.Popen(
+            [*FAKEQEMU, "-M", "pc", "-S", "-display", "none", "-qtest", f"unix:{sock_path}", "-qtest-log", target],
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as proc,
+    ):
+        conn, _ = listener.accept()
+        with conn:
+            conn.sendall(b"endianness\n")
+            reply = b""
+            while not reply.endswith(b"\n"):
+                reply += conn.recv(100)
+            assert reply == b"OK little\n"
+            proc.send_signal(signal.SIGTERM)
+            _, stderr = proc.communicate(timeout=30)
+    assert "endianness" not in stderr
+    if where == "file":
+        lines = log.read_text().splitlines()
+        assert lines[0] == "[I 0.000000] OPENED"
+        assert lines[1].startswith("[R +") and lines[1].endswith("] endianness")
+        assert lines[2].startswith("[S +") and lines[2].endswith("] OK little")
+    else:
+        assert log.read_text() == "old\n"

@@ -22,11 +22,18 @@ class PortRegion:
     write: WriteFn
 
 
-class IoPorts:
-    __slots__ = ("_regions",)
+#: a resolver finds the region that decodes an address the static map does not (a PCI BAR, MMCONFIG)
+Resolver = Callable[[int], PortRegion | None]
+
+
+class Dispatch:
+    """Static regions first, then the resolvers (PCI BARs move when the guest writes them)."""
+
+    __slots__ = ("_regions", "_resolvers")
 
     def __init__(self) -> None:
         self._regions: list[PortRegion] = []
+        self._resolvers: list[Resolver] = []
 
     def map(self, region: PortRegion) -> None:
         self._regions.append(region)
@@ -34,20 +41,63 @@ class IoPorts:
     def unmap(self, name: str) -> None:
         self._regions = [r for r in self._regions if r.name != name]
 
-    def _find(self, port: int) -> PortRegion | None:
+    def add_resolver(self, resolver: Resolver) -> None:
+        self._resolvers.append(resolver)
+
+    def find(self, addr: int) -> PortRegion | None:
         for r in self._regions:
-            if r.base <= port < r.base + r.length:
+            if r.base <= addr < r.base + r.length:
                 return r
+        for resolve in self._resolvers:
+            region = resolve(addr)
+            if region is not None:
+                return region
         return None
+
+
+class MemorySpace(Dispatch):
+    """The guest-physical MMIO space (RAM is the qtest session's): accesses of 1, 2 or 4 bytes."""
+
+    def read(self, addr: int, size: int) -> int | None:
+        """None where nothing decodes the address."""
+        region = self.find(addr)
+        if region is None:
+            return None
+        return region.read(addr - region.base, size) & ((1 << (8 * size)) - 1)
+
+    def write(self, addr: int, size: int, value: int) -> bool:
+        region = self.find(addr)
+        if region is None:
+            return False
+        region.write(addr - region.base, size, value & ((1 << (8 * size)) - 1))
+        return True
+
+
+class IoPorts:
+    """The I/O port space: unassigned ports read as all ones, as on PC."""
+
+    __slots__ = ("_space",)
+
+    def __init__(self) -> None:
+        self._space = Dispatch()
+
+    def map(self, region: PortRegion) -> None:
+        self._space.map(region)
+
+    def unmap(self, name: str) -> None:
+        self._space.unmap(name)
+
+    def add_resolver(self, resolver: Resolver) -> None:
+        self._space.add_resolver(resolver)
 
     def read(self, port: int, size: int) -> int:
         """A guest read of ``size`` bytes (1, 2 or 4); unassigned ports read as all ones, as on PC."""
-        region = self._find(port)
+        region = self._space.find(port)
         if region is None:
             return (1 << (8 * size)) - 1
         return region.read(port - region.base, size) & ((1 << (8 * size)) - 1)
 
     def write(self, port: int, size: int, value: int) -> None:
-        region = self._find(port)
+        region = self._space.find(port)
         if region is not None:
             region.write(port - region.base, size, value & ((1 << (8 * size)) - 1))

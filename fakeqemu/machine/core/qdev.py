@@ -15,6 +15,7 @@ from fakeqemu.machine.core.qom import Obj
 
 if TYPE_CHECKING:
     from fakeqemu.machine.machine import Machine
+    from fakeqemu.machine.pci.function import PciFunction
 
 
 class HotplugHandler(Protocol):
@@ -104,6 +105,7 @@ class PCIDevice(Device):
         "acpi_index",
         "devfn",
         "multifunction",
+        "pci_function",
         "pci_info",
         "pending_deleted_event",
         "pending_deleted_expires_ms",
@@ -134,6 +136,8 @@ class PCIDevice(Device):
         #: its ``info qtree`` lines as recorded (None for the board's own devices, which are in the
         #: board's recorded text)
         self.qtree: tuple[str, ...] | None = None
+        #: its configuration space and transport registers, made on the first guest access (fakeqemu.machine.pci)
+        self.pci_function: PciFunction | None = None
 
     @property
     def slot(self) -> int:

@@ -1,0 +1,142 @@
+"""One PCI function's configuration space as a guest sees it: the bytes, which bits a write changes (QEMU's
+``wmask``), and what the header says about its BARs, bridge windows and bus numbers.
+
+No board knowledge: the initial bytes and masks come from fakeqemu.machine.pci (recorded from QEMU 7.2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+COMMAND = 0x04
+COMMAND_IO = 0x1
+COMMAND_MEMORY = 0x2
+HEADER_TYPE = 0x0E
+CAPABILITY_LIST = 0x34
+UNMAPPED = -1
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    index: int
+    io: bool
+    address: int  # UNMAPPED while decoding is off or the BAR holds 0
+    size: int
+    mem64: bool
+    prefetch: bool
+
+
+class ConfigSpace:
+    __slots__ = ("_initial", "data", "wmask")
+
+    def __init__(self, data: bytes, wmask: bytes) -> None:
+        self._initial = bytes(data)
+        self.data = bytearray(data)
+        self.wmask = wmask
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    def reset(self) -> None:
+        """pci_do_device_reset, as far as anything a guest wrote: back to the device's start state."""
+        self.data[:] = self._initial
+
+    def read(self, addr: int, size: int) -> int:
+        """A config read of ``size`` bytes; past the end of the space reads all ones."""
+        if addr + size > len(self.data):
+            return (1 << (8 * size)) - 1
+        return int.from_bytes(self.data[addr : addr + size], "little")
+
+    def write(self, addr: int, size: int, value: int) -> None:
+        for i in range(size):
+            a = addr + i
+            if a >= len(self.data):
+                break
+            mask = self.wmask[a]
+            byte = (value >> (8 * i)) & 0xFF
+            self.data[a] = (self.data[a] & ~mask & 0xFF) | (byte & mask)
+
+    def u8(self, addr: int) -> int:
+        return self.data[addr]
+
+    def u16(self, addr: int) -> int:
+        return self.read(addr, 2)
+
+    def u32(self, addr: int) -> int:
+        return self.read(addr, 4)
+
+    @property
+    def is_bridge(self) -> bool:
+        return self.data[HEADER_TYPE] & 0x7F == 1
+
+    def capabilities(self) -> list[tuple[int, int]]:
+        """(capability id, offset) in list order."""
+        out: list[tuple[int, int]] = []
+        if not self.u16(0x06) & 0x10:
+            return out
+        ptr = self.data[CAPABILITY_LIST] & 0xFC
+        while ptr and len(out) < 48:
+            out.append((self.data[ptr], ptr))
+            ptr = self.data[ptr + 1] & 0xFC
+        return out
+
+    def bars(self) -> list[Bar]:
+        """The implemented BARs (pci_bar_address): an address only while I/O or memory decoding is on."""
+        out: list[Bar] = []
+        command = self.u16(COMMAND)
+        count = 2 if self.is_bridge else 6
+        i = 0
+        while i < count:
+            off = 0x10 + 4 * i
+            mask = int.from_bytes(self.wmask[off : off + 4], "little")
+            if not mask:
+                i += 1
+                continue
+            value = self.u32(off)
+            if value & 1:
+                size = (~(mask | 3) + 1) & 0xFFFFFFFF
+                addr = value & ~3 & 0xFFFFFFFF & ~(size - 1)
+                on = command & COMMAND_IO and addr and addr + size <= 0x10000
+                out.append(Bar(i, True, addr if on else UNMAPPED, size, False, False))
+                i += 1
+                continue
+            mem64 = (value >> 1) & 3 == 2
+            full_mask = mask
+            if mem64:
+                full_mask |= int.from_bytes(self.wmask[off + 4 : off + 8], "little") << 32
+                value |= self.u32(off + 4) << 32
+            bits = 64 if mem64 else 32
+            size = (~(full_mask | 0xF) + 1) & ((1 << bits) - 1)
+            addr = value & ~0xF & ~(size - 1) & ((1 << bits) - 1)
+            on = command & COMMAND_MEMORY and addr and size and (mem64 or addr + size - 1 < 0xFFFFFFFF)
+            out.append(Bar(i, False, addr if on else UNMAPPED, size, mem64, bool(value & 8)))
+            i += 2 if mem64 else 1
+        return out
+
+    # --- type 1 (bridge) header --------------------------------------------------------------------
+
+    def bus_numbers(self) -> tuple[int, int, int]:
+        """(primary, secondary, subordinate)."""
+        return self.data[0x18], self.data[0x19], self.data[0x1A]
+
+    def windows(self) -> list[tuple[bool, int, int]]:
+        """The forwarding windows of a bridge as (io, base, limit), only while it decodes that space."""
+        command = self.u16(COMMAND)
+        out: list[tuple[bool, int, int]] = []
+        if command & COMMAND_IO:
+            base = (self.data[0x1C] & 0xF0) << 8
+            limit = ((self.data[0x1D] & 0xF0) << 8) | 0xFFF
+            if self.data[0x1C] & 0xF == 1:
+                base |= self.u16(0x30) << 16
+                limit |= self.u16(0x32) << 16
+            out.append((True, base, limit))
+        if command & COMMAND_MEMORY:
+            out.append((False, (self.u16(0x20) & 0xFFF0) << 16, ((self.u16(0x22) & 0xFFF0) << 16) | 0xFFFFF))
+            base = (self.u16(0x24) & 0xFFF0) << 16
+            limit = ((self.u16(0x26) & 0xFFF0) << 16) | 0xFFFFF
+            if self.u16(0x24) & 0xF == 1:
+                base |= self.u32(0x28) << 32
+                limit |= self.u32(0x2C) << 32
+            out.append((False, base, limit))
+        return out

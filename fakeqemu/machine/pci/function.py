@@ -1,0 +1,149 @@
+"""A PCI function's guest-visible state: its configuration space and, for virtio, the transport registers
+behind its BAR. Made on the first guest access from what QEMU 7.2 showed (tools/record_pci.py writes
+fakeqemu/data/pci_config.json); a driver without a recording gets a header built from its query-pci entry.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping
+from importlib import resources
+from typing import Any
+
+from fakeqemu.machine.core.pciconfig import ConfigSpace
+from fakeqemu.machine.core.qdev import PCIDevice
+from fakeqemu.machine.pci.virtio import VirtioTransport
+
+CAP_ID_VNDR = 0x09
+CAP_ID_MSIX = 0x11
+#: QEMU's default wmask of the command register as recorded (I/O, memory, master, SERR#, INTx disable)
+COMMAND_WMASK = 0x0507
+
+
+@functools.cache
+def recorded() -> Mapping[str, Any]:
+    text = resources.files("fakeqemu.data").joinpath("pci_config.json").read_text()
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+class PciFunction:
+    __slots__ = ("config", "virtio")
+
+    def __init__(self, config: ConfigSpace, virtio: VirtioTransport | None) -> None:
+        self.config = config
+        self.virtio = virtio
+
+    def reset(self) -> None:
+        self.config.reset()
+        if self.virtio is not None:
+            self.virtio.reset()
+
+    def bar_read(self, bar: int, offset: int, size: int) -> int:
+        if self.virtio is not None:
+            where = self.virtio.region_at(bar, offset)
+            if where is not None:
+                return self.virtio.read(where[0], where[1], size)
+        return 0
+
+    def bar_write(self, bar: int, offset: int, size: int, value: int) -> None:
+        if self.virtio is not None:
+            where = self.virtio.region_at(bar, offset)
+            if where is not None:
+                self.virtio.write(where[0], where[1], size, value)
+
+
+def _bytes(hexstr: str, size: int) -> bytes:
+    return bytes.fromhex(hexstr).ljust(size, b"\0")
+
+
+def _record(kind: str, dev: PCIDevice, behind_port: bool, on_root: bool) -> Mapping[str, Any] | None:
+    data = recorded()
+    if dev.type in data["devices"]["pc"]:
+        # on q35 a device behind a root port is PCI Express (4 KiB, modern-only virtio); elsewhere it is
+        # the conventional function recorded on pc
+        board = "q35" if kind == "q35" and behind_port and dev.type in data["devices"]["q35"] else "pc"
+        if dev.type == "pcie-root-port" and kind == "q35":
+            board = "q35"
+        rec: Mapping[str, Any] = data["devices"][board][dev.type]
+        return rec
+    key = f"{dev.slot:02x}.{dev.function:x}"
+    if on_root and not dev.hotplugged and key in data["boards"].get(kind, {}):
+        board_rec: Mapping[str, Any] = data["boards"][kind][key]
+        return board_rec
+    return None
+
+
+def make_function(kind: str, dev: PCIDevice, behind_port: bool, on_root: bool) -> PciFunction:
+    rec = _record(kind, dev, behind_port, on_root)
+    if rec is None:
+        data, wmask = synthesized(dev.pci_info)
+    else:
+        size = 4096 if len(rec["config"]) > 512 or len(rec["wmask"]) > 512 else 256
+        data, wmask = bytearray(_bytes(rec["config"], size)), _bytes(rec["wmask"], size)
+    if dev.multifunction:
+        data[0x0E] |= 0x80
+    config = ConfigSpace(bytes(data), wmask)
+    virtio = None
+    if rec is not None and "virtio" in rec:
+        virtio = _virtio(config, rec["virtio"], dev)
+    return PciFunction(config, virtio)
+
+
+def _virtio(config: ConfigSpace, rec: Mapping[str, Any], dev: PCIDevice) -> VirtioTransport:
+    regions: dict[int, tuple[int, int, int]] = {}
+    nvectors = 0
+    for cap, off in config.capabilities():
+        if cap == CAP_ID_VNDR:
+            kind = config.u8(off + 3)
+            regions.setdefault(kind, (config.u8(off + 4), config.u32(off + 8), config.u32(off + 12)))
+        elif cap == CAP_ID_MSIX:
+            nvectors = (config.u16(off + 2) & 0x7FF) + 1
+    virtio = VirtioTransport(rec, regions, nvectors)
+    mac = dev.user_props.get("mac")
+    if isinstance(mac, str) and dev.type == "virtio-net-pci":
+        virtio.device_config[0:6] = bytes(int(b, 16) for b in mac.split(":"))
+    return virtio
+
+
+def synthesized(info: Mapping[str, Any]) -> tuple[bytearray, bytes]:
+    """A type 0/1 header from a query-pci entry: IDs, class, header type, BARs sized as listed, the
+    interrupt pin; the writable bits QEMU gives every function (command, cache line, latency, line)."""
+    data = bytearray(256)
+    wmask = bytearray(256)
+    ident = info.get("id", {})
+    data[0:2] = int(ident.get("vendor", 0xFFFF)).to_bytes(2, "little")
+    data[2:4] = int(ident.get("device", 0xFFFF)).to_bytes(2, "little")
+    cls = int(info.get("class_info", {}).get("class", 0))
+    data[0x0A:0x0C] = cls.to_bytes(2, "little")
+    bridge = "pci_bridge" in info
+    data[0x0E] = 1 if bridge else 0
+    wmask[0x04:0x06] = COMMAND_WMASK.to_bytes(2, "little")
+    wmask[0x0C] = 0xFF
+    wmask[0x3C] = 0xFF
+    if not bridge:
+        data[0x2C:0x2E] = int(ident.get("subsystem-vendor", 0)).to_bytes(2, "little")
+        data[0x2E:0x30] = int(ident.get("subsystem", 0)).to_bytes(2, "little")
+    else:
+        wmask[0x18:0x1B] = b"\xff\xff\xff"
+    data[0x3D] = int(info.get("irq_pin", 0))
+    for region in info.get("regions", []):
+        bar = int(region["bar"])
+        off = 0x10 + 4 * bar if bar < 6 else 0x30
+        size = int(region["size"])
+        if bar >= 6:
+            mask = ~(size - 1) & 0xFFFFF800 | 1
+            wmask[off : off + 4] = mask.to_bytes(4, "little")
+            continue
+        if region["type"] == "io":
+            data[off] = 1
+            wmask[off : off + 4] = (~(size - 1) & 0xFFFFFFFC).to_bytes(4, "little")
+            continue
+        flags = (4 if region.get("mem_type_64") else 0) | (8 if region.get("prefetch") else 0)
+        data[off] = flags
+        mask = ~(size - 1) & 0xFFFFFFFFFFFFFFF0
+        wmask[off : off + 4] = (mask & 0xFFFFFFFF).to_bytes(4, "little")
+        if region.get("mem_type_64"):
+            wmask[off + 4 : off + 8] = (mask >> 32).to_bytes(4, "little")
+    return data, bytes(wmask)

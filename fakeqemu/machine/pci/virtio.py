@@ -1,0 +1,179 @@
+"""The virtio-pci modern transport's registers as QEMU 7.2's virtio_pci_common_read/write answer them:
+feature negotiation, device status (0 resets), queue select, size, MSI-X vectors, enable and ring
+addresses; the ISR, notify and device-specific regions of the same BAR. No data plane: a notify is
+accepted and nothing moves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+NO_VECTOR = 0xFFFF
+QUEUE_MAX = 1024
+QUEUE_MAX_SIZE = 1024
+
+# cfg_type of struct virtio_pci_cap
+COMMON, NOTIFY, ISR, DEVICE = 1, 2, 3, 4
+
+# offsets in struct virtio_pci_common_cfg
+DFSELECT, DF, GFSELECT, GF, MSIX, NUMQ, STATUS, CFGGENERATION = 0x00, 0x04, 0x08, 0x0C, 0x10, 0x12, 0x14, 0x15
+Q_SELECT, Q_SIZE, Q_MSIX, Q_ENABLE, Q_NOFF = 0x16, 0x18, 0x1A, 0x1C, 0x1E
+Q_RINGS = 0x20  # desc lo/hi, avail lo/hi, used lo/hi: six 32-bit halves up to 0x38
+
+
+class Queue:
+    __slots__ = ("enabled", "num", "num_default", "rings", "vector")
+
+    def __init__(self, size: int) -> None:
+        self.num_default = size
+        self.num = size
+        self.vector = NO_VECTOR
+        self.enabled = 0
+        self.rings = [0] * 6
+
+
+class VirtioTransport:
+    """One virtio-pci device's transport state; ``regions`` maps cfg_type -> (bar, offset, length)."""
+
+    __slots__ = (
+        "config_generation",
+        "config_vector",
+        "device_config",
+        "dfselect",
+        "features",
+        "gfselect",
+        "guest_features",
+        "isr",
+        "nvectors",
+        "queue_sel",
+        "queues",
+        "regions",
+        "status",
+    )
+
+    def __init__(self, rec: Mapping[str, Any], regions: dict[int, tuple[int, int, int]], nvectors: int) -> None:
+        self.features = int(rec["features"])
+        self.queues = [Queue(int(n)) for n in rec["queue_sizes"]]
+        self.device_config = bytearray.fromhex(rec.get("device_config", ""))
+        self.regions = regions
+        self.nvectors = nvectors
+        self.dfselect = 0
+        self.gfselect = 0
+        self.guest_features = [0, 0]
+        self.config_generation = 0
+        self.isr = 0
+        self.status = 0
+        self.config_vector = NO_VECTOR
+        self.queue_sel = 0
+
+    def reset(self) -> None:
+        """virtio_reset + virtio_pci_reset (the transport's copy of the guest features stays)."""
+        self.status = 0
+        self.isr = 0
+        self.queue_sel = 0
+        self.config_vector = NO_VECTOR
+        for q in self.queues:
+            q.num = q.num_default
+            q.vector = NO_VECTOR
+            q.enabled = 0
+            q.rings = [0] * 6
+
+    def region_at(self, bar: int, offset: int) -> tuple[int, int] | None:
+        """(cfg_type, offset inside that structure) for a BAR offset."""
+        for kind, (b, off, length) in self.regions.items():
+            if b == bar and off <= offset < off + length:
+                return kind, offset - off
+        return None
+
+    def read(self, kind: int, off: int, size: int) -> int:
+        if kind == COMMON:
+            return self._common_read(off) & ((1 << (8 * size)) - 1)
+        if kind == ISR:
+            value, self.isr = self.isr, 0
+            return value
+        if kind == DEVICE:
+            data = self.device_config[off : off + size].ljust(size, b"\xff")
+            return int.from_bytes(data, "little")
+        return 0
+
+    def write(self, kind: int, off: int, size: int, value: int) -> None:
+        if kind == COMMON:
+            self._common_write(off, value)
+
+    def _queue(self) -> Queue | None:
+        return self.queues[self.queue_sel] if self.queue_sel < len(self.queues) else None
+
+    def _common_read(self, off: int) -> int:
+        q = self._queue()
+        if off == DFSELECT:
+            return self.dfselect
+        if off == DF:
+            return (self.features >> (32 * self.dfselect)) & 0xFFFFFFFF if self.dfselect <= 1 else 0
+        if off == GFSELECT:
+            return self.gfselect
+        if off == GF:
+            return self.guest_features[self.gfselect] if self.gfselect < 2 else 0
+        if off == MSIX:
+            return self.config_vector
+        if off == NUMQ:
+            return len(self.queues)
+        if off == STATUS:
+            return self.status
+        if off == CFGGENERATION:
+            return self.config_generation
+        if off == Q_SELECT:
+            return self.queue_sel
+        if off == Q_NOFF:
+            return self.queue_sel
+        if q is None:
+            return NO_VECTOR if off == Q_MSIX else 0
+        if off == Q_SIZE:
+            return q.num
+        if off == Q_MSIX:
+            return q.vector
+        if off == Q_ENABLE:
+            return q.enabled
+        if Q_RINGS <= off < Q_RINGS + 24 and off % 4 == 0:
+            return q.rings[(off - Q_RINGS) // 4]
+        return 0
+
+    def _common_write(self, off: int, value: int) -> None:
+        q = self._queue()
+        if off == DFSELECT:
+            self.dfselect = value
+        elif off == GFSELECT:
+            self.gfselect = value
+        elif off == GF:
+            if self.gfselect < 2:
+                self.guest_features[self.gfselect] = value
+        elif off == MSIX:
+            self.config_vector = value if value < self.nvectors else NO_VECTOR
+        elif off == STATUS:
+            if value & 0xFF == 0:
+                self.reset()
+            else:
+                self.status = value & 0xFF
+        elif off == Q_SELECT:
+            if value < QUEUE_MAX:
+                self.queue_sel = value
+        elif q is None:
+            return
+        elif off == Q_SIZE:
+            # virtio_queue_set_num: a queue cannot switch between existing and not, nor grow past the maximum
+            if bool(value) == bool(q.num) and value <= QUEUE_MAX_SIZE:
+                q.num = value
+        elif off == Q_MSIX:
+            # a vector the MSI-X table does not have reads back as NO_VECTOR, so the guest sees the error
+            q.vector = value if value < self.nvectors else NO_VECTOR
+        elif off == Q_ENABLE:
+            if value == 1:
+                q.enabled = 1
+            elif self.guest_features[1] & 1:
+                # virtio_error on a VERSION_1 device: NEEDS_RESET, and a config change once DRIVER_OK
+                self.status |= 0x40
+                if self.status & 0x04:
+                    self.isr |= 0x02
+                    self.config_generation = (self.config_generation + 1) & 0xFF
+        elif Q_RINGS <= off < Q_RINGS + 24 and off % 4 == 0:
+            q.rings[(off - Q_RINGS) // 4] = value
