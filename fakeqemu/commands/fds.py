@@ -1,13 +1,15 @@
 """File descriptors passed over a unix-socket monitor with SCM_RIGHTS: getfd / closefd (named fds of the
 monitor) and add-fd / remove-fd / query-fdsets (the VM's fd sets), with QEMU 7.2's errors.
 
-The monitor collects the fds that arrive with a message in ``Context.received_fds``; a command that wants
-one takes the first and closes the rest, as QEMU's chardev hands a monitor one fd per message. fakeqemu
+The monitor keeps the fds that came with the last message that carried any in ``Context.received_fds``
+(a later one replaces and closes them, as QEMU's socket chardev does); a command that wants one takes the
+first and closes the rest, as QEMU's chardev hands a monitor one fd per message. fakeqemu
 never reads or writes a passed fd; it keeps it open until it is closed by command or the process ends.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from fakeqemu.commands.registry import Context, command
@@ -25,6 +27,16 @@ def tables(machine: Machine) -> FdTables:
 
 def _monitor(ctx: Context) -> str:
     return ctx.monitor.partition("#")[0]
+
+
+def hold_received(ctx: Context, fds: Sequence[int]) -> None:
+    """tcp_chr_recv: a message that carries fds replaces (and closes) the ones still held from an earlier
+    one, so a connection holds at most one message's fds (16 at most), whatever the client sends."""
+    if not fds:
+        return
+    for fd in ctx.received_fds:
+        _close(fd)
+    ctx.received_fds[:] = fds
 
 
 def take_fd(ctx: Context) -> int:

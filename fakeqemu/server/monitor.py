@@ -17,6 +17,7 @@ import orjson
 import trio
 
 from fakeqemu.commands.dispatch import answer
+from fakeqemu.commands.fds import hold_received
 from fakeqemu.commands.registry import Context
 from fakeqemu.machine.core.events import Event
 from fakeqemu.machine.core.trace import pointer
@@ -157,7 +158,7 @@ class QMPMonitor:
             close_fds(self.ctx.received_fds)
             return
         log.debug("%s --> %r", self.conn_name, event.data)
-        self.ctx.received_fds.extend(event.fds)
+        hold_received(self.ctx, event.fds)
         self.traffic.add(self.conn_name, "in", event.data)
         traced = bool(self.ctx.machine.trace.enabled)
         for item in self.session.receive_data(event.data):
