@@ -13,14 +13,15 @@ from typing import TYPE_CHECKING
 import trio
 
 from fakeqemu.machine.migration import vmstate
+from fakeqemu.machine.migration.state import BYTES_PER_ZERO_PAGE
 from fakeqemu.protocols.migration import Decoder, StreamError, frame, preamble
 
 if TYPE_CHECKING:
     from fakeqemu.server.vm import VM
 
 log = logging.getLogger("fakeqemu.migration")
-#: RAM is sent in frames that stand for this many bytes of QEMU's stream each
-RAM_FRAME = 8 * 1024 * 1024
+#: the share of a second of max-bandwidth one RAM frame stands for (QEMU's rate limit works in 100 ms)
+RAM_SLICE_S = 0.1
 
 
 class MigrationLoadError(Exception):
@@ -97,7 +98,7 @@ async def outgoing(vm: VM, uri: str, fd: int | None) -> None:
     mig = vm.machine.migration
     scope = trio.CancelScope()
     mig.cancel_hook = scope.cancel
-    error = "Migration cancelled"
+    error = ""
     with scope:
         try:
             stream = await _open(uri, fd)
@@ -121,11 +122,13 @@ async def outgoing(vm: VM, uri: str, fd: int | None) -> None:
                 mig.sent(len(head))
                 mig.started()
                 await cut_at("active")
-                for offset in range(0, mig.ram_total, RAM_FRAME):
-                    n = min(RAM_FRAME, mig.ram_total - offset)
-                    data = frame("R", {"pass": mig.passes, "bytes": n})
-                    await stream.send_all(data)
-                    mig.sent(len(data))
+                # the guest's RAM as QEMU streams an idle guest's (zero pages), at max-bandwidth
+                while (todo := mig.ram_pages_left()) > 0:
+                    bandwidth = max(int(mig.parameters["max-bandwidth"]), 1)
+                    pages = max(1, min(todo, int(bandwidth * RAM_SLICE_S) // BYTES_PER_ZERO_PAGE))
+                    await stream.send_all(frame("R", {"pass": mig.passes, "pages": pages}))
+                    mig.sent_pages(pages)
+                    await trio.sleep(pages * BYTES_PER_ZERO_PAGE / bandwidth)
                 mig.finishing()
                 await cut_at("device")
                 data = frame("S", vmstate.snapshot(m)) + frame("E")
@@ -139,7 +142,10 @@ async def outgoing(vm: VM, uri: str, fd: int | None) -> None:
         except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             error = "Unable to write to command: Broken pipe" if uri.startswith("exec:") else f"{exc}"
     mig.cancel_hook = None
-    mig.failed(error)
+    if scope.cancelled_caught:
+        mig.cancelled()
+    else:
+        mig.failed(error)
 
 
 # --- destination -------------------------------------------------------------------------------------
@@ -164,6 +170,7 @@ async def incoming(vm: VM, uri: str, listener: socket.socket | None) -> None:
             while not decoder.done:
                 data = await stream.receive_some(65536)
                 if not data:
+                    m.migration.set_status("failed")
                     raise MigrationLoadError("", "Input/output error")
                 for fr in decoder.feed(bytes(data)):
                     if fr.kind == "H":

@@ -180,3 +180,36 @@ def test_a_stream_cut_at_the_device_state_fails_both_sides_and_the_source_runs_o
             )
         finally:
             src.close()
+
+
+def test_stats_progress_at_max_bandwidth_and_migrate_cancel_stops_it(tmp_path: Path) -> None:
+    sock = str(tmp_path / "mig.sock")
+    (tmp_path / "s").mkdir()
+    (tmp_path / "d").mkdir()
+    with (
+        fakeqemu(tmp_path / "s") as src_proc,
+        fakeqemu(tmp_path / "d", "-incoming", f"unix:{sock}") as dst_proc,
+    ):
+        src = client(src_proc.sockets[0])
+        try:
+            assert src.cmd(EVENTS_ON) == b'{"return": {}}'
+            assert "return" in qmp(src, "cont")
+            assert "return" in qmp(src, "migrate-set-parameters", {"max-bandwidth": 100000})
+            src.send(json.dumps({"execute": "migrate", "arguments": {"uri": f"unix:{sock}"}}).encode())
+            until(src, "MIGRATION", status="active")
+            first = qmp(src, "query-migrate")["return"]
+            assert first["status"] == "active" and first["expected-downtime"] == 300
+            while (later := qmp(src, "query-migrate")["return"])["ram"]["transferred"] <= first["ram"]["transferred"]:
+                pass  # 100 kB/s: it moves on within a slice
+            assert later["ram"]["remaining"] < first["ram"]["remaining"]
+            src.send(b'{"execute":"migrate_cancel"}')
+            assert names(until(src, "MIGRATION", status="cancelled")) == [
+                "MIGRATION:cancelling",
+                "return",
+                "MIGRATION:cancelled",
+            ]
+            assert qmp(src, "query-migrate") == {"return": {"status": "cancelled"}}
+            assert qmp(src, "query-status")["return"]["status"] == "running"
+            assert dst_proc.popen.wait(20) == 1
+        finally:
+            src.close()
