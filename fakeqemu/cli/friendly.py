@@ -64,7 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--dir", metavar="DIR", type=Path, default=None, help=f"where sockets go (default {default_socket_dir()})"
     )
-    run.add_argument("--tcp", metavar="HOST:PORT", help="also serve QMP on TCP (one VM only)")
+    run.add_argument(
+        "--tcp",
+        metavar="HOST:PORT",
+        help="also serve QMP on TCP; a fleet's VM i on PORT+i (PORT 0: a free port each, listed by --json)",
+    )
     run.add_argument("--vms", type=int, default=1, metavar="N", help="run N VMs in this process (NAME-0 ...)")
     run.add_argument("--paused", "-S", action="store_true", help="start paused (prelaunch), like -S")
     run.add_argument(
@@ -133,11 +137,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _tcp_base(text: str, vms: int) -> tuple[str, int]:
+    """``--tcp HOST:PORT``: the host and the first VM's port (a fleet's VM i listens on PORT+i)."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise UsageError(f"--tcp {text}: expected HOST:PORT")
+    if int(port) and int(port) + vms - 1 > 65535:
+        raise UsageError(f"--tcp {text}: {vms} VMs need ports {port}-{int(port) + vms - 1}, past 65535")
+    return host, int(port)
+
+
 def _configs(ns: argparse.Namespace) -> list[VMConfig]:
     if ns.vms < 1:
         raise UsageError("--vms must be at least 1")
-    if ns.tcp and ns.vms > 1:
-        raise UsageError("--tcp serves one VM; use unix sockets for a fleet")
+    tcp_host, tcp_port = _tcp_base(ns.tcp, ns.vms) if ns.tcp else ("", 0)
     sock_dir = ns.dir or default_socket_dir()
     if ns.dir is None and not (ns.qmp and ns.vms == 1):
         private_dir(sock_dir)
@@ -171,7 +184,8 @@ def _configs(ns: argparse.Namespace) -> list[VMConfig]:
             mcfg.traffic_limit = parse_bytes(ns.traffic_limit, "--traffic-limit")
         monitors = [Endpoint("unix", path=path)]
         if ns.tcp:
-            monitors.append(parse_legacy(f"tcp:{ns.tcp},server=on,wait=off"))
+            port = tcp_port + i if tcp_port else 0
+            monitors.append(parse_legacy(f"tcp:{tcp_host}:{port},server=on,wait=off"))
         mcfg.chardevs = [f"compat_monitor{i}" for i in range(len(monitors))]
         configs.append(VMConfig(machine=mcfg, monitors=monitors))
     return configs

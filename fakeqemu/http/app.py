@@ -110,6 +110,14 @@ def build_app(vms: list[VM]) -> FastAPI:
         page = resources.files("fakeqemu.http").joinpath("dashboard.html").read_text()
         return HTMLResponse(page, headers={"Cache-Control": "no-store"})
 
+    @app.get("/healthz", responses={503: {"model": models.Health}})
+    async def healthz() -> JSON:
+        """For liveness and readiness probes (no token needed; it tells no more than that the VMs run):
+        200 while every VM of this process serves, 503 once one has ended."""
+        live = sum(1 for vm in vms if not vm.exited.is_set())
+        body = models.Health(status="ok" if live == len(vms) else "degraded", vms=len(vms), live=live)
+        return JSON(body.model_dump(), status_code=200 if live == len(vms) else 503)
+
     @api.get("/vms")
     async def list_vms() -> list[models.VMSummary]:
         return [models.VMSummary(**views.summary(vm)) for vm in vms if not vm.exited.is_set()]

@@ -231,3 +231,9 @@ class DeviceTimeline(BaseModel):
     device: str = Field(description="the device's id, or its QOM path when it has none")
     waiting: str | None = Field(description="what the device waits for now; null when nothing is pending")
     steps: list[TimelineStep]
+
+
+class Health(BaseModel):
+    status: str = Field(description="ok: every VM serves; degraded: some have ended")
+    vms: int = Field(description="VMs this process was started with")
+    live: int = Field(description="VMs still serving")
