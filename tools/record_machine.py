@@ -48,6 +48,46 @@ DRIVERS: dict[str, dict[str, Any]] = {
 }
 ROOT_PORT = ["-device", "pcie-root-port,id=rp1,bus=pcie.0,chassis=1,addr=0x3"]
 
+#: drivers recorded cold-plugged (``-device``, as libvirt starts them) on the root bus at 04.0, with the
+#: extra device options they need
+COLD_PCI: dict[str, dict[str, Any]] = {
+    "qemu-xhci": {"p2": 15, "p3": 15},
+    "nec-usb-xhci": {},
+    "piix3-usb-uhci": {},
+    "ich9-usb-ehci1": {},
+    "ich9-usb-uhci1": {},
+    "ich9-usb-uhci2": {},
+    "ich9-usb-uhci3": {},
+    "VGA": {},
+    "cirrus-vga": {},
+    "qxl-vga": {},
+    "qxl": {},
+    "virtio-vga": {"max_outputs": 1},
+    "virtio-gpu-pci": {},
+    "bochs-display": {},
+    "virtio-rng-pci": {},
+    "ich9-intel-hda": {},
+    "intel-hda": {},
+}
+#: devices that sit on another device's bus, recorded cold-plugged: driver -> (command-line arguments that
+#: make the parent and backends, the device's options)
+_USB = ["-device", "qemu-xhci,id=usb,addr=0x5"]
+_VSER = ["-device", "virtio-serial-pci,id=vs,addr=0x5", "-chardev", "null,id=ch0"]
+_HDA = ["-device", "intel-hda,id=snd,addr=0x5", "-audiodev", "none,id=au0"]
+COLD_BUS: dict[str, tuple[list[str], dict[str, Any]]] = {
+    "usb-tablet": (_USB, {"bus": "usb.0", "port": "1"}),
+    "usb-kbd": (_USB, {"bus": "usb.0", "port": "1"}),
+    "usb-mouse": (_USB, {"bus": "usb.0", "port": "1"}),
+    "usb-storage": ([*_USB, "-blockdev", "null-co,node-name=disk0"], {"bus": "usb.0", "port": "1", "drive": "disk0"}),
+    "usb-redir": ([*_USB, "-chardev", "null,id=ch0"], {"bus": "usb.0", "port": "1", "chardev": "ch0"}),
+    "virtserialport": (_VSER, {"bus": "vs.0", "nr": 1, "chardev": "ch0", "name": "org.qemu.guest_agent.0"}),
+    "virtconsole": (_VSER, {"bus": "vs.0", "nr": 1, "chardev": "ch0"}),
+    "isa-serial": (["-chardev", "null,id=ch0"], {"chardev": "ch0", "index": 0}),
+    "hda-duplex": (_HDA, {"bus": "snd.0", "cad": 0, "audiodev": "au0"}),
+    "hda-micro": (_HDA, {"bus": "snd.0", "cad": 0, "audiodev": "au0"}),
+    "hda-output": (_HDA, {"bus": "snd.0", "cad": 0, "audiodev": "au0"}),
+}
+
 
 def start(binary: str, machine: str, extra: list[str]) -> Qemu:
     """Real QEMU as the differential tests run it: -S -nodefaults under -qtest."""
@@ -179,6 +219,51 @@ def record_device(binary: str, machine: str, driver: str) -> dict[str, Any]:
         vm.close()
 
 
+def record_cold(binary: str, machine: str, driver: str) -> dict[str, Any]:
+    """A device cold-plugged with ``-device`` (JSON, as libvirt writes it) with the id ``dev0``: its subtree,
+    its ``info qtree`` block, the bus it sits on, query-pci and device-list-properties."""
+    if driver in COLD_PCI:
+        extra: list[str] = []
+        args: dict[str, Any] = {"driver": driver, "id": "dev0", **COLD_PCI[driver]}
+        args.update({"bus": "pci.0" if machine == "pc" else "pcie.0", "addr": "0x4"})
+    else:
+        extra, opts = COLD_BUS[driver]
+        args = {"driver": driver, "id": "dev0", **opts}
+    vm = start(binary, machine, [*extra, "-device", json.dumps(args)])
+    try:
+        path = "/machine/peripheral/dev0"
+        sub = {p[len(path) :]: o for p, o in walk(vm, path).items()}
+        qtree = vm.ok("human-monitor-command", {"command-line": "info qtree"})
+        return {
+            "args": args,
+            "cold": True,
+            "parent": [a for a in extra if a.startswith(("qemu-xhci", "virtio-serial", "intel-hda"))],
+            "qtree": qtree_block(qtree, f'dev: {driver}, id "dev0"'),
+            "objects": sub,
+            "elsewhere": {},
+            "query-pci": vm.ok("query-pci"),
+            "device-list-properties": vm.ok("device-list-properties", {"typename": driver}),
+            "hotplug-error": _hotplug_error(vm, driver, args),
+        }
+    finally:
+        vm.close()
+
+
+def _hotplug_error(vm: Qemu, driver: str, args: dict[str, Any]) -> Any:
+    """QEMU's answer to hot-adding a second instance of the driver where the first one is (None: it plugs)."""
+    again = {**args, "id": "dev1"}
+    if "addr" in again:
+        again["addr"] = "0x6"
+    if "port" in again:
+        again["port"] = "2"
+    if "nr" in again:
+        again["nr"] = 2
+    if "chardev" in again or "drive" in again:
+        return {"skipped": "needs a second backend"}
+    reply = vm.q("device_add", again)
+    return reply.get("error")
+
+
 def record_types(binary: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """qom-list-types (every type, with its parent and whether it is abstract), and for each concrete
     device type QEMU's answer to a bare ``device_add driver=T`` on pc: the error, or "ok"."""
@@ -250,7 +335,16 @@ def main() -> int:
     ap.add_argument("--binary", default=shutil.which("qemu-system-x86_64") or "qemu-system-x86_64")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--only-types", action="store_true", help="re-record only the type and bridge tables")
+    ap.add_argument("--only-cold", action="store_true", help="re-record only the cold-plugged drivers")
     opts = ap.parse_args()
+    if opts.only_cold:
+        data = json.loads(opts.out.read_text())
+        for machine in ("pc", "q35"):
+            for driver in [*COLD_PCI, *COLD_BUS]:
+                print(f"  {machine} {driver}", file=sys.stderr)
+                data["devices"][machine][driver] = record_cold(opts.binary, machine, driver)
+        opts.out.write_text(json.dumps(data, indent=None, separators=(",", ":")) + "\n")
+        return 0
     if opts.only_types:
         data: dict[str, Any] = json.loads(opts.out.read_text())
         data["types"], data["device-types"] = record_types(opts.binary)
@@ -267,6 +361,9 @@ def main() -> int:
         for driver in DRIVERS:
             print(f"  {driver}", file=sys.stderr)
             data["devices"][machine][driver] = record_device(opts.binary, machine, driver)
+        for driver in [*COLD_PCI, *COLD_BUS]:
+            print(f"  {driver} (cold)", file=sys.stderr)
+            data["devices"][machine][driver] = record_cold(opts.binary, machine, driver)
     data["types"], data["device-types"] = record_types(opts.binary)
     data["bridge-children"] = record_bridge_children(opts.binary)
     opts.out.write_text(json.dumps(data, indent=None, separators=(",", ":"), sort_keys=False) + "\n")
