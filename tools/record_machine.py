@@ -69,6 +69,9 @@ COLD_PCI: dict[str, dict[str, Any]] = {
     "ich9-intel-hda": {},
     "intel-hda": {},
 }
+#: on q35 libvirt puts PCI Express devices behind root ports (video, sound and the ICH9 USB functions sit on
+#: the root complex); where a virtio device sits decides its legacy interface
+BEHIND_ROOT_PORT = frozenset({"qemu-xhci", "nec-usb-xhci", "virtio-gpu-pci", "virtio-rng-pci"})
 #: devices that sit on another device's bus, recorded cold-plugged: driver -> (command-line arguments that
 #: make the parent and backends, the device's options)
 _USB = ["-device", "qemu-xhci,id=usb,addr=0x5"]
@@ -226,6 +229,9 @@ def record_cold(binary: str, machine: str, driver: str) -> dict[str, Any]:
         extra: list[str] = []
         args: dict[str, Any] = {"driver": driver, "id": "dev0", **COLD_PCI[driver]}
         args.update({"bus": "pci.0" if machine == "pc" else "pcie.0", "addr": "0x4"})
+        if machine == "q35" and driver in BEHIND_ROOT_PORT:
+            extra = list(ROOT_PORT)
+            args.update({"bus": "rp1", "addr": "0x0"})
     else:
         extra, opts = COLD_BUS[driver]
         args = {"driver": driver, "id": "dev0", **opts}
@@ -237,7 +243,7 @@ def record_cold(binary: str, machine: str, driver: str) -> dict[str, Any]:
         return {
             "args": args,
             "cold": True,
-            "parent": [a for a in extra if a.startswith(("qemu-xhci", "virtio-serial", "intel-hda"))],
+            "parent": [extra[i + 1] for i, a in enumerate(extra) if a == "-device"],
             "qtree": qtree_block(qtree, f'dev: {driver}, id "dev0"'),
             "objects": sub,
             "elsewhere": {},
@@ -247,6 +253,44 @@ def record_cold(binary: str, machine: str, driver: str) -> dict[str, Any]:
         }
     finally:
         vm.close()
+
+
+#: the ids libvirt gives devices that have a bus of their own: the bus is a child named after the id, and
+#: where it lands in the device's property table (GLib order) depends on the name
+NAMED_BUS_IDS = {
+    "usb": ["usb", "usb1", "usb2", "usb3"],
+    "serial": ["virtio-serial0", "virtio-serial1", "virtio-serial2"],
+    "sound": ["sound0", "sound1", "sound2"],
+}
+NAMED_BUS_DRIVERS = {
+    "qemu-xhci": "usb", "nec-usb-xhci": "usb", "piix3-usb-uhci": "usb", "ich9-usb-ehci1": "usb",
+    "ich9-usb-uhci1": "usb", "ich9-usb-uhci2": "usb", "ich9-usb-uhci3": "usb", "virtio-serial-pci": "serial",
+    "intel-hda": "sound", "ich9-intel-hda": "sound",
+}  # fmt: skip
+
+
+def record_named_buses(binary: str, machine: str) -> dict[str, Any]:
+    """driver -> id -> relative path -> the qom-list (names) of each object that holds the device's bus."""
+    out: dict[str, Any] = {}
+    for driver, family in NAMED_BUS_DRIVERS.items():
+        out[driver] = {}
+        for dev_id in NAMED_BUS_IDS[family]:
+            args = {"driver": driver, "id": dev_id, "bus": "pci.0" if machine == "pc" else "pcie.0", "addr": "0x4"}
+            vm = start(binary, machine, ["-device", json.dumps(args)])
+            try:
+                path = f"/machine/peripheral/{dev_id}"
+                replies = {rel: vm.q("qom-list", {"path": path + rel}) for rel in ("", "/virtio-backend")}
+                out[driver][dev_id] = {
+                    rel: [p["name"] for p in reply["return"]]
+                    for rel, reply in replies.items()
+                    if "return" in reply
+                    and any(
+                        p["type"].startswith("child<") and p["name"].startswith(dev_id + ".") for p in reply["return"]
+                    )
+                }
+            finally:
+                vm.close()
+    return out
 
 
 def _hotplug_error(vm: Qemu, driver: str, args: dict[str, Any]) -> Any:
@@ -338,12 +382,13 @@ def main() -> int:
     ap.add_argument("--only-cold", action="store_true", help="re-record only the cold-plugged drivers")
     opts = ap.parse_args()
     if opts.only_cold:
-        data = json.loads(opts.out.read_text())
+        cold: dict[str, Any] = json.loads(opts.out.read_text())
         for machine in ("pc", "q35"):
             for driver in [*COLD_PCI, *COLD_BUS]:
                 print(f"  {machine} {driver}", file=sys.stderr)
-                data["devices"][machine][driver] = record_cold(opts.binary, machine, driver)
-        opts.out.write_text(json.dumps(data, indent=None, separators=(",", ":")) + "\n")
+                cold["devices"][machine][driver] = record_cold(opts.binary, machine, driver)
+            cold.setdefault("named-buses", {})[machine] = record_named_buses(opts.binary, machine)
+        opts.out.write_text(json.dumps(cold, indent=None, separators=(",", ":")) + "\n")
         return 0
     if opts.only_types:
         data: dict[str, Any] = json.loads(opts.out.read_text())
@@ -364,6 +409,7 @@ def main() -> int:
         for driver in [*COLD_PCI, *COLD_BUS]:
             print(f"  {driver} (cold)", file=sys.stderr)
             data["devices"][machine][driver] = record_cold(opts.binary, machine, driver)
+        data.setdefault("named-buses", {})[machine] = record_named_buses(opts.binary, machine)
     data["types"], data["device-types"] = record_types(opts.binary)
     data["bridge-children"] = record_bridge_children(opts.binary)
     opts.out.write_text(json.dumps(data, indent=None, separators=(",", ":"), sort_keys=False) + "\n")

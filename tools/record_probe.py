@@ -130,6 +130,9 @@ def record_accel(binary: str, accel: str) -> dict[str, Any]:
 def record_common(binary: str) -> dict[str, Any]:
     vm = Qemu(binary, ["-S", "-no-user-config", "-nodefaults", "-nographic", "-machine", "none,accel=tcg"])
     try:
+        # libvirt lists the QOM types first; that loads every module (the SPICE one among them), and
+        # query-command-line-options then lists -spice, as libvirt sees it
+        vm.ok("qom-list-types")
         return {
             "query-target": vm.ok("query-target"),
             "query-command-line-options": vm.ok("query-command-line-options"),

@@ -23,6 +23,7 @@ from fakeqemu.machine.block.jobs import QEMU_JOB_RATE
 from fakeqemu.machine.faults import FaultConfigError
 from fakeqemu.machine.guest.agent import AGENT_PORT_NAME, AgentPolicyError, check_agent_policy
 from fakeqemu.machine.machine import ColdPlugError, MachineConfig
+from fakeqemu.server.backends import BackendError, OpenBackends, open_chardev, open_spice, open_vnc
 from fakeqemu.server.chardev import ChardevError, Endpoint, connect
 
 if TYPE_CHECKING:  # the runtime (trio) is imported late: see fakeqemu.server.prestart
@@ -58,6 +59,7 @@ FLAGS = frozenset(
         "ctrl-grab",
         "win2k-hack",
         "no-frame",
+        "usb",
     ]
 )
 #: options that take one argument and that fakeqemu accepts without modelling them
@@ -107,8 +109,6 @@ IGNORED = frozenset(
         "icount",
         "fw_cfg",
         "device-global",
-        "spice",
-        "vnc",
         "iscsi",
         "rtc-td-hack",
         "tpmdev",
@@ -137,6 +137,8 @@ class VMSpec:
     console_chardevs: list[str] = field(default_factory=list)
     #: the chardev behind the guest agent's virtserialport
     agent: Endpoint | None = None
+    #: the other chardevs (pty, socket, null, spicevmc, ...): their -chardev options, a socket's address
+    chardevs: list[tuple[dict[str, str], Endpoint | None]] = field(default_factory=list)
 
 
 @dataclass
@@ -174,6 +176,8 @@ def _apply_machine(cfg: MachineConfig, text: str) -> None:
         cfg.acpi = _bool(opts["acpi"])
     if "accel" in opts:
         cfg.accel = opts["accel"]  # resolved by _pick_accel once the whole command line is read
+    if "usb" in opts:
+        cfg.usb = _bool(opts["usb"])
 
 
 def _apply_fakeqemu(cfg: MachineConfig, text: str, opts: Options | None = None) -> None:
@@ -277,6 +281,8 @@ def parse_args(argv: Sequence[str]) -> Options:
                 cfg.no_shutdown = True
             elif name == "no-acpi":
                 cfg.acpi = False
+            elif name == "usb":
+                cfg.usb = True
             elif name == "version":
                 o.print_version = True
             elif name in ("help", "h"):
@@ -339,8 +345,7 @@ def parse_args(argv: Sequence[str]) -> Options:
             mons.append(split_opts(value, implied="chardev"))
         elif name == "device":
             dev = device_opts(value)
-            if _agent_port(cfg, dev):
-                continue
+            _agent_port(cfg, dev)
             cfg.devices.append(dev)
             cfg.device_args.append(value)
         elif name == "global":
@@ -363,6 +368,10 @@ def parse_args(argv: Sequence[str]) -> Options:
                 cfg.blockdevs.append({**drive, "node-name": drive["id"]})
         elif name == "pidfile":
             o.pidfile = value
+        elif name == "vnc":
+            cfg.vnc = value
+        elif name == "spice":
+            cfg.spice = value
         elif name == "fakeqemu":
             _apply_fakeqemu(cfg, value, o)
         elif name in ("trace", "d", "D", "msg"):
@@ -388,9 +397,11 @@ def parse_args(argv: Sequence[str]) -> Options:
             raise UsageError(
                 f"-device virtserialport: Property 'virtserialport.chardev' can't find value '{cfg.agent_chardev}'"
             )
-        if chardev.get("backend") != "socket":
-            raise UsageError(f"-chardev {chardev.get('backend')}: fakeqemu serves the guest agent on sockets only")
-        o.vm.agent = sockets[cfg.agent_chardev]
+        if chardev.get("backend") == "socket":
+            o.vm.agent = sockets[cfg.agent_chardev]
+        else:
+            # the port on another backend (null, pty, ...): QEMU accepts it; no agent answers there
+            cfg.agent_chardev = cfg.agent_port = ""
     for chardev_id in o.vm.console_chardevs:
         if chardev_id in sockets:
             o.vm.consoles.append(sockets[chardev_id])
@@ -402,12 +413,20 @@ def parse_args(argv: Sequence[str]) -> Options:
             o.http_warning = check_access(o.http, o.http_token, o.http_insecure)
         except BindError as exc:
             raise UsageError(f"-fakeqemu http: {exc}") from None
+    served = {mon.get("chardev", "") for mon in mons} | {cfg.agent_chardev}
+    served |= {cid for cid in o.vm.console_chardevs if cid in sockets}
+    o.vm.chardevs = [(c, sockets.get(cid)) for cid, c in chardevs.items() if cid not in served]
+    # a frontend is open once its device is realized, but a virtio-serial port only when the guest opens it
+    fronts = {str(d.get("chardev")): str(d.get("driver")) for d in cfg.devices if "chardev" in d}
+    cfg.chardev_closed = {
+        cid for cid in chardevs if cid not in served and fronts.get(cid, "virtserialport") == "virtserialport"
+    }
     return o
 
 
 def _agent_port(cfg: MachineConfig, dev: dict[str, Any]) -> bool:
-    """A ``virtserialport`` named org.qemu.guest_agent.0: the guest agent's port, served by the agent model
-    (the virtio-serial port device itself is not modelled yet: it is taken off the device list)."""
+    """A ``virtserialport`` named org.qemu.guest_agent.0: the guest agent's port, whose chardev the agent
+    model serves (the port device itself is plugged like any other)."""
     if dev.get("driver") != "virtserialport" or dev.get("name") != AGENT_PORT_NAME:
         return False
     cfg.agent_chardev = str(dev.get("chardev", ""))
@@ -422,7 +441,7 @@ def _apply_global(cfg: MachineConfig, value: str) -> None:
         cfg.s3 = setting not in ("1", "on", "true", "yes")
 
 
-def _kvm_usable() -> bool:
+def kvm_usable() -> bool:
     """What QEMU's KVM accelerator needs first: /dev/kvm opened read-write."""
     try:
         os.close(os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC))
@@ -441,7 +460,7 @@ def _pick_accel(requested: list[str]) -> str:
             if name in ("xen", "hax", "whpx", "hvf", "nvmm", "qtest"):
                 continue  # not built into Debian's x86 QEMU, or qtest: fall through as QEMU does
             raise UsageError(f"-accel {name}: invalid accelerator {name}")
-        if name == "tcg" or _kvm_usable():
+        if name == "tcg" or kvm_usable():
             return name
     if names == ["kvm"]:
         raise UsageError("-accel kvm: failed to initialize kvm: No such file or directory")
@@ -601,6 +620,31 @@ def _bind_incoming(opts: Options) -> socket.socket | None:
         raise StartupError(f"-incoming {uri}: {exc}") from None
 
 
+def _open_backends(opts: Options) -> OpenBackends:
+    """Open the chardevs that are neither monitors nor the guest agent's, and bind the displays, as QEMU
+    does at start-up; a StartupError with QEMU's message when one fails."""
+    held = OpenBackends()
+    cfg = opts.vm.machine
+    where = ""
+    try:
+        for chardev, ep in opts.vm.chardevs:
+            where = opts.chardev_origins.get(chardev["id"], f"-chardev {chardev['id']}")
+            cfg.chardev_files[chardev["id"]] = filename = open_chardev(held, chardev, ep)
+            if filename.startswith("pty:"):
+                print(f"char device redirected to {filename[4:]} (label {chardev['id']})", flush=True)
+        if cfg.vnc is not None:
+            where = f"-vnc {cfg.vnc}"
+            cfg.vnc_address = open_vnc(held, cfg.vnc)
+        if cfg.spice is not None:
+            where = f"-spice {cfg.spice}"
+            cfg.spice_address = open_spice(held, split_opts(cfg.spice))
+    except (BackendError, ChardevError, OSError) as exc:
+        held.close()
+        text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise StartupError(f"{where}: {text}") from None
+    return held
+
+
 def _start(opts: Options, sockets: MonitorSockets, ready_fd: int | None, incoming: socket.socket | None) -> int:
     listeners = list(sockets.socks)
     for ep, sock in zip(opts.vm.monitors, listeners, strict=True):
@@ -613,6 +657,7 @@ def _start(opts: Options, sockets: MonitorSockets, ready_fd: int | None, incomin
         agent_listener = sockets.socks[-1]
         opts.vm.machine.chardev_files[agent.label] = _chardev_filename(agent, agent_listener)
     consoles = sockets.bind(opts.vm.consoles, [ep.option for ep in opts.vm.consoles])
+    held = _open_backends(opts)
     qtest_sock = None
     if opts.vm.qtest is not None:
         try:
@@ -635,7 +680,7 @@ def _start(opts: Options, sockets: MonitorSockets, ready_fd: int | None, incomin
 
     from fakeqemu.server.vm import VMConfig
 
-    config = VMConfig(opts.vm.machine, opts.vm.monitors, opts.vm.qtest, listeners, qtest_sock)
+    config = VMConfig(opts.vm.machine, opts.vm.monitors, opts.vm.qtest, listeners, qtest_sock, held=held)
     config.agent, config.agent_listener = opts.vm.agent, agent_listener
     config.incoming_listener = incoming
     config.consoles, config.console_socks = opts.vm.consoles, consoles

@@ -2,9 +2,11 @@
 
 from fakeqemu.commands import (  # noqa: F401
     backends,
+    balloon,
     block,
     blockjobs,
     core,
+    display,
     fakeqemu_ext,
     fds,
     hmp,

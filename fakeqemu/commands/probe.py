@@ -224,6 +224,7 @@ def query_chardev(ctx: Context, args: dict[str, Any]) -> Any:
         filename = base if connected or not base.startswith(("unix:", "tcp:")) else f"disconnected:{base}"
         agent = m.agent
         # a virtserialport's frontend is open while the guest has the port open
-        fe_open = agent.port_open if agent is not None and cid == agent.chardev else True
+        agent_port = agent is not None and cid == agent.chardev
+        fe_open = agent.port_open if agent is not None and agent_port else cid not in m.config.chardev_closed
         out.append({"label": cid, "filename": filename, "frontend-open": fe_open})
     return out

@@ -24,7 +24,7 @@ def device_del(ctx: Context, args: dict[str, Any]) -> Any:
 
 def pci_bus_info(bus: PCIBus, number: int) -> list[dict[str, Any]]:
     """qmp_query_pci_devices: the bus's devices, in devfn order."""
-    devices = sorted(bus.devices, key=lambda d: d.devfn)
+    devices = sorted(bus.pci_devices, key=lambda d: d.devfn)
     return [d.query_pci(number) for d in devices]
 
 

@@ -80,7 +80,7 @@ def devices(machine: Machine) -> dict[str, Any]:
     if board is None:
         return {"buses": buses, "pending_unplugs": pending}
     for bus in board.pci_buses():
-        views = [device_view(machine, bus, dev) for dev in bus.devices]
+        views = [device_view(machine, bus, dev) for dev in bus.pci_devices]
         buses.append(
             {
                 "name": bus.bus_name,

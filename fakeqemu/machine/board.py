@@ -16,12 +16,16 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from fakeqemu.machine.core.qdev import Device, PCIBus, PCIDevice
+from fakeqemu.machine.core.qdev import Bus, Device, PCIBus, PCIDevice
 from fakeqemu.machine.core.qom import Obj, Tree
 
 TEMPLATE_ID = "dev0"
 TEMPLATE_PATH = "/machine/peripheral/dev0"
 BUS_TYPES = frozenset({"PCI", "PCIE"})
+#: the board's other buses that devices are plugged into (isa-serial)
+BOARD_BUS_TYPES = frozenset({"ISA"})
+#: a driver that is not a PCI device sits on a bus of this type (by the abstract type it derives from)
+BUS_OF = {"usb-device": "usb-bus", "virtio-serial-port": "virtio-serial-bus", "isa-device": "ISA", "hda-codec": "HDA"}
 #: the containers that gain and lose children at run time
 DYNAMIC_CONTAINERS = frozenset({"/machine/peripheral", "/machine/peripheral-anon"})
 ROOT_BUS = {"pc": "/machine/i440fx/pci.0", "q35": "/machine/q35/pcie.0"}
@@ -53,6 +57,19 @@ class DeviceModel:
     backend_type: str | None
     #: the device's lines in ``info qtree``, indented from its ``dev:`` line
     qtree: tuple[str, ...]
+    #: the type of bus it plugs into ("PCI" for a PCI device; "usb-bus", "virtio-serial-bus", ...)
+    bus_type: str
+    #: QEMU's answer to hot-adding it where it was recorded (None: it plugs; only for cold records)
+    hotplug_error: Mapping[str, Any] | None
+    #: properties whose backend realize takes over and QEMU then shows empty (usb-storage's drive)
+    consumed: frozenset[str] = frozenset()
+    #: the recorded instance was made with these options: their defaults, for an instance made without
+    #: them (a hot-added usb-kbd has port "" where the recorded one was given port=1)
+    arg_defaults: Mapping[str, Any] | None = None
+
+    @property
+    def on_pci(self) -> bool:
+        return self.bus_type == "PCI"
 
     @property
     def hotpluggable(self) -> bool:
@@ -159,6 +176,9 @@ def device_model(board: str, driver: str) -> DeviceModel | None:
             if isinstance(val, str) and val.startswith(TEMPLATE_PATH):
                 path_values.append((rel, key))
     root_values = rec["objects"][""]["values"]
+    ancestors = recorded().get("types", {}).get(driver, {}).get("ancestors", ())
+    bus_type = "PCI" if "addr" in root_values else next((BUS_OF[a] for a in ancestors if a in BUS_OF), "?")
+    hp_err = rec.get("hotplug-error")
     return DeviceModel(
         driver=driver,
         board=board,
@@ -171,7 +191,32 @@ def device_model(board: str, driver: str) -> DeviceModel | None:
         is_bridge=any(o["values"].get("type") in BUS_TYPES for o in rec["objects"].values()),
         backend_type=rec["objects"].get("/virtio-backend", {}).get("values", {}).get("type"),
         qtree=tuple(rec.get("qtree") or pc.get("qtree") or ()),
+        bus_type=bus_type,
+        hotplug_error=hp_err if isinstance(hp_err, dict) and "desc" in hp_err else None,
+        consumed=frozenset(k for k, v in rec.get("args", {}).items() if root_values.get(k) == "" and v != ""),
+        arg_defaults=_arg_defaults(rec, pc.get("device-list-properties", [])),
     )
+
+
+#: "not set: pick one at realize" (a port number, a codec address): the realized value is not the default
+_AUTO = 4294967295
+
+
+def _arg_defaults(rec: Mapping[str, Any], props: list[Any]) -> dict[str, Any]:
+    if not rec.get("cold"):
+        return {}
+    known = {p["name"]: p for p in props}
+    out: dict[str, Any] = {}
+    for key in rec.get("args", {}):
+        prop = known.get(key)
+        if key in ("driver", "id", "bus", "addr") or prop is None:
+            continue
+        if "default-value" in prop:
+            if prop["default-value"] != _AUTO:
+                out[key] = prop["default-value"]
+        elif prop["type"] == "str":
+            out[key] = ""
+    return out
 
 
 def modelled_drivers() -> list[str]:
@@ -185,6 +230,8 @@ def _make(path: str, rec: Mapping[str, Any], pci: Mapping[tuple[int, int], Any],
     names = {p[0] for p in props}
     if typ in BUS_TYPES:
         return PCIBus(typ, path.rsplit("/", 1)[-1])
+    if typ in BOARD_BUS_TYPES:
+        return Bus(typ, path.rsplit("/", 1)[-1])
     if "parent_bus" in names and "hotplugged" in names:
         if values.get("parent_bus") in buses and "addr" in values:
             devfn = int(values["addr"])
@@ -222,7 +269,7 @@ def _layout(kind: str) -> _Layout:
         for b in recorded()["boards"][kind]["query-pci"]
         for d in b["devices"]
     }
-    buses = frozenset(p for p, o in objects.items() if o["values"].get("type") in BUS_TYPES)
+    buses = frozenset(p for p, o in objects.items() if o["values"].get("type") in BUS_TYPES | BOARD_BUS_TYPES)
     live = set(DYNAMIC_CONTAINERS) | buses
     live |= {p for p, o in objects.items() if o["values"].get("parent_bus") in buses}
     private: set[str] = set()
@@ -249,7 +296,17 @@ def _layout(kind: str) -> _Layout:
 class Board:
     """One VM's device tree: the board's built-in objects, then cold- and hot-plugged devices."""
 
-    __slots__ = ("anon_count", "bus_ids", "kind", "next_mac", "peripheral", "peripheral_anon", "root_bus", "tree")
+    __slots__ = (
+        "anon_count",
+        "bus_ids",
+        "kind",
+        "next_mac",
+        "peripheral",
+        "peripheral_anon",
+        "root_bus",
+        "tree",
+        "type_bus_ids",
+    )
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
@@ -267,7 +324,7 @@ class Board:
             made[root.mount].attach_shared(root)
         for path in buses:
             bus = made[path]
-            assert isinstance(bus, PCIBus)
+            assert isinstance(bus, Bus)
             links = [
                 (int(n[6:-1]), objects[path]["values"][n])
                 for n, t in objects[path]["props"]
@@ -275,7 +332,7 @@ class Board:
             ]
             for _, target in sorted(links):
                 dev = made[target]
-                assert isinstance(dev, PCIDevice)
+                assert isinstance(dev, Device)
                 bus.add(dev)
             bus.values = {k: v for k, v in objects[path]["values"].items() if not k.startswith("child[")}
             bus.values.pop("acpi-pcihp-bsel", None)
@@ -288,6 +345,8 @@ class Board:
         self.next_mac = 0x56
         #: per bus class, QEMU's automatic bus ids (pci.N for a bridge without an id)
         self.bus_ids = 1
+        #: per bus type, the next number of a bus whose device has no id (usb-bus.0, usb-bus.1, ...)
+        self.type_bus_ids: dict[str, int] = {}
         #: qdev_set_id's counter for devices without an id (device[N] never reuses an N)
         self.anon_count = 0
 
@@ -317,6 +376,39 @@ class Board:
                 return bus
         return None
 
+    def buses(self) -> list[Bus]:
+        """Every bus of the VM a device can be plugged into (PCI, ISA, and those of plugged devices)."""
+        out: list[Bus] = []
+        todo = [self.tree.root]
+        while todo:
+            obj = todo.pop()
+            if isinstance(obj, Bus):
+                out.append(obj)
+            todo.extend(reversed([child for child in obj.children.values() if not child.shared]))
+        return out
+
+    def find_any_bus(self, name: str | None, bus_type: str) -> Bus | None:
+        """qdev_find_bus by name, or the first bus of the type a device needs (qbus_find_recursive)."""
+        for bus in self.buses():
+            if (bus.bus_name == name) if name is not None else (bus.type == bus_type):
+                return bus
+        return None
+
+    def _bus_name(self, model: DeviceModel, dev_id: str | None, template: str, typ: str) -> str:
+        """qbus_init: a bridge's bus is named after the device's id (``pci.N`` without one); other buses
+        ``ID.N`` (``usb.0``), or after their type without an id (``usb-bus.0``)."""
+        if template == TEMPLATE_ID:
+            if dev_id is not None:
+                return dev_id
+            name = f"pci.{self.bus_ids}"
+            self.bus_ids += 1
+            return name
+        if dev_id is not None:
+            return f"{dev_id}.{template[len(TEMPLATE_ID) + 1 :]}"
+        n = self.type_bus_ids.get(typ, 0)
+        self.type_bus_ids[typ] = n + 1
+        return f"{typ.lower()}.{n}"
+
     def find_device(self, dev_id: str) -> Device | None:
         obj = self.peripheral.children.get(dev_id)
         return obj if isinstance(obj, Device) else None
@@ -328,20 +420,36 @@ class Board:
         devfn: int,
         hotplugged: bool,
         user: Mapping[str, Any] | None = None,
-    ) -> PCIDevice:
+    ) -> Device:
         """A new instance of ``model`` (not yet in the tree or on a bus); ``props``: property values the
         user set (already converted to their types), which replace the recorded defaults wherever the
         property lives (a virtio proxy forwards many to its backend)."""
         user = dict(user or {})
-        bus_name = dev_id
-        if model.is_bridge and dev_id is None:
-            bus_name = f"pci.{self.bus_ids}"
-            self.bus_ids += 1
-        made: dict[str, Obj] = {}
+        bus_names: dict[str, str] = {}
         for rel, rec in model.objects.items():
+            template = rel.rpartition("/")[2]
+            if rel and _is_template_bus(template, rec):
+                bus_names[template] = self._bus_name(model, dev_id, template, rec["values"].get("type", ""))
+        bus_name = bus_names.get(TEMPLATE_ID, dev_id)
+        made: dict[str, Obj] = {}
+        dev: Device
+        # a link the user set (virtio-rng's rng=ID) replaces the default backend the device makes itself
+        root_values = model.objects[""]["values"]
+        defaults = {
+            str(root_values[k])[len(TEMPLATE_PATH) :]
+            for k in user
+            if str(root_values.get(k, "")).startswith(TEMPLATE_PATH + "/")
+        }
+        for rel, rec in model.objects.items():
+            if any(rel == d or rel.startswith(d + "/") for d in defaults):
+                continue
             values = rec["values"]
             typ = values.get("type", "")
             props = rec["props"]
+            if defaults:
+                props = [p for p in props if f"{rel}/{p[0]}" not in defaults]
+            if any(p[0] in bus_names and p[1].startswith("child<") for p in props) and not model.is_bridge:
+                props = _named_bus_props(self.kind, model.driver, dev_id, rel, props, bus_names)
             obj: Obj
             if rel == "":
                 fixed, dynamic = props, None
@@ -351,9 +459,14 @@ class Board:
                     fixed = [p for p in props if not p[1].startswith("child<")]
                     types = {str(bus_name) if n == TEMPLATE_ID else n: t for n, t in props if t.startswith("child<")}
                     dynamic = [(n, types[n]) for n in bridge_child_order(model.driver, str(bus_name), hotplugged)]
-                obj = dev = PCIDevice(typ, fixed, values, rec["errors"], devfn, model.pci_info, dynamic)
-            elif typ in BUS_TYPES:
-                obj = PCIBus(typ, str(bus_name))
+                if model.on_pci:
+                    obj = dev = PCIDevice(typ, fixed, values, rec["errors"], devfn, model.pci_info, dynamic)
+                else:
+                    obj = dev = Device(typ, fixed, values, rec["errors"], dynamic)
+            elif rel.rpartition("/")[2] in bus_names:
+                template = rel.rpartition("/")[2]
+                obj = (PCIBus if typ in BUS_TYPES else Bus)(typ, bus_names[template])
+                obj.template_name = template
                 obj.values = {k: v for k, v in values.items() if not k.startswith("child[")}
                 obj.values.pop("acpi-pcihp-bsel", None)
             elif "parent_bus" in values and "hotplugged" in values:
@@ -364,8 +477,8 @@ class Board:
             made[rel] = obj
             if rel:
                 parent, _, name = rel.rpartition("/")
-                if name == TEMPLATE_ID and isinstance(obj, PCIBus):
-                    name = str(bus_name)
+                if isinstance(obj, Bus):
+                    name = obj.bus_name
                     dev.child_buses.append(obj)
                     obj.parent_device = dev
                 made[parent].add_child(name, obj, listed=not (parent == "" and model.driver in BRIDGE_CHILD_ORDER))
@@ -376,18 +489,50 @@ class Board:
             # qemu_macaddr_default_if_unset: the next address of a per-VM counter
             user["mac"] = f"52:54:00:12:34:{self.next_mac & 0xFF:02x}"
             self.next_mac += 1
-        dev.user_props = user
+        dev.user_props = {**(model.arg_defaults or {}), **user}
         dev.qtree = model.qtree
-        for key, value in user.items():
-            for obj in made.values():
-                if key in obj.values:
+        for rel, obj in made.items():
+            if isinstance(obj, Bus) and rel:
+                # the device's own devices on its internal bus (usb-storage's scsi-hd)
+                links = model.objects[rel]["values"]
+                for _, target in sorted((int(k[6:-1]), v) for k, v in links.items() if k.startswith("child[")):
+                    inner = made.get(target[len(TEMPLATE_PATH) :])
+                    if isinstance(inner, Device):
+                        obj.add(inner)
+        for key, value in {**(model.arg_defaults or {}), **user}.items():
+            for rel, obj in made.items():
+                if key in obj.values and not (rel == "" and key in model.consumed):
                     obj.set_own(key, value)
         for rel, key in model.path_values:
+            if key in user or rel not in made:
+                continue
             suffix = model.objects[rel]["values"][key][len(TEMPLATE_PATH) :]
-            if model.is_bridge and (suffix == "/" + TEMPLATE_ID or suffix.startswith(f"/{TEMPLATE_ID}/")):
-                suffix = f"/{bus_name}{suffix[len(TEMPLATE_ID) + 1 :]}"
+            suffix = "/".join(bus_names.get(part, part) for part in suffix.split("/"))
             made[rel].set_own(key, functools.partial(_live_path, dev, suffix))
         return dev
+
+
+def _named_bus_props(
+    kind: str, driver: str, dev_id: str | None, rel: str, props: list[Any], bus_names: Mapping[str, str]
+) -> list[Any]:
+    """The property list of an object that holds a bus named after the device: its place in the table
+    (GLib order) depends on the name. QEMU's own list where it was recorded for this id (libvirt's ids:
+    usb, virtio-serial0, sound0, ...); else the recorded one with the name replaced in place."""
+    renamed = [[bus_names.get(n, n), t] if t.startswith("child<") else [n, t] for n, t in props]
+    order = recorded().get("named-buses", {}).get(kind, {}).get(driver, {}).get(dev_id or "", {}).get(rel)
+    if order is None:
+        return renamed
+    types = {n: t for n, t in renamed}
+    return [[n, types[n]] for n in order]
+
+
+def _is_template_bus(name: str, rec: Mapping[str, Any]) -> bool:
+    """A bus of the recorded instance that is named after its device (``dev0``, ``dev0.0``): a bus other
+    devices plug into (a virtio proxy's internal ``virtio-bus`` is not)."""
+    if name != TEMPLATE_ID and not (name.startswith(TEMPLATE_ID + ".") and name[len(TEMPLATE_ID) + 1 :].isdigit()):
+        return False
+    names = {p[0] for p in rec["props"]}
+    return "hotplug-handler" in names and "parent_bus" not in names
 
 
 def _live_path(dev: Obj, suffix: str) -> str:

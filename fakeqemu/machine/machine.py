@@ -24,6 +24,8 @@ from fakeqemu.machine.core.ioport import IoPorts, MemorySpace
 from fakeqemu.machine.core.rcu import DEFAULT_GRACE_S, RcuQueue
 from fakeqemu.machine.core.timers import Timers
 from fakeqemu.machine.core.trace import Trace, file_sink, stderr_sink
+from fakeqemu.machine.devices.balloon import Balloon
+from fakeqemu.machine.devices.usb import board_usb
 from fakeqemu.machine.faults import Faults
 from fakeqemu.machine.guest.agent import GuestAgent
 from fakeqemu.machine.guest.hotplug import Guest
@@ -98,6 +100,15 @@ class MachineConfig:
     msg_timestamp: bool = False
     #: -incoming URI ("defer": wait for migrate-incoming); the VM starts in run state inmigrate
     incoming: str | None = None
+    #: chardev ids whose frontend is not open (a virtio-serial port the guest has not opened, no frontend)
+    chardev_closed: set[str] = field(default_factory=set)
+    #: -usb / -machine usb=on: the board's own USB controller
+    usb: bool = False
+    #: the displays: -vnc and -spice option texts, and the addresses they are bound to (host, port)
+    vnc: str | None = None
+    vnc_address: tuple[str, int] | None = None
+    spice: str | None = None
+    spice_address: tuple[str, int] | None = None
 
 
 class ColdPlugError(Exception):
@@ -179,6 +190,8 @@ class Machine:
                 entry = {"options": bd, "attached": None, "backing": _backing(bd)}
                 self.backends.blockdevs[str(bd["node-name"])] = entry
             texts = self.config.device_args
+            for opts in board_usb(self.config.machine_type) if self.config.usb else ():
+                device_add(self, opts, hotplug=False)
             for n, opts in enumerate(self.config.devices):
                 try:
                     device_add(self, opts, hotplug=False)
@@ -187,6 +200,9 @@ class Machine:
             if self.pcihp is not None:
                 self.pcihp.reset()  # QEMU's first system reset, once the machine is created
         self.guest = Guest(self, self.pcihp)
+        #: the virtio balloon and its guest driver's policy (None: the default, see devices.balloon)
+        self.balloon: Balloon | None = None
+        self.balloon_policy: str | None = None
         self.agent: GuestAgent | None = None
         if self.config.agent_port and self.board is not None:
             cfg = self.config

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from fakeqemu.machine.acpi.pcihp import unplug_in_progress
 from fakeqemu.machine.board import DeviceModel, device_model, recorded
-from fakeqemu.machine.core.qdev import Device, PCIBus, PCIDevice
+from fakeqemu.machine.core.qdev import Bus, Device, PCIBus, PCIDevice
 from fakeqemu.qmp.errors import DeviceNotFound, GenericError
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ def _parse_devfn(driver: str, value: str) -> int:
     raise GenericError(f"Property '{driver}.addr' doesn't take value '{value}'")
 
 
-def device_add(machine: Machine, args: dict[str, Any], *, hotplug: bool = True) -> PCIDevice:
+def device_add(machine: Machine, args: dict[str, Any], *, hotplug: bool = True) -> Device:
     """qmp_device_add / qdev_device_add: create, check, realize and plug a device; returns it."""
     dev_id = args.get("id")
     if dev_id is not None and not isinstance(dev_id, str):
@@ -72,6 +72,10 @@ def device_add(machine: Machine, args: dict[str, Any], *, hotplug: bool = True) 
     if model is None:
         _unmodelled(machine, driver, opts)
         raise AssertionError("unreachable")
+    if hotplug and model.hotplug_error is not None and "pluggable device type" in model.hotplug_error["desc"]:
+        raise GenericError(model.hotplug_error["desc"])
+    if not model.on_pci:
+        return bus_device_add(machine, model, dev_id, opts, hotplug)
     bus_name = opts.get("bus")
     if bus_name is not None:
         bus = board.find_bus(bus_name)
@@ -106,25 +110,90 @@ def device_add(machine: Machine, args: dict[str, Any], *, hotplug: bool = True) 
     if devfn < 0:
         devfn = _free_devfn(bus, driver)
     dev = board.create(model, dev_id, devfn, hotplug, typed)
+    assert isinstance(dev, PCIDevice)
     dev.machine = machine
     handler = bus.hotplug_handler
     if handler is not None:
         handler.pre_plug(bus, dev)
     _check_devfn(bus, dev, multifunction)
-    if dev_id is not None:
-        board.peripheral.add_child(dev_id, dev)
+    _attach(machine, dev, bus, opts)
+    if handler is not None:
+        handler.plug(bus, dev, hotplug)
+    _child_bus_handlers(dev, hotplug)
+    return dev
+
+
+def _attach(machine: Machine, dev: Device, bus: Bus, opts: dict[str, str]) -> None:
+    """The device joins the QOM tree (by its id, or anonymously), its bus and its backends."""
+    board = machine.board
+    assert board is not None
+    if dev.id is not None:
+        board.peripheral.add_child(dev.id, dev)
     else:
         board.peripheral_anon.add_child(f"device[{board.anon_count}]", dev)
         board.anon_count += 1
     bus.add(dev)
     claim_backends(machine, dev, opts)
-    if handler is not None:
-        handler.plug(bus, dev, hotplug)
-    if hotplug:
-        # a hot-added bridge keeps its own (SHPC / PCIe native) hotplug controller on its secondary bus
-        for sec in dev.child_buses:
-            sec.hotplug_handler = NativeHotplug()
+
+
+def _child_bus_handlers(dev: Device, hotplug: bool) -> None:
+    """A hot-added bridge keeps its own (SHPC / PCIe native) hotplug controller on its secondary bus; a
+    USB controller or virtio-serial device is the hotplug handler of its bus (where QEMU records one)."""
+    for sub in dev.child_buses:
+        if isinstance(sub, PCIBus):
+            if hotplug:
+                sub.hotplug_handler = NativeHotplug()
+        elif sub.values.get("hotplug-handler"):
+            sub.hotplug_handler = BusHotplug()
+
+
+def _typed_props(model: DeviceModel, opts: dict[str, str], skip: tuple[str, ...]) -> dict[str, Any]:
+    known = {p["name"]: p["type"] for p in model.properties}
+    typed: dict[str, Any] = {}
+    for key, text in opts.items():
+        if key in _QDEV_KEYS or key in skip:
+            continue
+        if key not in known:
+            raise GenericError(f"Property '{model.driver}.{key}' not found")
+        typed[key] = _check_value(model, key, known[key], text)
+    return typed
+
+
+def bus_device_add(
+    machine: Machine, model: DeviceModel, dev_id: str | None, opts: dict[str, str], hotplug: bool
+) -> Device:
+    """qdev_device_add for a device on a bus that is not PCI (USB, virtio-serial, HDA, ISA)."""
+    board = machine.board
+    assert board is not None
+    bus_name = opts.get("bus")
+    bus = board.find_any_bus(bus_name, model.bus_type)
+    if bus is None:
+        if bus_name is not None:
+            raise GenericError(f"Bus '{bus_name}' not found")
+        raise GenericError(f"No '{model.bus_type}' bus found for device '{model.driver}'")
+    if bus.type != model.bus_type:
+        raise GenericError(f"Device '{model.driver}' can't go on {bus.type} bus")
+    if hotplug and bus.hotplug_handler is None:
+        raise GenericError(f"Bus '{bus.bus_name}' does not support hotplugging")
+    if dev_id is not None and dev_id in board.peripheral.children:
+        raise GenericError(f"Duplicate device ID '{dev_id}'")
+    typed = _typed_props(model, opts, ())
+    check_backends(machine, model, {**opts, **({"id": dev_id} if dev_id else {})})
+    dev = board.create(model, dev_id, -1, hotplug, typed)
+    dev.machine = machine
+    _attach(machine, dev, bus, opts)
+    _child_bus_handlers(dev, hotplug)
     return dev
+
+
+class BusHotplug:
+    """The hotplug handler of a USB or virtio-serial bus (the controller, the virtio-serial device): no
+    guest takes part, an unplug request removes the device at once."""
+
+    qom_path = ""
+
+    def unplug_request(self, bus: Any, dev: Any) -> None:
+        dev.unparent()
 
 
 class NativeHotplug:
@@ -149,7 +218,7 @@ class NativeHotplug:
                 fn.unparent()
 
     def bus_reset(self, bus: PCIBus) -> None:
-        self.powered = {d.slot for d in bus.devices}
+        self.powered = {d.slot for d in bus.pci_devices}
 
 
 def _free_devfn(bus: PCIBus, driver: str) -> int:
@@ -186,6 +255,8 @@ def _check_value(model: DeviceModel, key: str, typ: str, text: str) -> Any:
         if not lo <= value <= hi:
             raise GenericError(f"Parameter '{key}' expects {typ if typ != 'int' else 'int64'}_t")
         return value
+    if typ.startswith("link<"):
+        return f"/objects/{text}"  # a backend object named by its id (-object rng-random,id=...)
     if key == "mac":
         if not _MAC.fullmatch(text):
             raise GenericError(f"Property '{model.backend_type or model.driver}.mac' doesn't take value '{text}'")
@@ -299,7 +370,10 @@ def device_del(machine: Machine, dev_id: str) -> None:
     if isinstance(dev, PCIDevice) and unplug_in_progress(dev, _virtual_ms(machine)):
         raise GenericError(f"Device {dev_id} is already in the process of unplug")
     bus = dev.parent_bus
-    if isinstance(bus, PCIBus) and bus.hotplug_handler is None:
+    if isinstance(bus, Bus) and not isinstance(bus, PCIBus) and bus.hotplug_handler is not None:
+        bus.hotplug_handler.unplug_request(bus, dev)
+        return
+    if isinstance(bus, Bus) and bus.hotplug_handler is None:
         raise GenericError(f"Bus '{bus.bus_name}' does not support hotplugging")
     if not isinstance(dev, PCIDevice) or not isinstance(bus, PCIBus):
         parent_bus = str(dev.values.get("parent_bus", ""))

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fakeqemu.machine.board import TEMPLATE_ID, Board, recorded
-from fakeqemu.machine.core.qdev import PCIBus, PCIDevice
+from fakeqemu.machine.board import Board, recorded
+from fakeqemu.machine.core.qdev import Bus, Device, PCIDevice
 
 _PROP = re.compile(r"^(\s+)([\w.-]+) = (.*)$")
 
@@ -28,30 +28,33 @@ def _format(template: str, value: Any) -> str:
     return str(value)
 
 
-def device_lines(dev: PCIDevice, bus_number: int = 0) -> list[str]:
+def device_lines(dev: Device, bus_number: int = 0) -> list[str]:
     out: list[str] = []
     props = dict(dev.user_props)
-    props["multifunction"] = dev.multifunction
-    child_buses = {b.bus_name: b for b in dev.child_buses}
+    pci = dev if isinstance(dev, PCIDevice) else None
+    if pci is not None:
+        props["multifunction"] = pci.multifunction
+    child_buses = {b.template_name: b for b in dev.child_buses}
     lines = list(dev.qtree or ())
     i = 0
     while i < len(lines):
         line = lines[i]
+        template_bus = line.strip().removeprefix("bus: ") if line.strip().startswith("bus: ") else None
         if i == 0:
             out.append(f'dev: {dev.type}, id "{dev.id or ""}"')
-        elif line == "  addr = 04.0" or re.fullmatch(r"  addr = [0-9a-f]{2}\.[0-7]", line):
-            out.append(f"  addr = {dev.slot:02x}.{dev.function:x}")
-        elif line.startswith("  class ") and ", addr " in line:
+        elif pci is not None and re.fullmatch(r"  addr = [0-9a-f]{2}\.[0-7]", line):
+            out.append(f"  addr = {pci.slot:02x}.{pci.function:x}")
+        elif pci is not None and line.startswith("  class ") and ", addr " in line:
             out.append(
                 re.sub(
                     r"addr [0-9a-f]{2}:[0-9a-f]{2}\.[0-7]",
-                    f"addr {bus_number:02x}:{dev.slot:02x}.{dev.function:x}",
+                    f"addr {bus_number:02x}:{pci.slot:02x}.{pci.function:x}",
                     line,
                 )
             )
-        elif line.strip() == f"bus: {TEMPLATE_ID}" and child_buses:
+        elif template_bus is not None and template_bus in child_buses:
             indent = line[: len(line) - len(line.lstrip())]
-            bus = next(iter(child_buses.values()))
+            bus = child_buses[template_bus]
             out.append(f"{indent}bus: {bus.bus_name}")
             if i + 1 < len(lines) and lines[i + 1].strip().startswith("type "):
                 out.append(lines[i + 1])
@@ -67,7 +70,7 @@ def device_lines(dev: PCIDevice, bus_number: int = 0) -> list[str]:
     return out
 
 
-def bus_lines(bus: PCIBus, bus_number: int = 0) -> list[str]:
+def bus_lines(bus: Bus, bus_number: int = 0) -> list[str]:
     """The plugged devices of ``bus``, newest first, indented from the bus's device level."""
     out: list[str] = []
     for dev in reversed(bus.devices):
@@ -79,11 +82,14 @@ def bus_lines(bus: PCIBus, bus_number: int = 0) -> list[str]:
 def info_qtree(board: Board) -> str:
     text: str = recorded()["boards"][board.kind]["info-qtree"]
     lines = text.split("\r\n")
-    head = f"bus: {board.root_bus.bus_name}"
-    for n, line in enumerate(lines):
-        if line.strip() == head:
-            indent = len(line) - len(line.lstrip()) + 2
-            at = n + 2 if n + 1 < len(lines) and lines[n + 1].strip().startswith("type ") else n + 1
-            lines[at:at] = [" " * indent + sub for sub in bus_lines(board.root_bus)]
-            break
+    # the board's own buses (pci.0 or pcie.0, isa.0) are in the recorded text: write in what was plugged
+    board_buses = [b for b in board.buses() if not b.path.startswith("/machine/peripheral")]
+    for bus in board_buses:
+        head = f"bus: {bus.bus_name}"
+        for n, line in enumerate(lines):
+            if line.strip() == head:
+                indent = len(line) - len(line.lstrip()) + 2
+                at = n + 2 if n + 1 < len(lines) and lines[n + 1].strip().startswith("type ") else n + 1
+                lines[at:at] = [" " * indent + sub for sub in bus_lines(bus)]
+                break
     return "\r\n".join(lines)

@@ -22,6 +22,7 @@ from fakeqemu.machine.machine import Machine, MachineConfig
 from fakeqemu.machine.traffic import Record
 from fakeqemu.protocols.agent import AgentChannel
 from fakeqemu.qmp.schema import Schema
+from fakeqemu.server.backends import OpenBackends
 from fakeqemu.server.chardev import ChardevError, Endpoint, bound_address, connect, is_listening, listen, open_endpoint
 from fakeqemu.server.driver import Acceptor, Reconnector
 from fakeqemu.server.monitor import QMPMonitor, serve_monitor
@@ -55,6 +56,8 @@ class VMConfig:
     #: serial consoles on sockets, and their sockets when the CLI opened them already
     consoles: list[Endpoint] = field(default_factory=list)
     console_socks: list[socket.socket | None] | None = None
+    #: chardev backends and display listeners the CLI opened (pty masters, the guest agent's socket, VNC)
+    held: OpenBackends | None = None
 
 
 class VM:
@@ -180,6 +183,8 @@ class VM:
                 if held is not None:
                     held.close()
             self.machine.close()
+            if self.config.held is not None:
+                self.config.held.close()
             self.exited.set()
 
     # --- migration ----------------------------------------------------------------------------------

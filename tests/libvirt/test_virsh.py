@@ -24,12 +24,11 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.system import unavailable
 from tools.launch import LaunchError, connect
 
 INSTALL = "apt-get install -y --no-install-recommends libvirt-daemon-driver-qemu libvirt-daemon libvirt-clients"
@@ -65,19 +64,6 @@ def _missing() -> str | None:
     except KeyError:
         return f"libvirtd's QEMU driver needs the libvirt-qemu user and group: {ACCOUNTS}"
     return None
-
-
-@pytest.fixture(scope="module")
-def libvirt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Libvirt]:
-    reason = _missing()
-    if reason is not None:
-        unavailable(reason)
-    lv = Libvirt(tmp_path_factory.mktemp("libvirt"))
-    try:
-        lv.start()
-        yield lv
-    finally:
-        lv.stop()
 
 
 class Libvirt:

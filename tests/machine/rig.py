@@ -62,7 +62,9 @@ class Rig:
         args: dict[str, Any] = {"driver": driver, "id": dev_id, "addr": addr}
         if bus is not None:
             args["bus"] = bus
-        return device_add(self.machine, args)
+        dev = device_add(self.machine, args)
+        assert isinstance(dev, PCIDevice)
+        return dev
 
     def delete(self, dev_id: str) -> None:
         """QMP device_del."""

@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
+from fakeqemu.cli.qemuopts import device_opts
 from fakeqemu.machine.board import Board, device_model, modelled_drivers, recorded
 from fakeqemu.machine.machine import Machine, MachineConfig
-from fakeqemu.machine.plug import device_add
+from fakeqemu.machine.plug import device_add, option_string
 from fakeqemu.qmp.errors import GenericError
 from fakeqemu.qmp.ghash import StrHashTable, str_hash
 
@@ -42,6 +43,16 @@ def test_hot_added_device_matches_the_recorded_instance(kind: str, driver: str) 
     if "error" in rec:
         pytest.skip(f"QEMU refuses {driver} here: {rec['error']['desc']}")
     args = dict(rec["args"])
+    if rec.get("cold"):
+        # recorded cold-plugged, as libvirt starts it: on the command line, after the parent it sits on
+        cfg = MachineConfig(machine_type=kind, qtest=True, paused=True)
+        cfg.devices = [device_opts(parent) for parent in rec["parent"]]
+        cfg.devices.append({k: option_string(v) for k, v in args.items()})
+        cfg.blockdevs.append({"driver": "null-co", "node-name": "disk0"})
+        m = Machine(cfg)
+        assert m.board is not None
+        _matches(m.board, rec)
+        return
     extra = ["-device", "pcie-root-port,id=rp1,bus=pcie.0,chassis=1,addr=0x3"] if kind == "q35" else []
     cfg = MachineConfig(machine_type=kind, qtest=True, paused=True)
     if extra:
@@ -54,15 +65,19 @@ def test_hot_added_device_matches_the_recorded_instance(kind: str, driver: str) 
     assert m.board is not None
     if not (driver == "pcie-root-port" and kind == "q35"):
         device_add(m, args)
-    for rel, orec in rec["objects"].items():
-        obj = m.board.tree.must("/machine/peripheral/dev0" + rel)
-        assert [list(p) for p in obj.list_props()] == orec["props"], rel
-        for name, value in orec["values"].items():
-            assert obj.get(name) == value, (rel, name)
+    _matches(m.board, rec)
     for path, orec in rec["elsewhere"].items():
         if "date" in orec["values"]:
             continue  # the RTC: only its clock changed
         assert [list(p) for p in m.board.tree.must(path).list_props()] == orec["props"], path
+
+
+def _matches(board: Board, rec: dict[str, Any]) -> None:
+    for rel, orec in rec["objects"].items():
+        obj = board.tree.must("/machine/peripheral/dev0" + rel)
+        assert [list(p) for p in obj.list_props()] == orec["props"], rel
+        for name, value in orec["values"].items():
+            assert obj.get(name) == value, (rel, name)
 
 
 def test_str_hash_is_glib_djb2() -> None:

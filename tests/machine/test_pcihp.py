@@ -78,7 +78,7 @@ def test_q35_layout_and_bsel_order() -> None:
             bridge("br", "0x6", chassis=4))  # fmt: skip
     rp1, rp2, pb, br = (b.device(d) for d in ("rp1", "rp2", "pb", "br"))
     # measured: br=0, rp2=1, pb=2, rp1=3; pcie.0 has no acpi-pcihp-bsel
-    assert [d.child_buses[0].bsel for d in (br, rp2, pb, rp1)] == [0, 1, 2, 3]
+    assert [d.pci_child_buses[0].bsel for d in (br, rp2, pb, rp1)] == [0, 1, 2, 3]
     assert b.root.bsel is None and b.root.hotplug_handler is None
     assert [b.read(0x0CC0 + off) for off in range(0, 0x18, 4)] == [0, 0, 0, 0xFFFFFFFF, 0, 0]
     assert b.read(0x0620) == 0xFFFFFFFF  # GPE0 unmapped until firmware sets PMBASE
@@ -102,7 +102,7 @@ def test_pc_bridges_bsel_and_rmv() -> None:
     b = Rig("pc", bridge("b1", "0x3"), bridge("b2", "0x4", chassis=2), bridge("b3", "0x1", "b1", 3),
             {**nic("c1", "0x5.0"), "multifunction": "on"}, nic("c2", "0x5.1"))  # fmt: skip
     b1, b2, b3 = (b.device(d) for d in ("b1", "b2", "b3"))
-    buses = (b.root, b1.child_buses[0], b2.child_buses[0], b3.child_buses[0])
+    buses = (b.root, b1.pci_child_buses[0], b2.pci_child_buses[0], b3.pci_child_buses[0])
     assert [bus.bsel for bus in buses] == [0, 2, 1, 3]
     assert b.read(0xAE0C) == 0xFFFFFFE4
     b.write(0xAE10, 1)

@@ -56,7 +56,7 @@ BSEL_ERROR = "Unsupported bus. Bus doesn't have property 'acpi-pcihp-bsel' set"
 def _bus_children(bus: PCIBus) -> list[PCIDevice]:
     """The bus's devices in QEMU's QTAILQ order: the most recently plugged first (bus_add_child inserts at
     the head). fakeqemu buses keep plug order, so this reverses it."""
-    return list(reversed(bus.devices))
+    return list(reversed(bus.pci_devices))
 
 
 def _buses_depth_first(root: PCIBus) -> Iterator[PCIBus]:
@@ -64,7 +64,7 @@ def _buses_depth_first(root: PCIBus) -> Iterator[PCIBus]:
     last first (the child list is head-inserted)."""
     yield root
     for dev in _bus_children(root):
-        for sec in dev.child_buses:
+        for sec in dev.pci_child_buses:
             yield from _buses_depth_first(sec)
 
 
@@ -273,7 +273,7 @@ class AcpiPciHp:
     # --- QEMU's reset and eject ---------------------------------------------------------------------
 
     def _no_hotplug(self, dev: PCIDevice) -> bool:
-        return (bool(dev.child_buses) and not dev.hotplugged) or not dev.hotpluggable
+        return (bool(dev.pci_child_buses) and not dev.hotplugged) or not dev.hotpluggable
 
     def eject_slot(self, bsel: int, slots: int) -> None:
         """acpi_pcihp_eject_slot: eject every hot-pluggable function in the lowest slot of ``slots``."""
@@ -324,7 +324,7 @@ class AcpiPciHp:
         bus = self.find_bus(bsel)
         if bus is None:
             return
-        for dev in bus.devices:
+        for dev in bus.pci_devices:
             if slots & (1 << dev.slot):
                 self.machine.timeline.add(dev.id or dev.path, step, f"by {self.machine.io_source}")
 
@@ -344,7 +344,7 @@ class AcpiPciHp:
         if not hotplugged:
             # cold-plugged bridges: their secondary buses get the ACPI handler
             if self.bridge_hotplug:
-                for sec in dev.child_buses:
+                for sec in dev.pci_child_buses:
                     sec.hotplug_handler = self
             return
         bsel = bus.bsel

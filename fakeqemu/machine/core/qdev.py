@@ -34,7 +34,17 @@ class HotplugHandler(Protocol):
 class Device(Obj):
     """A qdev device (anything with ``parent_bus``/``realized``/``hotplugged`` properties)."""
 
-    __slots__ = ("child_buses", "deleted_paths", "hotpluggable", "hotplugged", "id", "machine", "parent_bus")
+    __slots__ = (
+        "child_buses",
+        "deleted_paths",
+        "hotpluggable",
+        "hotplugged",
+        "id",
+        "machine",
+        "parent_bus",
+        "qtree",
+        "user_props",
+    )
 
     def __init__(
         self,
@@ -46,20 +56,30 @@ class Device(Obj):
     ) -> None:
         super().__init__(type_name, props, values, errors, dynamic=dynamic)
         self.id: str | None = None
-        self.parent_bus: PCIBus | Obj | None = None
+        self.parent_bus: Bus | Obj | None = None
         self.hotplugged = bool(values.get("hotplugged", False))
         self.hotpluggable = bool(values.get("hotpluggable", True))
-        self.child_buses: list[PCIBus] = []
+        self.child_buses: list[Bus] = []
+        #: the property values the user set (device_add / -device), typed; the mac fakeqemu assigned
+        self.user_props: dict[str, Any] = {}
+        #: its ``info qtree`` lines as recorded (None for the board's own devices, which are in the
+        #: board's recorded text)
+        self.qtree: tuple[str, ...] | None = None
         self.machine: Machine | None = None
         #: paths (relative to this device) of the descendant devices that send DEVICE_DELETED before it
         self.deleted_paths: tuple[str, ...] = ()
+
+    @property
+    def pci_child_buses(self) -> list[PCIBus]:
+        """A bridge's secondary PCI buses (a USB controller's or virtio-serial device's buses are not PCI)."""
+        return [b for b in self.child_buses if isinstance(b, PCIBus)]
 
     def dynamic_value(self, name: str) -> Any:
         if name == "type":
             return self.type
         if name == "hotplugged":
             return self.hotplugged
-        if name == "parent_bus" and isinstance(self.parent_bus, PCIBus):
+        if name == "parent_bus" and isinstance(self.parent_bus, Bus):
             return self.parent_bus.path
         return None
 
@@ -71,7 +91,7 @@ class Device(Obj):
             for child in reversed(list(sub.devices)):
                 child.unparent()
         bus = self.parent_bus
-        if isinstance(bus, PCIBus) and isinstance(self, PCIDevice):
+        if isinstance(bus, Bus):
             bus.remove(self)
         if self.parent is not None:
             self.parent.remove_child(self)
@@ -109,8 +129,6 @@ class PCIDevice(Device):
         "pci_info",
         "pending_deleted_event",
         "pending_deleted_expires_ms",
-        "qtree",
-        "user_props",
     )
 
     def __init__(
@@ -131,11 +149,6 @@ class PCIDevice(Device):
         self.pending_deleted_event = False
         self.pending_deleted_expires_ms = 0
         self.multifunction = bool(values.get("multifunction", False))
-        #: the property values the user set (device_add / -device), typed; the mac fakeqemu assigned
-        self.user_props: dict[str, Any] = {}
-        #: its ``info qtree`` lines as recorded (None for the board's own devices, which are in the
-        #: board's recorded text)
-        self.qtree: tuple[str, ...] | None = None
         #: its configuration space and transport registers, made on the first guest access (fakeqemu.machine.pci)
         self.pci_function: PciFunction | None = None
 
@@ -169,11 +182,11 @@ class PCIDevice(Device):
         return info
 
 
-class PCIBus(Obj):
-    """A PCI (or PCIe) bus: its instance properties (hotplug-handler, realized, child[N] links,
-    acpi-pcihp-bsel) come and go, so they live in the GLib-ordered table."""
+class Bus(Obj):
+    """A qdev bus (USB, virtio-serial, HDA, ISA, PCI, ...): its instance properties (hotplug-handler,
+    realized, child[N] links) come and go, so they live in the GLib-ordered table."""
 
-    __slots__ = ("_bsel", "bus_name", "devices", "hotplug_handler", "links", "next_index", "parent_device")
+    __slots__ = ("bus_name", "devices", "hotplug_handler", "links", "next_index", "parent_device", "template_name")
 
     def __init__(self, type_name: str, name: str) -> None:
         super().__init__(type_name, (("type", "string"),), dynamic=(
@@ -181,14 +194,54 @@ class PCIBus(Obj):
             ("realized", "bool"),
         ))  # fmt: skip
         self.bus_name = name
+        #: its name in the recorded driver instance (``dev0``, ``dev0.0``): how the record refers to it
+        self.template_name = name
         #: devices in plug order (QEMU's list is head-inserted: see pcihp._bus_children)
-        self.devices: list[PCIDevice] = []
-        self.hotplug_handler: HotplugHandler | None = None
-        self._bsel: int | None = None
+        self.devices: list[Device] = []
+        self.hotplug_handler: Any = None
         self.parent_device: Device | None = None
         self.next_index = 0
         #: child[N] link name -> device
-        self.links: dict[str, PCIDevice] = {}
+        self.links: dict[str, Device] = {}
+
+    def add(self, dev: Device) -> None:
+        """bus_add_child: the device joins the bus with a ``child[N]`` link."""
+        name = f"child[{self.next_index}]"
+        self.next_index += 1
+        self.devices.append(dev)
+        self.links[name] = dev
+        self.add_dynamic(name, f"link<{dev.type}>")
+        dev.parent_bus = self
+
+    def remove(self, dev: Device) -> None:
+        if dev in self.devices:
+            self.devices.remove(dev)
+        for name, d in list(self.links.items()):
+            if d is dev:
+                del self.links[name]
+                self.remove_dynamic(name)
+
+    def dynamic_value(self, name: str) -> Any:
+        if name == "type":
+            return self.type
+        dev = self.links.get(name)
+        if dev is not None:
+            return dev.path
+        return None
+
+
+class PCIBus(Bus):
+    """A PCI (or PCIe) bus: a bus whose devices sit in slots, with the pcihp block's bus selector."""
+
+    __slots__ = ("_bsel",)
+
+    def __init__(self, type_name: str, name: str) -> None:
+        super().__init__(type_name, name)
+        self._bsel: int | None = None
+
+    @property
+    def pci_devices(self) -> list[PCIDevice]:
+        return [d for d in self.devices if isinstance(d, PCIDevice)]
 
     @property
     def bsel(self) -> int | None:
@@ -201,37 +254,15 @@ class PCIBus(Obj):
         self._bsel = value
 
     def devices_in_slot(self, slot: int) -> list[PCIDevice]:
-        return [d for d in self.devices if d.slot == slot]
+        return [d for d in self.pci_devices if d.slot == slot]
 
     def find_devfn(self, devfn: int) -> PCIDevice | None:
-        for d in self.devices:
+        for d in self.pci_devices:
             if d.devfn == devfn:
                 return d
         return None
 
-    def add(self, dev: PCIDevice) -> None:
-        """bus_add_child: the device joins the bus with a ``child[N]`` link."""
-        name = f"child[{self.next_index}]"
-        self.next_index += 1
-        self.devices.append(dev)
-        self.links[name] = dev
-        self.add_dynamic(name, f"link<{dev.type}>")
-        dev.parent_bus = self
-
-    def remove(self, dev: PCIDevice) -> None:
-        if dev in self.devices:
-            self.devices.remove(dev)
-        for name, d in list(self.links.items()):
-            if d is dev:
-                del self.links[name]
-                self.remove_dynamic(name)
-
     def dynamic_value(self, name: str) -> Any:
-        if name == "type":
-            return self.type
         if name == "acpi-pcihp-bsel":
             return self._bsel
-        dev = self.links.get(name)
-        if dev is not None:
-            return dev.path
-        return None
+        return super().dynamic_value(name)

@@ -258,7 +258,7 @@ class GuestAgent:
         board = self.machine.board
         if board is None:
             return []
-        return [dev for bus in board.pci_buses() for dev in list(bus.devices)]
+        return [dev for bus in board.pci_buses() for dev in list(bus.pci_devices)]
 
     def _bus_number(self, dev: Any) -> int:
         """The bus number the guest's firmware gave ``dev``'s bus: bridges numbered depth first in slot
@@ -271,7 +271,7 @@ class GuestAgent:
         while todo:
             bus = todo.pop()
             numbers[id(bus)] = len(numbers)
-            subs = [sub for d in sorted(bus.devices, key=lambda d: d.devfn) for sub in d.child_buses]
+            subs = [sub for d in sorted(bus.pci_devices, key=lambda d: d.devfn) for sub in d.pci_child_buses]
             todo.extend(reversed(subs))
         return numbers.get(id(dev.parent_bus), 0)
 

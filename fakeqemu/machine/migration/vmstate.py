@@ -37,7 +37,7 @@ def _user_devices(m: Machine) -> list[tuple[Any, PCIDevice]]:
         return []
     out = []
     for bus in board.pci_buses():
-        for dev in bus.devices:
+        for dev in bus.pci_devices:
             if dev.path.startswith(("/machine/peripheral/", "/machine/peripheral-anon/")):
                 out.append((bus, dev))
     return out

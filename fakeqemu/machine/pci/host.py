@@ -53,14 +53,14 @@ class PciHost:
             if bus_number == 0 and bus is self.root_bus:
                 return bus.find_devfn(devfn)
             nxt = None
-            for dev in bus.devices:
-                if not dev.child_buses or dev.pci_function is None:
+            for dev in bus.pci_devices:
+                if not dev.pci_child_buses or dev.pci_function is None:
                     continue  # a bridge nobody has programmed has bus numbers 0
                 _, secondary, subordinate = dev.pci_function.config.bus_numbers()
                 if secondary == bus_number and secondary:
-                    return dev.child_buses[0].find_devfn(devfn)
+                    return dev.pci_child_buses[0].find_devfn(devfn)
                 if secondary < bus_number <= subordinate:
-                    nxt = dev.child_buses[0]
+                    nxt = dev.pci_child_buses[0]
                     break
             bus = nxt
         return None
@@ -72,9 +72,9 @@ class PciHost:
                 dev.pci_function.reset()
 
     def _all(self, bus: PCIBus) -> Iterator[PCIDevice]:
-        for dev in bus.devices:
+        for dev in bus.pci_devices:
             yield dev
-            for sub in dev.child_buses:
+            for sub in dev.pci_child_buses:
                 yield from self._all(sub)
 
     # --- configuration access -----------------------------------------------------------------------
@@ -152,17 +152,17 @@ class PciHost:
         return self._search(self.root_bus, addr, io)
 
     def _search(self, bus: PCIBus, addr: int, io: bool) -> PortRegion | None:
-        for dev in bus.devices:
+        for dev in bus.pci_devices:
             fn = dev.pci_function
             if fn is None:
                 continue  # never touched by the guest: nothing programmed
             for bar in fn.config.bars():
                 if bar.io == io and bar.address != UNMAPPED and bar.address <= addr < bar.address + bar.size:
                     return _bar_port(fn, bar.index, bar.address, bar.size)
-            if dev.child_buses and fn.config.is_bridge:
+            if dev.pci_child_buses and fn.config.is_bridge:
                 for w_io, base, limit in fn.config.windows():
                     if w_io == io and base <= addr <= limit:
-                        found = self._search(dev.child_buses[0], addr, io)
+                        found = self._search(dev.pci_child_buses[0], addr, io)
                         if found is not None:
                             return found
         return None

@@ -1,0 +1,108 @@
+"""The domains virt-install writes with its default options start unchanged on fakeqemu (issue 11).
+
+tests/libvirt/domains/ holds what ``virt-install --import --disk IMG.qcow2 --osinfo linux2022 --memory 256
+--vcpus 1 --machine pc|q35 --graphics vnc|spice|none [--network none] --print-xml`` wrote against a private
+libvirtd whose emulator was Debian's QEMU 7.2 (``python -m tools.gen_default_domains`` writes them again):
+USB (qemu-xhci, a usb tablet, two usb-redir on SPICE), 14 pcie-root-ports on q35, a virtio disk on a qcow2
+image, a virtio NIC, a pty serial console, the guest agent's virtio-serial channel (and SPICE's), VNC or
+SPICE, virtio video, HDA sound, a virtio balloon and a virtio-rng. Only ``<emulator>`` and the image path
+change; ``type='kvm'`` becomes ``'qemu'`` where /dev/kvm does not open (and the host CPU model goes, as
+virt-install writes it for TCG).
+
+Each domain is defined, started (libvirt's own command line and ~410 start-up queries, ``balloon`` and
+``query-balloon`` among them), looked at (state, the display it was given, its pty console) and destroyed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+from fakeqemu.cli.qemu import kvm_usable
+from tests.libvirt.qcow2 import write_qcow2
+from tests.libvirt.test_virsh import Libvirt
+
+DOMAINS = Path(__file__).parent / "domains"
+NAMES = sorted(p.stem for p in DOMAINS.glob("*.xml"))
+
+
+def domain_xml(name: str, emulator: Path, image: Path, kvm: bool) -> str:
+    xml = (DOMAINS / f"{name}.xml").read_text()
+    xml = xml.replace("<emulator>EMULATOR</emulator>", f"<emulator>{emulator}</emulator>")
+    xml = xml.replace('<source file="IMAGE"/>', f'<source file="{image}"/>')
+    if not kvm:
+        xml = xml.replace('<domain type="kvm">', '<domain type="qemu">')
+        xml = xml.replace('  <cpu mode="host-passthrough"/>\n', "")
+    return xml
+
+
+def test_fixtures_are_virt_install_defaults() -> None:
+    assert len(NAMES) == 12, NAMES
+    q35 = (DOMAINS / "vi-q35-spice-net.xml").read_text()
+    for element in ('<controller type="usb" model="qemu-xhci" ports="15"/>', '<console type="pty"/>',
+                    'name="org.qemu.guest_agent.0"', '<input type="tablet" bus="usb"/>', '<model type="virtio"/>',
+                    '<memballoon model="virtio"/>', '<rng model="virtio">', '<sound model="ich9"/>',
+                    '<redirdev bus="usb" type="spicevmc"/>', '<graphics type="spice"'):  # fmt: skip
+        assert element in q35, element
+    assert q35.count('model="pcie-root-port"') == 14
+
+
+def test_default_domains_start(libvirt: Libvirt, tmp_path: Path) -> None:
+    """All twelve: define and start each (they run side by side), check what libvirt made of it, then
+    destroy them together."""
+    kvm = kvm_usable()
+    started: list[str] = []
+    try:
+        for name in NAMES:
+            image = tmp_path / f"{name}.qcow2"
+            write_qcow2(image, 64 << 20)
+            xml = tmp_path / f"{name}.xml"
+            xml.write_text(domain_xml(name, libvirt.emulator, image, kvm))
+            libvirt.virsh("define", str(xml))
+            out = libvirt.virsh("start", name)
+            started.append(name)
+            assert f"Domain '{name}' started" in out, out
+            assert libvirt.virsh("domstate", name).strip() == "running"
+            _check_running(libvirt, name, image)
+    finally:
+        procs = [
+            subprocess.Popen(
+                ["virsh", "-c", f"qemu:///system?socket={libvirt.sock}", "destroy", name],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for name in started
+        ]
+        outs = [p.communicate(timeout=60)[0] for p in procs]
+    for name, out in zip(started, outs, strict=True):
+        assert f"Domain '{name}' destroyed" in out, out
+        assert libvirt.virsh("domstate", name).strip() == "shut off"
+        libvirt.virsh("undefine", name)
+
+
+def _check_running(lv: Libvirt, name: str, image: Path) -> None:
+    xml = lv.virsh("dumpxml", name)
+    graphics = name.split("-")[2]
+    if graphics in ("vnc", "spice"):
+        # autoport: libvirt picked a free port from 5900 and fakeqemu bound it
+        port = re.search(rf"<graphics type='{graphics}' port='(\d+)'", xml)
+        assert port is not None and int(port.group(1)) >= 5900, xml
+        display = lv.virsh("domdisplay", name).strip()
+        assert display.startswith(f"{graphics}://127.0.0.1"), display
+    else:
+        assert "<graphics" not in xml
+    # the serial console: a real pty that fakeqemu opened, as QEMU's query-chardev names it
+    tty = lv.virsh("ttyconsole", name).strip()
+    assert re.fullmatch(r"/dev/pts/\d+", tty), tty
+    assert os.path.exists(tty)
+    assert f"<source path='{tty}'/>" in xml
+    chardevs = lv.virsh("qemu-monitor-command", name, '{"execute":"query-chardev"}')
+    assert f'"filename":"pty:{tty}"' in chardevs.replace(" ", ""), chardevs
+    # the virtio balloon libvirt set at start: the guest has all its memory
+    assert '"actual":268435456' in lv.virsh("qemu-monitor-command", name, '{"execute":"query-balloon"}').replace(
+        " ", ""
+    )
+    assert str(image) in lv.virsh("domblklist", name)
