@@ -96,7 +96,8 @@ class Libvirt:
         )
         mounts = " && ".join(f"mount --bind {self.root / n} {BIND[n]}" for n in BIND)
         bridge = f"ip link set lo up && ip link add {BRIDGE} type bridge && ip link set {BRIDGE} up"
-        daemon = f"exec {LIBVIRTD} --config /etc/libvirt/libvirtd.conf"
+        # a pid file of its own: another libvirtd on the machine holds /run/libvirtd.pid
+        daemon = f"exec {LIBVIRTD} --config /etc/libvirt/libvirtd.conf --pid-file {self.root / 'libvirtd.pid'}"
         env = {"PATH": f"{self.bin}:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LC_ALL": "C"}
         with open(self.root / "libvirtd.stderr", "wb") as stderr:
             self.proc = subprocess.Popen(
