@@ -14,6 +14,7 @@ from fakeqemu.machine.core.qdev import Device
 from fakeqemu.machine.guest.agent import AgentPolicyError
 from fakeqemu.machine.guest.hotplug import PolicyError
 from fakeqemu.qmp.errors import DeviceNotFound, GenericError
+from fakeqemu.qmp.schema import Schema
 
 
 def _member(name: str, typ: str, optional: bool = False) -> dict[str, Any]:
@@ -73,6 +74,7 @@ EXTENSION_SCHEMA: tuple[dict[str, Any], ...] = (
     {"name": "[x-fakeqemu-guest-device]", "meta-type": "array", "element-type": "x-fakeqemu-guest-device"},
     _object("x-fakeqemu-guest-device", [_member("id", "str"), _member("policy", "str")]),
 )
+Schema.declare_own(EXTENSION_SCHEMA)
 
 
 def _port_size(args: dict[str, Any]) -> tuple[int, int]:

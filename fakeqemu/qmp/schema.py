@@ -228,6 +228,8 @@ class Schema:
     """QEMU 7.2's schema, loaded once and shared (read-only) by every VM in the process."""
 
     _loaded: ClassVar[Schema | None] = None
+    #: fakeqemu's own commands and types (introspection format), declared by the code that defines them
+    _own_declared: ClassVar[list[dict[str, Any]]] = []
 
     def __init__(self, data: dict[str, Any]) -> None:
         self.qemu_version: str = data["qemu-version"]
@@ -242,6 +244,7 @@ class Schema:
         self._int_types: dict[str, dict[str, str]] = data["int-types"]
         self._alt_names: dict[str, str] = data["alternate-names"]
         self._checks: dict[str, Check] = {}
+        self._own: dict[str, dict[str, Any]] = {}
         self._commands: dict[str, tuple[Check, bool, bool]] = {}
         #: QEMU's commands and events; and the types QEMU lists though nothing refers to them (used only
         #: by members its build left out): those appear only in the untrimmed introspection
@@ -261,8 +264,34 @@ class Schema:
     def load(cls) -> Schema:
         if cls._loaded is None:
             with DATA.open("rb") as f:
-                cls._loaded = cls(json.load(f))
+                loaded = cls(json.load(f))
+            loaded._add_own(cls._own_declared)
+            cls._loaded = loaded
         return cls._loaded
+
+    @classmethod
+    def declare_own(cls, entities: Iterable[dict[str, Any]]) -> None:
+        """Declare commands that are not QEMU's (fakeqemu's x-fakeqemu-*) with their argument types, in
+        introspection format: check_args then checks their arguments as QEMU's generated code would."""
+        entities = list(entities)
+        cls._own_declared.extend(entities)
+        if cls._loaded is not None:
+            cls._loaded._add_own(entities)
+
+    def _add_own(self, entities: list[dict[str, Any]]) -> None:
+        for e in entities:
+            if e["name"] in self.by_name:
+                raise ValueError(f"{e['name']} is QEMU's already")
+            self._own[e["name"]] = e
+        for e in entities:
+            if e["meta-type"] == "command":
+                arg = self._entity(e["arg-type"])
+                no_args = not arg.get("members") and "tag" not in arg
+                self._commands[e["name"]] = (self._check_for(e["arg-type"]), no_args, bool(e.get("allow-oob")))
+
+    def _entity(self, name: str) -> dict[str, Any]:
+        e = self.by_name.get(name)
+        return e if e is not None else self._own[name]
 
     # -- commands -----------------------------------------------------------------------------------
     def has_command(self, name: str) -> bool:
@@ -275,8 +304,8 @@ class Schema:
     def check_args(self, command: str, args: dict[str, Any]) -> dict[str, Any]:
         """Check ``args`` like QEMU's generated marshaller for ``command``; raise GenericError with
         QEMU's text on the first error. Returns ``args`` or a normalised copy (uint64 values taken
-        modulo 2^64, ints given for ``number`` as floats). Commands not in QEMU's schema (fakeqemu's
-        own) and 'gen': false commands (device_add) are returned unchecked."""
+        modulo 2^64, ints given for ``number`` as floats). fakeqemu's own commands are checked against
+        what they declared (declare_own); 'gen': false commands (device_add) are returned unchecked."""
         entry = self._commands.get(command)
         if entry is None or command in self.not_generated:
             return args
@@ -293,7 +322,7 @@ class Schema:
         check = self._checks.get(tname)
         if check is not None:
             return check
-        e = self.by_name[tname]
+        e = self._entity(tname)
         mt = e["meta-type"]
         if mt == "builtin":
             check = _BUILTIN[tname]
@@ -334,7 +363,7 @@ class Schema:
             obj.tag = e["tag"]
             for v in e.get("variants", []):
                 sub = _Object()
-                self._fill_object(sub, self.by_name[v["type"]])
+                self._fill_object(sub, self._entity(v["type"]))
                 obj.variants[v["case"]] = sub
 
     @staticmethod

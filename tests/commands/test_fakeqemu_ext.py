@@ -61,3 +61,38 @@ def test_schema_entities_reference_defined_types() -> None:
                 assert e[key] in names
         for m in e.get("members", []):
             assert m["type"] in names
+
+
+def test_every_own_command_is_declared_and_checked() -> None:
+    import fakeqemu.commands.all  # noqa: F401  (every command registered)
+    from fakeqemu.commands.registry import COMMANDS
+    from fakeqemu.qmp.schema import Schema
+
+    schema = Schema.load()
+    own = [name for name in COMMANDS if name.startswith("x-fakeqemu-")]
+    assert own and all(schema.has_command(name) for name in own)
+    introspected = {e["name"] for e in EXTENSION_SCHEMA}
+    assert set(own) <= introspected
+
+
+@pytest.mark.parametrize(
+    ("command", "args", "desc"),
+    [
+        (
+            "x-fakeqemu-io-write",
+            {"port": "16", "size": 1, "value": 0},
+            "Invalid parameter type for 'port', expected: integer",
+        ),
+        ("x-fakeqemu-io-write", {"port": 16, "size": 1}, "Parameter 'value' is missing"),
+        ("x-fakeqemu-io-read", {"port": 16, "size": 1, "bogus": 1}, "Parameter 'bogus' is unexpected"),
+        ("x-fakeqemu-eject", {"id": 5}, "Invalid parameter type for 'id', expected: string"),
+        ("x-fakeqemu-query-guest", {"x": 1}, "Parameter 'x' is unexpected"),
+        ("x-fakeqemu-guest-policy", {"policy": None}, "Invalid parameter type for 'policy', expected: string"),
+    ],
+)
+def test_own_commands_arguments_are_checked_like_qemus(command: str, args: dict[str, object], desc: str) -> None:
+    from fakeqemu.qmp.schema import Schema
+
+    with pytest.raises(GenericError) as err:
+        Schema.load().check_args(command, args)
+    assert err.value.desc == desc
