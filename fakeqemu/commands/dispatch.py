@@ -15,6 +15,7 @@ import signal
 from typing import Any
 
 from fakeqemu.commands.registry import COMMANDS, Context
+from fakeqemu.machine.faults import Failure
 from fakeqemu.qmp.encode import encode
 from fakeqemu.qmp.errors import CommandNotFound, GenericError, QMPError
 from fakeqemu.qmp.schema import Schema
@@ -33,13 +34,13 @@ def run(ctx: Context, name: str, arguments: dict[str, Any], *, oob: bool = False
     machine = ctx.machine
     faults = machine.faults
     if faults.active:
-        if name in faults.crash_on:
+        if faults.fires("crash_on", name):
             machine.traffic.add(ctx.monitor, "note", f"fault: crash on {name}".encode())
             os.kill(os.getpid(), signal.SIGKILL)
-        failure = faults.fail.get(name)
-        if failure is not None:
-            machine.traffic.add(ctx.monitor, "note", f"fault: fail {name} with {failure[0]}".encode())
-            raise QMPError(failure[1], failure[0])
+        failure = faults.fires("fail", name)
+        if isinstance(failure, Failure):
+            machine.traffic.add(ctx.monitor, "note", f"fault: fail {name} with {failure.cls}".encode())
+            raise QMPError(failure.desc, failure.cls)
     traced = False
     try:
         args: dict[str, Any] = arguments if cmd.any_args else Schema.load().check_args(name, arguments)

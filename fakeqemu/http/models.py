@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 
 def _not_bool(value: Any) -> Any:
@@ -188,25 +188,64 @@ class TrafficView(BaseModel):
     bytes: int = Field(description="bytes the kept records count against the limit")
 
 
-class QMPFailure(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
+Count = Annotated[int, Field(ge=0, le=2**31), NotBool]
+Seconds = Annotated[float, Field(ge=0, le=3600), NotBool]
+
+
+class FaultCount(BaseModel):
+    """When a fault fires: not for the first ``after`` matching requests, then ``times`` times (None: always)."""
+
+    model_config = ConfigDict(extra="forbid")
+    times: Count | None = None
+    after: Count | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_nulls(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """An entry is written as it was given: the keys left out stay out."""
+        data = handler(self)
+        return {k: v for k, v in data.items() if v is not None} if isinstance(data, dict) else data
+
+
+class QMPFailure(FaultCount):
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
     class_: str = Field(default="GenericError", alias="class", max_length=128)
     desc: str = Field(max_length=4096)
 
 
+class DelayFault(FaultCount):
+    """One of: ``seconds``, ``uniform`` [lo, hi], ``exponential`` (its mean), ``normal`` [mean, sd]."""
+
+    seconds: Seconds | None = None
+    uniform: tuple[Seconds, Seconds] | None = None
+    exponential: Seconds | None = None
+    normal: tuple[Seconds, Seconds] | None = None
+
+
+class CloseAfter(FaultCount):
+    requests: Count
+
+
+CommandFaults = list[Annotated[str, Field(max_length=128)]] | dict[str, FaultCount]
+
+
 class FaultsBody(BaseModel):
-    """The VM's faults. QMP faults act on QMP connections; ``guest`` is the guest's eject behaviour."""
+    """The VM's faults (see fakeqemu.machine.faults). QMP faults act on QMP connections; ``guest`` is the
+    guest's eject behaviour."""
 
     model_config = ConfigDict(extra="forbid")
-    delay: dict[str, Annotated[float, Field(ge=0, le=3600), NotBool]] = Field(
-        default_factory=dict, description="command -> seconds to wait before the reply"
+    delay: dict[str, Seconds | DelayFault] = Field(
+        default_factory=dict, description="command -> seconds (or a distribution) to wait before the reply"
     )
     fail: dict[str, QMPFailure] = Field(default_factory=dict, description="command -> the QMP error to answer")
-    close_after: Annotated[int, Field(ge=0), NotBool] | None = Field(
-        default=None, description="close a connection after N requests"
+    close_after: Count | CloseAfter | None = Field(default=None, description="close a connection after N requests")
+    close_mid_reply: CommandFaults = Field(default_factory=list, description="commands whose reply is cut in half")
+    crash_on: CommandFaults = Field(default_factory=list, description="commands that kill the process (SIGKILL)")
+    drop: CommandFaults = Field(default_factory=list, description="commands read and never answered")
+    disconnect: CommandFaults = Field(
+        default_factory=list, description="commands that run, then the connection closes before the reply"
     )
-    close_mid_reply: list[str] = Field(default_factory=list, description="commands whose reply is cut in half")
-    crash_on: list[str] = Field(default_factory=list, description="commands that kill the process (SIGKILL)")
+    kill_vm: CommandFaults = Field(default_factory=list, description="commands that end this VM only")
+    seed: Count | None = Field(default=None, description="seed of the delay distributions' generator")
     job_error: dict[str, Annotated[int, Field(ge=0), NotBool]] = Field(
         default_factory=dict, description="job id (or *) -> byte offset where its I/O fails once (EIO)"
     )

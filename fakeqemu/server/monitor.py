@@ -170,31 +170,53 @@ class QMPMonitor:
                 else:
                     self._send(item.data)
             elif self.ctx.machine.faults.active:
-                await self._faulty(item.command, answer(self.session, self.ctx, item))
+                if self._faulty_request(item.command):
+                    await self._faulty(item.command, answer(self.session, self.ctx, item))
             else:
                 self._send(answer(self.session, self.ctx, item))
             if self.closed:
                 return
 
+    def _note(self, text: str) -> None:
+        self.traffic.add(self.conn_name, "note", f"fault: {text}".encode())
+
+    def _faulty_request(self, name: str) -> bool:
+        """The faults that act when a request arrives, before it runs; whether it is to run."""
+        faults = self.ctx.machine.faults
+        if faults.fires("kill_vm", name):
+            self._note(f"kill the VM on {name}")
+            self.vm.kill()
+            return False
+        if faults.fires("drop", name):
+            self._note(f"drop {name} (never answered)")
+            return False
+        return True
+
     async def _faulty(self, name: str, reply: bytes) -> None:
         """A request's reply with the VM's connection faults applied (fakeqemu.machine.faults)."""
         assert self.link is not None
         faults = self.ctx.machine.faults
-        delay = faults.delay.get(name)
+        if faults.fires("disconnect", name):
+            self._note(f"disconnect before the reply to {name}")
+            await self.link.drain()
+            self.link.close()
+            return
+        delay = faults.delay_for(name)
         if delay:
-            self.traffic.add(self.conn_name, "note", f"fault: delay {name} by {delay} s".encode())
+            self._note(f"delay {name} by {round(delay, 6)} s")
             await self.link.drain()
             await trio.sleep(delay)
-        if name in faults.close_mid_reply:
-            self.traffic.add(self.conn_name, "note", f"fault: close in the middle of the reply to {name}".encode())
+        if faults.fires("close_mid_reply", name):
+            self._note(f"close in the middle of the reply to {name}")
             self._send(reply[: max(1, len(reply) // 2)])
             await self.link.drain()
             self.link.close()
             return
         self._send(reply)
         self.requests += 1
-        if faults.close_after is not None and self.requests >= faults.close_after:
-            self.traffic.add(self.conn_name, "note", f"fault: close after {self.requests} requests".encode())
+        close = faults.close_after
+        if close is not None and self.requests >= close.requests and close.take():
+            self._note(f"close after {self.requests} requests")
             await self.link.drain()
             self.link.close()
 

@@ -70,11 +70,15 @@ def test_fault_file(tmp_path: Path) -> None:
         "close_after": 3,
         "close_mid_reply": [],
         "crash_on": ["device_del"],
+        "drop": [],
+        "disconnect": [],
+        "kill_vm": [],
+        "seed": None,
         "job_error": {},
         "migration_cut": None,
     }
     cfg = parse_args(["-fakeqemu", f"faults={path}"]).vm.machine
-    assert (cfg.guest, cfg.faults.close_after) == ("delay:500", 3)
+    assert (cfg.guest, cfg.faults.to_json()["close_after"]) == ("delay:500", 3)
     path.write_text('guest = "sometimes"')
     with pytest.raises(FaultConfigError, match="invalid guest policy"):
         faultfile.load(path)
