@@ -212,13 +212,23 @@ class QMPFailure(FaultCount):
     desc: str = Field(max_length=4096)
 
 
-class DelayFault(FaultCount):
-    """One of: ``seconds``, ``uniform`` [lo, hi], ``exponential`` (its mean), ``normal`` [mean, sd]."""
+class FixedDelay(FaultCount):
+    seconds: Seconds
 
-    seconds: Seconds | None = None
-    uniform: tuple[Seconds, Seconds] | None = None
-    exponential: Seconds | None = None
-    normal: tuple[Seconds, Seconds] | None = None
+
+class UniformDelay(FaultCount):
+    uniform: tuple[Seconds, Seconds] = Field(description="[lo, hi]")
+
+
+class ExponentialDelay(FaultCount):
+    exponential: Seconds = Field(description="the mean")
+
+
+class NormalDelay(FaultCount):
+    normal: tuple[Seconds, Seconds] = Field(description="[mean, sd]; a draw below 0 waits 0")
+
+
+DelayFault = FixedDelay | UniformDelay | ExponentialDelay | NormalDelay
 
 
 class CloseAfter(FaultCount):

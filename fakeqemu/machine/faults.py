@@ -237,8 +237,8 @@ def _delay(cmd: str, spec: Any) -> Delay:
                 f"{what}: {kind} takes two numbers, [{'lo, hi' if kind == 'uniform' else 'mean, sd'}]"
             )
         params = (_seconds(raw[0], what), _seconds(raw[1], what))
-        if kind == "uniform" and params[0] > params[1]:
-            raise FaultConfigError(f"{what}: uniform needs lo <= hi")
+        if kind == "uniform":
+            params = (min(params), max(params))
     else:
         params = (_seconds(raw, what),)
     return Delay(kind=kind, params=params, **args)
