@@ -181,7 +181,9 @@ class Faults:
                     raise FaultConfigError(f"{key} has {len(entries)} entries; at most {MAX_ENTRIES}")
                 long = next((n for n in entries if isinstance(n, str) and len(n) > MAX_NAME), None)
                 if long is not None:
-                    raise FaultConfigError(f"{key}: '{long[:32]}...' is not a command name (over {MAX_NAME} characters)")
+                    raise FaultConfigError(
+                        f"{key}: '{long[:32]}...' is not a command name (over {MAX_NAME} characters)"
+                    )
         try:
             return _parse(data)
         except FaultConfigError:
