@@ -112,7 +112,8 @@ async def kill(vm: VM) -> None:
 
 
 def alive(vm: VM) -> bool:
-    return not vm.exited.is_set()
+    """Not ended nor ending (killed, quit: its tasks may still be winding down)."""
+    return not vm.exited.is_set() and not vm.machine.exiting
 
 
 def timeline(vm: VM, device: str | None) -> list[dict[str, Any]]:
