@@ -7,7 +7,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from tests.libvirt.test_virsh import Domain, Libvirt, domain_xml, libvirt  # noqa: F401  (the fixture)
+from tests.libvirt.test_virsh import Domain, Libvirt, domain_xml
 
 
 def disk(image: Path) -> str:
@@ -23,7 +23,7 @@ def chain(image: Path) -> list[str]:
     return [line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("image: ")]
 
 
-def test_snapshot_commit_pull(libvirt: Libvirt, tmp_path: Path) -> None:  # noqa: F811
+def test_snapshot_commit_pull(libvirt: Libvirt, tmp_path: Path) -> None:
     base = tmp_path / "base.qcow2"
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(base), "64M"], check=True)
     dom = Domain(libvirt, "fq-blockjobs", "pc", "default", tmp_path)
