@@ -563,8 +563,12 @@ _TIMESTAMP = re.compile(rb'"timestamp": \{"seconds": \d+, "microseconds": \d+\}'
 _PACKAGE = re.compile(rb'"package": "(?:[^"\\]|\\.)*"')
 
 
+_THREAD_ID = re.compile(rb'\{"thread-id": \d+')
+
+
 def normalise_line(data: bytes) -> bytes:
     data = _TIMESTAMP.sub(b'"timestamp": {"seconds": 0, "microseconds": 0}', data)
+    data = _THREAD_ID.sub(b'{"thread-id": <tid>', data)  # a vCPU thread's id (query-cpus-fast)
     return _PACKAGE.sub(b'"package": "<package>"', data)
 
 

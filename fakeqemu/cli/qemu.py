@@ -20,6 +20,7 @@ from fakeqemu.cli.chardevs import parse_legacy, parse_socket
 from fakeqemu.cli.lifecycle import MonitorSockets, PidFile, StartupError, ignore_signals
 from fakeqemu.cli.qemuopts import UsageError, device_opts, parse_bytes, parse_size_mb, split_opts
 from fakeqemu.machine.block.jobs import QEMU_JOB_RATE
+from fakeqemu.machine.cpus import Topology
 from fakeqemu.machine.faults import FaultConfigError
 from fakeqemu.machine.guest.agent import AGENT_PORT_NAME, AgentPolicyError, check_agent_policy
 from fakeqemu.machine.machine import ColdPlugError, MachineConfig
@@ -301,8 +302,11 @@ def parse_args(argv: Sequence[str]) -> Options:
         elif name == "m":
             cfg.memory_mb = parse_size_mb(value)
         elif name == "smp":
-            first = split_opts(value, implied="cpus").get("cpus", "1")
-            cfg.smp = int(first) if first.isdigit() else 1
+            try:
+                cfg.topology = Topology.parse(split_opts(value, implied="cpus"))
+            except ValueError as exc:
+                raise UsageError(f"{exc}") from None
+            cfg.smp = cfg.topology.cpus
         elif name == "uuid":
             cfg.uuid = value
         elif name == "incoming":

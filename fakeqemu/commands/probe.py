@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 from collections.abc import Mapping
 from importlib import resources
 from typing import Any
@@ -179,21 +178,16 @@ def _board_kind(ctx: Context) -> str | None:
 
 @command("query-hotpluggable-cpus")
 def query_hotpluggable_cpus(ctx: Context, args: dict[str, Any]) -> Any:
-    kind = _board_kind(ctx)
-    if kind is None:
+    if _board_kind(ctx) is None:
         raise GenericError("The feature 'query-hotpluggable-cpus' is not enabled")
-    return _copy(probe_data()["cpus"][kind]["query-hotpluggable-cpus"])
+    return ctx.machine.cpus.query_hotpluggable()
 
 
 @command("query-cpus-fast")
 def query_cpus_fast(ctx: Context, args: dict[str, Any]) -> Any:
-    kind = _board_kind(ctx)
-    if kind is None:
+    if _board_kind(ctx) is None:
         return []
-    cpus: list[dict[str, Any]] = _copy(probe_data()["cpus"][kind]["query-cpus-fast"])
-    for cpu in cpus:
-        cpu["thread-id"] = os.getpid()  # fakeqemu runs no vCPU thread: the process stands for it
-    return cpus
+    return ctx.machine.cpus.query_cpus_fast()
 
 
 @command("query-iothreads")

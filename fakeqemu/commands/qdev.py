@@ -5,20 +5,36 @@ from __future__ import annotations
 from typing import Any
 
 from fakeqemu.commands.registry import Context, command
-from fakeqemu.machine.core.qdev import PCIBus
+from fakeqemu.machine.core.qdev import Device, PCIBus
+from fakeqemu.machine.cpus import CPU_TYPE
 from fakeqemu.machine.plug import device_add as plug_device
 from fakeqemu.machine.plug import device_del as unplug_device
+from fakeqemu.machine.plug import find_device_state
+from fakeqemu.qmp.errors import QMPError
 
 
 @command("device_add", any_args=True)
 def device_add(ctx: Context, args: dict[str, Any]) -> Any:
+    driver = args.get("driver")
+    if isinstance(driver, str) and driver == CPU_TYPE and ctx.machine.board is not None:
+        ctx.machine.cpus.device_add(args)
+        return {}
     plug_device(ctx.machine, args)
     return {}
 
 
 @command("device_del")
 def device_del(ctx: Context, args: dict[str, Any]) -> Any:
-    unplug_device(ctx.machine, args["id"])
+    machine = ctx.machine
+    if machine.board is not None:
+        try:
+            dev = find_device_state(machine, args["id"])
+        except QMPError:
+            dev = None
+        if isinstance(dev, Device) and machine.cpus.find(dev) is not None:
+            machine.cpus.device_del(dev)
+            return {}
+    unplug_device(machine, args["id"])
     return {}
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fakeqemu import __version__
-from fakeqemu.machine.acpi.cpuhp import legacy_region
+from fakeqemu.machine.acpi.cpuhp import AcpiCpuHp
 from fakeqemu.machine.acpi.pcihp import AcpiPciHp, install
 from fakeqemu.machine.backends import Backends, FdTables
 from fakeqemu.machine.block.bitmaps import Bitmaps
@@ -24,6 +24,7 @@ from fakeqemu.machine.core.ioport import IoPorts, MemorySpace
 from fakeqemu.machine.core.rcu import DEFAULT_GRACE_S, RcuQueue
 from fakeqemu.machine.core.timers import Timers
 from fakeqemu.machine.core.trace import Trace, file_sink, stderr_sink
+from fakeqemu.machine.cpus import Cpus, Topology
 from fakeqemu.machine.devices.balloon import Balloon
 from fakeqemu.machine.devices.usb import board_usb
 from fakeqemu.machine.faults import Faults
@@ -66,6 +67,8 @@ class MachineConfig:
     blockdevs: list[dict[str, Any]] = field(default_factory=list)
     memory_mb: int = 128
     smp: int = 1
+    #: -smp's topology (None: ``smp`` sockets of one core, no hotpluggable CPUs)
+    topology: Topology | None = None
     uuid: str = "00000000-0000-0000-0000-000000000000"
     #: ids of the socket chardevs, in QEMU's creation order (what query-yank lists)
     chardevs: list[str] = field(default_factory=list)
@@ -175,6 +178,8 @@ class Machine:
         self.hmp_default_fmt: tuple[str, int] = ("x", 4)
         #: the QOM/qdev tree (None for -M none), the ACPI PCI hotplug block (None without ACPI), the guest
         self.board: Board | None = None
+        cfg = self.config
+        self.cpus = Cpus(self, cfg.topology or Topology(cfg.smp, cfg.smp, 1, 1, 1, cfg.smp))
         self.pcihp: AcpiPciHp | None = None
         self.pci_host: PciHost | None = None
         if self.config.machine_type in ("pc", "q35"):
@@ -183,7 +188,7 @@ class Machine:
             self.pci_host.install(self.ioports, self.memory)
             self.pcihp = install(self, self.board.root_bus, self.config.machine_type)
             if self.pcihp is not None:
-                self.ioports.map(legacy_region(self.config.machine_type, self.config.smp))
+                self._install_cpuhp()
             for nd in self.config.netdevs:
                 self.backends.netdevs[str(nd["id"])] = {"options": nd, "attached": None}
             for bd in self.config.blockdevs:
@@ -221,6 +226,27 @@ class Machine:
     def cpu_count(self) -> int:
         """vCPUs that exist (none with -M none)."""
         return 0 if self.config.machine_type == "none" else self.config.smp
+
+    def _install_cpuhp(self) -> None:
+        """The ACPI CPU hotplug block, its GPE bit 2 on the board's GPE0 (answered by the guest model)."""
+        pcihp = self.pcihp
+        assert pcihp is not None
+        topo = self.cpus.topology
+
+        def send_event(bits: int) -> None:
+            pcihp.gpe.raise_status(bits)
+            guest = getattr(self, "guest", None)
+            if guest is not None:
+                guest.on_cpu_gpe()
+
+        def ost(info: dict[str, Any]) -> None:
+            self.events.emit("ACPI_DEVICE_OST", {"info": info})
+
+        hp = AcpiCpuHp(self.config.machine_type, [topo.arch_id(i) for i in range(topo.maxcpus)], send_event,
+                       self.cpus.eject, ost)  # fmt: skip
+        self.cpus.cpuhp = hp
+        self.cpus.plug_boot_cpus()
+        self.ioports.map(hp.region())
 
     @property
     def s3_enabled(self) -> bool:
@@ -303,6 +329,7 @@ class Machine:
         if self.exiting:
             return
         self.exiting = True
+        self.cpus.close()
         if self.on_exit is not None:
             self.on_exit()
 

@@ -24,7 +24,7 @@ def test_auto_is_passive_under_qtest() -> None:
 
 def test_prompt_ejects_on_the_next_tick_and_clears_gpe() -> None:
     b, _g = make("prompt")
-    assert b.read(0xAFE2, 2) == 0x0002
+    assert b.read(0xAFE2, 2) == 0x0006  # PCI (bit 1) and CPU (bit 2) hotplug enabled
     n1 = b.add("n1", "0x5")
     assert b.read(0xAFE0, 2) == 0x0002  # raised; the guest has not run yet
     b.advance()

@@ -307,7 +307,7 @@ class GuestAgent:
         return out
 
     def vcpu_count(self) -> int:
-        return max(1, self.machine.config.smp)
+        return max(1, len(self.machine.cpus.plugged))
 
     def now_ns(self) -> int:
         return int(self.machine.clock() * 1e6) * 1000 + self.clock_offset_ns  # g_get_real_time: microseconds

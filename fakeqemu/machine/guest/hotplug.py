@@ -26,6 +26,7 @@ import functools
 import re
 from typing import TYPE_CHECKING, Any
 
+from fakeqemu.machine.acpi.cpuhp import CPU_HOTPLUG_STATUS
 from fakeqemu.machine.acpi.pcihp import DOWN, EJECT, PCI_HOTPLUG_STATUS, SEL, UP, AcpiPciHp
 from fakeqemu.machine.core.events import Event
 from fakeqemu.machine.core.qdev import Device, PCIBus, PCIDevice
@@ -127,8 +128,13 @@ class Guest:
         assert base is not None
         en_port = base + hp.gpe.half
         cur = self.machine.ioports.read(en_port, 1)
-        self.machine.ioports.write(en_port, 1, cur | PCI_HOTPLUG_STATUS)
-        self.actions.append(("boot", f"GPE0_EN |= 0x{PCI_HOTPLUG_STATUS:x}"))
+        bits = PCI_HOTPLUG_STATUS | CPU_HOTPLUG_STATUS  # the DSDT has _E01 (PCI) and _E02 (CPU)
+        self.machine.ioports.write(en_port, 1, cur | bits)
+        self.actions.append(("boot", f"GPE0_EN |= 0x{bits:x}"))
+        cpuhp = self.machine.cpus.cpuhp
+        if cpuhp is not None:
+            # the ACPI tables switch CPU hotplug to its modern interface: 0 into the legacy bitmap
+            self.machine.ioports.write(cpuhp.base, 1, 0)
 
     # --- events ---------------------------------------------------------------------------------------
 
@@ -160,6 +166,8 @@ class Guest:
             self.machine.timers.call_later(POWERDOWN_DELAY_S, self._power_off)
         hp = self.pcihp
         raised = hp is not None and bool(hp.gpe.sts[0] & hp.gpe.en[0] & PCI_HOTPLUG_STATUS)
+        if hp is not None and hp.gpe.sts[0] & hp.gpe.en[0] & CPU_HOTPLUG_STATUS:
+            self.on_cpu_gpe()
         if self.pending_gpe or raised:
             # a GPE still raised (a guest that ignored it and now answers) is handled like a new one
             self.pending_gpe = False
@@ -249,6 +257,59 @@ class Guest:
         for dev in [] if bus is None else bus.devices_in_slot(slot):
             self.machine.timeline.add(dev.id or dev.path, step, detail)
 
+    # --- CPU hotplug (the DSDT's _E02 -> \_SB.CPUS.CSCN, and each CPU's _EJ0) ------------------------
+
+    def on_cpu_gpe(self) -> None:
+        """Called after the CPU hotplug block raised GPE0 status bit 2."""
+        hp = self.pcihp
+        cpuhp = self.machine.cpus.cpuhp
+        if hp is None or cpuhp is None or not self.booted or not self.machine.running or hp.gpe.base is None:
+            return
+        io = self.machine.ioports
+        base = hp.gpe.base
+        if not (io.read(base, 1) & io.read(base + hp.gpe.half, 1) & CPU_HOTPLUG_STATUS):
+            return
+        removing = [s for s in cpuhp.slots if s.is_removing]
+        devices = [s.cpu.device for s in removing if s.cpu is not None and s.cpu.device is not None]
+        pol = self.policy_for_devices(devices) if devices else self.effective_policy
+        if pol in ("never", "passive"):
+            if pol == "never":
+                self._note("guest never: CPU hotplug GPE not answered")
+            return
+        io.write(base, 1, CPU_HOTPLUG_STATUS)
+        for _ in range(len(cpuhp.slots) + 1):
+            io.write(cpuhp.base + 5, 1, 0)  # command: the next CPU with an event
+            sel = io.read(cpuhp.base + 8, 4)
+            flags = io.read(cpuhp.base + 4, 1)
+            if flags & 2:
+                io.write(cpuhp.base + 4, 1, 2)  # Notify(CPUn, 1): the OS onlines it; clear the insert event
+                self.actions.append(("cpu-online", f"cpu {sel}"))
+            elif flags & 4:
+                io.write(cpuhp.base + 4, 1, 4)  # Notify(CPUn, 3): eject request; clear the remove event
+                self._cpu_eject_request(sel, pol)
+            else:
+                break
+
+    def _cpu_eject_request(self, sel: int, pol: str) -> None:
+        ms = delay_ms(pol)
+        if pol == "prompt":
+            self.cpu_eject(sel)
+        elif ms is not None:
+            self._note(f"guest {pol}: eject of cpu {sel} delayed {ms} ms")
+            self.machine.timers.call_later(ms / 1000.0, functools.partial(self.cpu_eject, sel))
+        elif pol == "refuse":
+            self._note(f"guest refuse: eject of cpu {sel} vetoed")
+
+    def cpu_eject(self, sel: int) -> None:
+        """The CPU's _EJ0: select it, write the eject flag."""
+        cpuhp = self.machine.cpus.cpuhp
+        if cpuhp is None:
+            return
+        io = self.machine.ioports
+        io.write(cpuhp.base, 4, sel)
+        io.write(cpuhp.base + 4, 1, 8)
+        self.actions.append(("cpu-eject", f"cpu {sel}"))
+
     def _note(self, text: str) -> None:
         """A guest-side fault, in the traffic record beside the QMP messages it explains."""
         self.machine.traffic.add("guest", "note", f"fault: {text}".encode())
@@ -269,6 +330,10 @@ class Guest:
 
     def eject_device(self, dev: Device) -> None:
         """Eject the slot holding ``dev`` now (x-fakeqemu-eject), whatever the policy."""
+        vcpu = self.machine.cpus.find(dev)
+        if vcpu is not None:
+            self.cpu_eject(vcpu.index)
+            return
         bus = dev.parent_bus
         if not isinstance(dev, PCIDevice) or not isinstance(bus, PCIBus) or bus.bsel is None:
             raise PolicyError("device is not on an ACPI hotplug bus")
