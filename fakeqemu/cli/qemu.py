@@ -25,7 +25,7 @@ from fakeqemu.machine.faults import FaultConfigError
 from fakeqemu.machine.guest.agent import AGENT_PORT_NAME, AgentPolicyError, check_agent_policy
 from fakeqemu.machine.machine import ColdPlugError, MachineConfig
 from fakeqemu.server.backends import BackendError, OpenBackends, open_chardev, open_spice, open_vnc
-from fakeqemu.server.chardev import ChardevError, Endpoint, connect
+from fakeqemu.server.chardev import ChardevError, Endpoint, connect, is_listening
 
 if TYPE_CHECKING:  # the runtime (trio) is imported late: see fakeqemu.server.prestart
     from fakeqemu.server.vm import VM, VMConfig
@@ -485,12 +485,18 @@ def _endpoint(arg: str, value: str, label: str) -> Endpoint:
 
 
 def _chardev_filename(ep: Endpoint, sock: socket.socket | None) -> str:
-    """qemu_chr_compute_filename for a socket chardev (fd=N: the address it is bound to)."""
+    """qemu_chr_compute_filename for a socket chardev (fd=N: the address it is bound to). A connected
+    socket (client mode, fd=N of a socketpair) is named by its own address and its peer's, as QEMU does:
+    ``unix:`` for an unnamed unix socket, ``tcp:LOCAL <-> PEER``."""
     if sock is None:
         return f"disconnected:{ep.describe()}"
-    if not ep.server and ep.kind != "fd":
-        return ep.describe()  # client mode
-    if ep.kind == "tcp" or (ep.kind == "fd" and sock.family in (socket.AF_INET, socket.AF_INET6)):
+    inet = sock.family in (socket.AF_INET, socket.AF_INET6)
+    if not is_listening(sock):
+        if not inet:
+            return f"unix:{sock.getsockname() or ''}"
+        local, peer = sock.getsockname()[:2], sock.getpeername()[:2]
+        return f"tcp:{local[0]}:{local[1]} <-> {peer[0]}:{peer[1]}"
+    if inet:
         host, port = sock.getsockname()[:2]
         return f"tcp:{host}:{port},server=on"
     path = ep.path if ep.kind == "unix" else str(sock.getsockname())

@@ -72,7 +72,8 @@ def _session(emu: Emulator, sock: socket.socket) -> list[bytes]:
     lines = sock.makefile("rb")
     try:
         out = [lines.readline()]
-        for command in (b'{"execute":"qmp_capabilities"}', b'{"execute":"query-status"}', b'{"execute":"quit"}'):
+        commands = (b'{"execute":"qmp_capabilities"}', b'{"execute":"query-status"}', b'{"execute":"query-chardev"}')
+        for command in (*commands, b'{"execute":"quit"}'):
             sock.sendall(command)
             out.append(lines.readline())
         out.append(lines.readline())  # quit: SHUTDOWN, then the reply
@@ -83,7 +84,8 @@ def _session(emu: Emulator, sock: socket.socket) -> list[bytes]:
     assert emu.proc is not None
     emu.proc.wait(timeout=30)
     out.append(b"exit %d" % emu.proc.returncode)
-    return [re.sub(rb'"(package|seconds|microseconds)": ("[^"]*"|\d+)', rb'"\1": X', line) for line in out]
+    out = [re.sub(rb'"(package|seconds|microseconds)": ("[^"]*"|\d+)', rb'"\1": X', line) for line in out]
+    return [re.sub(rb"(127\.0\.0\.1:)\d+", rb"\1PORT", line.replace(emu.dir.encode(), b"DIR")) for line in out]
 
 
 #: monitors fakeqemu reaches as a client, or through a socket given to it: how each is set up
@@ -95,22 +97,36 @@ CLIENTS = [
         "chardev-client-reconnect",
         ["-chardev", "socket,id=mon,path=LISTEN,reconnect=1", "-mon", "chardev=mon,mode=control"],
     ),
+    ("chardev-tcp-client", ["-chardev", "socket,id=mon,host=127.0.0.1,port=TCP", "-mon", "chardev=mon,mode=control"]),
     ("chardev-fd-connected", ["-chardev", "socket,id=mon,fd=FD", "-mon", "chardev=mon,mode=control"]),
 ]
 
 
 def _client_transcript(target: Target, args: list[str]) -> list[bytes]:
-    with Emulator() as emu:
+    joined = " ".join(args)
+    with Emulator() as emu, socket.socket() as tcp:
+        tcp.bind(("127.0.0.1", 0))
+        tcp.listen(1)
+        tcp.settimeout(20)
         ours, theirs = socket.socketpair()
         with ours, theirs:
             listen = emu.listen("mon.sock")
-            filled = [a.replace("LISTEN", listen).replace("FD", str(theirs.fileno())) for a in args]
+            port = str(tcp.getsockname()[1])
+            filled = [
+                a.replace("LISTEN", listen).replace("FD", str(theirs.fileno())).replace("TCP", port) for a in args
+            ]
             argv = target.command(["-M", "none", "-display", "none", "-nodefaults", "-S", *filled])
             emu.proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, pass_fds=[theirs.fileno()]
             )
             theirs.close()
-            sock = ours.dup() if "FD" in " ".join(args) else emu.accept("mon.sock")
+            if "FD" in joined:
+                sock = ours.dup()
+            elif "TCP" in joined:
+                sock = tcp.accept()[0]
+                sock.settimeout(None)
+            else:
+                sock = emu.accept("mon.sock")
             return _session(emu, sock)
 
 
