@@ -136,3 +136,32 @@ def test_client_monitors_like_qemu(qemu_binary: str, name: str, args: list[str])
     expected = _client_transcript(qemu_target(), args)
     assert expected[0].startswith(b'{"QMP"') and expected[-1] == b"exit 0", expected
     assert _client_transcript(fakeqemu_target(), args) == expected
+
+
+def _reconnect_transcript(target: Target) -> list[bytes]:
+    """Started with nobody listening on a reconnect=1 chardev: QEMU reports it and carries on; once a
+    listener appears it connects; after that connection ends, it connects again."""
+    with Emulator() as emu:
+        path = emu.path("late.sock")
+        argv = ["-M", "none", "-display", "none", "-nodefaults", "-S"]
+        argv += ["-chardev", f"socket,id=mon,path={path},reconnect=1", "-mon", "chardev=mon,mode=control"]
+        emu.proc = subprocess.Popen(target.command(argv), stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        assert emu.proc.stderr is not None
+        out = [emu.proc.stderr.readline().replace(path.encode(), b"PATH")]
+        with socket.socket(socket.AF_UNIX) as listener:
+            listener.bind(path)
+            listener.listen(1)
+            listener.settimeout(20)
+            for _ in range(2):
+                conn, _ = listener.accept()
+                with conn, conn.makefile("rb") as lines:
+                    out.append(re.sub(rb'"package": "[^"]*"', b'"package": X', lines.readline()))
+        out.append(b"running" if emu.proc.poll() is None else b"exited")
+        return out
+
+
+@pytest.mark.qemu
+def test_reconnect_like_qemu(qemu_binary: str) -> None:
+    expected = _reconnect_transcript(qemu_target())
+    assert expected[0].startswith(b"qemu-system-x86_64: Unable to connect character device mon"), expected
+    assert _reconnect_transcript(fakeqemu_target()) == expected
