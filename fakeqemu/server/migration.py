@@ -5,8 +5,10 @@ and events fakeqemu.machine.migration.state, the VM state fakeqemu.machine.migra
 from __future__ import annotations
 
 import logging
+import os
 import shlex
 import socket
+import stat
 import subprocess
 from typing import TYPE_CHECKING
 
@@ -70,9 +72,30 @@ class _Pipe(trio.abc.Stream):
             await self.proc.wait()
 
 
+class _FdPipe(trio.abc.Stream):
+    """A pipe or file fd (libvirt's save and restore hand one over): one end, read or written."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = trio.lowlevel.FdStream(fd)
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self.fd.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.fd.wait_send_all_might_not_block()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        return await self.fd.receive_some(max_bytes)
+
+    async def aclose(self) -> None:
+        await self.fd.aclose()
+
+
 def _fd_stream(fd: int) -> trio.abc.Stream:
-    sock = socket.socket(fileno=fd)
-    return trio.SocketStream(trio.socket.from_stdlib_socket(sock))
+    """A socket fd as a socket stream; a pipe (or file) as a plain fd stream."""
+    if stat.S_ISSOCK(os.fstat(fd).st_mode):
+        return trio.SocketStream(trio.socket.from_stdlib_socket(socket.socket(fileno=fd)))
+    return _FdPipe(fd)
 
 
 async def _open(uri: str, fd: int | None) -> trio.abc.Stream:
