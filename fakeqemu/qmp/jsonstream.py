@@ -339,7 +339,8 @@ class JsonStreamer:
 
     def _token_done(self, kind: int, text: bytes) -> None:
         if kind == ERROR:
-            shown = text.decode("utf-8", "replace")
+            # QEMU formats the token with %s: it ends at a NUL byte
+            shown = text.partition(b"\x00")[0].decode("utf-8", "replace")
             self._emit_reset(JsonParseError(f"JSON parse error, stray '{shown}'"))
             return
         if kind == LCURLY:

@@ -157,6 +157,11 @@ SCRIPTS: list[Script] = [
         ],
     ),
     script(
+        "protocol-nul-in-parse-errors",
+        sends(b"\x00\n", b'{"execute": "x\x00y"}\n', b"ab\x00cd{}", b"\xc0\x80\n", b"\xed\xa0\x80\n"),
+        must=[b'{"error": {"class": "GenericError", "desc": "JSON parse error, stray \'\'"}}'],
+    ),
+    script(
         "protocol-single-quotes",
         sends(
             b"{'execute':'query-status'}",
