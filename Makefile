@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench fuzz clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check fakeqemu tests tools examples
 	$(BIN)/ruff format --check fakeqemu tests tools examples
 	$(BIN)/mypy
+
+fuzz: $(STAMP)
+	FAKEQEMU_FUZZ=long $(BIN)/python -m pytest tests/fuzz -q $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m tools.bench $(ARGS)
