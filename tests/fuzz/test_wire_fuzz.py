@@ -17,10 +17,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import fakeqemu.commands.all
 from fakeqemu.commands.registry import COMMANDS
 from fakeqemu.qmp.schema import Schema
-from tests.integration.procs import Proc, Raw, fakeqemu
+from tests.integration.procs import Proc, Raw
+from tests.integration.procs import fakeqemu as start_fakeqemu
 
 #: a command that resyncs QEMU's parser wherever it was (0xFF is a lexer error in any state), then a marker
 RESYNC = b'\xff{"execute": "query-status", "id": "sync"}'
@@ -44,7 +44,7 @@ class Client:
 
     def until(self, marker: bytes) -> list[bytes]:
         """Lines up to (not with) the one that contains ``marker``; that one is kept in ``self.last``."""
-        lines = []
+        lines: list[bytes] = []
         while True:
             line = self.raw.line()
             if marker in line:
@@ -55,7 +55,7 @@ class Client:
 
 @pytest.fixture(scope="module")
 def vm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Proc, Client, Client]]:
-    with fakeqemu(tmp_path_factory.mktemp("fuzz"), monitors=2) as proc:
+    with start_fakeqemu(tmp_path_factory.mktemp("fuzz"), monitors=2) as proc:
         fuzzed, other = Client(proc.sockets[0]), Client(proc.sockets[1])
         yield proc, fuzzed, other
         fuzzed.raw.close()
