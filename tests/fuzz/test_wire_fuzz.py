@@ -7,6 +7,7 @@ and the other client unaffected (its query-status answered after each example).
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import os
 from collections.abc import Iterator
@@ -142,6 +143,7 @@ def _kind(schema: Schema, tname: str) -> str | None:
 
 def _wrong_typed() -> list[tuple[str, str, Any]]:
     """(command, member, value of another JSON kind) for every typed member of every command served."""
+    importlib.import_module("fakeqemu.commands.all")  # registers every command
     schema = Schema.load()
     out = []
     for name in sorted(COMMANDS):
