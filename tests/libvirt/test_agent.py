@@ -34,7 +34,9 @@ def lv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Libvirt]:
         lv.stop()
 
 
-def agent_domain_xml(name: str, machine: str, emulator: Path, image: Path, extra_args: str = "") -> str:
+def agent_domain_xml(
+    name: str, machine: str, emulator: Path, image: Path, extra_args: str = "", vcpu: str = "<vcpu>2</vcpu>"
+) -> str:
     with image.open("wb") as f:
         f.truncate(1 << 20)
     cmdline = ""
@@ -43,7 +45,7 @@ def agent_domain_xml(name: str, machine: str, emulator: Path, image: Path, extra
     return f"""<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
   <name>{name}</name>
   <memory unit='MiB'>64</memory>
-  <vcpu>2</vcpu>
+  {vcpu}
   <os><type arch='x86_64' machine='{machine}'>hvm</type></os>
   <features><acpi/></features>
   <pm><suspend-to-mem enabled='yes'/><suspend-to-disk enabled='no'/></pm>
@@ -140,5 +142,29 @@ def test_hung_and_absent_agents(lv: Libvirt, tmp_path: Path) -> None:
     dom.v("qemu-monitor-command", dom.name, '{"execute":"x-fakeqemu-agent","arguments":{"policy":"hung"}}')
     out = dom.v("qemu-agent-command", dom.name, "--timeout", "1", '{"execute":"guest-ping"}', check=False)
     assert "timeout" in out.lower() or "not responding" in out.lower(), out
+    dom.v("destroy", dom.name)
+    dom.v("undefine", dom.name)
+
+
+@pytest.mark.parametrize("machine", ["pc", "q35"])
+def test_setvcpus_live(lv: Libvirt, tmp_path: Path, machine: str) -> None:
+    """virsh setvcpus --live up and down: device_add of the CPU slots libvirt picks from
+    query-hotpluggable-cpus; the guest onlines them; device_del, the guest ejects, DEVICE_DELETED."""
+    dom = Domain(lv, f"fq-vcpus-{machine}", machine, "default", tmp_path)
+    vcpu = "<vcpu placement='static' current='1'>3</vcpu>"
+    dom.v(
+        "define", dom.file("dom.xml", agent_domain_xml(dom.name, machine, lv.emulator, tmp_path / "d.img", vcpu=vcpu))
+    )
+    dom.v("start", dom.name)
+    assert dom.v("vcpucount", dom.name, "--live", "--active").strip() == "1"
+    dom.v("setvcpus", dom.name, "3", "--live")
+    assert dom.v("vcpucount", dom.name, "--live", "--active").strip() == "3"
+    info = dom.v("vcpuinfo", dom.name)
+    assert info.count("VCPU:") == 3, info
+    dom.v("vcpupin", dom.name, "2", "0", "--live")
+    deleted = len(lv.events("DEVICE_DELETED"))
+    dom.v("setvcpus", dom.name, "1", "--live")
+    assert dom.v("vcpucount", dom.name, "--live", "--active").strip() == "1"
+    assert len(lv.events("DEVICE_DELETED")) >= deleted + 2
     dom.v("destroy", dom.name)
     dom.v("undefine", dom.name)
