@@ -150,6 +150,10 @@ def main(argv: list[str] | None = None) -> int:
 
     for label, samples in measure(_roundtrips, args.rounds).items():
         print(f"{'fakeqemu rtt, ' + label:<34}p50={pct(samples, 0.5):7.1f} us  p99={pct(samples, 0.99):7.1f} us")
+    # fakeqemu as a test library: VM start in-process, a 100-test suite with the plugin (tools/bench_testing.py)
+    from tools.bench_testing import bench as testing_bench
+
+    testing_bench(greet.get("qemu"))
     if not args.no_docker:  # image size, `docker run` -> QMP greeting (tools/bench_docker.py)
         from tools.bench_docker import bench as docker_bench
 
