@@ -75,7 +75,7 @@ def start_ms(isolation: str, n: int) -> tuple[float, float]:
     times = []
     for _ in range(n + 1):
         t0 = time.perf_counter()
-        fq = FakeQemu(isolation=isolation).start()  # type: ignore[arg-type]
+        fq = FakeQemu(isolation=isolation).start()
         times.append((time.perf_counter() - t0) * 1000)
         fq.close()
     return times[0], statistics.median(times[1:])
