@@ -103,6 +103,15 @@ class Expect:
 
 
 @dataclass(frozen=True)
+class Gather:
+    """Read exactly ``n`` QMP messages whose order QEMU does not fix (a reply racing events that its call_rcu
+    thread sends); they are recorded in a canonical (sorted) order."""
+
+    n: int
+    timeout: float = 20.0
+
+
+@dataclass(frozen=True)
 class Sync:
     """Read (and record) every QMP message the emulator sends before it answers a marker command sent now;
     the marker and its reply are not recorded. Stops, recording nothing more, if the socket closes.
@@ -193,7 +202,7 @@ def stderr_lines(text: str) -> list[bytes]:
     return out
 
 
-Step = Send | Expect | Sync | WaitEvent | Qtest | Signal | WaitClose | WaitExit | Call | Poll | Stderr
+Step = Send | Expect | Gather | Sync | WaitEvent | Qtest | Signal | WaitClose | WaitExit | Call | Poll | Stderr
 
 
 def cmd(execute: str, arguments: dict[str, Any] | None = None, id: Any = None, oob: bool = False) -> bytes:
@@ -306,6 +315,11 @@ class VM:
         if line is not None:
             self.record("qmp<", line)
         return line
+
+    def gather(self, n: int, timeout: float) -> None:
+        start = len(self.transcript)
+        self.expect(n, timeout)
+        self.transcript[start:] = sorted(self.transcript[start:])
 
     def expect(self, n: int, timeout: float = 20.0) -> list[bytes]:
         out = []
@@ -426,6 +440,8 @@ class VM:
         match step:
             case Send(data):
                 self.send(data)
+            case Gather(n, timeout):
+                self.gather(n, timeout)
             case Expect(n, timeout):
                 self.expect(n, timeout)
             case Sync(timeout):
