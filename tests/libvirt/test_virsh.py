@@ -67,7 +67,11 @@ def _missing() -> str | None:
 
 
 class Libvirt:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, netns: str | None = None, host_uuid: str | None = None) -> None:
+        """``netns``: a network namespace to share with another libvirtd (/proc/PID/ns/net), instead of a
+        private one; ``host_uuid``: libvirtd's own (two daemons that migrate must differ)."""
+        self.netns = netns
+        self.host_uuid = host_uuid
         self.root = root
         self.sock = root / "run" / "libvirt-sock"
         self.log = root / "libvirtd.log"
@@ -92,7 +96,7 @@ class Libvirt:
         (etc / "libvirtd.conf").write_text(
             'unix_sock_group = "root"\nauth_unix_ro = "none"\nauth_unix_rw = "none"\n'
             'log_filters = "1:qemu.qemu_monitor 3:*"\n'
-            f'log_outputs = "1:file:{self.log}"\n'
+            f'log_outputs = "1:file:{self.log}"\n' + (f'host_uuid = "{self.host_uuid}"\n' if self.host_uuid else "")
         )
         mounts = " && ".join(f"mount --bind {self.root / n} {BIND[n]}" for n in BIND)
         bridge = f"ip link set lo up && ip link add {BRIDGE} type bridge && ip link set {BRIDGE} up"
@@ -100,9 +104,10 @@ class Libvirt:
         daemon = f"exec {LIBVIRTD} --config /etc/libvirt/libvirtd.conf --pid-file {self.root / 'libvirtd.pid'}"
         env = {"PATH": f"{self.bin}:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LC_ALL": "C"}
         with open(self.root / "libvirtd.stderr", "wb") as stderr:
+            ns = ["unshare", "-m", "-n"] if self.netns is None else ["nsenter", f"--net={self.netns}", "unshare", "-m"]
+            script = f"{bridge} && {mounts} && {daemon}" if self.netns is None else f"{mounts} && {daemon}"
             self.proc = subprocess.Popen(
-                ["unshare", "-m", "-n", "--propagation", "private", "sh", "-c",
-                 f"{bridge} && {mounts} && {daemon}"],
+                [*ns, "--propagation", "private", "sh", "-c", script],
                 env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
             )  # fmt: skip
         try:  # libvirtd is up once its socket accepts
