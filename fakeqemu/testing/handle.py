@@ -10,8 +10,10 @@ from typing import Any, Protocol
 
 import anyio.to_thread
 
+from fakeqemu.testing import qtest
 from fakeqemu.testing.child import ProcessRunner
 from fakeqemu.testing.options import Options
+from fakeqemu.testing.qtest import QTest
 from fakeqemu.testing.records import TrafficRecord
 from fakeqemu.testing.runner import ThreadRunner
 
@@ -58,6 +60,8 @@ class VMHandle:
         self.qmp_address: tuple[str, int] | None = None
         #: the HTTP plane's URL, with ``http=True``
         self.http_url: str | None = None
+        #: the qtest link, with ``qtest=True``
+        self.qtest: QTest | None = None
         self.faults = Faults(self)
         if runner is not None and info is not None:
             self._bind(runner, info)
@@ -179,6 +183,9 @@ class FakeQemu(VMHandle):
 
     def start(self) -> FakeQemu:
         self._dir = Path(tempfile.mkdtemp(prefix="fakeqemu-"))
+        links = (
+            {n: qtest.listen(str(self._dir / f"{n}.qtest")) for n in self.options.names()} if self.options.qtest else {}
+        )
         runner: Runner
         if self.options.isolation == "process":
             runner = ProcessRunner(self.options, self._dir)
@@ -189,14 +196,25 @@ class FakeQemu(VMHandle):
         except BaseException:
             self._cleanup()
             raise
+        finally:
+            accepted = {n: sock.accept()[0] for n, sock in links.items() if runner.info}
+            for sock in links.values():
+                sock.close()
         self.pid = runner.info["pid"]
         self.vms = [VMHandle(runner, v) for v in runner.info["vms"]]
         self._bind(runner, runner.info["vms"][0])
+        for handle in self.vms:
+            link = accepted.get(handle.name)
+            handle.qtest = None if link is None else qtest.QTest(link)
+        self.qtest = self.vms[0].qtest
         return self
 
     def close(self) -> None:
         """Stop every VM and delete their sockets."""
         runner, self._runner = self._runner, None
+        for handle in self.vms:
+            if handle.qtest is not None:
+                handle.qtest.close()
         try:
             if runner is not None:
                 runner.close()

@@ -32,8 +32,9 @@ class Options:
     cold-plugged, each a ``-device`` text or its dict; ``guest`` the guest policy (auto, prompt,
     delay:<ms>, never, refuse); ``rcu_grace_ms`` the delay before DEVICE_DELETED (None: QEMU's);
     ``faults`` as the fault file or ``PUT .../faults`` take them; ``qemu_version`` "7.2.22";
-    ``paused`` like -S; ``tcp`` also serve QMP on a free TCP port; ``http`` serve the HTTP plane on a
-    free port; ``traffic_limit`` bytes of traffic kept per VM (0: none); ``isolation`` "thread" (in this
+    ``paused`` like -S; ``tcp`` also serve QMP on a free TCP port; ``qtest`` a qtest link to each VM
+    (``vm.qtest``; the guest policy auto is then passive, as under QEMU's qtest); ``http`` serve the HTTP
+    plane on a free port; ``traffic_limit`` bytes of traffic kept per VM (0: none); ``isolation`` "thread" (in this
     process) or "process" (a child process)."""
 
     machine: str = "pc"
@@ -46,6 +47,7 @@ class Options:
     qemu_version: str | None = None
     paused: bool = False
     tcp: bool = False
+    qtest: bool = False
     http: bool = False
     traffic_limit: int = TRAFFIC_LIMIT
     isolation: Isolation = "thread"
@@ -121,5 +123,9 @@ class Options:
             if self.tcp:
                 monitors.append(Endpoint("tcp", host="127.0.0.1", port=0))
             mcfg.chardevs = [f"compat_monitor{i}" for i in range(len(monitors))]
-            out.append(VMConfig(machine=mcfg, monitors=monitors))
+            qtest = None
+            if self.qtest:
+                mcfg.qtest, mcfg.qtest_log = True, "none"
+                qtest = Endpoint("unix", path=str(directory / f"{name}.qtest"), server=False)
+            out.append(VMConfig(machine=mcfg, monitors=monitors, qtest=qtest))
         return out

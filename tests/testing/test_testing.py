@@ -136,3 +136,14 @@ def test_unix_socket_is_reachable_only_while_open() -> None:
         s.connect(path)
     fq.close()
     assert not os.path.exists(os.path.dirname(path))
+
+
+def test_qtest_link_writes_the_eject_as_a_guest_would() -> None:
+    with FakeQemu(qtest=True, rcu_grace_ms=0) as fq:
+        assert fq.qtest is not None
+        fq.qmp("device_add", driver="e1000", id="n1", addr="4")
+        fq.qmp("device_del", id="n1")  # guest "auto" under qtest is passive: the test ejects
+        assert fq.qtest.cmd("irq_intercept_in ioapic") == "OK"
+        assert fq.qtest.inl(0xAE04) == 1 << 4  # pcihp "down": slot 4
+        fq.qtest.outl(0xAE08, 1 << 4)  # eject
+        assert fq.wait_for_event("DEVICE_DELETED", device="n1")["data"]["path"] == "/machine/peripheral/n1"
