@@ -154,6 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     from tools.bench_testing import bench as testing_bench
 
     testing_bench(greet.get("qemu"))
+    # a fleet's throughput with one worker and with every core's, QEMU processes beside (tools/bench_fleet.py)
+    from tools.bench_fleet import bench as fleet_bench
+
+    fleet_bench()
     if not args.no_docker:  # image size, `docker run` -> QMP greeting (tools/bench_docker.py)
         from tools.bench_docker import bench as docker_bench
 

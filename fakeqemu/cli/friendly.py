@@ -131,10 +131,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="once every socket listens, write the socket paths, TCP and HTTP addresses and pid there as JSON",
     )
     run.add_argument("--json", action="store_true", help="print that JSON (one line) on stdout instead of the banner")
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="shard the fleet over N processes (0: one per core), behind one HTTP plane; VM names, sockets "
+        "and ports stay as with one process (default 1)",
+    )
+    run.add_argument("--shard", metavar="K/W", help=argparse.SUPPRESS)  # one worker's share (fakeqemu.cli.workers)
     sub.add_parser(
         "qemu-args", help="run with QEMU's command line: fakeqemu qemu-args -- -M q35 -qmp ...", add_help=True
     )
     return parser
+
+
+def shard_range(shard: str | None, vms: int) -> range:
+    """The VM indexes worker K of W serves (``--shard K/W``): a contiguous share; all of them without one."""
+    if shard is None:
+        return range(vms)
+    k, _, w = shard.partition("/")
+    if not (k.isdigit() and w.isdigit() and int(k) < int(w) <= vms):
+        raise UsageError(f"--shard {shard}: expected K/W with K < W <= --vms")
+    return range(int(k) * vms // int(w), (int(k) + 1) * vms // int(w))
 
 
 def _tcp_base(text: str, vms: int) -> tuple[str, int]:
@@ -163,7 +182,7 @@ def _configs(ns: argparse.Namespace) -> list[VMConfig]:
         if file_guest is not None and ns.guest == "auto":
             guest = file_guest
     configs = []
-    for i in range(ns.vms):
+    for i in shard_range(ns.shard, ns.vms):
         name = ns.name if ns.vms == 1 else f"{ns.name}-{i}"
         path = ns.qmp if (ns.qmp and ns.vms == 1) else str(sock_dir / f"{name}.qmp")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -232,6 +251,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return qemu_main(rest[1:] if rest[:1] == ["--"] else rest)
     ignore_signals()
     ns = build_parser().parse_args(args)
+    if ns.workers < 0:
+        print("fakeqemu: --workers must be 0 (one per core) or more", file=sys.stderr)
+        return 2
+    workers = min(ns.workers or os.cpu_count() or 1, ns.vms)  # never more processes than VMs
+    if workers > 1 and ns.shard is None:
+        from fakeqemu.cli.workers import supervise
+
+        return supervise(ns, args, workers)
     try:
         configs = _configs(ns)
         http = http_bind(ns)
@@ -281,6 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 http_token=ns.http_token,
                 on_http_ready=on_http_ready,
                 http_allow_hosts=ns.http_allow_host,
+                quiet=ns.shard is not None,
             )
         )
     except* OSError as group:

@@ -47,19 +47,40 @@ async def serve_http(
     FastAPI and pydantic take about half a second to import: that happens in a worker thread, so the
     QMP monitors (already serving) never wait for it.
     """
+    app = await trio.to_thread.run_sync(_build, vms, bind, token, allow_hosts)
+    async with trio.open_nursery() as nursery:
+        binds = await nursery.start(_serve, app, _config(bind))
+        if on_ready is not None:
+            on_ready(binds)
+        task_status.started(binds)
+
+
+def _config(bind: str) -> Any:
     from hypercorn.config import Config
 
-    app = await trio.to_thread.run_sync(_build, vms, bind, token, allow_hosts)
     config = Config()
     config.bind = [bind]
     config.accesslog = None
     config.errorlog = log
     config.graceful_timeout = 1.0
+    return config
+
+
+async def serve_proxy(
+    shards: list[str],
+    owner: dict[str, int],
+    bind: str,
+    token: str | None = None,
+    allow_hosts: Sequence[str] = (),
+    *,
+    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """A sharded fleet's one HTTP plane (fakeqemu.http.proxy) on ``bind``, behind the same guard."""
+    from fakeqemu.http.proxy import Proxy
+
+    app = Guard(Proxy(shards, owner), token, HostCheck(bind, allow_hosts))
     async with trio.open_nursery() as nursery:
-        binds = await nursery.start(_serve, app, config)
-        if on_ready is not None:
-            on_ready(binds)
-        task_status.started(binds)
+        task_status.started(await nursery.start(_serve, app, _config(bind)))
 
 
 async def _serve(app: Any, config: Any, *, task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED) -> None:

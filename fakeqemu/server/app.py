@@ -24,6 +24,7 @@ async def serve_vms(
     http_token: str | None = None,
     on_http_ready: Callable[[list[str]], None] | None = None,
     http_allow_hosts: Sequence[str] = (),
+    quiet: bool = False,
     task_status: trio.TaskStatus[list[VM]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Start every VM (all listening before ``on_ready``), serve until all have exited.
@@ -34,6 +35,7 @@ async def serve_vms(
     ``http`` ("HOST:PORT") also serves the HTTP plane (``Host`` names beyond its address: ``http_allow_hosts``),
     started once the VMs serve QMP; it turns the
     traffic record on, with its default size, for VMs whose configuration leaves it to the runtime.
+    ``quiet``: no line on stderr for an exit signal (a worker of a sharded fleet: fakeqemu.cli.workers).
     """
     if http is not None:
         for cfg in configs:
@@ -49,9 +51,10 @@ async def serve_vms(
             async def forward_signals(receiver: AsyncIterator[int]) -> None:
                 async for signum in receiver:
                     live = [vm for vm in vms if not vm.exited.is_set()]
-                    if len(vms) == 1:
+                    # one line for a fleet, none from a worker of a sharded one (its supervisor says it)
+                    if len(vms) == 1 and not quiet:
                         print(f"qemu-system-x86_64: terminating on signal {signum}", file=sys.stderr, flush=True)
-                    elif live:  # a fleet: one line, not one per VM
+                    elif live and not quiet:
                         print(f"fakeqemu: terminating {len(live)} VMs on signal {signum}", file=sys.stderr, flush=True)
                     for vm in live:
                         vm.signal(signum)
