@@ -23,6 +23,7 @@ from fakeqemu.machine.block.jobs import QEMU_JOB_RATE
 from fakeqemu.machine.cpus import Topology
 from fakeqemu.machine.faults import FaultConfigError
 from fakeqemu.machine.guest.agent import AGENT_PORT_NAME, AgentPolicyError, check_agent_policy
+from fakeqemu.machine.guest.hotplug import POWER_POLICIES, PolicyError, check_policy
 from fakeqemu.machine.machine import ColdPlugError, MachineConfig
 from fakeqemu.server.backends import BackendError, OpenBackends, open_chardev, open_spice, open_vnc
 from fakeqemu.server.chardev import ChardevError, Endpoint, connect, is_listening
@@ -204,6 +205,11 @@ def _apply_fakeqemu(cfg: MachineConfig, text: str, opts: Options | None = None) 
                 cfg.agent = check_agent_policy(value)
             except AgentPolicyError as exc:
                 raise UsageError(f"-fakeqemu: {exc}") from None
+        elif key == "power":
+            try:
+                cfg.power = check_policy(value, POWER_POLICIES, "power")
+            except PolicyError as exc:
+                raise UsageError(f"-fakeqemu: {exc}") from None
         elif key == "agent-block":
             cfg.agent_blocked = tuple(n for n in value.split(":") if n)
         elif key == "traffic-limit":
@@ -220,7 +226,7 @@ def _apply_fakeqemu(cfg: MachineConfig, text: str, opts: Options | None = None) 
         else:
             raise UsageError(
                 f"-fakeqemu: unknown setting '{key}' "
-                "(known: qemu-version, package, rcu-grace-ms, guest, agent, agent-block, job-rate, faults, "
+                "(known: qemu-version, package, rcu-grace-ms, guest, agent, agent-block, power, job-rate, faults, "
                 "traffic-limit, http, http-token, http-allow-host, http-insecure)"
             )
 

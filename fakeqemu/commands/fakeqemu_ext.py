@@ -39,6 +39,7 @@ EXTENSION_SCHEMA: tuple[dict[str, Any], ...] = (
     _command("x-fakeqemu-query-guest", "x-fakeqemu-empty", "x-fakeqemu-guest-info"),
     _command("x-fakeqemu-eject", "x-fakeqemu-eject-arg", "x-fakeqemu-empty"),
     _command("x-fakeqemu-agent", "x-fakeqemu-agent-arg", "x-fakeqemu-agent-info"),
+    _command("x-fakeqemu-power", "x-fakeqemu-power-arg", "x-fakeqemu-guest-info"),
     _object("x-fakeqemu-empty", []),
     _object(
         "x-fakeqemu-io-write-arg",
@@ -48,6 +49,7 @@ EXTENSION_SCHEMA: tuple[dict[str, Any], ...] = (
     _object("x-fakeqemu-io-value", [_member("value", "int")]),
     _object("x-fakeqemu-guest-policy-arg", [_member("policy", "str"), _member("device", "str", True)]),
     _object("x-fakeqemu-eject-arg", [_member("id", "str")]),
+    _object("x-fakeqemu-power-arg", [_member("policy", "str")]),
     _object(
         "x-fakeqemu-agent-arg",
         [_member("policy", "str", True), _member("device", "str", True), _member("addresses", "str", True)],
@@ -69,6 +71,7 @@ EXTENSION_SCHEMA: tuple[dict[str, Any], ...] = (
             _member("effective-policy", "str"),
             _member("devices", "[x-fakeqemu-guest-device]"),
             _member("booted", "bool"),
+            _member("power", "str"),
         ],
     ),
     {"name": "[x-fakeqemu-guest-device]", "meta-type": "array", "element-type": "x-fakeqemu-guest-device"},
@@ -131,6 +134,17 @@ def eject(ctx: Context, args: dict[str, Any]) -> Any:
     except PolicyError as exc:
         raise GenericError(str(exc)) from None
     return {}
+
+
+@command("x-fakeqemu-power")
+def power(ctx: Context, args: dict[str, Any]) -> Any:
+    """What the guest OS does on shutdown: prompt, delay:<ms>, ignore (the power button), hang."""
+    guest = ctx.machine.guest
+    try:
+        guest.set_power(str(args["policy"]))
+    except PolicyError as exc:
+        raise GenericError(str(exc)) from None
+    return guest.describe()
 
 
 @command("x-fakeqemu-agent")

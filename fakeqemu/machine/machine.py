@@ -87,6 +87,8 @@ class MachineConfig:
     agent: str = "running"
     #: RPCs the guest's qemu-ga was started without (its ``-b``): listed disabled, refused
     agent_blocked: tuple[str, ...] = ()
+    #: what the guest OS does on shutdown (fakeqemu.machine.guest.hotplug.Guest.power_down)
+    power: str = "prompt"
     #: ACPI S3 offered to the guest (QEMU's PIIX4_PM / ICH9-LPC disable_s3=0; libvirt's suspend-to-mem)
     s3: bool = True
     #: bytes of QMP traffic recorded (fakeqemu.machine.traffic); 0 or None: not recorded. None lets the

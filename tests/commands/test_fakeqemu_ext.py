@@ -38,6 +38,7 @@ def test_policy_and_eject() -> None:
         "effective-policy": "passive",
         "devices": [],
         "booted": False,
+        "power": "prompt",
     }
     n1 = b.add("n1", "0x5", driver="e1000")
     res = guest_policy(ctx, {"policy": "never", "device": "n1"})

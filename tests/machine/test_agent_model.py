@@ -206,3 +206,28 @@ def test_every_answer_matches_qemu_ga_schema() -> None:
         schema.args._check_for(entity["ret-type"])(result, None, "")  # raises on a wrong shape
         checked += 1
     assert checked > 15
+
+
+def test_power_policies() -> None:
+    # ignore: the power button does nothing, a shutdown command (the agent's) still powers off
+    m, ch, _, events, clock = make(power="ignore")
+    m.system_powerdown()
+    advance(m, clock, 1.0)
+    assert not any(n == "SHUTDOWN" for n, _ in events)
+    ch.feed(b'{"execute":"guest-shutdown"}')
+    advance(m, clock, 1.0)
+    assert ("SHUTDOWN", {"guest": True, "reason": "guest-shutdown"}) in events
+    # hang: the shutdown starts (the agent stops: VSERPORT_CHANGE closed), never powers off
+    m, ch, _, events, clock = make(power="hang")
+    m.system_powerdown()
+    advance(m, clock, 1.0)
+    assert events[-1] == ("VSERPORT_CHANGE", {"id": "channel0", "open": False})
+    assert not any(n == "SHUTDOWN" for n, _ in events)
+    # delay: powers off that much later; switched live
+    m, ch, _, events, clock = make()
+    m.guest.set_power("delay:500")
+    m.system_powerdown()
+    advance(m, clock, 0.4)
+    assert not any(n == "SHUTDOWN" for n, _ in events)
+    advance(m, clock, 0.2)
+    assert ("SHUTDOWN", {"guest": True, "reason": "guest-shutdown"}) in events

@@ -225,6 +225,10 @@ class GuestAgent:
         self.port_open = is_open
         self.machine.events.emit("VSERPORT_CHANGE", {"id": self.port, "open": is_open})
 
+    def stop(self) -> None:
+        """The guest OS stops its services (a shutdown in progress): the port closes."""
+        self._set_open(False)
+
     def describe(self) -> dict[str, Any]:
         return {
             "policy": self.policy,
@@ -314,12 +318,10 @@ class GuestAgent:
 
     def _power(self, action: str) -> None:
         self.actions.append(("power", action))
+        if action == "powerdown":  # the OS's shutdown, as on the power button (its delay, its policy)
+            self.machine.guest.power_down(button=False)
+            return
         self.machine.timers.call_later(POWER_DELAY_S, lambda: _POWER[action](self.machine))
-
-
-def _power_off(machine: Machine) -> None:
-    if not machine.exiting:
-        machine.shutdown("guest-shutdown", guest=True)
 
 
 def _reboot(machine: Machine) -> None:
@@ -329,7 +331,7 @@ def _reboot(machine: Machine) -> None:
 def _halt(machine: Machine) -> None:
     agent = machine.agent
     if agent is not None:
-        agent._set_open(False)  # the OS stopped: its agent is gone until a reset
+        agent.stop()  # the OS stopped: its agent is gone until a reset
 
 
 def _suspend_ram(machine: Machine) -> None:
@@ -338,11 +340,11 @@ def _suspend_ram(machine: Machine) -> None:
 
 def _suspend_disk(machine: Machine) -> None:
     machine.events.emit("SUSPEND_DISK")
-    _power_off(machine)
+    if not machine.exiting:
+        machine.shutdown("guest-shutdown", guest=True)  # the image is written: the guest powers off
 
 
 _POWER: dict[str, Callable[[Machine], None]] = {
-    "powerdown": _power_off,
     "reboot": _reboot,
     "halt": _halt,
     "ram": _suspend_ram,

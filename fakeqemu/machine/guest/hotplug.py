@@ -38,6 +38,7 @@ POLICIES = ("auto", "prompt", "never", "refuse", "passive")
 _DELAY = re.compile(r"delay:(\d{1,9})")
 #: how long the modelled guest takes to act on the power button
 POWERDOWN_DELAY_S = 0.05
+POWER_POLICIES = ("prompt", "ignore", "hang")
 
 
 class PolicyError(ValueError):
@@ -69,6 +70,8 @@ class Guest:
         self.booted = False
         self.pending_gpe = False
         self.pending_powerdown = False
+        #: what the OS does on shutdown: prompt, delay:<ms>, ignore (the button), hang
+        self.power = check_policy(machine.config.power, POWER_POLICIES, "power")
         #: an SCI is raised and the guest's handler is due on the next tick
         self.sci_scheduled = False
         #: log of what the guest did, for x-fakeqemu-query-guest: (action, detail)
@@ -163,7 +166,7 @@ class Guest:
             return
         if self.pending_powerdown and self.effective_policy not in ("never", "passive"):  # never: no ACPI driver
             self.pending_powerdown = False
-            self.machine.timers.call_later(POWERDOWN_DELAY_S, self._power_off)
+            self.power_down(button=True)
         hp = self.pcihp
         raised = hp is not None and bool(hp.gpe.sts[0] & hp.gpe.en[0] & PCI_HOTPLUG_STATUS)
         if hp is not None and hp.gpe.sts[0] & hp.gpe.en[0] & CPU_HOTPLUG_STATUS:
@@ -172,6 +175,26 @@ class Guest:
             # a GPE still raised (a guest that ignored it and now answers) is handled like a new one
             self.pending_gpe = False
             self.on_gpe()
+
+    def set_power(self, policy: str) -> None:
+        self.power = check_policy(policy, POWER_POLICIES, "power")
+
+    def power_down(self, button: bool) -> None:
+        """The OS shuts down: on the ACPI power button (``button``), or asked to (the agent's
+        guest-shutdown). ``power`` policy: ``prompt`` powers off shortly after, ``delay:<ms>`` later,
+        ``ignore`` ignores the button (no acpid) but not a shutdown command, ``hang`` starts the shutdown
+        (its agent stops) and never gets to power off."""
+        if self.power == "ignore" and button:
+            self._note("guest power=ignore: the power button is ignored")
+            return
+        if self.power == "hang":
+            self._note("guest power=hang: the shutdown hangs before power off")
+            agent = self.machine.agent
+            if agent is not None:  # the OS stops its services, its agent among them, then hangs
+                self.machine.timers.call_later(POWERDOWN_DELAY_S, agent.stop)
+            return
+        ms = delay_ms(self.power)
+        self.machine.timers.call_later(POWERDOWN_DELAY_S if ms is None else ms / 1000.0, self._power_off)
 
     def _power_off(self) -> None:
         if self.machine.exiting:
@@ -345,4 +368,5 @@ class Guest:
             "effective-policy": self.effective_policy,
             "devices": [{"id": k, "policy": v} for k, v in sorted(self.device_policy.items())],
             "booted": self.booted,
+            "power": self.power,
         }
