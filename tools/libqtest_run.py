@@ -79,9 +79,6 @@ class Result:
     why: str
 
 
-_ERROR = re.compile(r"(ERROR:.*|Bail out!.*|\*\*.*|.*(?:assertion failed|error|Error|FAIL).*)")
-
-
 def run_subtest(program: str, path: str, target: str, timeout: float) -> Result:
     cmd = [str(build_dir() / program), "-p", path, "--tap", "-k", "-m", "slow"]
     # its own process group: on a timeout the program and the emulators it started all go
@@ -108,13 +105,12 @@ def run_subtest(program: str, path: str, target: str, timeout: float) -> Result:
 
 
 def _why(proc: subprocess.CompletedProcess[str]) -> str:
-    for stream in (proc.stderr, proc.stdout):
-        for line in stream.splitlines():
-            line = line.strip()
-            if line.startswith("# ") and "starting QEMU" in line:
-                continue
-            if _ERROR.fullmatch(line):
-                return line.removeprefix("# ")[:200]
+    """The first line that says what went wrong: libqtest's assertion, the emulator's refusal, a crash."""
+    lines = [ln.strip().removeprefix("# ") for ln in (proc.stderr + "\n" + proc.stdout).splitlines()]
+    for pattern in (r"ERROR:.*", r".*Assertion .*", r"qemu-system-x86_64: (?!terminating).*", r".*[Ee]rror.*"):
+        for line in lines:
+            if re.fullmatch(pattern, line) and not line.startswith(("starting QEMU", "->", "<-")):
+                return line[:200]
     return f"exit status {proc.returncode}"
 
 

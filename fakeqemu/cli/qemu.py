@@ -27,6 +27,7 @@ from fakeqemu.machine.guest.hotplug import POWER_POLICIES, PolicyError, check_po
 from fakeqemu.machine.machine import ColdPlugError, MachineConfig
 from fakeqemu.server.backends import BackendError, OpenBackends, open_chardev, open_spice, open_vnc
 from fakeqemu.server.chardev import ChardevError, Endpoint, connect, is_listening
+from fakeqemu.server.signals import block_exit_signals
 
 if TYPE_CHECKING:  # the runtime (trio) is imported late: see fakeqemu.server.prestart
     from fakeqemu.server.vm import VM, VMConfig
@@ -582,6 +583,7 @@ def _daemonize() -> int | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ignore_signals()
+    block_exit_signals()  # taken by the runtime once it runs (fakeqemu.server.signals)
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         opts = parse_args(args)

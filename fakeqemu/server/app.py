@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-import signal
 import sys
-import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import trio
 
 from fakeqemu.machine.traffic import DEFAULT_LIMIT
+from fakeqemu.server.signals import describe, exit_signals
 from fakeqemu.server.vm import VM, VMConfig
-
-EXIT_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 async def serve_vms(
@@ -41,19 +37,19 @@ async def serve_vms(
         for cfg in configs:
             if cfg.machine.traffic_limit is None:
                 cfg.machine.traffic_limit = DEFAULT_LIMIT
-    with _signals() as signals:
+    with exit_signals() as signals:
         async with trio.open_nursery() as nursery:
             vms = [await nursery.start(VM(cfg).run) for cfg in configs]
             if on_ready is not None:
                 on_ready(vms)
             task_status.started(vms)
 
-            async def forward_signals(receiver: AsyncIterator[int]) -> None:
-                async for signum in receiver:
+            async def forward_signals(receiver: AsyncIterator[tuple[int, int]]) -> None:
+                async for signum, sender in receiver:
                     live = [vm for vm in vms if not vm.exited.is_set()]
                     # one line for a fleet, none from a worker of a sharded one (its supervisor says it)
                     if len(vms) == 1 and not quiet:
-                        print(f"qemu-system-x86_64: terminating on signal {signum}", file=sys.stderr, flush=True)
+                        print(f"qemu-system-x86_64: {describe(signum, sender)}", file=sys.stderr, flush=True)
                     elif live and not quiet:
                         print(f"fakeqemu: terminating {len(live)} VMs on signal {signum}", file=sys.stderr, flush=True)
                     for vm in live:
@@ -68,13 +64,3 @@ async def serve_vms(
             for vm in vms:
                 await vm.exited.wait()
             nursery.cancel_scope.cancel()
-
-
-@contextlib.contextmanager
-def _signals() -> Iterator[AsyncIterator[int] | None]:
-    """The exit signals, where a process can take them (its main thread); None elsewhere."""
-    if threading.current_thread() is not threading.main_thread():
-        yield None
-        return
-    with trio.open_signal_receiver(*EXIT_SIGNALS) as receiver:
-        yield receiver

@@ -17,6 +17,7 @@ import trio
 from fakeqemu.machine.migration import vmstate
 from fakeqemu.machine.migration.state import BYTES_PER_ZERO_PAGE
 from fakeqemu.protocols.migration import Decoder, StreamError, frame, preamble
+from fakeqemu.server.signals import unblock_in_child
 
 if TYPE_CHECKING:
     from fakeqemu.server.vm import VM
@@ -107,7 +108,7 @@ async def _open(uri: str, fd: int | None) -> trio.abc.Stream:
     if uri.startswith("fd:") and fd is not None:
         return _fd_stream(fd)
     argv = ["/bin/sh", "-c", uri[5:]]
-    proc = await trio.lowlevel.open_process(argv, stdin=subprocess.PIPE)
+    proc = await trio.lowlevel.open_process(argv, stdin=subprocess.PIPE, preexec_fn=unblock_in_child)
     return _Pipe(proc)
 
 
@@ -181,7 +182,9 @@ async def incoming(vm: VM, uri: str, listener: socket.socket | None) -> None:
             conn, _ = await lsock.accept()
         stream: trio.abc.Stream = trio.SocketStream(conn)
     elif uri.startswith("exec:"):
-        proc = await trio.lowlevel.open_process(shlex.split(uri[5:]), stdout=subprocess.PIPE)
+        proc = await trio.lowlevel.open_process(
+            shlex.split(uri[5:]), stdout=subprocess.PIPE, preexec_fn=unblock_in_child
+        )
         stream = _Pipe(proc)
     else:
         stream = _fd_stream(int(uri[3:]))

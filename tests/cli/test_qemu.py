@@ -195,3 +195,28 @@ def test_qtest_log_goes_where_asked(tmp_path: Path, where: str) -> None:
         assert lines[2].startswith("[S +") and lines[2].endswith("] OK little")
     else:
         assert log.read_text() == "old\n"
+
+
+def test_sigterm_names_its_sender_like_qemu(tmp_path: Path) -> None:
+    """``terminating on signal 15 from pid N (ARGV0)``, argv[0] as /proc/N/cmdline has it; exit status 0."""
+    sock_path = str(tmp_path / "qmp.sock")
+    with (
+        subprocess.Popen(
+            [*FAKEQEMU, "-M", "none", "-display", "none", "-qmp", f"unix:{sock_path},server=on,wait=off"],
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as proc,
+        socket.socket(socket.AF_UNIX) as qmp,
+    ):
+        for _ in range(3000):  # the greeting is the condition: the process is up and serving
+            try:
+                qmp.connect(sock_path)
+                break
+            except OSError:
+                time.sleep(0.01)
+        assert qmp.recv(4096).startswith(b'{"QMP"')
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    argv0 = Path(f"/proc/{os.getpid()}/cmdline").read_bytes().split(b"\0")[0].decode()
+    assert stderr == f"qemu-system-x86_64: terminating on signal 15 from pid {os.getpid()} ({argv0})\n"
+    assert proc.returncode == 0
