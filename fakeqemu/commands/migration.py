@@ -89,3 +89,13 @@ def migrate_incoming(ctx: Context, args: dict[str, Any]) -> Any:
     if not uri.startswith(SCHEMES):
         raise GenericError(f"unknown migration protocol: {uri}")
     mig.listen(uri)
+
+
+@command("migrate-start-postcopy")
+def migrate_start_postcopy(ctx: Context, args: dict[str, Any]) -> Any:
+    mig = migration(ctx)
+    if not mig.capabilities.get("postcopy-ram", False):
+        raise GenericError("Enable postcopy with migrate_set_capability before the start of migration")
+    if mig.status == "none":
+        raise GenericError("Postcopy must be started after migration has been started")
+    mig.postcopy = True

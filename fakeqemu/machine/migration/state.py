@@ -66,6 +66,7 @@ class Migration:
         "pages_sent",
         "parameters",
         "passes",
+        "postcopy",
         "socket_address",
         "start_time",
         "status",
@@ -90,6 +91,8 @@ class Migration:
         self.passes = 0
         self.transferred = 0
         self.pages_sent = 0
+        #: migrate-start-postcopy was asked: the switch-over goes through postcopy-active
+        self.postcopy = False
         self.start_time = 0.0
         #: setup-time, downtime, total-time in ms, once known
         self.times: dict[str, int] = {}
@@ -128,6 +131,7 @@ class Migration:
         if self.machine.runstate == "inmigrate":
             raise GenericError("Guest is waiting for an incoming migration")
         self.error = None
+        self.postcopy = False
         self.passes = 0
         self.transferred = 0
         self.pages_sent = 0
@@ -174,10 +178,13 @@ class Migration:
         self._run_again()
 
     def finishing(self) -> None:
-        """Stop the VM for the last pass and the device state (runstate finish-migrate)."""
+        """Stop the VM for the last pass and the device state (runstate finish-migrate); after
+        migrate-start-postcopy the rest goes as postcopy (status postcopy-active)."""
         self.machine.stop("finish-migrate")
         self.stop_at = self._elapsed_ms()
         self.passed()
+        if self.postcopy:
+            self.set_status("postcopy-active")
 
     def completed(self) -> None:
         total = self._elapsed_ms()
