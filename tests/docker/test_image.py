@@ -337,3 +337,29 @@ def test_cold_start(engine: Engine, image: str) -> None:
         shutil.rmtree(vol, ignore_errors=True)
     print(f"docker run -> QMP greeting: {ms:.0f} ms")
     assert greeting.startswith(GREETING_PREFIX)
+
+
+def test_testcontainers_fakeqemu_container(engine: Engine, image: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """fakeqemu.testing.FakeQemuContainer (testcontainers-python) on the image built here: started, ready
+    once QMP greets, stopped and removed. This engine has no bridge network: the container shares the
+    host's, and testcontainers' reaper (an image from a registry) is off."""
+    monkeypatch.setenv("DOCKER_HOST", engine.env["DOCKER_HOST"])
+    monkeypatch.setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+    from testcontainers.core.config import testcontainers_config
+
+    monkeypatch.setattr(testcontainers_config, "ryuk_disabled", True)
+    from fakeqemu.testing import FakeQemuContainer
+
+    vm = FakeQemuContainer(image, ["-M", "q35", "-S"], host_network=True, labels={"fakeqemu.test": "1"})
+    with vm:
+        sock = connect(vm.qmp_address)
+        qmp = QMP(sock)
+        try:
+            assert qmp.greeting.startswith(GREETING_PREFIX), qmp.greeting
+            assert qmp.execute("qmp_capabilities") == {"return": {}}
+            status = {"status": "prelaunch", "singlestep": False, "running": False}
+            assert qmp.execute("query-status") == {"return": status}
+        finally:
+            qmp.close()
+        cid = vm.get_container_id()
+    assert engine.run("inspect", cid, check=False).returncode != 0  # removed
