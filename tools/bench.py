@@ -145,6 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     from tools.bench_jobs import bench as jobs_bench
 
     jobs_bench(qemu_argv, fake_argv)
+    # libvirt starting virt-install's default q35 domain, each emulator in the same private libvirtd
+    from tools.bench_libvirt import bench as libvirt_bench
+
+    libvirt_bench()
     # the HTTP plane must not slow QMP: fakeqemu alone, with a dashboard's live stream connected
     from tools.bench_http import measure
 
