@@ -21,6 +21,7 @@ from fakeqemu.cli.lifecycle import MonitorSockets, PidFile, StartupError, ignore
 from fakeqemu.cli.qemuopts import UsageError, device_opts, parse_bytes, parse_size_mb, split_opts
 from fakeqemu.machine.block.jobs import QEMU_JOB_RATE
 from fakeqemu.machine.cpus import Topology
+from fakeqemu.machine.devices.balloon import POLICIES as BALLOON_POLICIES
 from fakeqemu.machine.faults import FaultConfigError
 from fakeqemu.machine.guest.agent import AGENT_PORT_NAME, AgentPolicyError, check_agent_policy
 from fakeqemu.machine.guest.hotplug import POWER_POLICIES, PolicyError, check_policy
@@ -213,6 +214,10 @@ def _apply_fakeqemu(cfg: MachineConfig, text: str, opts: Options | None = None) 
                 raise UsageError(f"-fakeqemu: {exc}") from None
         elif key == "agent-block":
             cfg.agent_blocked = tuple(n for n in value.split(":") if n)
+        elif key == "balloon":
+            if value not in BALLOON_POLICIES:
+                raise UsageError(f"-fakeqemu: balloon must be one of {', '.join(BALLOON_POLICIES)}, not '{value}'")
+            cfg.balloon = value
         elif key == "traffic-limit":
             cfg.traffic_limit = parse_bytes(value, "-fakeqemu: traffic-limit")
         elif key == "job-rate":
@@ -227,8 +232,8 @@ def _apply_fakeqemu(cfg: MachineConfig, text: str, opts: Options | None = None) 
         else:
             raise UsageError(
                 f"-fakeqemu: unknown setting '{key}' "
-                "(known: qemu-version, package, rcu-grace-ms, guest, agent, agent-block, power, job-rate, faults, "
-                "traffic-limit, http, http-token, http-allow-host, http-insecure)"
+                "(known: qemu-version, package, rcu-grace-ms, guest, agent, agent-block, balloon, power, job-rate, "
+                "faults, traffic-limit, http, http-token, http-allow-host, http-insecure)"
             )
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from fakeqemu.commands.probe import probe_data
 from fakeqemu.commands.registry import Context, command
-from fakeqemu.machine.block import graph
+from fakeqemu.machine.block import graph, stats
 from fakeqemu.qmp.errors import GenericError
 
 if TYPE_CHECKING:
@@ -130,3 +130,8 @@ def query_block(ctx: Context, args: dict[str, Any]) -> Any:
         info["io-status"] = "ok"
         out.append(info)
     return out
+
+
+@command("query-blockstats")
+def query_blockstats(ctx: Context, args: dict[str, Any]) -> Any:
+    return stats.query_blockstats(ctx.machine, bool(args.get("query-nodes", False)))

@@ -9,6 +9,7 @@ from fakeqemu.commands.probe import recorded_device_properties
 from fakeqemu.commands.registry import Context, command
 from fakeqemu.machine.board import device_model, modelled_drivers, recorded
 from fakeqemu.machine.core.qom import Tree
+from fakeqemu.machine.devices import balloon
 from fakeqemu.qmp.errors import DeviceNotFound, GenericError
 
 
@@ -62,6 +63,8 @@ def qom_set(ctx: Context, args: dict[str, Any]) -> Any:
         raise GenericError(f"Property '{obj.type}.{name}' not found")
     if name in _READ_ONLY or typ.startswith(("child<", "link<")):
         raise GenericError(f"Property '{obj.type}.{name}' is not writable")
+    if balloon.qom_set(ctx.machine, obj, name, args["value"]):
+        return {}
     if "realized" in obj.values:
         if name == "realized":
             raise GenericError(f"fakeqemu does not model changing 'realized' of a device ('{obj.type}')")

@@ -109,6 +109,8 @@ class MachineConfig:
     chardev_closed: set[str] = field(default_factory=set)
     #: -usb / -machine usb=on: the board's own USB controller
     usb: bool = False
+    #: the guest's balloon driver: follow, ignore or partial (None: ignore under qtest, else follow)
+    balloon: str | None = None
     #: the displays: -vnc and -spice option texts, and the addresses they are bound to (host, port)
     vnc: str | None = None
     vnc_address: tuple[str, int] | None = None

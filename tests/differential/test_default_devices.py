@@ -6,9 +6,23 @@ and the errors of devices on the wrong bus or on none."""
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
 from typing import Any
 
+from tests.libvirt.qcow2 import write_qcow2
 from tests.oracle import Script, Step, WaitEvent, call, differential_tests, script
+
+#: libvirt's block nodes for a qcow2 disk (file + qcow2, no backing) under a virtio-blk-pci
+IMAGE = Path(tempfile.gettempdir()) / "fakeqemu-differential-default-devices.qcow2"
+if not IMAGE.exists():
+    write_qcow2(IMAGE, 64 << 20)
+DISK = [
+    "-blockdev", json.dumps({"driver": "file", "filename": str(IMAGE), "node-name": "libvirt-1-storage",
+                             "auto-read-only": True, "discard": "unmap"}),
+    "-blockdev", json.dumps({"node-name": "libvirt-1-format", "read-only": False, "driver": "qcow2",
+                             "file": "libvirt-1-storage", "backing": None}),
+]  # fmt: skip
 
 
 def dev(**opts: Any) -> list[str]:
@@ -86,7 +100,23 @@ def balloon() -> list[Step]:
         *call("balloon", {"value": 0}),
         *call("balloon", {"value": -5}),
         *call("balloon", {"value": 1 << 40}),
+        *stats("guest-stats"),
+        *stats("guest-stats-polling-interval"),
+        *stats("guest-stats-polling-interval", 5),
+        *stats("guest-stats-polling-interval"),
+        *stats("guest-stats"),
+        *stats("guest-stats-polling-interval", -1),
+        *stats("guest-stats-polling-interval", "x"),
+        *stats("guest-stats", 0),
+        *stats("guest-stats-polling-interval", 0),
+        *call("qom-get", {"path": "/machine/peripheral/balloon0/virtio-backend", "property": "guest-stats"}),
     ]
+
+
+def stats(prop: str, value: Any = None) -> list[Step]:
+    """qom-get, or qom-set when ``value`` is given, of a balloon property (settable while it runs)."""
+    args = {"path": "/machine/peripheral/balloon0", "property": prop}
+    return call("qom-get", args) if value is None else call("qom-set", {**args, "value": value})
 
 
 def usb_hotplug() -> list[Step]:
@@ -114,6 +144,12 @@ SCRIPTS: list[Script] = [
     script("no-balloon-no-display", *call("query-balloon"), *call("balloon", {"value": 1 << 20}),
            *call("query-vnc"), *call("query-vnc-servers"), *call("query-spice")),
     script("usb-none", *call("device_add", {"driver": "usb-tablet", "id": "t0"}), machine="q35"),
+    script("blockstats", *call("query-blockstats"), *call("query-blockstats", {"query-nodes": True}),
+           *call("query-blockstats", {"query-nodes": False}),
+           extra_args=[*DISK, *dev(driver="virtio-blk-pci", bus="pci.0", addr="0x7", drive="libvirt-1-format",
+                                   id="virtio-disk0", bootindex=1)]),
+    script("blockstats-unattached", *call("query-blockstats"), *call("query-blockstats", {"query-nodes": True}),
+           extra_args=DISK),
 ]  # fmt: skip
 
 test_harness_against_qemu, test_differential = differential_tests(SCRIPTS)

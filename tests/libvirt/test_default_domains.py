@@ -106,3 +106,37 @@ def _check_running(lv: Libvirt, name: str, image: Path) -> None:
         " ", ""
     )
     assert str(image) in lv.virsh("domblklist", name)
+
+
+def test_what_libvirt_polls(libvirt: Libvirt, tmp_path: Path) -> None:
+    """On virt-install's q35 domain: domstats (all groups), the balloon (setmem --live: the guest's driver
+    follows; dommemstat --period: the guest reports its memory), domblkstat and domblkinfo."""
+    name = "vi-q35-vnc-net"
+    image = tmp_path / "disk.qcow2"
+    write_qcow2(image, 64 << 20)
+    xml = tmp_path / "dom.xml"
+    xml.write_text(domain_xml(name, libvirt.emulator, image, kvm_usable()))
+    v = libvirt.virsh
+    v("define", str(xml))
+    v("start", name)
+    try:
+        stats = v("domstats", name)
+        for line in ("state.state=1", "balloon.current=262144", "balloon.maximum=262144", "block.count=1",
+                     "block.0.name=vda", "block.0.rd.reqs=0", "block.0.capacity=67108864", "net.count=1"):  # fmt: skip
+            assert f"  {line}\n" in stats, stats
+        assert "actual 262144" in v("dommemstat", name)
+        v("setmem", name, "131072", "--live")
+        libvirt.wait_for("the balloon to inflate", lambda: "actual 131072" in v("dommemstat", name))
+        assert "balloon.current=131072" in v("domstats", name, "--balloon")
+        assert any('"actual": 134217728' in e for e in libvirt.events("BALLOON_CHANGE"))
+        v("dommemstat", name, "--period", "1", "--live")
+        libvirt.wait_for("the guest's memory stats", lambda: "available " in v("dommemstat", name))
+        mem = v("dommemstat", name)
+        assert "unused " in mem and "last_update 0" not in mem, mem
+        blk = v("domblkstat", name, "vda")
+        assert "vda rd_req 0" in blk and "vda wr_bytes 0" in blk, blk
+        info = v("domblkinfo", name, "vda")
+        assert re.search(r"Capacity:\s+67108864", info), info
+    finally:
+        v("destroy", name)
+        v("undefine", name)
