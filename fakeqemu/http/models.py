@@ -130,12 +130,30 @@ class GuestDevicePolicy(BaseModel):
     policy: str
 
 
+class AgentView(BaseModel):
+    policy: str = Field(description="running, delay:<ms>, hung, absent")
+    port: str = Field(description="the virtserialport's id")
+    chardev: str
+    open: bool = Field(description="the guest has the port open (VSERPORT_CHANGE)")
+    frozen: bool = Field(description="guest-fsfreeze-freeze is in effect")
+
+
+class VcpuView(BaseModel):
+    index: int = Field(description="the possible CPU's index (the ACPI CPU hotplug selector)")
+    qom_path: str = Field(alias="qom-path")
+    props: dict[str, int]
+    removing: bool = Field(description="device_del asked, the guest has not ejected it yet")
+
+
 class GuestView(BaseModel):
     policy: str
     effective_policy: str = Field(alias="effective-policy")
     devices: list[GuestDevicePolicy]
     booted: bool
+    power: str = Field(description="what the OS does on shutdown: prompt, delay:<ms>, ignore, hang")
     actions: list[list[str]] = Field(description="the last things the guest did: [action, detail]")
+    agent: AgentView | None = Field(default=None, description="the guest agent, if the VM has its port")
+    vcpus: list[VcpuView] = Field(default_factory=list, description="plugged vCPUs")
 
 
 class GuestPolicy(BaseModel):

@@ -130,4 +130,6 @@ def guest(machine: Machine) -> dict[str, Any]:
     g = machine.guest
     info = g.describe()
     info["actions"] = [[action, detail] for action, detail in g.actions[-GUEST_ACTIONS_SHOWN:]]
+    info["agent"] = machine.agent.describe() if machine.agent is not None else None
+    info["vcpus"] = machine.cpus.describe() if machine.board is not None else []
     return info

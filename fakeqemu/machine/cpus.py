@@ -163,6 +163,19 @@ class Cpus:
             out.append(entry)
         return out
 
+    def describe(self) -> list[dict[str, Any]]:
+        """The plugged vCPUs, with the unplug requests the guest has not answered."""
+        slots = self.cpuhp.slots if self.cpuhp is not None else []
+        return [
+            {
+                "index": i,
+                "qom-path": v.qom_path,
+                "props": self.topology.props(i),
+                "removing": i < len(slots) and slots[i].is_removing,
+            }
+            for i, v in sorted(self.plugged.items())
+        ]
+
     # --- hotplug ----------------------------------------------------------------------------------
 
     def device_add(self, args: dict[str, Any]) -> None:

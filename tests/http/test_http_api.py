@@ -10,6 +10,7 @@ import httpx
 import trio
 from qemu.qmp import QMPClient
 
+from fakeqemu.machine.cpus import Topology
 from tests.http.plane import Plane, running, vm_config
 from tests.integration.procs import in_asyncio
 
@@ -141,6 +142,19 @@ async def test_device_timeline(tmp_path: Path) -> None:
         assert [d["device"] for d in await plane.get("/api/vms/vm0/timeline")] == ["nic1"]
         r = await plane.client.get("/api/vms/vm0/devices/ghost/timeline")
         assert r.status_code == 404
+
+
+async def test_guest_shows_vcpus_and_power(tmp_path: Path) -> None:
+    topo = Topology.parse({"cpus": "1", "maxcpus": "2"})
+    async with running([vm_config(tmp_path, topology=topo, smp=1, guest="never")]) as plane:
+        cpu = {"driver": "qemu64-x86_64-cpu", "id": "c1", "socket-id": 1, "core-id": 0, "thread-id": 0}
+        await qmp(plane, ("device_add", cpu), ("device_del", {"id": "c1"}))
+        guest = await plane.get("/api/vms/vm0/guest")
+        assert guest["power"] == "prompt" and guest["agent"] is None
+        assert [(v["qom-path"], v["removing"]) for v in guest["vcpus"]] == [
+            ("/machine/unattached/device[0]", False),
+            ("/machine/peripheral/c1", True),
+        ]
 
 
 async def test_eject_errors(tmp_path: Path) -> None:
