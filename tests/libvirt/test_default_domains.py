@@ -110,7 +110,8 @@ def _check_running(lv: Libvirt, name: str, image: Path) -> None:
 
 def test_what_libvirt_polls(libvirt: Libvirt, tmp_path: Path) -> None:
     """On virt-install's q35 domain: domstats (all groups), the balloon (setmem --live: the guest's driver
-    follows; dommemstat --period: the guest reports its memory), domblkstat and domblkinfo."""
+    follows; dommemstat --period: the guest reports its memory), domblkstat and domblkinfo; a usb tablet
+    attached and detached."""
     name = "vi-q35-vnc-net"
     image = tmp_path / "disk.qcow2"
     write_qcow2(image, 64 << 20)
@@ -137,6 +138,21 @@ def test_what_libvirt_polls(libvirt: Libvirt, tmp_path: Path) -> None:
         assert "vda rd_req 0" in blk and "vda wr_bytes 0" in blk, blk
         info = v("domblkinfo", name, "vda")
         assert re.search(r"Capacity:\s+67108864", info), info
+        # a usb tablet hot-plugged and unplugged: no guest takes part, DEVICE_DELETED comes at once. libvirt
+        # detaches the first tablet that matches the XML (virt-install's input0), with QEMU 7.2 as here
+        tablet = tmp_path / "tablet.xml"
+        tablet.write_text("<input type='tablet' bus='usb'/>")
+        assert "attached successfully" in v("attach-device", name, str(tablet), "--live")
+
+        def tablets() -> list[str]:
+            return re.findall(r"<input type='tablet' bus='usb'>.*?</input>", v("dumpxml", name), re.S)
+
+        assert len(tablets()) == 2 and "<address type='usb' bus='0' port='2'/>" in tablets()[1]
+        assert "detached successfully" in v("detach-device", name, str(tablet), "--live")
+        assert len(tablets()) == 1 and "<alias name='input3'/>" in tablets()[0]
+        assert any(
+            '"device": "input0", "path": "/machine/peripheral/input0"' in e for e in libvirt.events("DEVICE_DELETED")
+        )
     finally:
         v("destroy", name)
         v("undefine", name)
