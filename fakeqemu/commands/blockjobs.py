@@ -166,8 +166,6 @@ def blockdev_create(ctx: Context, args: dict[str, Any]) -> Any:
     options = args["options"]
     if options["driver"] not in ("file", "qcow2", "raw"):
         raise GenericError(f"Driver '{options['driver']}' does not support blockdev-create")
-    if options["driver"] != "file":
-        graph.node_name(m, str(options["file"]))
     job = m.jobs.create(args["job-id"], Create(m, options), auto_dismiss=False)
     job.start()
 
@@ -203,7 +201,7 @@ def _snapshot(m: Machine, node: str, overlay: str) -> Undo:
 
 
 def _snapshot_sync(m: Machine, args: dict[str, Any]) -> Undo:
-    node = graph.node_name(m, args.get("node-name") or args.get("device") or "")
+    node = graph.lookup_pair(m, args.get("device", ""), args.get("node-name", ""))
     path = args["snapshot-file"]
     fmt = args.get("format", "qcow2")
     new = args.get("snapshot-node-name")
@@ -260,11 +258,15 @@ def blockdev_snapshot_sync(ctx: Context, args: dict[str, Any]) -> Any:
 
 
 def _bitmap_node(m: Machine, node: str) -> str:
-    return graph.node_name(m, node)
+    """block_dirty_bitmap_lookup's node look-up (add uses bdrv_lookup_bs instead)."""
+    try:
+        return graph.node_name(m, node)
+    except GenericError:
+        raise GenericError(f"Node '{node}' not found") from None
 
 
 def bitmap_add(m: Machine, args: dict[str, Any]) -> Undo:
-    node = _bitmap_node(m, args["node"])
+    node = graph.node_name(m, args["node"])
     m.bitmaps.add(node, args["name"], args.get("granularity"), bool(args.get("persistent", False)),
                   bool(args.get("disabled", False)))  # fmt: skip
     return lambda: m.bitmaps.remove(node, args["name"])

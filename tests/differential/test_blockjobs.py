@@ -340,6 +340,32 @@ SCRIPTS: list[Script] = [
             call("query-jobs"),
         ],
     ),
+    scenario(
+        "jobs-bad-inputs",
+        lambda n: [
+            images(n, ("base", None)),
+            nodes(n, ("base", None)),
+            job(
+                "blockdev-create", {"job-id": "c1", "options": {"driver": "qcow2", "file": "nope", "size": 1048576}}, 4
+            ),
+            call("blockdev-create", {"job-id": "c1", "options": {"driver": "raw", "file": "base-file", "size": 1}}),
+            call("query-jobs"),
+            job("job-dismiss", {"id": "c1"}, 1),
+            call("blockdev-snapshot-sync", {"snapshot-file": f"{ROOT}/{n}/x.qcow2"}),
+            call("blockdev-snapshot-sync", {"device": "nope", "snapshot-file": f"{ROOT}/{n}/x.qcow2"}),
+            call("blockdev-snapshot", {"node": "nope", "overlay": "base"}),
+            call("blockdev-snapshot", {"node": "base", "overlay": "nope"}),
+            call("block-dirty-bitmap-remove", {"node": "nope", "name": "x"}),
+            call("block-dirty-bitmap-clear", {"node": "base", "name": "x"}),
+            call("transaction", {"actions": []}),
+            call("blockdev-backup", {"job-id": "b", "device": "base", "target": "base", "sync": "full"}),
+            call("blockdev-backup", {"job-id": "b", "device": "base", "target": "nope", "sync": "full"}),
+            call("blockdev-backup", {"job-id": "b", "device": "base", "target": "base-file", "sync": "incremental"}),
+            call("blockdev-mirror", {"job-id": "m", "device": "base", "target": "nope", "sync": "full"}),
+            call("block-commit", {"job-id": "c", "device": "base"}),
+            call("query-jobs"),
+        ],
+    ),
 ]
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from fakeqemu.machine.block import graph, qcow2
 from fakeqemu.machine.block.jobs import Body, Driver, Job
+from fakeqemu.qmp.errors import GenericError
 
 if TYPE_CHECKING:
     from fakeqemu.machine.machine import Machine
@@ -219,6 +220,8 @@ class Create(Driver):
             job.fail(-(exc.errno or errno.EIO), f"Could not create '{exc.filename}': {exc.strerror}")
         except qcow2.ImageError as exc:
             job.fail(-errno.EINVAL, str(exc))
+        except GenericError as exc:  # the file node it names is not there
+            job.fail(-errno.EINVAL, exc.desc)
         job.progress(1)
         if not job.ret:
             yield from job.sleep(0)  # the write went through QEMU's thread pool
@@ -232,7 +235,7 @@ class Create(Driver):
             with open(path, "wb") as f:
                 f.truncate(int(o.get("size", 0)))  # type: ignore[call-overload]
             return
-        node = str(o["file"])
+        node = graph.node_name(self.m, str(o["file"]))
         path = str(graph.leaf_file(self.m, node).get("filename"))
         size = int(o["size"])  # type: ignore[call-overload]
         if driver == "qcow2":

@@ -56,6 +56,17 @@ def lookup(m: Machine, name: str) -> dict[str, Any]:
     raise GenericError(f"Cannot find device='{name}' nor node-name='{name}'")
 
 
+def lookup_pair(m: Machine, device: str, node: str) -> str:
+    """bdrv_lookup_bs(device, node_name): a -drive's node by its id, else a node by name."""
+    t = table(m)
+    for name, entry in t.items():
+        if device and entry["options"].get("id") == device:
+            return name
+    if node and node in t:
+        return node
+    raise GenericError(f"Cannot find device='{device}' nor node-name='{node}'")
+
+
 def node_name(m: Machine, name: str) -> str:
     entry = lookup(m, name)
     return str(entry["options"]["node-name"])
