@@ -157,6 +157,8 @@ class Machine:
         self.ioports = IoPorts()
         #: guest-physical MMIO (PCI BARs, MMCONFIG); RAM is what a qtest session writes
         self.memory = MemorySpace()
+        #: QEMU_CLOCK_VIRTUAL under the qtest accelerator, in ns: moved only by qtest's clock_step/clock_set
+        self.virtual_clock_ns = 0
         self.traffic = TrafficLog(clock, self.config.traffic_limit or 0)
         self.faults = Faults.from_json(self.config.faults.to_json())  # a copy: reset restores the config's
         self.runstate = "prelaunch" if self.config.paused else "running"
@@ -287,6 +289,9 @@ class Machine:
         if self.pci_host is not None:
             self.pci_host.reset()
         self.events.emit("RESET", {"guest": guest, "reason": reason})
+        if not self.running and self.runstate not in ("inmigrate", "finish-migrate"):
+            # main_loop_should_exit: a VM that is not running after a reset is left in prelaunch
+            self.runstate = "prelaunch"
         if self.running and not guest:
             # measured on QEMU 7.2: a running VM's firmware (SeaBIOS) answers a warm reset with a reboot
             # of its own, so a second RESET follows the reply

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from fakeqemu.machine.machine import Machine, MachineConfig
-from fakeqemu.machine.plug import device_add
+from fakeqemu.machine.plug import device_add, device_del
 from fakeqemu.protocols.qtest import QtestAbort, QtestSession, parse_c_u64
+from fakeqemu.qmp.errors import GenericError
 from tests.machine.rig import Rig
 
 
@@ -94,3 +95,34 @@ def test_log_lines() -> None:
     s = QtestSession(b.machine, log=lines.append)
     s.handle_line("inb 0x80")
     assert lines == ["[R +0.000000] inb 0x80\n", "[S +0.000000] OK 0x00ff\n"]
+
+
+def test_qtest_accelerator_clock() -> None:
+    """Upstream's qtest accelerator: clock_step/clock_set move the virtual clock, forward only. A pending
+    ACPI unplug is refused again while that clock stands at 0 (pcihp stamps the request with it), and
+    accepted once the clock has moved."""
+    machine = Machine(MachineConfig(machine_type="pc", qtest=True, accel="qtest"))
+    s = QtestSession(machine)
+    device_add(machine, {"driver": "e1000", "id": "nic0", "addr": "0x5"}, hotplug=True)
+    device_del(machine, "nic0")
+    with pytest.raises(GenericError, match="already in the process of unplug"):
+        device_del(machine, "nic0")
+    assert s.handle_line("clock_step 100") == "OK 100\n"
+    assert s.handle_line("clock_set 50") == "OK 100\n"
+    assert s.handle_line("clock_set 0x3b9aca00") == "OK 1000000000\n"
+    assert s.handle_line("clock_step") == "OK 1000000000\n"
+    with pytest.raises(QtestAbort):
+        s.handle_line("clock_set")
+    with pytest.raises(QtestAbort):
+        s.handle_line("clock_step x")
+    with pytest.raises(GenericError, match="already in the process of unplug"):
+        device_del(machine, "nic0")  # stamped 0 when first asked: refused for good under qtest
+    device_add(machine, {"driver": "e1000", "id": "nic1", "addr": "0x6"}, hotplug=True)
+    device_del(machine, "nic1")
+    device_del(machine, "nic1")  # stamped 1000 ms = now: accepted and sent again
+
+
+def test_no_clock_commands_without_the_qtest_accelerator() -> None:
+    _, s = session()
+    assert s.handle_line("clock_step 100") == "FAIL Unknown command 'clock_step'\n"
+    assert s.handle_line("clock_set 100") == "FAIL Unknown command 'clock_set'\n"

@@ -373,9 +373,12 @@ class AcpiPciHp:
         """Nothing per bus: pcihp resets with the machine (``reset``)."""
 
     def virtual_clock_ms(self) -> int:
-        """QEMU_CLOCK_VIRTUAL in ms, as far as qdev_unplug can tell: 0 until the guest first runs, and
-        under qtest (which drives that clock itself)."""
-        return 0 if (self.machine.config.qtest or self.machine.runstate == "prelaunch") else 1
+        """QEMU_CLOCK_VIRTUAL in ms, as far as qdev_unplug can tell: 0 until the guest first runs; under
+        the qtest accelerator (``-accel qtest``) only what qtest's clock_step/clock_set made it. Under
+        KVM or TCG it runs with the VM, so a repeated device_del is accepted and sent again."""
+        if self.machine.config.accel == "qtest":
+            return self.machine.virtual_clock_ns // 1_000_000
+        return 0 if self.machine.runstate == "prelaunch" else 1
 
 
 def unplug_in_progress(dev: PCIDevice, virtual_ms: int) -> bool:
