@@ -78,6 +78,15 @@ def _dict_plan(keys: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     return tuple((k, _string(k) + ": ") for k in qdict_order(keys))
 
 
+class Encoded:
+    """A value encoded already (in a worker thread: a client's huge ``id``), written as it is."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
 def _encode(value: Any) -> str:
     kind = type(value)
     if kind is str:
@@ -116,6 +125,8 @@ def _encode(value: Any) -> str:
         return str(int(value))
     if isinstance(value, dict):
         return _encode(dict(value))
+    if kind is Encoded:
+        return value.text  # type: ignore[no-any-return]
     raise TypeError(f"cannot encode {kind.__name__} as QMP JSON")
 
 

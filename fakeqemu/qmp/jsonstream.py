@@ -368,6 +368,11 @@ class JsonStreamer:
 
     # --- lexer (json-lexer.c) -------------------------------------------------------------------
 
+    @property
+    def pending(self) -> int:
+        """Tokens of the message in progress."""
+        return len(self._tokens)
+
     def feed(self, data: bytes) -> list[object]:
         self._out = []
         if self._state == START and not self._tokens and not self._token and self._fast(data):

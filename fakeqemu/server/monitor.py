@@ -42,6 +42,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("fakeqemu.monitor")
 
+#: reads this large, or messages with this many tokens so far, are parsed in a worker thread
+HEAVY_BYTES = 16 * 1024
+HEAVY_TOKENS = 4096
+
 
 class QMPMonitor:
     """One QMP client's connection to a VM."""
@@ -161,7 +165,13 @@ class QMPMonitor:
         hold_received(self.ctx, event.fds)
         self.traffic.add(self.conn_name, "in", event.data)
         traced = bool(self.ctx.machine.trace.enabled)
-        for item in self.session.receive_data(event.data):
+        if len(event.data) >= HEAVY_BYTES or self.session.pending_tokens >= HEAVY_TOKENS:
+            # a big read, or the end of a big message: parse it in a worker thread so the other clients
+            # (and this VM's timers) keep being served meanwhile
+            items = await trio.to_thread.run_sync(self.session.receive_heavy, event.data, not traced)
+        else:
+            items = self.session.receive_data(event.data)
+        for item in items:
             if traced:
                 self._trace_request(item)
             if isinstance(item, Output):

@@ -8,7 +8,7 @@ import fakeqemu.commands.all  # noqa: F401
 from fakeqemu.commands.dispatch import answer
 from fakeqemu.commands.registry import Context
 from fakeqemu.machine.machine import Machine, MachineConfig
-from fakeqemu.qmp.session import Output, QMPSession
+from fakeqemu.qmp.session import Output, QMPSession, Request
 
 QEMU_PACKAGE = "Debian 1:7.2+dfsg-7+deb12u18+b3"
 
@@ -170,3 +170,17 @@ def test_quit_sends_shutdown_before_the_reply_and_asks_to_exit() -> None:
         b'{"return": {}}\r\n',
     ]
     assert exits == [True]
+
+
+def test_receive_heavy_answers_as_receive_data_does() -> None:
+    """The worker-thread path: same requests (ids encoded already, replies byte-equal), parse errors joined."""
+    def wire(session: QMPSession, items: list[Output | Request]) -> bytes:
+        return b"".join(i.data if isinstance(i, Output) else session.reply(i, {}) for i in items)
+
+    data = b"[" * 3000 + b'{"execute": "query-status", "id": [1, {"a": [2.5, "x"]}]}' + b"}" * 5
+    plain, heavy = QMPSession((7, 2, 0), ""), QMPSession((7, 2, 0), "")
+    for s in (plain, heavy):
+        s.receive_data(b'{"execute": "qmp_capabilities"}')
+    expected = plain.receive_data(data)
+    got = heavy.receive_heavy(data)
+    assert len(got) < len(expected) and wire(heavy, got) == wire(plain, expected)

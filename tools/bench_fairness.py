@@ -1,0 +1,89 @@
+"""One client's heavy but legal input against another client's wait, fakeqemu and QEMU 7.2 in the same run.
+
+Client A sends one heavy message (2 Mi tokens, a 1 M-element id, 100,000-deep nesting) and waits for the
+answers; meanwhile client B, on a second monitor, runs query-status round trips back to back. Reported:
+B's worst round trip while A's message is being handled, and how long A waited, per emulator.
+
+    python -m tools.bench_fairness [--only fakeqemu|qemu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import socket
+import sys
+import threading
+import time
+
+from tools.launch import BARE, FAKEQEMU, Emulator
+
+QEMU = "qemu-system-x86_64"
+PAYLOADS = {
+    "2 Mi tokens": b'{"execute": "query-status", "id": [' + b"1," * ((2 << 20) // 2) + b"1]}",
+    "1 M-element id": b'{"execute": "query-status", "id": [' + b"1," * 999_999 + b"1]}",
+    "100,000-deep nesting": b"[" * 100_000 + b"]" * 100_000,
+}
+MARKER = b'\xff{"execute": "query-name", "id": "mark"}'
+
+
+def _negotiate(sock: socket.socket) -> socket.SocketIO:
+    f = sock.makefile("rb")
+    f.readline()
+    sock.sendall(b'{"execute": "qmp_capabilities"}')
+    f.readline()
+    return f  # type: ignore[return-value]
+
+
+def measure(argv: list[str], payload: bytes) -> tuple[float, float]:
+    with Emulator(prefix="fair-") as emu:
+        a_path, b_path = emu.path("a.sock"), emu.path("b.sock")
+        emu.start(
+            [*argv, "-M", "pc", *BARE, "-S"]
+            + ["-qmp", f"unix:{a_path},server=on,wait=off", "-qmp", f"unix:{b_path},server=on,wait=off"]
+        )
+        a, b = emu.connect("a.sock"), emu.connect("b.sock")
+        fa, fb = _negotiate(a), _negotiate(b)
+        worst = [0.0]
+        stop = threading.Event()
+
+        def other() -> None:
+            while not stop.is_set():
+                t = time.perf_counter()
+                b.sendall(b'{"execute": "query-status"}')
+                fb.readline()
+                worst[0] = max(worst[0], time.perf_counter() - t)
+
+        thread = threading.Thread(target=other)
+        thread.start()
+        start = time.perf_counter()
+        a.sendall(payload + MARKER)
+        while b'"mark"' not in fa.readline():
+            pass
+        elapsed = time.perf_counter() - start
+        stop.set()
+        thread.join()
+        for s in (a, b):
+            s.close()
+        return worst[0], elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=["fakeqemu", "qemu"])
+    ns = parser.parse_args()
+    emulators = {"fakeqemu": list(FAKEQEMU)}
+    if shutil.which(QEMU):
+        emulators["qemu"] = [QEMU]
+    for name, payload in PAYLOADS.items():
+        for emu, argv in emulators.items():
+            if ns.only and emu != ns.only:
+                continue
+            worst, elapsed = measure(argv, payload)
+            print(f"{name:22} {emu:9} other client's worst wait {worst * 1000:8.1f} ms; heavy client {elapsed:6.2f} s")
+            sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
