@@ -38,10 +38,8 @@ def _negotiate(sock: socket.socket) -> socket.SocketIO:
 def measure(argv: list[str], payload: bytes) -> tuple[float, float]:
     with Emulator(prefix="fair-") as emu:
         a_path, b_path = emu.path("a.sock"), emu.path("b.sock")
-        emu.start(
-            [*argv, "-M", "pc", *BARE, "-S"]
-            + ["-qmp", f"unix:{a_path},server=on,wait=off", "-qmp", f"unix:{b_path},server=on,wait=off"]
-        )
+        monitors = ["-qmp", f"unix:{a_path},server=on,wait=off", "-qmp", f"unix:{b_path},server=on,wait=off"]
+        emu.start([*argv, "-M", "pc", *BARE, "-S", *monitors])
         a, b = emu.connect("a.sock"), emu.connect("b.sock")
         fa, fb = _negotiate(a), _negotiate(b)
         worst = [0.0]

@@ -174,6 +174,7 @@ def test_quit_sends_shutdown_before_the_reply_and_asks_to_exit() -> None:
 
 def test_receive_heavy_answers_as_receive_data_does() -> None:
     """The worker-thread path: same requests (ids encoded already, replies byte-equal), parse errors joined."""
+
     def wire(session: QMPSession, items: list[Output | Request]) -> bytes:
         return b"".join(i.data if isinstance(i, Output) else session.reply(i, {}) for i in items)
 
