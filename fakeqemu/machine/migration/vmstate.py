@@ -1,6 +1,7 @@
 """The VM state a migration stream carries, and the destination's checks: the user devices (by QEMU's
 section names), pending unplugs and the pcihp registers, the guest's policies, the block graph and its
-dirty bitmaps. Plain JSON-able dicts: fakeqemu.protocols.migration frames them."""
+dirty bitmaps, the balloon (target, actual), the guest agent (policy, frozen filesystems, files, users).
+Plain JSON-able dicts: fakeqemu.protocols.migration frames them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from fakeqemu.machine.block.bitmaps import Bitmap
 from fakeqemu.machine.core.qdev import PCIDevice
+from fakeqemu.machine.devices.balloon import Balloon, DeviceNotActive, find_balloon
 
 if TYPE_CHECKING:
     from fakeqemu.machine.machine import Machine
@@ -48,12 +50,20 @@ def section(bus: Any, dev: PCIDevice) -> str:
     return f"0000:{bus_no:02x}:{dev.slot:02x}.{dev.function:x}/{VMSD_NAMES.get(dev.type, dev.type)}"
 
 
+def _balloon(m: Machine) -> Balloon | None:
+    try:
+        return find_balloon(m)
+    except DeviceNotActive:
+        return None
+
+
 def snapshot(m: Machine) -> dict[str, Any]:
     devices = []
     for bus, dev in _user_devices(m):
         devices.append({"section": section(bus, dev), "id": dev.id, "type": dev.type, "path": dev.path,
                         "pending": bool(dev.pending_deleted_event)})  # fmt: skip
     hp = m.pcihp
+    balloon = _balloon(m)
     return {
         "devices": devices,
         "pcihp": {}
@@ -67,6 +77,16 @@ def snapshot(m: Machine) -> dict[str, Any]:
             n: {"options": e["options"], "backing": e.get("backing")} for n, e in m.backends.blockdevs.items()
         },
         "bitmaps": {n: [vars(b) for b in bms] for n, bms in m.bitmaps.nodes.items()},
+        "balloon": None if balloon is None else {"target": balloon.target, "actual": balloon.actual},
+        "agent": None
+        if m.agent is None
+        else {
+            "policy": m.agent.policy,
+            "frozen": m.agent.frozen,
+            "fs": {path: bytes(data).decode("latin-1") for path, data in m.agent.fs.items()},
+            "passwords": {user: list(pw) for user, pw in m.agent.passwords.items()},
+            "users": list(m.agent.users),
+        },
     }
 
 
@@ -95,6 +115,16 @@ def apply(m: Machine, state: dict[str, Any]) -> None:
     for node, bms in state.get("bitmaps", {}).items():
         if node in table:
             m.bitmaps.nodes[node] = [Bitmap(**b) for b in bms]
+    carried, balloon = state.get("balloon"), _balloon(m)
+    if carried is not None and balloon is not None:
+        balloon.target, balloon.actual = int(carried["target"]), int(carried["actual"])
+    agent = state.get("agent")
+    if agent is not None and m.agent is not None:
+        m.agent.policy = str(agent["policy"])
+        m.agent.frozen = bool(agent["frozen"])
+        m.agent.fs = {path: bytearray(text.encode("latin-1")) for path, text in agent["fs"].items()}
+        m.agent.passwords = {user: (str(pw[0]), bool(pw[1])) for user, pw in agent["passwords"].items()}
+        m.agent.users = [str(u) for u in agent["users"]]
     hp = m.pcihp
     if hp is None:
         return
