@@ -26,6 +26,7 @@ from fakeqemu.server.backends import OpenBackends
 from fakeqemu.server.chardev import ChardevError, Endpoint, bound_address, connect, is_listening, listen, open_endpoint
 from fakeqemu.server.driver import Acceptor, Reconnector
 from fakeqemu.server.monitor import QMPMonitor, serve_monitor
+from fakeqemu.server.pty import CONSOLE_DRIVERS, serve_pty
 
 log = logging.getLogger("fakeqemu.vm")
 
@@ -151,6 +152,11 @@ class VM:
                 async with trio.open_nursery() as nursery:
                     self._nursery = nursery
                     nursery.start_soon(self._drive_timers)
+                    ptys = self.config.held.ptys if self.config.held is not None else {}
+                    for dev in self.config.machine.devices:
+                        fd = ptys.get(str(dev.get("chardev")))
+                        if fd is not None and dev.get("driver") in CONSOLE_DRIVERS:
+                            nursery.start_soon(serve_pty, self, fd)
                     mig = self.machine.migration
                     if mig.incoming is not None and mig.incoming != "defer":
                         mig.listen(mig.incoming)

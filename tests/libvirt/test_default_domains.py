@@ -21,6 +21,7 @@ import subprocess
 from pathlib import Path
 
 from fakeqemu.cli.qemu import kvm_usable
+from tests.cli.test_pty_console import read_until
 from tests.libvirt.qcow2 import write_qcow2
 from tests.libvirt.test_virsh import Libvirt
 
@@ -99,6 +100,12 @@ def _check_running(lv: Libvirt, name: str, image: Path) -> None:
     assert re.fullmatch(r"/dev/pts/\d+", tty), tty
     assert os.path.exists(tty)
     assert f"<source path='{tty}'/>" in xml
+    # the guest booted when libvirt let it run: its login prompt is on the console
+    fd = os.open(tty, os.O_RDWR | os.O_NOCTTY)
+    try:
+        assert f"{name} login: ".encode() in read_until(fd, b"login: ")
+    finally:
+        os.close(fd)
     chardevs = lv.virsh("qemu-monitor-command", name, '{"execute":"query-chardev"}')
     assert f'"filename":"pty:{tty}"' in chardevs.replace(" ", ""), chardevs
     # the virtio balloon libvirt set at start: the guest has all its memory
