@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from fakeqemu import __version__
 from fakeqemu.cli import faultfile, limits, traceopts
 from fakeqemu.cli.chardevs import parse_legacy, parse_socket
@@ -360,6 +362,7 @@ def parse_args(argv: Sequence[str]) -> Options:
         elif name == "mon":
             mons.append(split_opts(value, implied="chardev"))
         elif name == "device":
+            _device_help_or_json_addr(arg, value)
             dev = device_opts(value)
             _agent_port(cfg, dev)
             cfg.devices.append(dev)
@@ -488,6 +491,27 @@ def _pick_accel(requested: list[str]) -> str:
 
 
 _WITH_ARG = frozenset({"machine", "M", "name", "m", "qmp", "qtest", "device", "pidfile", "fakeqemu"})
+
+
+def _device_help_or_json_addr(arg: str, value: str) -> None:
+    """``-device DRIVER,help`` lists the driver's properties and exits 0; a JSON ``addr`` is a devfn
+    number or a string, anything else fails as QEMU's qobject input visitor fails it."""
+    if value.lstrip().startswith("{"):
+        try:
+            spec = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return  # device_opts reports it
+        if isinstance(spec, dict) and "addr" in spec and type(spec["addr"]) not in (int, str):
+            expected = "expected: integer" if type(spec["addr"]) is float else "expected int or str"
+            raise UsageError(f"{arg} {value}: Invalid parameter type for 'addr', {expected}")
+        return
+    opts = split_opts(value, implied="driver")
+    if "help" in opts and opts.get("driver") not in (None, "help", "?"):
+        from fakeqemu.cli.devicehelp import device_help
+
+        text = device_help(opts["driver"])
+        if text is not None:
+            raise traceopts.ListAndExit(text, 0)
 
 
 def _endpoint(arg: str, value: str, label: str) -> Endpoint:
