@@ -7,6 +7,8 @@ import ipaddress
 from typing import Any
 
 from fakeqemu.commands.registry import Context, command
+from fakeqemu.machine.devices import framebuffer
+from fakeqemu.qmp.errors import GenericError
 
 #: the SPICE server library Debian's QEMU 7.2 is built with
 SPICE_VERSION = "0.15.1"
@@ -26,7 +28,7 @@ def query_vnc(ctx: Context, args: dict[str, Any]) -> Any:
         return {"enabled": False}
     host, port = addr
     return {"enabled": True, "host": host, "family": _family(host), "service": str(port), "auth": "none",
-            "clients": []}  # fmt: skip
+            "clients": [dict(c) for c in ctx.machine.vnc_clients]}  # fmt: skip
 
 
 @command("query-vnc-servers")
@@ -36,7 +38,8 @@ def query_vnc_servers(ctx: Context, args: dict[str, Any]) -> Any:
         return []
     host, port = addr
     server = {"host": host, "service": str(port), "family": _family(host), "websocket": False, "auth": "none"}
-    return [{"id": "default", "auth": "none", "clients": [], "server": [server]}]
+    clients = [dict(c) for c in ctx.machine.vnc_clients]
+    return [{"id": "default", "auth": "none", "clients": clients, "server": [server]}]
 
 
 @command("query-spice")
@@ -47,3 +50,19 @@ def query_spice(ctx: Context, args: dict[str, Any]) -> Any:
     host, port = addr
     return {"enabled": True, "migrated": False, "host": host, "port": port, "auth": "none",
             "compiled-version": SPICE_VERSION, "mouse-mode": "server", "channels": []}  # fmt: skip
+
+
+@command("screendump")
+def screendump(ctx: Context, args: dict[str, Any]) -> Any:
+    """The guest's screen, as PPM (or PNG with ``format``), written to ``filename``."""
+    if not framebuffer.has_display(ctx.machine):
+        raise GenericError("There is no console to take a screendump from")
+    rgb = framebuffer.render(ctx.machine)
+    data = framebuffer.png(rgb) if args.get("format") == "png" else framebuffer.ppm(rgb)
+    path = args["filename"]
+    try:
+        with open(path, "wb") as f:
+            f.write(data)
+    except OSError as exc:
+        raise GenericError(f"failed to open file '{path}': {exc.strerror}") from None
+    return {}

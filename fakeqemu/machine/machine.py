@@ -214,6 +214,8 @@ class Machine:
         #: the virtio balloon and its guest driver's policy (None: the default, see devices.balloon)
         self.balloon: Balloon | None = None
         self.balloon_policy: str | None = None
+        #: VNC clients connected now (query-vnc's ``clients``: VncClientInfo), kept by the VNC server
+        self.vnc_clients: list[dict[str, Any]] = []
         self.agent: GuestAgent | None = None
         if self.config.agent_port and self.board is not None:
             cfg = self.config

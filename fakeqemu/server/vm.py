@@ -27,6 +27,7 @@ from fakeqemu.server.chardev import ChardevError, Endpoint, bound_address, conne
 from fakeqemu.server.driver import Acceptor, Reconnector
 from fakeqemu.server.monitor import QMPMonitor, serve_monitor
 from fakeqemu.server.pty import CONSOLE_DRIVERS, serve_pty
+from fakeqemu.server.vnc import serve_vnc
 
 log = logging.getLogger("fakeqemu.vm")
 
@@ -152,6 +153,9 @@ class VM:
                 async with trio.open_nursery() as nursery:
                     self._nursery = nursery
                     nursery.start_soon(self._drive_timers)
+                    vnc = self.config.held.displays.get("vnc") if self.config.held is not None else None
+                    if vnc is not None:
+                        nursery.start_soon(serve_vnc, self, vnc)
                     ptys = self.config.held.ptys if self.config.held is not None else {}
                     for dev in self.config.machine.devices:
                         fd = ptys.get(str(dev.get("chardev")))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import zlib
 from pathlib import Path
 
 from fakeqemu.cli.qemu import kvm_usable
@@ -117,8 +118,8 @@ def _check_running(lv: Libvirt, name: str, image: Path) -> None:
 
 def test_what_libvirt_polls(libvirt: Libvirt, tmp_path: Path) -> None:
     """On virt-install's q35 domain: domstats (all groups), the balloon (setmem --live: the guest's driver
-    follows; dommemstat --period: the guest reports its memory), domblkstat and domblkinfo; a usb tablet
-    attached and detached."""
+    follows; dommemstat --period: the guest reports its memory), domblkstat and domblkinfo, a screenshot;
+    a usb tablet attached and detached."""
     name = "vi-q35-vnc-net"
     image = tmp_path / "disk.qcow2"
     write_qcow2(image, 64 << 20)
@@ -145,6 +146,12 @@ def test_what_libvirt_polls(libvirt: Libvirt, tmp_path: Path) -> None:
         assert "vda rd_req 0" in blk and "vda wr_bytes 0" in blk, blk
         info = v("domblkinfo", name, "vda")
         assert re.search(r"Capacity:\s+67108864", info), info
+        # virsh screenshot: libvirt asks for a PNG screendump of the guest model's screen (name, run state)
+        shot = tmp_path / "screen.png"
+        assert "Screenshot saved" in v("screenshot", name, str(shot))
+        data = shot.read_bytes()
+        assert data.startswith(b"\x89PNG\r\n\x1a\n"), data[:16]
+        assert b"\xff\xff\xff" in zlib.decompress(data[data.index(b"IDAT") + 4 : data.index(b"IEND") - 8])
         # a usb tablet hot-plugged and unplugged: no guest takes part, DEVICE_DELETED comes at once. libvirt
         # detaches the first tablet that matches the XML (virt-install's input0), with QEMU 7.2 as here
         tablet = tmp_path / "tablet.xml"
