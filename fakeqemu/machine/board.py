@@ -259,11 +259,30 @@ class _Layout:
     shared_roots: Mapping[str, Obj]
 
 
+#: what only exists under -qtest (the board was recorded with it): the qtest object and its chardev
+QTEST_PATHS = ("/machine/qtest", "/chardevs/qtest")
+
+
 @functools.cache
-def _layout(kind: str) -> _Layout:
+def board_objects(kind: str, qtest: bool = True) -> Mapping[str, Any]:
+    """The recorded objects of board ``kind``; without ``qtest``, less /machine/qtest and /chardevs/qtest
+    (and their child properties), as QEMU started without -qtest has them."""
+    objects: Mapping[str, Any] = recorded()["boards"][kind]["objects"]
+    if qtest:
+        return objects
+    out = {p: o for p, o in objects.items() if not any(p == q or p.startswith(q + "/") for q in QTEST_PATHS)}
+    for path in QTEST_PATHS:
+        parent, _, name = path.rpartition("/")
+        rec = out[parent]
+        out[parent] = {**rec, "props": [pr for pr in rec["props"] if pr[0] != name]}
+    return out
+
+
+@functools.cache
+def _layout(kind: str, qtest: bool = True) -> _Layout:
     """Built once per process and board kind: the objects no VM ever changes (memory regions, the CPU,
     ISA and system-bus devices, ...) are shared by every VM, so an idle VM owns a dozen objects."""
-    objects: Mapping[str, Any] = recorded()["boards"][kind]["objects"]
+    objects = board_objects(kind, qtest)
     pci = {
         (d["slot"], d["function"]): pci_entry_in_schema_order(d)
         for b in recorded()["boards"][kind]["query-pci"]
@@ -308,10 +327,10 @@ class Board:
         "type_bus_ids",
     )
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, qtest: bool = True) -> None:
         self.kind = kind
-        objects: Mapping[str, Any] = recorded()["boards"][kind]["objects"]
-        layout = _layout(kind)
+        objects = board_objects(kind, qtest)
+        layout = _layout(kind, qtest)
         buses = layout.buses
         # the VM's own objects: what can change (buses, PCI devices, containers) and their ancestors;
         # every other subtree is built once per process and shared, read-only (see _layout)

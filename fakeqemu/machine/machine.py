@@ -189,7 +189,7 @@ class Machine:
         self.pcihp: AcpiPciHp | None = None
         self.pci_host: PciHost | None = None
         if self.config.machine_type in ("pc", "q35"):
-            self.board = Board(self.config.machine_type)
+            self.board = Board(self.config.machine_type, qtest=self.config.qtest)
             self.pci_host = PciHost(self.config.machine_type, self.board.root_bus)
             self.pci_host.install(self.ioports, self.memory)
             self.pcihp = install(self, self.board.root_bus, self.config.machine_type)
