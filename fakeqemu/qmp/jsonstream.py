@@ -10,10 +10,10 @@ Rules:
 2. The streamer counts braces and brackets; when both counts are back to zero (or below), the tokens
    gathered form one message and are parsed. A lexer error drops the tokens gathered so far. Limits:
    64 MiB of tokens per message, 2 Mi tokens, nesting depth 1024.
-3. The parser is recursive descent with QEMU's messages ("expecting value", "missing : in object
-   pair", "duplicate key", "invalid keyword 'x'", ...). Strings are modified UTF-8: ``\\u0000`` is
-   allowed, surrogates and noncharacters are not. Integers that fit int64/uint64 stay integers, others
-   become floats.
+3. The parser is QEMU's recursive descent, run on an explicit stack (no Python recursion), with QEMU's
+   messages ("expecting value", "missing : in object pair", "duplicate key", "invalid keyword 'x'", ...).
+   Strings are modified UTF-8: ``\\u0000`` is allowed, surrogates and noncharacters are not. Integers that
+   fit int64/uint64 stay integers, others become floats.
 
 Fast path: a chunk that holds exactly one plain message is decoded by orjson, after checks that make
 sure QEMU would read it the same way; everything else takes the exact path.
@@ -26,8 +26,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-
-from fakeqemu.qmp.encode import deep_recursion
 
 MAX_TOKEN_SIZE = 64 << 20
 MAX_TOKEN_COUNT = 2 << 20
@@ -202,20 +200,72 @@ class _Parser:
         return tok
 
     def value(self) -> Any:
-        tok = self.peek()
-        if tok is None:
-            raise _ParseFailure("premature EOI")
+        """json-parser.c's recursive descent, run on an explicit stack (QEMU takes 1024 levels, more than
+        Python's default recursion allows): the same checks in the same order, so the same first error."""
+        stack: list[tuple[int, Any, str]] = []  # (what the container waits for, the container, the key)
+        while True:
+            tok = self.peek()
+            if tok is None:
+                raise _ParseFailure("premature EOI")
+            kind = tok[0]
+            if kind in (LCURLY, LSQUARE):
+                self.pos += 1
+                close = RCURLY if kind == LCURLY else RSQUARE
+                container: Any = {} if kind == LCURLY else []
+                peek = self.peek()
+                if peek is None:
+                    raise _ParseFailure("premature EOI")
+                if peek[0] != close:
+                    stack.append((_KEY if kind == LCURLY else _ITEM, container, ""))
+                    continue  # parse the first key or element
+                self.pos += 1
+                result: Any = container
+            else:
+                result = self._scalar(tok)
+            # hand the value to the containers waiting for it, closing those it completes
+            while True:
+                if not stack:
+                    return result
+                wants, container, key = stack.pop()
+                if wants == _KEY:
+                    if not isinstance(result, str):
+                        raise _ParseFailure("key is not a string in object")
+                    sep = self.pop()
+                    if sep is None:
+                        raise _ParseFailure("premature EOI")
+                    if sep[0] != COLON:
+                        raise _ParseFailure("missing : in object pair")
+                    stack.append((_VALUE, container, result))
+                    break
+                if wants == _VALUE:
+                    if key in container:
+                        raise _ParseFailure("duplicate key")
+                    container[key] = result
+                else:
+                    container.append(result)
+                sep = self.pop()
+                if sep is None:
+                    raise _ParseFailure("premature EOI")
+                if sep[0] == (RCURLY if wants == _VALUE else RSQUARE):
+                    result = container
+                    continue
+                if sep[0] != COMMA:
+                    raise _ParseFailure("expected separator in " + ("dict" if wants == _VALUE else "list"))
+                if self.peek() is None:
+                    raise _ParseFailure("premature EOI")
+                stack.append((_KEY if wants == _VALUE else _ITEM, container, ""))
+                break
+
+    def _scalar(self, tok: tuple[int, bytes]) -> Any:
         kind, text = tok
-        if kind == LCURLY:
-            return self.obj()
-        if kind == LSQUARE:
-            return self.array()
-        self.pos += 1
         if kind == STRING:
+            self.pos += 1
             return _parse_string(text)
         if kind in (INTEGER, FLOAT):
+            self.pos += 1
             return _parse_number(kind, text)
         if kind == KEYWORD:
+            self.pos += 1
             if text == b"true":
                 return True
             if text == b"false":
@@ -223,80 +273,17 @@ class _Parser:
             if text == b"null":
                 return None
             raise _ParseFailure(f"invalid keyword '{text.decode('ascii', 'replace')}'")
-        self.pos -= 1
         raise _ParseFailure("expecting value")
 
-    def pair(self, d: dict[str, Any]) -> None:
-        if self.peek() is None:
-            raise _ParseFailure("premature EOI")
-        key = self.value()  # QEMU parses any value here; its own error comes first
-        if not isinstance(key, str):
-            raise _ParseFailure("key is not a string in object")
-        tok = self.pop()
-        if tok is None:
-            raise _ParseFailure("premature EOI")
-        if tok[0] != COLON:
-            raise _ParseFailure("missing : in object pair")
-        val = self.value()
-        if key in d:
-            raise _ParseFailure("duplicate key")
-        d[key] = val
 
-    def obj(self) -> dict[str, Any]:
-        self.pop()
-        d: dict[str, Any] = {}
-        peek = self.peek()
-        if peek is None:
-            raise _ParseFailure("premature EOI")
-        if peek[0] == RCURLY:
-            self.pop()
-            return d
-        self.pair(d)
-        tok = self.pop()
-        if tok is None:
-            raise _ParseFailure("premature EOI")
-        while tok[0] != RCURLY:
-            if tok[0] != COMMA:
-                raise _ParseFailure("expected separator in dict")
-            self.pair(d)
-            tok = self.pop()
-            if tok is None:
-                raise _ParseFailure("premature EOI")
-        return d
-
-    def array(self) -> list[Any]:
-        self.pop()
-        out: list[Any] = []
-        peek = self.peek()
-        if peek is None:
-            raise _ParseFailure("premature EOI")
-        if peek[0] == RSQUARE:
-            self.pop()
-            return out
-        out.append(self._element())
-        tok = self.pop()
-        if tok is None:
-            raise _ParseFailure("premature EOI")
-        while tok[0] != RSQUARE:
-            if tok[0] != COMMA:
-                raise _ParseFailure("expected separator in list")
-            out.append(self._element())
-            tok = self.pop()
-            if tok is None:
-                raise _ParseFailure("premature EOI")
-        return out
-
-    def _element(self) -> Any:
-        if self.peek() is None:
-            raise _ParseFailure("premature EOI")
-        return self.value()
+#: what a container on the parser's stack waits for
+_KEY, _VALUE, _ITEM = range(3)
 
 
 def _parse(tokens: list[tuple[int, bytes]]) -> Any:
-    """Parse one message. The recursive descent needs more than Python's default recursion limit for the
-    deepest messages QEMU accepts: the limit is raised for the parse and put back after it."""
+    """Parse one message (no recursion: any depth the streamer lets through)."""
     try:
-        return deep_recursion(lambda p: p.value(), _Parser(tokens))
+        return _Parser(tokens).value()
     except _ParseFailure as exc:
         return JsonParseError(f"JSON parse error, {exc}")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 
+from fakeqemu.qmp.jsonstream import JsonStreamer
 from fakeqemu.qmp.session import Item, Output, QMPSession, Request
 
 
@@ -53,3 +54,18 @@ def test_parsing_leaves_the_recursion_limit_alone() -> None:
     out = s.receive_data(b'{"execute": "query-name", "id": ' + b"[" * 1000 + b"]" * 1000 + b"}")  # orjson's
     assert isinstance(out[-1], Request) and out[-1].command == "query-name"
     assert sys.getrecursionlimit() == limit
+
+
+def test_the_exact_parser_needs_no_recursion() -> None:
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(200)  # far below the 1024 levels QEMU takes
+    try:
+        out = JsonStreamer().feed(b"{'id': " + b"[" * 1023 + b"1" + b"]" * 1023 + b"}")  # quotes: not orjson's
+    finally:
+        sys.setrecursionlimit(limit)
+    value = out[0]
+    assert isinstance(value, dict)
+    depth, item = 0, value["id"]
+    while isinstance(item, list):
+        depth, item = depth + 1, item[0]
+    assert (depth, item) == (1023, 1)
