@@ -8,9 +8,10 @@ copies none)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,20 @@ import pytest
 from tests.oracle import Call, Poll, Script, Send, Step, Sync, WaitEvent, call, cmd, differential_tests, script
 from tests.system import require
 
-ROOT = Path("/tmp/fakeqemu-oracle-img")
+#: the images of this test process (QEMU's and fakeqemu's runs of a script share its paths, which their
+#: transcripts show; another pytest on the machine gets its own)
+ROOT = Path(f"/tmp/fakeqemu-oracle-img-{os.getpid()}")
 
 
 @pytest.fixture(autouse=True)
 def qemu_img() -> None:
     require("qemu-img", "apt-get install -y qemu-utils")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def image_root() -> Iterator[None]:
+    yield
+    shutil.rmtree(ROOT, ignore_errors=True)
 
 
 def images(name: str, *specs: tuple[str, str | None], size: str = "1M", data: tuple[str, ...] = ()) -> Call:
