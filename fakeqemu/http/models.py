@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
+from fakeqemu.machine.faults import MAX_ENTRIES, MAX_NAME
+
 
 def _not_bool(value: Any) -> Any:
     """JSON true is not the number 1 (pydantic's lax mode would take it as one)."""
@@ -253,7 +255,12 @@ class CloseAfter(FaultCount):
     requests: Count
 
 
-CommandFaults = list[Annotated[str, Field(max_length=128)]] | dict[str, FaultCount]
+#: a fault table's key (a command name, a job id) and its size, as fakeqemu.machine.faults bounds them
+FaultKey = Annotated[str, Field(max_length=MAX_NAME)]
+CommandFaults = (
+    Annotated[list[FaultKey], Field(max_length=MAX_ENTRIES)]
+    | Annotated[dict[FaultKey, FaultCount], Field(max_length=MAX_ENTRIES)]
+)
 
 
 class FaultsBody(BaseModel):
@@ -261,10 +268,14 @@ class FaultsBody(BaseModel):
     guest's eject behaviour."""
 
     model_config = ConfigDict(extra="forbid")
-    delay: dict[str, Seconds | DelayFault] = Field(
-        default_factory=dict, description="command -> seconds (or a distribution) to wait before the reply"
+    delay: dict[FaultKey, Seconds | DelayFault] = Field(
+        max_length=MAX_ENTRIES,
+        default_factory=dict,
+        description="command -> seconds (or a distribution) to wait before the reply",
     )
-    fail: dict[str, QMPFailure] = Field(default_factory=dict, description="command -> the QMP error to answer")
+    fail: dict[FaultKey, QMPFailure] = Field(
+        default_factory=dict, max_length=MAX_ENTRIES, description="command -> the QMP error to answer"
+    )
     close_after: Count | CloseAfter | None = Field(default=None, description="close a connection after N requests")
     close_mid_reply: CommandFaults = Field(default_factory=list, description="commands whose reply is cut in half")
     crash_on: CommandFaults = Field(default_factory=list, description="commands that kill the process (SIGKILL)")
@@ -274,8 +285,10 @@ class FaultsBody(BaseModel):
     )
     kill_vm: CommandFaults = Field(default_factory=list, description="commands that end this VM only")
     seed: Count | None = Field(default=None, description="seed of the delay distributions' generator")
-    job_error: dict[str, Annotated[int, Field(ge=0), NotBool]] = Field(
-        default_factory=dict, description="job id (or *) -> byte offset where its I/O fails once (EIO)"
+    job_error: dict[FaultKey, Annotated[int, Field(ge=0), NotBool]] = Field(
+        default_factory=dict,
+        max_length=MAX_ENTRIES,
+        description="job id (or *) -> byte offset where its I/O fails once (EIO)",
     )
     migration_cut: Literal["setup", "active", "device"] | None = Field(
         default=None, description="the outgoing migration stream is cut at this step"
