@@ -37,3 +37,20 @@ SCRIPTS: list[Script] = [
 
 
 test_harness_against_qemu, test_differential = differential_tests(SCRIPTS)
+
+MEMORY_SCRIPTS: list[Script] = [
+    script(
+        f"memory-summary-{name}",
+        call("query-memory-size-summary"),
+        call("query-memory-devices"),
+        extra_args=args,
+        must=[b'{"return": []}'],
+    )
+    for name, args in (
+        ("default", []),
+        ("size", ["-m", "size=256"]),
+        ("slots", ["-m", "128M,slots=4,maxmem=1G"]),
+    )
+]
+
+test_memory_harness_against_qemu, test_memory_differential = differential_tests(MEMORY_SCRIPTS)
