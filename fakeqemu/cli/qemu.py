@@ -102,7 +102,6 @@ IGNORED = frozenset(
         "usbdevice",
         "watchdog-action",
         "action",
-        "add-fd",
         "compat",
         "loadvm",
         "runas",
@@ -145,6 +144,8 @@ class VMSpec:
     agent: Endpoint | None = None
     #: the other chardevs (pty, socket, null, spicevmc, ...): their -chardev options, a socket's address
     chardevs: list[tuple[dict[str, str], Endpoint | None]] = field(default_factory=list)
+    #: -add-fd set=N,fd=M: the file descriptors passed down, by set (a chardev's path=/dev/fdset/N)
+    fdsets: dict[int, list[int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -387,6 +388,12 @@ def parse_args(argv: Sequence[str]) -> Options:
                 cfg.blockdevs.append({**drive, "node-name": drive["id"]})
         elif name == "pidfile":
             o.pidfile = value
+        elif name == "add-fd":
+            fd_opts = split_opts(value)
+            try:
+                o.vm.fdsets.setdefault(int(fd_opts["set"]), []).append(int(fd_opts["fd"]))
+            except (KeyError, ValueError):
+                raise UsageError(f"-add-fd {value}: Parameter 'set' and 'fd' must be numbers") from None
         elif name == "vnc":
             cfg.vnc = value
         elif name == "spice":
@@ -680,7 +687,7 @@ def _open_backends(opts: Options) -> OpenBackends:
     try:
         for chardev, ep in opts.vm.chardevs:
             where = opts.chardev_origins.get(chardev["id"], f"-chardev {chardev['id']}")
-            cfg.chardev_files[chardev["id"]] = filename = open_chardev(held, chardev, ep)
+            cfg.chardev_files[chardev["id"]] = filename = open_chardev(held, chardev, ep, opts.vm.fdsets)
             if filename.startswith("pty:"):
                 print(f"char device redirected to {filename[4:]} (label {chardev['id']})", flush=True)
         if cfg.vnc is not None:

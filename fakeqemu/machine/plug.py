@@ -178,6 +178,11 @@ def bus_device_add(
     if dev_id is not None and dev_id in board.peripheral.children:
         raise GenericError(f"Duplicate device ID '{dev_id}'")
     typed = _typed_props(model, opts, ())
+    if model.driver == "isa-serial" and typed.get("index") in range(len(ISA_SERIAL_PORTS)):
+        # isa_serial_realize: the index picks the COM port's I/O base and IRQ
+        iobase, irq = ISA_SERIAL_PORTS[typed["index"]]
+        typed.setdefault("iobase", iobase)
+        typed.setdefault("irq", irq)
     check_backends(machine, model, {**opts, **({"id": dev_id} if dev_id else {})})
     dev = board.create(model, dev_id, -1, hotplug, typed)
     dev.machine = machine
@@ -229,6 +234,8 @@ def _free_devfn(bus: PCIBus, driver: str) -> int:
 
 
 _TRUE = ("on", "yes", "true", "y")
+#: COM1-COM4: I/O base and IRQ by isa-serial index (hw/char/serial-isa.c)
+ISA_SERIAL_PORTS = ((0x3F8, 4), (0x2F8, 3), (0x3E8, 4), (0x2E8, 3))
 _BOOL = ("on", "off", "yes", "no", "true", "false", "y", "n")
 _INT_RANGES = {
     "uint8": (0, 0xFF),

@@ -26,10 +26,13 @@ class OpenBackends:
     ptys: dict[str, int] = field(default_factory=dict)
     sockets: dict[str, socket.socket] = field(default_factory=dict)
     displays: dict[str, socket.socket] = field(default_factory=dict)
+    #: file chardevs on a passed file descriptor (-add-fd): the guest's console log
+    files: dict[str, int] = field(default_factory=dict)
 
     def close(self) -> None:
-        for fd in self.ptys.values():
+        for fd in (*self.ptys.values(), *self.files.values()):
             os.close(fd)
+        self.files.clear()
         for sock in (*self.sockets.values(), *self.displays.values()):
             sock.close()
         self.ptys.clear()
@@ -51,9 +54,12 @@ def open_pty() -> tuple[int, str]:
     return master, path
 
 
-def open_chardev(held: OpenBackends, opts: dict[str, str], ep: Endpoint | None) -> str:
-    """Open one ``-chardev`` (``ep``: a socket chardev's address, as the CLI parsed it); returns
-    query-chardev's filename for it."""
+def open_chardev(
+    held: OpenBackends, opts: dict[str, str], ep: Endpoint | None, fdsets: dict[int, list[int]] | None = None
+) -> str:
+    """Open one ``-chardev`` (``ep``: a socket chardev's address, as the CLI parsed it; ``fdsets``: the
+    -add-fd sets, for a ``path=/dev/fdset/N`` as libvirt passes a serial log file); returns query-chardev's
+    filename for it."""
     label, backend = opts["id"], opts.get("backend", "")
     if backend == "pty":
         fd, path = open_pty()
@@ -70,11 +76,20 @@ def open_chardev(held: OpenBackends, opts: dict[str, str], ep: Endpoint | None) 
         return f"unix:{name},server=on"
     if backend == "file":
         path = opts.get("path", "")
+        if path.startswith("/dev/fdset/"):
+            members = (fdsets or {}).get(int(path[11:]) if path[11:].isdigit() else -1)
+            if not members:
+                raise BackendError(f"Could not open '{path}': No such file or directory")
+            held.files[opts["id"]] = members[0]
+            return "file"  # QEMU names a file chardev after its backend
         try:
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if opts.get("append") == "on" else 0)))
+            flags = (
+                os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_APPEND if opts.get("append") == "on" else os.O_TRUNC)
+            )
+            held.files[opts["id"]] = os.open(path, flags, 0o666)
         except OSError as exc:
             raise BackendError(f"Could not open '{path}': {exc.strerror}") from None
-        return path
+        return "file"
     return backend  # null, spicevmc, spiceport, stdio, ...: QEMU names them after the backend
 
 

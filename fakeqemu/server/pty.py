@@ -34,8 +34,8 @@ PTY_POLL_S = 1.0
 CONSOLE_DRIVERS = frozenset({"isa-serial", "virtconsole", "pci-serial"})
 
 
-async def serve_pty(vm: VM, fd: int) -> None:
-    console = SerialConsole(vm.name)
+async def _booted(vm: VM) -> None:
+    """Returns once the guest runs (at once, or at the first RESUME)."""
     running = trio.Event()
 
     def on_event(event: Event) -> None:
@@ -46,20 +46,31 @@ async def serve_pty(vm: VM, fd: int) -> None:
     try:
         if not vm.machine.running:
             await running.wait()
-        _write(fd, console.boot())
-        while True:
-            await trio.lowlevel.wait_readable(fd)
-            try:
-                data = os.read(fd, 4096)
-            except BlockingIOError:
-                continue
-            except OSError as exc:
-                if exc.errno == errno.EIO:  # no one has the other end open: look again later, as QEMU's
-                    await trio.sleep(PTY_POLL_S)  # pty chardev does every second
-                    continue
-                raise
-            if not data:
-                return
-            _write(fd, console.typed(data))
     finally:
         unsubscribe()
+
+
+async def serve_log(vm: VM, fd: int) -> None:
+    """A serial port on a file (libvirt's console log, ``-chardev file``): the guest's boot log lands there."""
+    await _booted(vm)
+    _write(fd, SerialConsole(vm.name).boot())
+
+
+async def serve_pty(vm: VM, fd: int) -> None:
+    console = SerialConsole(vm.name)
+    await _booted(vm)
+    _write(fd, console.boot())
+    while True:
+        await trio.lowlevel.wait_readable(fd)
+        try:
+            data = os.read(fd, 4096)
+        except BlockingIOError:
+            continue
+        except OSError as exc:
+            if exc.errno == errno.EIO:  # no one has the other end open: look again later, as QEMU's
+                await trio.sleep(PTY_POLL_S)  # pty chardev does every second
+                continue
+            raise
+        if not data:
+            return
+        _write(fd, console.typed(data))

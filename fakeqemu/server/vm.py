@@ -26,7 +26,7 @@ from fakeqemu.server.backends import OpenBackends
 from fakeqemu.server.chardev import ChardevError, Endpoint, bound_address, connect, is_listening, listen, open_endpoint
 from fakeqemu.server.driver import Acceptor, Reconnector
 from fakeqemu.server.monitor import QMPMonitor, serve_monitor
-from fakeqemu.server.pty import CONSOLE_DRIVERS, serve_pty
+from fakeqemu.server.pty import CONSOLE_DRIVERS, serve_log, serve_pty
 from fakeqemu.server.vnc import serve_vnc
 
 log = logging.getLogger("fakeqemu.vm")
@@ -157,10 +157,15 @@ class VM:
                     if vnc is not None:
                         nursery.start_soon(serve_vnc, self, vnc)
                     ptys = self.config.held.ptys if self.config.held is not None else {}
+                    files = self.config.held.files if self.config.held is not None else {}
                     for dev in self.config.machine.devices:
-                        fd = ptys.get(str(dev.get("chardev")))
-                        if fd is not None and dev.get("driver") in CONSOLE_DRIVERS:
-                            nursery.start_soon(serve_pty, self, fd)
+                        chardev = str(dev.get("chardev"))
+                        if dev.get("driver") not in CONSOLE_DRIVERS:
+                            continue
+                        if chardev in ptys:
+                            nursery.start_soon(serve_pty, self, ptys[chardev])
+                        elif chardev in files:
+                            nursery.start_soon(serve_log, self, files[chardev])
                     mig = self.machine.migration
                     if mig.incoming is not None and mig.incoming != "defer":
                         mig.listen(mig.incoming)

@@ -148,6 +148,11 @@ SCRIPTS: list[Script] = [
            *call("query-blockstats", {"query-nodes": False}),
            extra_args=[*DISK, *dev(driver="virtio-blk-pci", bus="pci.0", addr="0x7", drive="libvirt-1-format",
                                    id="virtio-disk0", bootindex=1)]),
+    script("isa-serial-com2", *call("qom-get", {"path": "/machine/peripheral/serial1", "property": "iobase"}),
+           *call("qom-get", {"path": "/machine/peripheral/serial1", "property": "irq"}),
+           *call("human-monitor-command", {"command-line": "info qtree"}),
+           extra_args=["-chardev", "null,id=c0", "-device", "isa-serial,chardev=c0,id=serial0,index=0",
+                       "-chardev", "null,id=c1", "-device", "isa-serial,chardev=c1,id=serial1,index=1"]),
     script("blockstats-unattached", *call("query-blockstats"), *call("query-blockstats", {"query-nodes": True}),
            extra_args=DISK),
 ]  # fmt: skip

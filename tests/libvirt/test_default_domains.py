@@ -27,7 +27,7 @@ from tests.libvirt.qcow2 import write_qcow2
 from tests.libvirt.test_virsh import Libvirt
 
 DOMAINS = Path(__file__).parent / "domains"
-NAMES = sorted(p.stem for p in DOMAINS.glob("*.xml"))
+NAMES = sorted(p.stem for p in DOMAINS.glob("vi-*.xml"))
 
 
 def domain_xml(name: str, emulator: Path, image: Path, kvm: bool) -> str:
@@ -167,6 +167,37 @@ def test_what_libvirt_polls(libvirt: Libvirt, tmp_path: Path) -> None:
         assert any(
             '"device": "input0", "path": "/machine/peripheral/input0"' in e for e in libvirt.events("DEVICE_DELETED")
         )
+    finally:
+        v("destroy", name)
+        v("undefine", name)
+
+
+def test_nova_shaped_domain(libvirt: Libvirt, tmp_path: Path) -> None:
+    """A domain shaped like OpenStack nova's (domains/nova-like.xml): SMBIOS from <sysinfo>, a serial log
+    file libvirt passes as a file descriptor (-add-fd, path=/dev/fdset/0), a second serial on a pty, a
+    virtio disk and NIC, VNC, cirrus video and a balloon polled every 10 s. The guest's boot log lands in
+    the log file, its login prompt on the pty."""
+    name = "instance-00000001"
+    image, log = tmp_path / "disk.qcow2", tmp_path / "console.log"
+    write_qcow2(image, 64 << 20)
+    xml = tmp_path / "dom.xml"
+    xml.write_text(domain_xml("nova-like", libvirt.emulator, image, kvm_usable()).replace("CONSOLELOG", str(log)))
+    v = libvirt.virsh
+    v("define", str(xml))
+    v("start", name)
+    try:
+        libvirt.wait_for("the boot log in the console log", lambda: b"login: " in log.read_bytes())
+        assert b"Debian GNU/Linux 12" in log.read_bytes()
+        chardevs = v("qemu-monitor-command", name, '{"execute":"query-chardev"}').replace(" ", "")
+        assert '"filename":"file","label":"charserial0"' in chardevs, chardevs
+        tty = re.search(r"<serial type='pty'>\s*<source path='(/dev/pts/\d+)'/>", v("dumpxml", name))
+        assert tty is not None
+        fd = os.open(tty.group(1), os.O_RDWR | os.O_NOCTTY)
+        try:
+            assert f"{name} login: ".encode() in read_until(fd, b"login: ")
+        finally:
+            os.close(fd)
+        libvirt.wait_for("the guest's memory stats", lambda: "usable " in v("dommemstat", name))
     finally:
         v("destroy", name)
         v("undefine", name)
