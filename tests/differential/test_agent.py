@@ -78,7 +78,11 @@ class Agent:
     def close(self) -> None:
         self.sock.close()
         self.proc.terminate()
-        self.proc.wait()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:  # seen once under load: qemu-ga did not end on SIGTERM
+            self.proc.kill()
+            self.proc.wait()
         if self.proc.stderr:
             self.proc.stderr.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
