@@ -70,6 +70,15 @@ def list_subtests(program: str) -> list[str]:
     return [line.strip() for line in out.splitlines() if line.startswith("/")]
 
 
+#: why a program registers no such subtest (it builds its list from the emulator's introspection)
+ABSENT = {
+    "qom-test": "not registered: machine type not in fakeqemu's query-machines",
+    "device-introspect-test": "not registered: machine type not in fakeqemu's query-machines",
+    "qmp-cmd-test": "not registered: command not in fakeqemu's query-qmp-schema",
+    "qos-test": "not registered: device type not in fakeqemu's qom-list-types",
+}
+
+
 @dataclass
 class Result:
     program: str
@@ -95,7 +104,9 @@ def run_subtest(program: str, path: str, target: str, timeout: float) -> Result:
     lines = proc.stdout.splitlines()
     tap = [ln for ln in lines if re.match(r"(not )?ok \d+ ", ln)]
     if not tap:
-        return Result(program, path, target, "absent" if proc.returncode == 0 else "fail", _why(proc) or "not run")
+        if proc.returncode == 0:
+            return Result(program, path, target, "absent", ABSENT.get(program, "not registered by the program"))
+        return Result(program, path, target, "fail", _why(proc))
     last = tap[-1]
     if "# SKIP" in last:
         return Result(program, path, target, "skip", last.split("# SKIP", 1)[1].strip())
@@ -122,7 +133,12 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=60.0)
     ap.add_argument("--json", type=Path, help="write every result here")
     ap.add_argument("--table", action="store_true", help="print the README table")
+    ap.add_argument("--from-json", type=Path, action="append", help="results of earlier runs instead of running")
+    ap.add_argument("--passing", type=Path, help="write the subtests that pass on fakeqemu (tests/libqtest)")
     args = ap.parse_args()
+    if args.from_json:
+        finish(args, [Result(**r) for f in args.from_json for r in json.loads(f.read_text())])
+        return 0
     if not (build_dir() / "qmp-test").exists():
         print(f"no qtest programs in {build_dir()}: run tools/qemu_qtest_build.sh first", file=sys.stderr)
         return 2
@@ -136,11 +152,19 @@ def main() -> int:
                 r = run_subtest(program, path, target, args.timeout)
                 results.append(r)
                 print(f"{target:8} {r.status:7} {program} {path} {r.why}", file=sys.stderr, flush=True)
+    finish(args, results)
+    return 0
+
+
+def finish(args: argparse.Namespace, results: list[Result]) -> None:
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in results], indent=1) + "\n")
+    if args.passing:
+        lines = [f"{r.program} {r.path}" for r in results if r.target == "fakeqemu" and r.status == "pass"]
+        head = "# written by tools/libqtest_run.py --passing: the subtests that pass on fakeqemu\n"
+        args.passing.write_text(head + "\n".join(lines) + "\n")
     if args.table:
         print(table(results))
-    return 0
 
 
 def table(results: list[Result]) -> str:

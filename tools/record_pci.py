@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.qemu_link import Qemu
-from tools.record_machine import DRIVERS, ROOT_PORT, start
+from tools.record_machine import BEHIND_ROOT_PORT, COLD_PCI, DRIVERS, ROOT_PORT, start
 
 OUT = Path(__file__).resolve().parent.parent / "fakeqemu" / "data" / "pci_config.json"
 MMCONFIG = 0xB0000000
@@ -197,6 +197,38 @@ def record_device(binary: str, machine: str, driver: str) -> dict[str, Any] | No
         vm.close()
 
 
+def record_cold(binary: str, machine: str, driver: str) -> dict[str, Any] | None:
+    """A driver recorded cold-plugged as tools/record_machine.py records it: pc at 04.0; q35 behind rp1."""
+    opts = "".join(f",{k}={v}" for k, v in COLD_PCI[driver].items())
+    if machine == "q35":
+        extra = [*ROOT_PORT, "-device", f"{driver},id=dev0,bus=rp1{opts}"]
+    else:
+        extra = ["-device", f"{driver},id=dev0,addr=0x4{opts}"]
+    try:
+        vm = start(binary, machine, extra)
+    except (OSError, RuntimeError):
+        return None
+    try:
+        if machine == "q35":
+            Cfg(vm, 0, 0, False).write(0x60, MMCONFIG | 1)
+            port = Cfg(vm, 0, 3 << 3, False)
+            port.write(0x18, 0x00010100)
+            window = (MMIO_BAR >> 16) | ((MMIO_BAR + 0xFFFFFF) >> 16) << 16
+            port.write(0x20, window)
+            port.write(0x24, window)
+            port.write(0x04, 0x6)
+            cfg, size = Cfg(vm, 1, 0, True), 4096
+        else:
+            cfg, size = Cfg(vm, 0, 4 << 3, False), 256
+        rec: dict[str, Any] = dump(cfg, size)
+        common = virtio_common(vm, cfg)
+        if common is not None:
+            rec["virtio"] = common
+        return rec
+    finally:
+        vm.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", default="qemu-system-x86_64")
@@ -207,6 +239,12 @@ def main() -> None:
         data["boards"][machine] = record_board(args.binary, machine)
         for driver in DRIVERS:
             rec = record_device(args.binary, machine, driver)
+            if rec is not None:
+                data["devices"][machine][driver] = rec
+        for driver in COLD_PCI:
+            if machine == "q35" and driver not in BEHIND_ROOT_PORT:
+                continue  # on q35's root complex a function is the conventional one recorded on pc
+            rec = record_cold(args.binary, machine, driver)
             if rec is not None:
                 data["devices"][machine][driver] = rec
     args.out.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
