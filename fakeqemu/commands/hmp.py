@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from fakeqemu.commands import hmp_io
+from fakeqemu.commands import hmp_basic, hmp_io
 from fakeqemu.commands.qdev import pci_bus_info
 from fakeqemu.commands.registry import Context, command
 from fakeqemu.machine import qtree
@@ -109,6 +109,7 @@ HMP_COMMANDS: dict[str, HmpHandler] = {"info": hmp_info}
 #: C's isspace(): what QEMU's command-line parsing skips
 C_SPACE = " \t\n\v\f\r"
 hmp_io.register(HMP_COMMANDS)
+hmp_basic.register(HMP_COMMANDS, INFO_COMMANDS)
 
 
 def run(machine: Machine, line: str, monitor: object = None) -> str:

@@ -1,0 +1,105 @@
+"""HMP commands people type that are QMP commands underneath (QEMU's hmp_* wrappers): stop/s, cont/c,
+system_reset, system_powerdown, quit/q, device_del, qom-list, qom-get, info kvm. Output as QEMU 7.2
+prints it (measured): nothing on success, ``Error: DESC`` for a QMP error, and QEMU's argument errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from fakeqemu.commands.registry import COMMANDS, Context
+from fakeqemu.qmp.encode import encode
+from fakeqemu.qmp.errors import QMPError
+
+if TYPE_CHECKING:
+    from fakeqemu.machine.machine import Machine
+
+HmpHandler = Callable[["Machine", str], str]
+
+
+def _call(machine: Machine, name: str, args: dict[str, Any]) -> Any:
+    return COMMANDS[name].handler(Context(machine), args)
+
+
+def _simple(name: str) -> HmpHandler:
+    """A command without arguments whose HMP form prints only an error."""
+
+    def run(machine: Machine, args: str) -> str:
+        try:
+            _call(machine, name, {})
+        except QMPError as exc:
+            return f"Error: {exc.desc}\r\n"
+        return ""
+
+    return run
+
+
+def _missing(cmd: str) -> str:
+    return f'{cmd}: string expected\r\nTry "help {cmd}" for more information\r\n'
+
+
+def hmp_device_del(machine: Machine, args: str) -> str:
+    dev_id = args.split()[0] if args.split() else ""
+    if not dev_id:
+        return _missing("device_del")
+    try:
+        _call(machine, "device_del", {"id": dev_id})
+    except QMPError as exc:
+        return f"Error: {exc.desc}\r\n"
+    return ""
+
+
+def hmp_qom_list(machine: Machine, args: str) -> str:
+    words = args.split()
+    if not words:
+        return "/\r\n"  # hmp_qom_list without a path prints the root's name only
+    try:
+        props = _call(machine, "qom-list", {"path": words[0]})
+    except QMPError as exc:
+        return f"Error: {exc.desc}\r\n"
+    return "".join(f"{p['name']} ({p['type']})\r\n" for p in props)
+
+
+def hmp_qom_get(machine: Machine, args: str) -> str:
+    words = args.split()
+    if len(words) < 2:
+        return _missing("qom-get")
+    try:
+        value = _call(machine, "qom-get", {"path": words[0], "property": words[1]})
+    except QMPError as exc:
+        return f"Error: {exc.desc}\r\n"
+    if isinstance(value, dict | list):
+        return f"{_pretty(value)}\r\n"
+    return f"{encode(value)}\r\n"
+
+
+def _pretty(value: Any, indent: str = "") -> str:
+    """qobject_to_json_pretty: four spaces per level, QEMU's key order (fakeqemu.qmp.encode for scalars)."""
+    inner = indent + "    "
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        items = [f"{inner}{encode(k)}: {_pretty(v, inner)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + indent + "}"
+    if isinstance(value, list):
+        if not value:
+            return "[]"
+        return "[\n" + ",\n".join(inner + _pretty(v, inner) for v in value) + "\n" + indent + "]"
+    return encode(value)
+
+
+def info_kvm(machine: Machine, args: str) -> str:
+    return f"kvm support: {'enabled' if machine.config.accel == 'kvm' else 'disabled'}\r\n"
+
+
+def register(hmp_commands: dict[str, HmpHandler], info_commands: dict[str, HmpHandler]) -> None:
+    for names, qmp in ((("stop", "s"), "stop"), (("cont", "c"), "cont"), (("quit", "q"), "quit")):
+        for name in names:
+            hmp_commands[name] = _simple(qmp)
+    hmp_commands["system_reset"] = _simple("system_reset")
+    hmp_commands["system_powerdown"] = _simple("system_powerdown")
+    hmp_commands["device_del"] = hmp_device_del
+    hmp_commands["qom-list"] = hmp_qom_list
+    hmp_commands["qom-get"] = hmp_qom_get
+    info_commands["kvm"] = info_kvm
