@@ -194,6 +194,20 @@ SCRIPTS: list[Script] = [
         machine="pc",
     ),
     script(
+        "pci-config-pc-cold-devices",
+        scan(0),
+        [s for slot in range(4, 12) for s in dump(0, slot << 3)],
+        [s for slot in range(4, 12) for s in sizing(0, slot << 3, range(6))],
+        extra_args=[
+            *QUIET,
+            *("-device", "virtio-rng-pci,addr=0x4", "-device", "qemu-xhci,addr=0x5", "-device", "VGA,addr=0x6"),
+            *("-device", "virtio-gpu-pci,addr=0x7", "-device", "intel-hda,addr=0x8"),
+            *("-device", "piix3-usb-uhci,addr=0x9", "-device", "ich9-usb-ehci1,addr=0xa"),
+            *("-device", "bochs-display,addr=0xb"),
+        ],
+        machine="pc",
+    ),
+    script(
         "pci-config-pc-virtio-transport",
         enable_virtio(0, 0x20, 0xE0000000),
         virtio_common(0xE0000000),
