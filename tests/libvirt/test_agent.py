@@ -110,6 +110,14 @@ def test_virsh_through_the_agent(lv: Libvirt, tmp_path: Path, machine: str) -> N
     assert "ssh-ed25519 AAAA t" in dom.v("get-user-sshkeys", dom.name, "root")
     assert b64
 
+    # reboot through the agent: the guest resets itself (RESET guest-reset), the domain runs on
+    resets = len(lv.events("RESET"))
+    dom.v("reboot", dom.name, "--mode", "agent")
+    lv.wait_for("the guest's reset", lambda: len(lv.events("RESET")) > resets)
+    assert any('"reason": "guest-reset"' in e for e in lv.events("RESET")[resets:])
+    assert dom.state() == "running"
+    assert agent(dom, "guest-ping") == {}
+
     # S3 through the agent, woken over QMP
     dom.v("dompmsuspend", dom.name, "mem")
     lv.wait_for("pmsuspended", lambda: dom.state() == "pmsuspended")
