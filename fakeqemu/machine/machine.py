@@ -332,9 +332,10 @@ class Machine:
 
     def close(self) -> None:
         """Give back what the VM holds of the host: the fds passed to it, and those its netdevs own. The
-        machine is done with (a reset builds a new one)."""
+        machine is done with (a reset builds a new one); its vCPU threads end."""
         self.fds.close()
         self.backends.close()
+        self.cpus.close()
 
     def request_exit(self) -> None:
         if self.exiting:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from typing import Any
 
 import pytest
@@ -231,3 +232,11 @@ def test_power_policies() -> None:
     assert not any(n == "SHUTDOWN" for n, _ in events)
     advance(m, clock, 0.2)
     assert ("SHUTDOWN", {"guest": True, "reason": "guest-shutdown"}) in events
+
+
+def test_vcpu_threads_end_with_the_machine() -> None:
+    m, _, _, _, _ = make(smp=2)
+    tids = [cpu["thread-id"] for cpu in m.cpus.query_cpus_fast()]
+    assert len(set(tids)) == 2 and all(os.path.exists(f"/proc/self/task/{t}") for t in tids)
+    m.close()
+    assert not any(os.path.exists(f"/proc/self/task/{t}") for t in tids)
