@@ -72,6 +72,7 @@ EXTENSION_SCHEMA: tuple[dict[str, Any], ...] = (
             _member("devices", "[x-fakeqemu-guest-device]"),
             _member("booted", "bool"),
             _member("power", "str"),
+            _member("powerdown-pending", "bool"),
         ],
     ),
     {"name": "[x-fakeqemu-guest-device]", "meta-type": "array", "element-type": "x-fakeqemu-guest-device"},

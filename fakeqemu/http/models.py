@@ -153,6 +153,10 @@ class GuestView(BaseModel):
     devices: list[GuestDevicePolicy]
     booted: bool
     power: str = Field(description="what the OS does on shutdown: prompt, delay:<ms>, ignore, hang")
+    powerdown_pending: bool = Field(
+        alias="powerdown-pending",
+        description="the power button was pressed and the guest has not answered it (guest never, passive, VM stopped)",
+    )
     actions: list[list[str]] = Field(description="the last things the guest did: [action, detail]")
     agent: AgentView | None = Field(default=None, description="the guest agent, if the VM has its port")
     vcpus: list[VcpuView] = Field(default_factory=list, description="plugged vCPUs")

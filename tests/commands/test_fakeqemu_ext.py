@@ -39,6 +39,7 @@ def test_policy_and_eject() -> None:
         "devices": [],
         "booted": False,
         "power": "prompt",
+        "powerdown-pending": False,
     }
     n1 = b.add("n1", "0x5", driver="e1000")
     res = guest_policy(ctx, {"policy": "never", "device": "n1"})

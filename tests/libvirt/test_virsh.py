@@ -370,7 +370,8 @@ def test_virsh_flow(libvirt: Libvirt, tmp_path: Path, machine: str, guest: str) 
     else:
         # a guest that ignores the power button: the domain keeps running
         dom.v("shutdown", dom.name)
-        time.sleep(1.0)
+        guest_info = dom.v("qemu-monitor-command", dom.name, '{"execute":"x-fakeqemu-query-guest"}')
+        assert '"powerdown-pending":true' in guest_info.replace(" ", ""), guest_info
         assert dom.state() == "running"
 
     # destroy: SIGTERM, QEMU reports SHUTDOWN host-signal and exits

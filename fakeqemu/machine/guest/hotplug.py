@@ -369,4 +369,5 @@ class Guest:
             "devices": [{"id": k, "policy": v} for k, v in sorted(self.device_policy.items())],
             "booted": self.booted,
             "power": self.power,
+            "powerdown-pending": self.pending_powerdown,
         }
