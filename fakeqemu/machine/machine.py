@@ -251,7 +251,7 @@ class Machine:
             self.events.emit("ACPI_DEVICE_OST", {"info": info})
 
         hp = AcpiCpuHp(self.config.machine_type, [topo.arch_id(i) for i in range(topo.maxcpus)], send_event,
-                       self.cpus.eject, ost)  # fmt: skip
+                       self.cpus.eject, ost, self.trace)  # fmt: skip
         self.cpus.cpuhp = hp
         self.cpus.plug_boot_cpus()
         self.ioports.map(hp.region())

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.differential.test_cpuhp import SMP, add, regs
 from tests.oracle import (
     Expect,
     Gather,
@@ -98,6 +99,32 @@ SCRIPTS: list[Script] = [
         end(),
         machine="q35",
         extra_args=[*PCIHP, "-device", "pcie-root-port,id=rp1,bus=pcie.0,chassis=1,addr=0x3"],
+    ),
+    script(
+        "trace-cpuhp-modern-unplug",
+        Qtest("outb 0xaf00 0x0"),  # the guest's ACPI switches to the modern block
+        regs(0xAF00),
+        add("c1", **{"socket-id": 1, "core-id": 0, "thread-id": 0}),
+        Qtest("outb 0xaf05 0x0"),
+        regs(0xAF00),
+        Qtest("outb 0xaf04 0x2"),
+        call("device_del", {"id": "c1"}),
+        Qtest("outl 0xaf00 0x7"),
+        Qtest("outb 0xaf04 0x4"),
+        Qtest("outl 0xaf00 0x0"),
+        Qtest("outb 0xaf05 0x0"),
+        Qtest("outb 0xaf05 0x3"),
+        regs(0xAF00),
+        Qtest("outb 0xaf04 0x4"),
+        Qtest("outb 0xaf04 0x10"),
+        Qtest("outb 0xaf04 0x8"),
+        Qtest("outl 0xaf00 0x1"),
+        Qtest("outb 0xaf05 0x1"),
+        Qtest("outl 0xaf08 0x103"),
+        Qtest("outb 0xaf04 0x8"),
+        WaitEvent("DEVICE_DELETED"),  # the local APIC's (see test_cpuhp)
+        end(),
+        extra_args=[*SMP, "-trace", "cpuhp*"],
     ),
     script(
         "trace-state-commands",

@@ -51,6 +51,7 @@ class AcpiCpuHp:
         send_event: Callable[[int], None],
         eject: Callable[[Any], None],
         ost: Callable[[dict[str, Any]], None],
+        trace: Callable[..., None] = lambda *_: None,
     ) -> None:
         self.base = ICH9_CPU_HOTPLUG_BASE if machine_type == "q35" else PIIX4_CPU_HOTPLUG_BASE
         self.slots = [CpuSlot(a) for a in arch_ids]
@@ -61,6 +62,8 @@ class AcpiCpuHp:
         self._send_event = send_event
         self._eject = eject
         self._ost = ost
+        #: the VM's trace events (fakeqemu.machine.core.trace): hw/acpi/cpu.c's cpuhp_acpi_* points
+        self._trace = trace
 
     def region(self) -> PortRegion:
         return PortRegion("acpi-cpu-hotplug", self.base, CPU_HOTPLUG_LEN, self.read, self.write)
@@ -110,19 +113,26 @@ class AcpiCpuHp:
             return 0
         slot = self.slots[self.selector]
         if offset == 4:
-            return (
+            flags = (
                 (FLAG_ENABLED if slot.cpu is not None else 0)
                 | (FLAG_INSERTING if slot.is_inserting else 0)
                 | (FLAG_REMOVING if slot.is_removing else 0)
                 | (FLAG_FW_REMOVE if slot.fw_remove else 0)
             )
+            self._trace("cpuhp_acpi_read_flags", self.selector, flags)
+            return flags
         if offset == 8:
+            data = 0
             if self.command == CMD_GET_NEXT_EVENT:
-                return self.selector
-            if self.command == CMD_GET_CPU_ID:
-                return slot.arch_id & 0xFFFFFFFF
-        if offset == 0 and self.command == CMD_GET_CPU_ID:
-            return slot.arch_id >> 32
+                data = self.selector
+            elif self.command == CMD_GET_CPU_ID:
+                data = slot.arch_id & 0xFFFFFFFF
+            self._trace("cpuhp_acpi_read_cmd_data", self.selector, data)
+            return data
+        if offset == 0:
+            data = slot.arch_id >> 32 if self.command == CMD_GET_CPU_ID else 0
+            self._trace("cpuhp_acpi_read_cmd_data2", self.selector, data)
+            return data
         return 0
 
     def _legacy_byte(self, offset: int) -> int:
@@ -143,17 +153,21 @@ class AcpiCpuHp:
         if offset >= MODERN_LEN:
             return
         if offset and self.selector >= len(self.slots):
+            self._trace("cpuhp_acpi_invalid_idx_selected", self.selector)
             return
         if offset == 0:
             self.selector = value
+            self._trace("cpuhp_acpi_write_idx", self.selector)
         elif offset == 4:
             self._flags(value)
         elif offset == 5:
+            self._trace("cpuhp_acpi_write_cmd", self.selector, value & 0xFF)
             self._command(value)
         elif offset == 8:
             slot = self.slots[self.selector]
             if self.command == CMD_OST_EVENT:
                 slot.ost_event = value
+                self._trace("cpuhp_acpi_write_ost_ev", self.selector, value)
             elif self.command == CMD_OST_STATUS:
                 slot.ost_status = value
                 info: dict[str, Any] = {}
@@ -162,20 +176,29 @@ class AcpiCpuHp:
                     info["device"] = dev_id
                 info.update({"slot": str(self.selector), "slot-type": "CPU", "source": slot.ost_event, "status": value})
                 self._ost(info)
+                self._trace("cpuhp_acpi_write_ost_status", self.selector, value)
 
     def _flags(self, value: int) -> None:
         slot = self.slots[self.selector]
+        removable = slot.cpu is not None and slot.cpu is not self.first_cpu
         if value & FLAG_INSERTING:
             slot.is_inserting = False
+            self._trace("cpuhp_acpi_clear_inserting_evt", self.selector)
         elif value & FLAG_REMOVING:
             slot.is_removing = False
+            self._trace("cpuhp_acpi_clear_remove_evt", self.selector)
         elif value & FLAG_EJECT:
-            if slot.cpu is None or slot.cpu is self.first_cpu:
+            if not removable:
+                self._trace("cpuhp_acpi_ejecting_invalid_cpu", self.selector)
                 return
-            cpu = slot.cpu
-            self._eject(cpu)
+            self._trace("cpuhp_acpi_ejecting_cpu", self.selector)
+            self._eject(slot.cpu)
             slot.fw_remove = False
-        elif value & FLAG_FW_REMOVE and slot.cpu is not None and slot.cpu is not self.first_cpu:
+        elif value & FLAG_FW_REMOVE:
+            if not removable:
+                self._trace("cpuhp_acpi_fw_remove_invalid_cpu", self.selector)
+                return
+            self._trace("cpuhp_acpi_fw_remove_cpu", self.selector)
             slot.fw_remove = True
 
     def _command(self, value: int) -> None:
@@ -192,5 +215,6 @@ class AcpiCpuHp:
             s = self.slots[i]
             if s.is_inserting or s.is_removing or s.fw_remove:
                 self.selector = i
+                self._trace("cpuhp_acpi_cpu_has_events", i, int(s.is_inserting), int(s.is_removing))
                 return
             i = i + 1 if i + 1 < n else 0
