@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import shutil
 import socket
 import subprocess
@@ -69,6 +70,20 @@ def connect(
         if time.monotonic() > deadline:
             raise LaunchError(f"{address} did not accept within {timeout} s")
         time.sleep(interval)
+
+
+def wait_exit(pid: int, timeout: float = 10.0) -> None:
+    """Return once process ``pid`` has exited (any process, a daemon too, not only a child): its pidfd
+    becomes readable; LaunchError after ``timeout`` s."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        if not select.select([fd], [], [], timeout)[0]:
+            raise LaunchError(f"process {pid} did not exit within {timeout} s")
+    finally:
+        os.close(fd)
 
 
 class Emulator:

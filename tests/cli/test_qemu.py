@@ -7,15 +7,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from fakeqemu.cli.qemu import parse_args
 from fakeqemu.cli.qemuopts import UsageError
-
-FAKEQEMU = [sys.executable, "-m", "fakeqemu"]
+from tools.launch import FAKEQEMU, Emulator, wait_exit
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -128,10 +126,7 @@ def test_daemonize_exits_once_listening_and_pidfile_written(tmp_path: Path) -> N
         client.close()
     finally:
         os.kill(pid, signal.SIGTERM)
-    for _ in range(500):
-        if not pidfile.exists():
-            break
-        time.sleep(0.01)
+    wait_exit(pid)
     assert not pidfile.exists()  # removed at exit, as QEMU does
 
 
@@ -197,26 +192,17 @@ def test_qtest_log_goes_where_asked(tmp_path: Path, where: str) -> None:
         assert log.read_text() == "old\n"
 
 
-def test_sigterm_names_its_sender_like_qemu(tmp_path: Path) -> None:
+def test_sigterm_names_its_sender_like_qemu() -> None:
     """``terminating on signal 15 from pid N (ARGV0)``, argv[0] as /proc/N/cmdline has it; exit status 0."""
-    sock_path = str(tmp_path / "qmp.sock")
-    with (
-        subprocess.Popen(
-            [*FAKEQEMU, "-M", "none", "-display", "none", "-qmp", f"unix:{sock_path},server=on,wait=off"],
-            stderr=subprocess.PIPE,
-            text=True,
-        ) as proc,
-        socket.socket(socket.AF_UNIX) as qmp,
-    ):
-        for _ in range(3000):  # the greeting is the condition: the process is up and serving
-            try:
-                qmp.connect(sock_path)
-                break
-            except OSError:
-                time.sleep(0.01)
-        assert qmp.recv(4096).startswith(b'{"QMP"')
-        proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=30)
+    with Emulator() as emu:
+        proc = emu.start(
+            [*FAKEQEMU, "-M", "none", "-display", "none", "-qmp", f"unix:{emu.path('qmp.sock')},server=on,wait=off"]
+        )
+        with emu.connect("qmp.sock") as qmp:  # the greeting is the condition: the process is up and serving
+            assert qmp.recv(4096).startswith(b'{"QMP"')
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=30)
+    stderr = err.decode()
     argv0 = Path(f"/proc/{os.getpid()}/cmdline").read_bytes().split(b"\0")[0].decode()
     assert stderr == f"qemu-system-x86_64: terminating on signal 15 from pid {os.getpid()} ({argv0})\n"
     assert proc.returncode == 0
