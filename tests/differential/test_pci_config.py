@@ -3,7 +3,7 @@ ports 0xcf8/0xcfc, q35's MMCONFIG window, BAR sizing and mapping, the modern vir
 
 from __future__ import annotations
 
-from tests.oracle import Qtest, Script, Step, call, differential_tests, script
+from tests.oracle import Qtest, Script, Step, WaitEvent, call, differential_tests, script
 
 #: long scripts: QEMU's qtest log would fill the harness's stderr pipe (and -qtest-log is checked on the way)
 QUIET = ["-qtest-log", "/dev/null"]
@@ -221,6 +221,26 @@ SCRIPTS: list[Script] = [
         machine="pc",
     ),
     script(
+        "pci-config-q35-root-port-slots",
+        # an empty port, one with a cold-plugged device, and one that gets a device while looked at
+        dump(0, 0x18),
+        dump(0, 0x20),
+        call("device_add", {"driver": "virtio-net-pci", "id": "net0", "bus": "rp1"}),
+        dump(0, 0x18),
+        call("device_del", {"id": "net0"}),
+        call("qom-get", {"path": "/machine/peripheral/rp1/rp1", "property": "acpi-pcihp-bsel"}),
+        Qtest("outl 0xcd0 0x1"),
+        Qtest("outl 0xcc8 0x1"),
+        WaitEvent("DEVICE_DELETED", device="net0"),
+        dump(0, 0x18),
+        machine="q35",
+        extra_args=[
+            *ROOT_PORT,
+            *("-device", "pcie-root-port,id=rp2,bus=pcie.0,chassis=2,addr=0x4"),
+            *("-device", "e1000e,bus=rp2,id=cold"),
+        ],
+    ),
+    script(
         "pci-config-q35-behind-root-port",
         # nothing behind the port answers until its bus numbers are set
         dump(1, 0x00, 0x40),
@@ -229,7 +249,7 @@ SCRIPTS: list[Script] = [
         cfg_write(0, 0x18, 0x18, 0x00010100),
         cfg_read(0, 0x18, 0x18),
         dump(1, 0x00),
-        dump(0, 0x18, 0x40),  # (the slot and link registers of a populated port are not modelled)
+        dump(0, 0x18),  # the port's link and slot registers with a device behind it
         # MMCONFIG: off until PCIEXBAR is enabled, then 4 KiB per function
         Qtest("readl 0xb0000000"),
         cfg_read(0, 0x00, 0x60),

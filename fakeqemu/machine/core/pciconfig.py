@@ -42,6 +42,10 @@ class ConfigSpace:
         """pci_do_device_reset, as far as anything a guest wrote: back to the device's start state."""
         self.data[:] = self._initial
 
+    def initial(self, addr: int, size: int) -> int:
+        """The value the function started with (and goes back to on reset)."""
+        return int.from_bytes(self._initial[addr : addr + size], "little")
+
     def read(self, addr: int, size: int) -> int:
         """A config read of ``size`` bytes; past the end of the space reads all ones."""
         if addr + size > len(self.data):

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import Any
 
 from fakeqemu.machine.core.pciconfig import ConfigSpace
-from fakeqemu.machine.core.qdev import PCIDevice
+from fakeqemu.machine.core.qdev import Device, PCIDevice
 from fakeqemu.machine.pci.virtio import VirtioTransport
 
 CAP_ID_VNDR = 0x09
@@ -28,15 +28,48 @@ def recorded() -> Mapping[str, Any]:
     return data
 
 
+#: PCI Express capability: link status and slot control (pcie_cap_slot_*), measured on a root port
+CAP_ID_EXP = 0x10
+LNKSTA, SLTCTL = 0x12, 0x18
+LNKSTA_POPULATED = 0x0011  # link up: 2.5 GT/s, x1
+SLTCTL_PCC = 0x0400  # power controller control: 1 = power off
+SLTCTL_PIC = 0x0300  # power indicator control
+
+
 class PciFunction:
-    __slots__ = ("config", "virtio")
+    __slots__ = ("config", "populated", "virtio")
 
     def __init__(self, config: ConfigSpace, virtio: VirtioTransport | None) -> None:
         self.config = config
         self.virtio = virtio
+        #: a root port's slot: whether a device was behind it when last looked at (None: not a port)
+        self.populated: bool | None = None
+
+    def sync_slot(self, children: Sequence[Device]) -> None:
+        """A PCIe root port's slot as QEMU 7.2 shows it (measured): the link is up while a device is behind
+        it; plugging one powers the slot on (a cold-plugged one also lights the power indicator); the slot
+        stays powered after the device is ejected."""
+        exp = next((off for cap, off in self.config.capabilities() if cap == CAP_ID_EXP), None)
+        if exp is None:
+            return
+        populated = bool(children)
+        if populated == self.populated:
+            return
+        data = self.config.data
+        initial = self.config.initial(exp + LNKSTA, 2)
+        lnksta = LNKSTA_POPULATED if populated else initial
+        data[exp + LNKSTA : exp + LNKSTA + 2] = lnksta.to_bytes(2, "little")
+        if populated:
+            sltctl = self.config.u16(exp + SLTCTL) & ~SLTCTL_PCC
+            if self.populated is None and any(not d.hotplugged for d in children):
+                sltctl = (sltctl & ~SLTCTL_PIC) | 0x0100
+            data[exp + SLTCTL : exp + SLTCTL + 2] = sltctl.to_bytes(2, "little")
+        self.populated = populated
 
     def reset(self) -> None:
         self.config.reset()
+        if self.populated is not None:
+            self.populated = None
         if self.virtio is not None:
             self.virtio.reset()
 

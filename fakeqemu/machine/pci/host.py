@@ -44,6 +44,8 @@ class PciHost:
             parent = bus.parent_device if isinstance(bus, PCIBus) else None
             behind_port = parent is not None and parent.type == "pcie-root-port"
             fn = dev.pci_function = make_function(self.kind, dev, behind_port, bus is self.root_bus)
+        if dev.type == "pcie-root-port" and dev.child_buses:
+            fn.sync_slot(dev.child_buses[0].devices)
         return fn
 
     def find(self, bus_number: int, devfn: int) -> PCIDevice | None:
