@@ -300,6 +300,45 @@ def test_compose_example(engine: Engine, image: str, containers: list[Container]
     assert proc.stdout.endswith("unplug complete\n"), proc.stdout
 
 
+def test_compose_fleet_scaled(engine: Engine, image: str, tmp_path: Path) -> None:
+    """docker/compose.fleet.yaml run for real by docker-compose with --scale: every replica's VMs serve QMP
+    in its own folder of the shared one, named after the replica; `down` stops them cleanly."""
+    compose = shutil.which("docker-compose")
+    if compose is None:
+        unavailable("docker-compose is not installed: apt-get install -y docker-compose")
+    fleet = tmp_path / "fleet"
+    fleet.mkdir()
+    fleet.chmod(0o777)
+    env = {**engine.env, "FAKEQEMU_IMAGE": image, "FAKEQEMU_FLEET_DIR": str(fleet), "VMS": "3"}
+    argv = [compose, "-p", f"fakeqemu-fleet-{os.getpid()}", "-f", str(ROOT / "docker" / "compose.fleet.yaml")]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*argv, *args], env=env, capture_output=True, text=True, timeout=300, check=False)
+
+    up = run("up", "-d", "--no-build", "--scale", "shard=2")
+    assert up.returncode == 0, up.stderr
+    try:
+        ids = run("ps", "-q").stdout.split()
+        assert len(ids) == 2
+        for cid in ids:
+            host = engine.run("inspect", "-f", "{{.Config.Hostname}}", cid).stdout.strip()
+            for i in range(3):
+                qmp = QMP(connect(str(fleet / host / f"{host}-{i}.qmp"), timeout=60))
+                try:
+                    assert qmp.greeting.startswith(GREETING_PREFIX)
+                    assert qmp.execute("qmp_capabilities") == {"return": {}}
+                    assert qmp.execute("query-name") == {"return": {"name": f"{host}-{i}"}}
+                finally:
+                    qmp.close()
+        stop = run("stop", "--timeout", str(GRACE))
+        assert stop.returncode == 0, stop.stderr
+        codes = [engine.run("inspect", "-f", "{{.State.ExitCode}}", cid).stdout.strip() for cid in ids]
+        assert codes == ["0", "0"]
+    finally:
+        down = run("down", "--timeout", str(GRACE))
+    assert down.returncode == 0, down.stderr
+
+
 def test_bad_arguments_fail_like_qemu(engine: Engine, image: str) -> None:
     proc = engine.run("run", "--rm", "--label", LABEL, "--network", "none", image, "-foo", check=False)
     assert (proc.returncode, proc.stderr) == (1, "qemu-system-x86_64: -foo: invalid option\n")
