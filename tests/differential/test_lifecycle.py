@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.oracle import Target, fakeqemu_target, qemu_target
+from tools.launch import connect
 
 BASE = ("-M", "none", "-display", "none", "-nodefaults", "-S")
 LONG = "a" * 120
@@ -65,19 +66,19 @@ def test_startup_error_like_qemu(qemu_binary: str, tmp_path: Path, name: str, ar
     assert fake == qemu
 
 
-def _greeting(path: str) -> socket.socket:
-    sock = socket.socket(socket.AF_UNIX)
-    sock.settimeout(10)
+def _greeting(path: str, proc: subprocess.Popen[bytes]) -> socket.socket:
+    """The monitor's socket, connected once it accepts, its greeting read."""
+    sock = connect(path, proc)
     try:
-        sock.connect(path)
-    except OSError:
+        sock.settimeout(10)
+        buf = b""
+        while not buf.endswith(b"\n"):
+            chunk = sock.recv(4096)
+            assert chunk, buf
+            buf += chunk
+    except BaseException:
         sock.close()
         raise
-    buf = b""
-    while not buf.endswith(b"\n"):
-        chunk = sock.recv(4096)
-        assert chunk, buf
-        buf += chunk
     return sock
 
 
@@ -105,7 +106,7 @@ def _lifecycle(target: Target, d: Path) -> tuple[list[str], list[str], list[byte
     ]
     proc = subprocess.Popen(target.command(args), stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        sock = _retry_connect(f"{d}/q.sock", proc)
+        sock = _greeting(f"{d}/q.sock", proc)
         replies = [_ask(sock, b'{"execute": "qmp_capabilities"}')]
         before = sorted(p.name for p in d.iterdir())
         assert (d / "pid").read_text() == f"{proc.pid}\n"
@@ -124,16 +125,6 @@ def _lifecycle(target: Target, d: Path) -> tuple[list[str], list[str], list[byte
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-
-
-def _retry_connect(path: str, proc: subprocess.Popen[bytes]) -> socket.socket:
-    """Connect once the monitor accepts (the process binds it before anything else)."""
-    while True:
-        assert proc.poll() is None, "the emulator exited"
-        try:
-            return _greeting(path)
-        except (FileNotFoundError, ConnectionRefusedError):
-            os.sched_yield()
 
 
 @pytest.mark.qemu

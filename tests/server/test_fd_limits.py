@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import BinaryIO
 
+from tools.launch import FAKEQEMU, Emulator
+
 FLEET = 16
 #: fds left free once the fleet is ready: FLEET - SPARE clients find no fd to be accepted with
 SPARE = 6
@@ -104,25 +106,20 @@ def test_more_clients_than_fds_wait_and_every_vm_keeps_answering(tmp_path: Path)
 
 def test_a_connected_socket_passed_as_fd_is_the_one_client() -> None:
     ours, theirs = socket.socketpair()
-    with ours:
+    with ours, Emulator() as emu:
         fd = theirs.fileno()
-        argv = [sys.executable, "-m", "fakeqemu", "-M", "pc", "-display", "none", "-nodefaults", "-S"]
+        argv = [*FAKEQEMU, "-M", "pc", "-display", "none", "-nodefaults", "-S"]
         argv += ["-chardev", f"socket,id=mon,fd={fd}", "-mon", "chardev=mon,mode=control"]
-        proc = subprocess.Popen(argv, pass_fds=[fd], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = emu.start(argv, pass_fds=[fd])
         theirs.close()
-        try:
-            ours.settimeout(10)
-            buf = ours.makefile("rb")
-            assert _ask(ours, buf, b"").startswith(b'{"QMP": {"version"')
-            assert _ask(ours, buf, b'{"execute":"qmp_capabilities"}') == b'{"return": {}}'
-            reply = _ask(ours, buf, b'{"execute":"query-status"}')
-            assert reply == b'{"return": {"status": "prelaunch", "singlestep": false, "running": false}}'
-            assert b'"SHUTDOWN"' in _ask(ours, buf, b'{"execute":"quit"}')  # then the reply, as QEMU sends them
-            assert _ask(ours, buf, b"") == b'{"return": {}}'
-            buf.close()
-            _out, err = proc.communicate(timeout=30)
-            assert proc.returncode == 0, err
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            proc.communicate()
+        ours.settimeout(10)
+        buf = ours.makefile("rb")
+        assert _ask(ours, buf, b"").startswith(b'{"QMP": {"version"')
+        assert _ask(ours, buf, b'{"execute":"qmp_capabilities"}') == b'{"return": {}}'
+        reply = _ask(ours, buf, b'{"execute":"query-status"}')
+        assert reply == b'{"return": {"status": "prelaunch", "singlestep": false, "running": false}}'
+        assert b'"SHUTDOWN"' in _ask(ours, buf, b'{"execute":"quit"}')  # then the reply, as QEMU sends them
+        assert _ask(ours, buf, b"") == b'{"return": {}}'
+        buf.close()
+        _out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
