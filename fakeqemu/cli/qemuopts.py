@@ -54,8 +54,13 @@ def device_opts(text: str, option: str = "-device") -> dict[str, Any]:
     if text.lstrip().startswith("{"):
         try:
             value = orjson.loads(text)
-        except orjson.JSONDecodeError as exc:
-            raise UsageError(f"{option} {text}: JSON parse error, {exc}") from None
+        except orjson.JSONDecodeError:
+            from fakeqemu.qmp.jsonstream import parse_one
+
+            try:
+                value = parse_one(text.encode())  # QEMU's own parser: its texts, its quirks (single quotes)
+            except ValueError as exc:
+                raise UsageError(f"{option} {text}: {exc}") from None
         if not isinstance(value, dict):
             raise UsageError(f"{option} {text}: Invalid parameter type, expected: object")
         return value

@@ -288,6 +288,25 @@ def _parse(tokens: list[tuple[int, bytes]]) -> Any:
         return JsonParseError(f"JSON parse error, {exc}")
 
 
+def parse_one(text: bytes) -> Any:
+    """qobject_from_json, as QEMU parses a JSON command-line option: exactly one value, with QEMU's parser
+    and its error texts (``JSON parse error, premature EOI``, ``Expecting at most one JSON value``).
+    Raises ValueError with the text."""
+    stream = JsonStreamer()
+    stream._out = []
+    stream._lex(text + b" ")  # the end of input ends a keyword or number in progress, as QEMU's flush does
+    items = stream._out
+    if stream._tokens:
+        items.append(_parse(stream._tokens))
+    if not items:
+        raise ValueError("Expecting a JSON value")
+    if isinstance(items[0], JsonParseError):
+        raise ValueError(items[0].desc)
+    if len(items) > 1:  # anything after the value, even an error
+        raise ValueError("Expecting at most one JSON value")
+    return items[0]
+
+
 def _count_keys(value: Any) -> int:
     """How many keys the objects of ``value`` have, all levels (without recursion: 1024 levels deep)."""
     count = 0

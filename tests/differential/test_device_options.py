@@ -1,5 +1,5 @@
 """Differential: odd ``-device`` values on QEMU's command line: ``DRIVER,help`` (the property listing,
-exit 0) and a JSON ``addr`` that is neither a number nor a string (exit 1)."""
+exit 0), a JSON ``addr`` that is neither a number nor a string, JSON that does not parse (exit 1)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,17 @@ BASE = ("-M", "pc", "-display", "none", "-nodefaults", "-S")
 CASES = [
     *(["-device", f"{driver},help"] for driver in ("e1000", "virtio-net-pci", "virtio-blk-pci", "pcie-root-port")),
     *(["-device", f'{{"driver": "e1000", "addr": {addr}}}'] for addr in ('{"a": 1}', "[1]", "true", "null", "1.5")),
+    *(
+        ["-device", text]
+        for text in (
+            '{"driver":"e1000"',
+            '{"driver":e1000}',
+            '{"driver":"e1000"}}',
+            '{"driver":"e1000",}',
+            '{"driver":"e1000" "id":"x"}',
+            '{"driver":"e1000"} x',
+        )
+    ),
 ]
 
 
