@@ -21,6 +21,7 @@ from fakeqemu.cli import faultfile, limits, traceopts
 from fakeqemu.cli.chardevs import parse_legacy, parse_socket
 from fakeqemu.cli.lifecycle import MonitorSockets, PidFile, StartupError, ignore_signals
 from fakeqemu.cli.qemuopts import UsageError, device_opts, parse_bytes, parse_size_mb, split_opts
+from fakeqemu.machine.block import locks
 from fakeqemu.machine.block.jobs import QEMU_JOB_RATE
 from fakeqemu.machine.cpus import Topology
 from fakeqemu.machine.devices.balloon import POLICIES as BALLOON_POLICIES
@@ -382,6 +383,7 @@ def parse_args(argv: Sequence[str]) -> Options:
             if "node-name" not in bd:
                 raise UsageError(f"-blockdev {value}: 'node-name' must be specified for the root node")
             cfg.blockdevs.append(bd)
+            cfg.blockdev_args.append(value)
         elif name == "drive":
             drive = split_opts(value)
             if "id" in drive:
@@ -652,6 +654,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if pidfile is not None:
             pidfile.write()
         incoming = _bind_incoming(opts)  # before the monitors: a client that sees them may migrate at once
+        _lock_images(opts.vm.machine)  # QEMU opens the -blockdev images before its monitors answer
         sockets.bind(opts.vm.monitors, opts.vm.origins)
         return _start(opts, sockets, ready_fd, incoming)
     except StartupError as exc:
@@ -676,6 +679,22 @@ def _bind_incoming(opts: Options) -> socket.socket | None:
         return bind_incoming(uri)
     except (OSError, ValueError) as exc:
         raise StartupError(f"-incoming {uri}: {exc}") from None
+
+
+def _lock_images(cfg: MachineConfig) -> None:
+    """Open and lock the images the -blockdev nodes write, as QEMU does at start-up; the machine adopts the
+    locks (MachineConfig.image_locks)."""
+    table: dict[str, dict[str, Any]] = {}
+    for n, bd in enumerate(cfg.blockdevs):
+        name = str(bd["node-name"])
+        table[name] = {"options": bd}
+        try:
+            locks.lock_node(table, name)
+        except locks.LockError as exc:
+            for entry in table.values():
+                locks.release(entry)
+            raise StartupError(f"-blockdev {cfg.blockdev_args[n]}: {exc}") from None
+    cfg.image_locks = {name: e["lock-fd"] for name, e in table.items() if "lock-fd" in e}
 
 
 def _open_backends(opts: Options) -> OpenBackends:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from fakeqemu.commands.probe import probe_data
 from fakeqemu.commands.registry import Context, command
-from fakeqemu.machine.block import graph, stats
+from fakeqemu.machine.block import graph, locks, stats
 from fakeqemu.qmp.errors import GenericError
 
 if TYPE_CHECKING:
@@ -69,6 +69,11 @@ def add_node(machine: Machine, opts: dict[str, Any]) -> str:
     if isinstance(backing, str) and backing not in table:
         raise GenericError(f"Cannot find device='' nor node-name='{backing}'")
     table[name] = {"options": dict(opts), "attached": None, "backing": backing if isinstance(backing, str) else None}
+    try:
+        locks.lock_node(table, str(name))
+    except locks.LockError as exc:
+        del table[name]
+        raise GenericError(str(exc).split("\n")[0]) from None  # QMP shows no hint
     return str(name)
 
 
@@ -92,7 +97,7 @@ def blockdev_del(ctx: Context, args: dict[str, Any]) -> Any:
         raise GenericError(f"Node {name} is in use")
     if graph.parents(ctx.machine, name):
         raise GenericError(f"Block device {name} is in use")
-    del table[name]
+    locks.release(table.pop(name))
     ctx.machine.bitmaps.nodes.pop(name, None)
     return {}
 

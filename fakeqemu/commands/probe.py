@@ -134,6 +134,10 @@ def recorded_device_properties(name: str) -> Any:
 @command("query-command-line-options")
 def query_command_line_options(ctx: Context, args: dict[str, Any]) -> Any:
     options: list[dict[str, Any]] = _copy(probe_data()["query-command-line-options"])
+    m = ctx.machine
+    if not (m.qom_modules_loaded or m.config.spice is not None):
+        # -spice comes with QEMU's SPICE module, loaded by -spice or by qom-list-types (module_load_qom_all)
+        options = [o for o in options if o["option"] != "spice"]
     wanted = args.get("option")
     if wanted is None:
         return options

@@ -102,6 +102,7 @@ def instantiable(name: str, info: dict[str, Any]) -> bool:
 
 @command("qom-list-types")
 def qom_list_types(ctx: Context, args: dict[str, Any]) -> Any:
+    ctx.machine.qom_modules_loaded = True  # QEMU loads every module to list the types
     types = _type_table()
     implements = args.get("implements")
     abstract = bool(args.get("abstract", False))

@@ -16,6 +16,7 @@ from fakeqemu import __version__
 from fakeqemu.machine.acpi.cpuhp import AcpiCpuHp
 from fakeqemu.machine.acpi.pcihp import AcpiPciHp, install
 from fakeqemu.machine.backends import Backends, FdTables
+from fakeqemu.machine.block import locks
 from fakeqemu.machine.block.bitmaps import Bitmaps
 from fakeqemu.machine.block.jobs import Jobs
 from fakeqemu.machine.board import Board
@@ -65,6 +66,10 @@ class MachineConfig:
     #: backends defined on the command line: -netdev (by id), -blockdev (by node-name), -drive (by id)
     netdevs: list[dict[str, Any]] = field(default_factory=list)
     blockdevs: list[dict[str, Any]] = field(default_factory=list)
+    #: the -blockdev option texts, parallel to ``blockdevs`` (for QEMU's error messages)
+    blockdev_args: list[str] = field(default_factory=list)
+    #: image locks the CLI took before the monitors answered, by node name: the first machine adopts them
+    image_locks: dict[str, int] = field(default_factory=dict)
     memory_mb: int = 128
     smp: int = 1
     #: -smp's topology (None: ``smp`` sockets of one core, no hotpluggable CPUs)
@@ -119,10 +124,10 @@ class MachineConfig:
 
 
 class ColdPlugError(Exception):
-    """A -device the machine refused: ``option`` is the option text, ``desc`` QEMU's error."""
+    """A -device (or -blockdev) the machine refused: ``option`` is the option text, ``desc`` QEMU's error."""
 
-    def __init__(self, option: str, desc: str) -> None:
-        super().__init__(f"-device {option}: {desc}")
+    def __init__(self, option: str, desc: str, flag: str = "-device") -> None:
+        super().__init__(f"{flag} {option}: {desc}")
         self.option = option
         self.desc = desc
 
@@ -197,9 +202,19 @@ class Machine:
                 self._install_cpuhp()
             for nd in self.config.netdevs:
                 self.backends.netdevs[str(nd["id"])] = {"options": nd, "attached": None}
-            for bd in self.config.blockdevs:
-                entry = {"options": bd, "attached": None, "backing": _backing(bd)}
+            for n, bd in enumerate(self.config.blockdevs):
+                entry: dict[str, Any] = {"options": bd, "attached": None, "backing": _backing(bd)}
                 self.backends.blockdevs[str(bd["node-name"])] = entry
+                adopted = self.config.image_locks.pop(str(bd["node-name"]), None)
+                if adopted is not None:
+                    entry["lock-fd"] = adopted
+                    continue
+                try:
+                    locks.lock_node(self.backends.blockdevs, str(bd["node-name"]))
+                except locks.LockError as exc:
+                    self.close()
+                    texts = self.config.blockdev_args
+                    raise ColdPlugError(texts[n] if n < len(texts) else str(bd), str(exc), "-blockdev") from None
             texts = self.config.device_args
             for opts in board_usb(self.config.machine_type) if self.config.usb else ():
                 device_add(self, opts, hotplug=False)
@@ -214,6 +229,8 @@ class Machine:
         #: the virtio balloon and its guest driver's policy (None: the default, see devices.balloon)
         self.balloon: Balloon | None = None
         self.balloon_policy: str | None = None
+        #: QEMU's loadable modules are loaded (qom-list-types does it): the SPICE one adds -spice's options
+        self.qom_modules_loaded = False
         #: VNC clients connected now (query-vnc's ``clients``: VncClientInfo), kept by the VNC server
         self.vnc_clients: list[dict[str, Any]] = []
         self.agent: GuestAgent | None = None
@@ -336,6 +353,8 @@ class Machine:
         self.fds.close()
         self.backends.close()
         self.cpus.close()
+        for entry in self.backends.blockdevs.values():
+            locks.release(entry)
 
     def request_exit(self) -> None:
         if self.exiting:

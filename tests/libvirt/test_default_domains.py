@@ -146,6 +146,13 @@ def test_what_libvirt_polls(libvirt: Libvirt, tmp_path: Path) -> None:
         assert "vda rd_req 0" in blk and "vda wr_bytes 0" in blk, blk
         info = v("domblkinfo", name, "vda")
         assert re.search(r"Capacity:\s+67108864", info), info
+        # a second domain on the same image: QEMU's lock error, through libvirt
+        other = tmp_path / "other.xml"
+        other.write_text(domain_xml("vi-pc-none-nonet", libvirt.emulator, image, kvm_usable()))
+        v("define", str(other))
+        out = v("start", "vi-pc-none-nonet", check=False)
+        v("undefine", "vi-pc-none-nonet")
+        assert 'Failed to get "write" lock' in out and f"Is another process using the image [{image}]?" in out, out
         # virsh screenshot: libvirt asks for a PNG screendump of the guest model's screen (name, run state)
         shot = tmp_path / "screen.png"
         assert "Screenshot saved" in v("screenshot", name, str(shot))
