@@ -271,7 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     if http_warning is not None:
         print(f"fakeqemu: {http_warning}", file=sys.stderr, flush=True)
-    soft, _hard = limits.raise_soft_limit()
+    soft, _hard = limits.raise_soft_limit(limits.fleet_need(len(configs), len(configs[0].monitors)))
     warning = limits.fleet_warning(len(configs), len(configs[0].monitors), soft)
     if warning is not None:
         print(f"fakeqemu: {warning}", file=sys.stderr, flush=True)

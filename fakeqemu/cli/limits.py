@@ -11,9 +11,31 @@ import resource
 BASE_FDS = 32
 
 
-def raise_soft_limit() -> tuple[int, int]:
-    """Raise the soft RLIMIT_NOFILE to the hard limit; return (soft, hard) as they are now."""
+def fleet_need(vms: int, sockets_per_vm: int) -> int:
+    """Descriptors ``vms`` VMs need with a client on every socket."""
+    return BASE_FDS + vms * sockets_per_vm * 2
+
+
+def _nr_open() -> int:
+    """The kernel's ceiling for any process's RLIMIT_NOFILE (fs.nr_open)."""
+    try:
+        with open("/proc/sys/fs/nr_open") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 1 << 20
+
+
+def raise_soft_limit(need: int = 0) -> tuple[int, int]:
+    """Raise the soft RLIMIT_NOFILE to the hard limit, and the hard one too where the process may (root:
+    up to fs.nr_open) when ``need`` is more than it; return (soft, hard) as they are now."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if need > hard != resource.RLIM_INFINITY:
+        target = min(need, _nr_open())
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, target))
+            return target, target
+        except (ValueError, OSError):
+            pass  # not privileged: the soft limit goes as far as the hard one, and the warning says the rest
     if hard == resource.RLIM_INFINITY or soft < hard:
         target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
         try:
@@ -26,7 +48,7 @@ def raise_soft_limit() -> tuple[int, int]:
 
 def fleet_warning(vms: int, sockets_per_vm: int, soft: int) -> str | None:
     """A clear message when ``vms`` VMs, each with a client on every socket, would not fit in ``soft``."""
-    need = BASE_FDS + vms * sockets_per_vm * 2
+    need = fleet_need(vms, sockets_per_vm)
     if need <= soft:
         return None
     return (
