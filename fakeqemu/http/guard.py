@@ -46,7 +46,7 @@ def host_name(header: str) -> str:
 
 class HostCheck:
     """Which ``Host`` headers name this server: its bound address (any IP address when bound to all of
-    them; also ``localhost`` on loopback) and the names allowed explicitly; any on a unix socket. A DNS
+    them), ``localhost``, and the names allowed explicitly; any on a unix socket. A DNS
     name is what a rebinding page must use, so only names given on purpose pass."""
 
     def __init__(self, bind: str, allow: Sequence[str] = ()) -> None:
@@ -56,9 +56,8 @@ class HostCheck:
         ip = _ip(host)
         self.any_ip = ip is not None and ip.is_unspecified
         self.loopback = ip is not None and ip.is_loopback
-        self.names = {host.lower(), *(name.lower().rstrip(".") for name in allow)}
-        if self.loopback:
-            self.names.add("localhost")
+        # "localhost" is never a rebinding page's name (it does not resolve through the page's DNS)
+        self.names = {host.lower(), "localhost", *(name.lower().rstrip(".") for name in allow)}
 
     def allows(self, header: str) -> bool:
         name = host_name(header)
