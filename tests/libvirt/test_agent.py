@@ -12,26 +12,11 @@ import base64
 import json
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.libvirt.test_virsh import Domain, Libvirt, _missing
-from tests.system import unavailable
-
-
-@pytest.fixture(scope="module")
-def lv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Libvirt]:
-    reason = _missing()
-    if reason is not None:
-        unavailable(reason)
-    lv = Libvirt(tmp_path_factory.mktemp("libvirt-agent"))
-    try:
-        lv.start()
-        yield lv
-    finally:
-        lv.stop()
+from tests.libvirt.test_virsh import Domain, Libvirt
 
 
 def agent_domain_xml(
@@ -72,7 +57,8 @@ def agent(dom: Domain, command: str, **args: object) -> object:
 
 
 @pytest.mark.parametrize("machine", ["pc", "q35"])
-def test_virsh_through_the_agent(lv: Libvirt, tmp_path: Path, machine: str) -> None:
+def test_virsh_through_the_agent(libvirt: Libvirt, tmp_path: Path, machine: str) -> None:
+    lv = libvirt
     dom = Domain(lv, f"fq-agent-{machine}", machine, "default", tmp_path)
     dom.v("define", dom.file("dom.xml", agent_domain_xml(dom.name, machine, lv.emulator, tmp_path / "disk.img")))
     dom.v("start", dom.name)
@@ -133,7 +119,8 @@ def test_virsh_through_the_agent(lv: Libvirt, tmp_path: Path, machine: str) -> N
     dom.v("undefine", dom.name)
 
 
-def test_hung_and_absent_agents(lv: Libvirt, tmp_path: Path) -> None:
+def test_hung_and_absent_agents(libvirt: Libvirt, tmp_path: Path) -> None:
+    lv = libvirt
     dom = Domain(lv, "fq-agent-absent", "pc", "default", tmp_path)
     dom.v(
         "define",
@@ -155,9 +142,10 @@ def test_hung_and_absent_agents(lv: Libvirt, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("machine", ["pc", "q35"])
-def test_setvcpus_live(lv: Libvirt, tmp_path: Path, machine: str) -> None:
+def test_setvcpus_live(libvirt: Libvirt, tmp_path: Path, machine: str) -> None:
     """virsh setvcpus --live up and down: device_add of the CPU slots libvirt picks from
     query-hotpluggable-cpus; the guest onlines them; device_del, the guest ejects, DEVICE_DELETED."""
+    lv = libvirt
     dom = Domain(lv, f"fq-vcpus-{machine}", machine, "default", tmp_path)
     vcpu = "<vcpu placement='static' current='1'>3</vcpu>"
     dom.v(
