@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.libvirt.qcow2 import write_qcow2
+from fakeqemu.machine.block import qcow2
 from tests.libvirt.test_default_domains import domain_xml
 from tests.libvirt.test_virsh import Libvirt, _missing
 
@@ -31,7 +31,7 @@ def bench(rounds: int = 5) -> dict[str, float] | None:
     real = lv.bin / "qemu-real"
     real.symlink_to(qemu)
     image = root / "disk.qcow2"
-    write_qcow2(image, 64 << 20)
+    qcow2.create(str(image), 64 << 20)
     emulators = {"qemu": real, "fakeqemu": lv.emulator}
     times: dict[str, list[float]] = {name: [] for name in emulators}
     lv.start()

@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.libvirt.qcow2 import write_qcow2
+from fakeqemu.machine.block import qcow2
 from tests.libvirt.test_virsh import Libvirt
 
 OUT = Path(__file__).resolve().parent.parent / "tests" / "libvirt" / "domains"
@@ -33,7 +33,7 @@ def main() -> int:
     lv.emulator.unlink()
     lv.emulator.symlink_to(qemu)
     image = root / "disk.qcow2"
-    write_qcow2(image, 64 << 20)
+    qcow2.create(str(image), 64 << 20)
     lv.start()
     try:
         for machine in ("pc", "q35"):

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from fakeqemu.commands.block import add_node
+from fakeqemu.machine.block import qcow2
 from fakeqemu.machine.machine import Machine, MachineConfig
 from fakeqemu.qmp.errors import GenericError
-from tests.libvirt.qcow2 import write_qcow2
 from tests.system import unavailable
 from tools.launch import connect
 
@@ -43,7 +43,7 @@ def test_second_writer_fails(tmp_path: Path, pair: str) -> None:
         unavailable("needs QEMU to check against: apt-get install -y qemu-system-x86")
     binary = {"fakeqemu": FAKE, "qemu": [str(qemu)]}
     image = tmp_path / "disk.qcow2"
-    write_qcow2(image, 64 << 20)
+    qcow2.create(str(image), 64 << 20)
     qmp = tmp_path / "qmp.sock"
     holder = subprocess.Popen([*binary[first], *argv(image), "-qmp", f"unix:{qmp},server=on,wait=off"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
@@ -63,7 +63,7 @@ def test_second_writer_fails(tmp_path: Path, pair: str) -> None:
 
 def test_blockdev_add_conflict_and_release(tmp_path: Path) -> None:
     image = tmp_path / "disk.qcow2"
-    write_qcow2(image, 64 << 20)
+    qcow2.create(str(image), 64 << 20)
     storage, fmt = nodes(image)
     a, b = Machine(MachineConfig()), Machine(MachineConfig())
     try:

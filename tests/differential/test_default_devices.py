@@ -10,13 +10,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from tests.libvirt.qcow2 import write_qcow2
+from fakeqemu.machine.block import qcow2
 from tests.oracle import Script, Step, WaitEvent, call, differential_tests, script
 
 #: libvirt's block nodes for a qcow2 disk (file + qcow2, no backing) under a virtio-blk-pci
 IMAGE = Path(tempfile.gettempdir()) / "fakeqemu-differential-default-devices.qcow2"
 if not IMAGE.exists():
-    write_qcow2(IMAGE, 64 << 20)
+    qcow2.create(str(IMAGE), 64 << 20)
 DISK = [
     "-blockdev", json.dumps({"driver": "file", "filename": str(IMAGE), "node-name": "libvirt-1-storage",
                              "auto-read-only": True, "discard": "unmap"}),

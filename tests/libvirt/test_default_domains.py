@@ -22,8 +22,8 @@ import zlib
 from pathlib import Path
 
 from fakeqemu.cli.qemu import kvm_usable
+from fakeqemu.machine.block import qcow2
 from tests.cli.test_pty_console import read_until
-from tests.libvirt.qcow2 import write_qcow2
 from tests.libvirt.test_virsh import Libvirt
 
 DOMAINS = Path(__file__).parent / "domains"
@@ -59,7 +59,7 @@ def test_default_domains_start(libvirt: Libvirt, tmp_path: Path) -> None:
     try:
         for name in NAMES:
             image = tmp_path / f"{name}.qcow2"
-            write_qcow2(image, 64 << 20)
+            qcow2.create(str(image), 64 << 20)
             xml = tmp_path / f"{name}.xml"
             xml.write_text(domain_xml(name, libvirt.emulator, image, kvm))
             libvirt.virsh("define", str(xml))
@@ -122,7 +122,7 @@ def test_what_libvirt_polls(libvirt: Libvirt, tmp_path: Path) -> None:
     a usb tablet attached and detached."""
     name = "vi-q35-vnc-net"
     image = tmp_path / "disk.qcow2"
-    write_qcow2(image, 64 << 20)
+    qcow2.create(str(image), 64 << 20)
     xml = tmp_path / "dom.xml"
     xml.write_text(domain_xml(name, libvirt.emulator, image, kvm_usable()))
     v = libvirt.virsh
@@ -186,7 +186,7 @@ def test_nova_shaped_domain(libvirt: Libvirt, tmp_path: Path) -> None:
     the log file, its login prompt on the pty."""
     name = "instance-00000001"
     image, log = tmp_path / "disk.qcow2", tmp_path / "console.log"
-    write_qcow2(image, 64 << 20)
+    qcow2.create(str(image), 64 << 20)
     xml = tmp_path / "dom.xml"
     xml.write_text(domain_xml("nova-like", libvirt.emulator, image, kvm_usable()).replace("CONSOLELOG", str(log)))
     v = libvirt.virsh
