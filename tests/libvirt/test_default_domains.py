@@ -16,6 +16,7 @@ Each domain is defined, started (libvirt's own command line and ~410 start-up qu
 from __future__ import annotations
 
 import os
+import pty
 import re
 import subprocess
 import zlib
@@ -153,6 +154,9 @@ def test_what_libvirt_polls(libvirt: Libvirt, tmp_path: Path) -> None:
         out = v("start", "vi-pc-none-nonet", check=False)
         v("undefine", "vi-pc-none-nonet")
         assert 'Failed to get "write" lock' in out and f"Is another process using the image [{image}]?" in out, out
+        # virsh console: through libvirt to the pty, the guest's login prompt; it answers what is typed
+        console = virsh_console(libvirt, name, b"root\r", b"Password: ")
+        assert f"{name} login: root".encode() in console, console
         # virsh screenshot: libvirt asks for a PNG screendump of the guest model's screen (name, run state)
         shot = tmp_path / "screen.png"
         assert "Screenshot saved" in v("screenshot", name, str(shot))
@@ -208,3 +212,20 @@ def test_nova_shaped_domain(libvirt: Libvirt, tmp_path: Path) -> None:
     finally:
         v("destroy", name)
         v("undefine", name)
+
+
+def virsh_console(lv: Libvirt, name: str, typed: bytes, answer: bytes) -> bytes:
+    """``virsh console`` on a terminal of its own: wait for the login prompt, type, wait for ``answer``,
+    leave with ^]."""
+    pid, fd = pty.fork()
+    if pid == 0:  # pragma: no cover (the child)
+        os.execvp("virsh", ["virsh", "-c", f"qemu:///system?socket={lv.sock}", "console", name, "--force"])
+    try:
+        got = read_until(fd, b"login: ")
+        os.write(fd, typed)
+        got += read_until(fd, answer)
+        os.write(fd, b"\x1d")
+        return got
+    finally:
+        os.waitpid(pid, 0)
+        os.close(fd)
