@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.differential.hotplug_steps import deleted, peripheral, reply
 from tests.oracle import (
-    Entry,
     Expect,
     Qtest,
     Script,
@@ -25,21 +25,6 @@ UP, DOWN, EJ, RMV, SEL = 0xAE00, 0xAE04, 0xAE08, 0xAE0C, 0xAE10
 def regs() -> list[Step]:
     """What a guest's ACPI code reads: up, down, removable, selected bus."""
     return [Qtest(f"inl {hex(p)}") for p in (UP, DOWN, RMV, SEL)]
-
-
-def peripheral() -> list[Step]:
-    return call("qom-list", {"path": "/machine/peripheral"})
-
-
-def reply(line: str) -> Entry:
-    return ("qtest<", line.encode())
-
-
-def deleted(dev: str) -> bytes:
-    return (
-        b'{"timestamp": {"seconds": 0, "microseconds": 0}, "event": "DEVICE_DELETED", "data": '
-        b'{"device": "' + dev.encode() + b'", "path": "/machine/peripheral/' + dev.encode() + b'"}}'
-    )
 
 
 OK = b'{"return": {}}'

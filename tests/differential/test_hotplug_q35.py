@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.differential.hotplug_steps import deleted, peripheral, reply
 from tests.oracle import (
-    Entry,
     Qtest,
     Script,
     Step,
@@ -24,21 +24,6 @@ RP2 = ["-device", "pcie-root-port,id=rp2,bus=pcie.0,chassis=2,addr=0x4"]
 def regs(bsel: int | None = None) -> list[Step]:
     sel: list[Step] = [] if bsel is None else [Qtest(f"outl {hex(SEL)} {hex(bsel)}")]
     return sel + [Qtest(f"inl {hex(p)}") for p in (UP, DOWN, RMV, SEL)]
-
-
-def peripheral() -> list[Step]:
-    return call("qom-list", {"path": "/machine/peripheral"})
-
-
-def reply(line: str) -> Entry:
-    return ("qtest<", line.encode())
-
-
-def deleted(dev: str) -> bytes:
-    return (
-        b'{"timestamp": {"seconds": 0, "microseconds": 0}, "event": "DEVICE_DELETED", "data": '
-        b'{"device": "' + dev.encode() + b'", "path": "/machine/peripheral/' + dev.encode() + b'"}}'
-    )
 
 
 SCRIPTS: list[Script] = [
