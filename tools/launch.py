@@ -86,6 +86,16 @@ def wait_exit(pid: int, timeout: float = 10.0) -> None:
         os.close(fd)
 
 
+def reap(proc: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
+    """Kill ``proc`` if it still runs, wait for it and close its pipes."""
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+
+
 class Emulator:
     """One emulator process in its own temporary directory."""
 
@@ -172,14 +182,8 @@ class Emulator:
         for listener in self._listeners.values():
             listener.close()
         self._listeners.clear()
-        proc = self.proc
-        if proc is not None:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
-            for stream in (proc.stdout, proc.stderr):
-                if stream is not None:
-                    stream.close()
+        if self.proc is not None:
+            reap(self.proc)
         if self._log is not None:
             self._log.close()
         shutil.rmtree(self.dir, ignore_errors=True)

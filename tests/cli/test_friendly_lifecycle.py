@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.procs import Raw
+from tools.launch import reap
 
 FRIENDLY = [sys.executable, "-c", "import sys; from fakeqemu.cli.friendly import main; sys.exit(main())"]
 NOBODY = 65534
@@ -41,12 +42,7 @@ def _serving(*args: str, env: dict[str, str] | None = None) -> Iterator[subproce
         assert "QMP on" in line, (line, proc.stderr.read() if proc.stderr else "")
         yield proc
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+        reap(proc)
 
 
 @pytest.fixture
