@@ -13,8 +13,6 @@ from pathlib import Path
 
 from qemu.qmp.legacy import QEMUMonitorProtocol
 
-from tools.launch import connect
-
 
 def read_until(fd: int, marker: bytes, timeout: float = 10.0) -> bytes:
     got = b""
@@ -42,7 +40,6 @@ def test_pty_console(tmp_path: Path) -> None:
         assert m is not None, line
         tty = os.open(m.group(1), os.O_RDWR | os.O_NOCTTY)
         try:
-            connect(str(qmp), proc).close()  # the pty line comes first: wait until the monitor accepts
             mon = QEMUMonitorProtocol(str(qmp))
             mon.connect()
             try:
