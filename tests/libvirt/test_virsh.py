@@ -279,27 +279,20 @@ def test_version_and_domcapabilities(libvirt: Libvirt) -> None:
     assert "<machine type='tcg' name='pc-q35-7.2' alias='q35'" in ours[0]
 
 
-def test_flow_time(libvirt: Libvirt, tmp_path: Path) -> None:
-    """The whole flow on pc with the default guest: start -> attach -> detach complete -> destroy."""
+def test_flow_start_attach_detach_destroy(libvirt: Libvirt, tmp_path: Path) -> None:
+    """The whole flow on pc with the default guest: start -> attach -> detach complete -> destroy. No timed
+    assertion: libvirt's start is measured by ``make bench`` (tools/bench_libvirt.py), against QEMU."""
     dom = Domain(libvirt, "fq-timed", "pc", "default", tmp_path)
     dom.v("define", dom.file("dom.xml", domain_xml(dom.name, "pc", libvirt.emulator, "default")))
     nic = dom.file("nic.xml", NIC_XML)
-    t0 = time.monotonic()
     dom.v("start", dom.name)
-    t1 = time.monotonic()
     dom.v("attach-device", dom.name, nic, "--live")
-    t2 = time.monotonic()
+    assert NIC_MAC in dom.v("domiflist", dom.name)
     dom.v("detach-device", dom.name, nic, "--live")
     assert NIC_MAC not in dom.v("domiflist", dom.name)
-    t3 = time.monotonic()
     dom.v("destroy", dom.name)
-    t4 = time.monotonic()
+    assert dom.state() == "shut off"
     dom.v("undefine", dom.name)
-    print(
-        f"\nlibvirt flow against fakeqemu: total {t4 - t0:.2f} s (start {t1 - t0:.2f}, attach {t2 - t1:.2f}, "
-        f"detach {t3 - t2:.2f}, destroy {t4 - t3:.2f})"
-    )
-    assert t4 - t0 < 30
 
 
 @pytest.mark.parametrize(("machine", "guest"), CASES, ids=[f"{m}-{g}" for m, g in CASES])
