@@ -73,6 +73,7 @@ EXTENSION_SCHEMA: tuple[dict[str, Any], ...] = (
             _member("booted", "bool"),
             _member("power", "str"),
             _member("powerdown-pending", "bool"),
+            _member("sci-pending", "bool"),
         ],
     ),
     {"name": "[x-fakeqemu-guest-device]", "meta-type": "array", "element-type": "x-fakeqemu-guest-device"},

@@ -157,6 +157,9 @@ class GuestView(BaseModel):
         alias="powerdown-pending",
         description="the power button was pressed and the guest has not answered it (guest never, passive, VM stopped)",
     )
+    sci_pending: bool = Field(
+        alias="sci-pending", description="a hotplug GPE was raised and the guest's handler has not run yet"
+    )
     actions: list[list[str]] = Field(description="the last things the guest did: [action, detail]")
     agent: AgentView | None = Field(default=None, description="the guest agent, if the VM has its port")
     vcpus: list[VcpuView] = Field(default_factory=list, description="plugged vCPUs")

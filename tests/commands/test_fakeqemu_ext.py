@@ -40,6 +40,7 @@ def test_policy_and_eject() -> None:
         "booted": False,
         "power": "prompt",
         "powerdown-pending": False,
+        "sci-pending": False,
     }
     n1 = b.add("n1", "0x5", driver="e1000")
     res = guest_policy(ctx, {"policy": "never", "device": "n1"})

@@ -370,4 +370,5 @@ class Guest:
             "booted": self.booted,
             "power": self.power,
             "powerdown-pending": self.pending_powerdown,
+            "sci-pending": self.sci_scheduled,
         }
