@@ -96,6 +96,17 @@ def reap(proc: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
             stream.close()
 
 
+def threads_exit(pid: int, tids: Sequence[int], timeout: float = 10.0) -> bool:
+    """Whether the threads ``tids`` of process ``pid`` are gone from /proc within ``timeout`` s: a thread
+    leaves it a little after ``Thread.join`` returns (the OS thread still exits), so this is polled."""
+    deadline = time.monotonic() + timeout
+    while any(os.path.exists(f"/proc/{pid}/task/{tid}") for tid in tids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+    return True
+
+
 class Emulator:
     """One emulator process in its own temporary directory."""
 

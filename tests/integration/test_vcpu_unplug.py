@@ -12,6 +12,7 @@ from qemu.qmp import QMPClient
 
 from tests.integration.procs import fakeqemu, in_asyncio
 from tests.integration.test_unplug_flow import connect, deleted_once_answered, wait_deleted
+from tools.launch import threads_exit
 
 SMP = ["-smp", "1,maxcpus=4,sockets=2,cores=2,threads=1"]
 
@@ -57,7 +58,7 @@ async def test_default_guest_onlines_and_ejects(tmp_path: Path) -> None:
                     seen = await wait_deleted(c, listener, "vcpu1", 5.0)
                     left = len(await q(c, "query-cpus-fast"))
                     slots = sum("qom-path" in s for s in await q(c, "query-hotpluggable-cpus"))
-                    gone = not has_thread(pid, cpu["thread-id"])
+                    gone = threads_exit(pid, [cpu["thread-id"]])
                 return cpu, thread, seen, left, slots, gone
             finally:
                 await c.disconnect()

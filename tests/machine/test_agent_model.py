@@ -13,6 +13,7 @@ import pytest
 from fakeqemu.machine.guest.agent import AgentSchema, ExecResult
 from fakeqemu.machine.machine import Machine, MachineConfig
 from fakeqemu.protocols.agent import AgentChannel
+from tools.launch import threads_exit
 
 NIC = {"driver": "virtio-net-pci", "id": "net0", "mac": "52:54:00:12:34:56"}
 DISK = {"driver": "virtio-blk-pci", "id": "disk0", "drive": "d0"}
@@ -239,4 +240,4 @@ def test_vcpu_threads_end_with_the_machine() -> None:
     tids = [cpu["thread-id"] for cpu in m.cpus.query_cpus_fast()]
     assert len(set(tids)) == 2 and all(os.path.exists(f"/proc/self/task/{t}") for t in tids)
     m.close()
-    assert not any(os.path.exists(f"/proc/self/task/{t}") for t in tids)
+    assert threads_exit(os.getpid(), tids)
