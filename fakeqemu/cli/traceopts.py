@@ -17,10 +17,12 @@ import functools
 import sys
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from fakeqemu.cli.qemuopts import UsageError, split_opts
-from fakeqemu.machine.core.trace import Trace, catalogue, emitted
-from fakeqemu.machine.machine import MachineConfig
+
+if TYPE_CHECKING:
+    from fakeqemu.machine.config import MachineConfig
 
 PROG = "qemu-system-x86_64"
 #: -d's items other than trace: (QEMU 7.2, x86_64 system emulation)
@@ -114,6 +116,7 @@ def _events_list() -> str:
     """The events fakeqemu prints, in QEMU's order (-trace help)."""
     import fakeqemu.commands.all  # noqa: F401  (fills the command table, loaded only for this list)
     from fakeqemu.commands.registry import COMMANDS
+    from fakeqemu.machine.core.trace import catalogue, emitted
 
     served = frozenset(name.replace("-", "_") for name in COMMANDS)
     return "".join(f"{n}\n" for n in catalogue().names if emitted(n, served))
@@ -121,6 +124,8 @@ def _events_list() -> str:
 
 def _enable(cfg: MachineConfig, pattern: str, say: Callable[[str], None]) -> None:
     """Check ``pattern`` now (QEMU warns while it reads the option) and keep it for the machine."""
+    from fakeqemu.machine.core.trace import Trace  # the catalogue: only when a trace option is given
+
     Trace().enable_option(pattern, say)
     cfg.trace_events.append(pattern)
 

@@ -1,0 +1,94 @@
+"""A VM's configuration (what the command line asks for): light on imports, so the command line can be
+read and the monitors bound before the machine model is loaded (fakeqemu.machine.machine re-exports it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fakeqemu import __version__
+from fakeqemu.machine.core.rcu import DEFAULT_GRACE_S
+from fakeqemu.machine.faults import Faults
+
+if TYPE_CHECKING:
+    from fakeqemu.machine.cpus import Topology
+
+
+@dataclass
+class MachineConfig:
+    machine_type: str = "pc"  # "pc" (i440fx), "q35" or "none"
+    name: str | None = None
+    paused: bool = False  # -S
+    no_shutdown: bool = False  # -no-shutdown
+    acpi: bool = True  # -no-acpi clears it; then PCI hotplug is refused
+    qtest: bool = False
+    #: -qtest-log: where the qtest link's log goes (None: stderr, "none": nowhere, else a file, truncated)
+    qtest_log: str | None = None
+    rcu_grace: float = DEFAULT_GRACE_S
+    #: guest policy: "auto" (passive under qtest, else prompt), "prompt", "delay:<ms>", "never", "refuse"
+    guest: str = "auto"
+    qemu_version: tuple[int, int, int] = (7, 2, 22)
+    package: str = f"fakeqemu {__version__}"
+    #: cold-plugged devices (-device), each as the option dict QEMU would build
+    devices: list[dict[str, Any]] = field(default_factory=list)
+    #: the -device option texts, parallel to ``devices`` (for QEMU's error messages)
+    device_args: list[str] = field(default_factory=list)
+    #: backends defined on the command line: -netdev (by id), -blockdev (by node-name), -drive (by id)
+    netdevs: list[dict[str, Any]] = field(default_factory=list)
+    blockdevs: list[dict[str, Any]] = field(default_factory=list)
+    #: the -blockdev option texts, parallel to ``blockdevs`` (for QEMU's error messages)
+    blockdev_args: list[str] = field(default_factory=list)
+    #: image locks the CLI took before the monitors answered, by node name: the first machine adopts them
+    image_locks: dict[str, int] = field(default_factory=dict)
+    memory_mb: int = 128
+    smp: int = 1
+    #: -smp's topology (None: ``smp`` sockets of one core, no hotpluggable CPUs)
+    topology: Topology | None = None
+    uuid: str = "00000000-0000-0000-0000-000000000000"
+    #: ids of the socket chardevs, in QEMU's creation order (what query-yank lists)
+    chardevs: list[str] = field(default_factory=list)
+    #: the accelerator QEMU would pick from -accel / -machine accel= ("kvm" or "tcg"; query-kvm)
+    accel: str = "tcg"
+    #: chardev id -> QEMU's filename for it while connected ("unix:PATH,server=on"; query-chardev)
+    chardev_files: dict[str, str] = field(default_factory=dict)
+    #: chardev ids with a client connected now (kept here: it outlives a machine reset, as connections do)
+    connected_chardevs: set[str] = field(default_factory=set)
+    #: faults injected from the start (-fakeqemu faults=FILE); the HTTP API changes machine.faults
+    faults: Faults = field(default_factory=Faults)
+    #: the guest agent's virtserialport (its id; "" when the VM has none) and the chardev behind it
+    agent_port: str = ""
+    agent_chardev: str = ""
+    #: the agent's state: running, delay:<ms>, hung, absent (fakeqemu.machine.guest.agent)
+    agent: str = "running"
+    #: RPCs the guest's qemu-ga was started without (its ``-b``): listed disabled, refused
+    agent_blocked: tuple[str, ...] = ()
+    #: what the guest OS does on shutdown (fakeqemu.machine.guest.hotplug.Guest.power_down)
+    power: str = "prompt"
+    #: ACPI S3 offered to the guest (QEMU's PIIX4_PM / ICH9-LPC disable_s3=0; libvirt's suspend-to-mem)
+    s3: bool = True
+    #: bytes of QMP traffic recorded (fakeqemu.machine.traffic); 0 or None: not recorded. None lets the
+    #: runtime decide (the HTTP plane turns recording on with its default limit)
+    traffic_limit: int | None = None
+    #: bytes per second block jobs copy at: 0 is quick (no time but what a `speed` limit asks for);
+    #: -fakeqemu job-rate=qemu picks QEMU_JOB_RATE
+    job_rate: float = 0.0
+    #: trace events switched on (or, with a leading "-", off) by -trace / -d trace: / an events file, in order
+    trace_events: list[str] = field(default_factory=list)
+    #: where trace lines go (-D FILE, -trace file=FILE); stderr when None
+    trace_file: str | None = None
+    #: -msg timestamp=on: trace lines carry TID@SECONDS.MICROSECONDS
+    msg_timestamp: bool = False
+    #: -incoming URI ("defer": wait for migrate-incoming); the VM starts in run state inmigrate
+    incoming: str | None = None
+    #: chardev ids whose frontend is not open (a virtio-serial port the guest has not opened, no frontend)
+    chardev_closed: set[str] = field(default_factory=set)
+    #: -usb / -machine usb=on: the board's own USB controller
+    usb: bool = False
+    #: the guest's balloon driver: follow, ignore or partial (None: ignore under qtest, else follow)
+    balloon: str | None = None
+    #: the displays: -vnc and -spice option texts, and the addresses they are bound to (host, port)
+    vnc: str | None = None
+    vnc_address: tuple[str, int] | None = None
+    spice: str | None = None
+    spice_address: tuple[str, int] | None = None
