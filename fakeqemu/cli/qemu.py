@@ -17,23 +17,20 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from fakeqemu import __version__
-from fakeqemu.cli import faultfile, limits, traceopts
+from fakeqemu.cli import limits, traceopts
 from fakeqemu.cli.chardevs import parse_legacy, parse_socket
 from fakeqemu.cli.lifecycle import MonitorSockets, PidFile, StartupError, ignore_signals
 from fakeqemu.cli.qemuopts import UsageError, device_opts, parse_bytes, parse_size_mb, split_opts
 from fakeqemu.machine.block import locks
-from fakeqemu.machine.block.jobs import QEMU_JOB_RATE
-from fakeqemu.machine.cpus import Topology
-from fakeqemu.machine.devices.balloon import POLICIES as BALLOON_POLICIES
-from fakeqemu.machine.faults import FaultConfigError
-from fakeqemu.machine.guest.agent import AGENT_PORT_NAME, AgentPolicyError, check_agent_policy
-from fakeqemu.machine.guest.hotplug import POWER_POLICIES, PolicyError, check_policy
-from fakeqemu.machine.machine import ColdPlugError, MachineConfig
+from fakeqemu.machine.config import MachineConfig
 from fakeqemu.server.backends import BackendError, OpenBackends, open_chardev, open_spice, open_vnc
 from fakeqemu.server.chardev import ChardevError, Endpoint, connect, is_listening
 from fakeqemu.server.signals import block_exit_signals
 
-if TYPE_CHECKING:  # the runtime (trio) is imported late: see fakeqemu.server.prestart
+# The machine model, trio and the options' own modules are imported where they are needed: the monitors
+# are bound (and greeted, fakeqemu.server.prestart) before any of them is loaded.
+if TYPE_CHECKING:
+    from fakeqemu.machine.machine import Machine
     from fakeqemu.server.vm import VM, VMConfig
 
 PROG = "qemu-system-x86_64"
@@ -207,11 +204,15 @@ def _apply_fakeqemu(cfg: MachineConfig, text: str, opts: Options | None = None) 
         elif key == "guest":
             cfg.guest = value
         elif key == "agent":
+            from fakeqemu.machine.guest.agent import AgentPolicyError, check_agent_policy
+
             try:
                 cfg.agent = check_agent_policy(value)
             except AgentPolicyError as exc:
                 raise UsageError(f"-fakeqemu: {exc}") from None
         elif key == "power":
+            from fakeqemu.machine.guest.hotplug import POWER_POLICIES, PolicyError, check_policy
+
             try:
                 cfg.power = check_policy(value, POWER_POLICIES, "power")
             except PolicyError as exc:
@@ -219,6 +220,8 @@ def _apply_fakeqemu(cfg: MachineConfig, text: str, opts: Options | None = None) 
         elif key == "agent-block":
             cfg.agent_blocked = tuple(n for n in value.split(":") if n)
         elif key == "balloon":
+            from fakeqemu.machine.devices.balloon import POLICIES as BALLOON_POLICIES
+
             if value not in BALLOON_POLICIES:
                 raise UsageError(f"-fakeqemu: balloon must be one of {', '.join(BALLOON_POLICIES)}, not '{value}'")
             cfg.balloon = value
@@ -227,6 +230,9 @@ def _apply_fakeqemu(cfg: MachineConfig, text: str, opts: Options | None = None) 
         elif key == "job-rate":
             cfg.job_rate = _job_rate(value)
         elif key == "faults":
+            from fakeqemu.cli import faultfile
+            from fakeqemu.machine.faults import FaultConfigError
+
             try:
                 cfg.faults, guest = faultfile.load(value)
             except FaultConfigError as exc:
@@ -246,6 +252,8 @@ def _job_rate(value: str) -> float:
     if value == "quick":
         return 0.0
     if value == "qemu":
+        from fakeqemu.machine.block.jobs import QEMU_JOB_RATE
+
         return QEMU_JOB_RATE
     try:
         rate = float(value)
@@ -318,6 +326,8 @@ def parse_args(argv: Sequence[str]) -> Options:
         elif name == "m":
             cfg.memory_mb = parse_size_mb(value)
         elif name == "smp":
+            from fakeqemu.machine.cpus import Topology
+
             try:
                 cfg.topology = Topology.parse(split_opts(value, implied="cpus"))
             except ValueError as exc:
@@ -455,7 +465,11 @@ def parse_args(argv: Sequence[str]) -> Options:
 def _agent_port(cfg: MachineConfig, dev: dict[str, Any]) -> bool:
     """A ``virtserialport`` named org.qemu.guest_agent.0: the guest agent's port, whose chardev the agent
     model serves (the port device itself is plugged like any other)."""
-    if dev.get("driver") != "virtserialport" or dev.get("name") != AGENT_PORT_NAME:
+    if dev.get("driver") != "virtserialport":
+        return False
+    from fakeqemu.machine.guest.agent import AGENT_PORT_NAME
+
+    if dev.get("name") != AGENT_PORT_NAME:
         return False
     cfg.agent_chardev = str(dev.get("chardev", ""))
     cfg.agent_port = str(dev.get("id") or "channel0")
@@ -553,6 +567,7 @@ def _chardev_filename(ep: Endpoint, sock: socket.socket | None) -> str:
 
 
 async def serve(opts: Options, config: VMConfig, ready_fd: int | None = None) -> int:
+    from fakeqemu.machine.machine import ColdPlugError
     from fakeqemu.server.app import serve_vms
     from fakeqemu.server.migration import MigrationLoadError
 
@@ -751,19 +766,51 @@ def _start(opts: Options, sockets: MonitorSockets, ready_fd: int | None, incomin
         cfg = opts.vm.machine
         qmp_greeting = greeting_bytes(cfg.qemu_version, cfg.package)
         hmp_banner = banner(".".join(map(str, cfg.qemu_version)))
-        greeter = EarlyGreeter(listeners, [hmp_banner if ep.hmp else qmp_greeting for ep in opts.vm.monitors])
+        monitors = opts.vm.monitors
+        greeter = EarlyGreeter(
+            listeners, [hmp_banner if ep.hmp else qmp_greeting for ep in monitors], [not ep.hmp for ep in monitors]
+        )
         greeter.start()
+    machine = _early_machine(opts) if greeter is not None else None
+    if greeter is not None and machine is not None:
+        from fakeqemu.server.early import EarlyQMP
+
+        greeter.answer_with(lambda: EarlyQMP.start(machine))
     import trio
 
+    from fakeqemu.server.app import MonotonicClock
     from fakeqemu.server.vm import VMConfig
 
     config = VMConfig(opts.vm.machine, opts.vm.monitors, opts.vm.qtest, listeners, qtest_sock, held=held)
     config.agent, config.agent_listener = opts.vm.agent, agent_listener
     config.incoming_listener = incoming
     config.consoles, config.console_socks = opts.vm.consoles, consoles
+    config.built = machine
     if greeter is not None:
         config.early = greeter.stop()
-    return trio.run(serve, opts, config, ready_fd)
+        config.answered = greeter.answered
+    # the runtime's clock is the machine's (time.monotonic): a machine built before trio ran keeps its timers
+    return trio.run(serve, opts, config, ready_fd, clock=MonotonicClock())
+
+
+def _early_machine(opts: Options) -> Machine | None:
+    """The VM's machine, built before the runtime loads so that the early thread can answer the first
+    commands with it (fakeqemu.server.early); None when what the VM was asked for needs the runtime's own
+    monitor from the first byte: traced commands, injected faults, the traffic record or the HTTP plane."""
+    cfg = opts.vm.machine
+    if cfg.trace_events or cfg.faults.active or cfg.traffic_limit or opts.http is not None:
+        return None
+    if not any(not ep.hmp for ep in opts.vm.monitors):
+        return None
+    from fakeqemu.machine.machine import Machine
+    from fakeqemu.qmp.schema import Schema
+
+    try:
+        machine = Machine(cfg)
+    except Exception:  # a -device the machine refuses (ColdPlugError): the VM reports it as it starts
+        return None
+    Schema.load()
+    return machine
 
 
 if __name__ == "__main__":

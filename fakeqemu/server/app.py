@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 
 import trio
@@ -10,6 +11,20 @@ import trio
 from fakeqemu.machine.traffic import DEFAULT_LIMIT
 from fakeqemu.server.signals import describe, exit_signals
 from fakeqemu.server.vm import VM, VMConfig
+
+
+class MonotonicClock(trio.abc.Clock):
+    """trio's clock on time.monotonic, the machine's own default: a machine built before the runtime ran
+    (fakeqemu.cli.qemu) keeps its timers' deadlines."""
+
+    def start_clock(self) -> None:
+        pass
+
+    def current_time(self) -> float:
+        return time.monotonic()
+
+    def deadline_to_sleep_time(self, deadline: float) -> float:
+        return deadline - time.monotonic()
 
 
 async def serve_vms(

@@ -225,8 +225,11 @@ class Link:
             await self._flush()
 
 
-async def serve_connection(transport: Transport, protocol: ServerProtocol, name: str) -> None:
-    """Drive one connection until the peer leaves or the protocol closes it; then close it."""
+async def serve_connection(
+    transport: Transport, protocol: ServerProtocol, name: str, first: RawData | None = None
+) -> None:
+    """Drive one connection until the peer leaves or the protocol closes it; then close it. ``first``: input
+    taken off the connection before it came here (fakeqemu.server.early), handled before reading."""
     link = Link(transport, name)
     link._idle.set()
     try:
@@ -235,6 +238,11 @@ async def serve_connection(transport: Transport, protocol: ServerProtocol, name:
                 nursery.start_soon(link._writer)
                 link._reading = True
                 protocol.connected(link)
+                if first is not None:
+                    # after one schedule point, as input read from the socket would be: the connections
+                    # started beside this one are connected by then (and see the events it causes)
+                    await trio.lowlevel.checkpoint()
+                    await protocol.handle(first)
                 link._reading = False
                 await link._flush()
                 while not link.closed:

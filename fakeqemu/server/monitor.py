@@ -35,6 +35,7 @@ from fakeqemu.server.driver import (
     close_fds,
     serve_connection,
 )
+from fakeqemu.server.early import HEAVY_BYTES, HEAVY_TOKENS, EarlyQMP
 
 if TYPE_CHECKING:
     from fakeqemu.machine.machine import Machine
@@ -42,23 +43,23 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("fakeqemu.monitor")
 
-#: reads this large, or messages with this many tokens so far, are parsed in a worker thread
-HEAVY_BYTES = 16 * 1024
-HEAVY_TOKENS = 4096
-
 
 class QMPMonitor:
     """One QMP client's connection to a VM."""
 
     wants_fds = True
 
-    def __init__(self, vm: VM, name: str, greeted: bool = False) -> None:
+    def __init__(self, vm: VM, name: str, greeted: bool = False, early: EarlyQMP | None = None) -> None:
+        """``early``: the client's first commands were answered before the runtime ran; carry on with its
+        session, its replies the socket did not take and the requests it left."""
         self.vm = vm
         self.name = name
         vm.connection_count += 1
         self.conn_name = f"{name}#{vm.connection_count}"
         cfg = vm.machine.config
-        self.session = QMPSession(cfg.qemu_version, cfg.package)
+        self.session = QMPSession(cfg.qemu_version, cfg.package) if early is None else early.session
+        self._unsent = b"" if early is None else early.unsent
+        self._pending: list[Item] = [] if early is None else early.pending
         self.ctx = Context(machine=vm.machine, monitor=self.conn_name)
         self.greeted = greeted
         self.traffic = vm.machine.traffic
@@ -153,6 +154,9 @@ class QMPMonitor:
                 trace("monitor_qmp_respond", pointer(self), self.session.greeting.rstrip(b"\r\n").decode())
         else:
             self._send(self.session.greeting)
+        if self._unsent:
+            self._send(self._unsent)
+            self._unsent = b""
 
     async def handle(self, event: RawData | Closed) -> None:
         if isinstance(event, Closed):
@@ -161,16 +165,18 @@ class QMPMonitor:
                 self._unsubscribe = None
             close_fds(self.ctx.received_fds)
             return
-        log.debug("%s --> %r", self.conn_name, event.data)
-        hold_received(self.ctx, event.fds)
-        self.traffic.add(self.conn_name, "in", event.data)
+        items, self._pending = self._pending, []  # what the early path left, first
         traced = bool(self.ctx.machine.trace.enabled)
-        if len(event.data) >= HEAVY_BYTES or self.session.pending_tokens >= HEAVY_TOKENS:
-            # a big read, or the end of a big message: parse it in a worker thread so the other clients
-            # (and this VM's timers) keep being served meanwhile
-            items = await trio.to_thread.run_sync(self.session.receive_heavy, event.data, not traced)
-        else:
-            items = self.session.receive_data(event.data)
+        if event.data or event.fds:
+            log.debug("%s --> %r", self.conn_name, event.data)
+            hold_received(self.ctx, event.fds)
+            self.traffic.add(self.conn_name, "in", event.data)
+            if len(event.data) >= HEAVY_BYTES or self.session.pending_tokens >= HEAVY_TOKENS:
+                # a big read, or the end of a big message: parse it in a worker thread so the other clients
+                # (and this VM's timers) keep being served meanwhile
+                items += await trio.to_thread.run_sync(self.session.receive_heavy, event.data, not traced)
+            else:
+                items += self.session.receive_data(event.data)
         for item in items:
             if traced:
                 self._trace_request(item)
@@ -238,18 +244,25 @@ async def serve_monitor(
     first: trio.socket.SocketType | None = None,
     label: str = "",
     greeted: bool = False,
+    early: EarlyQMP | None = None,
 ) -> None:
-    """QMP on ``listener``, one client at a time (``first`` served before any is accepted); ``label`` is
-    the chardev id, marked connected (query-chardev) while a client is."""
+    """QMP on ``listener``, one client at a time (``first`` served before any is accepted; ``early``: what
+    was answered of it before the runtime ran); ``label`` is the chardev id, marked connected
+    (query-chardev) while a client is."""
 
     async def serve(sock: trio.socket.SocketType, greeted: bool) -> None:
-        monitor = QMPMonitor(vm, name, greeted)
+        nonlocal early
+        taken, early = (early if greeted else None), None
+        monitor = QMPMonitor(vm, name, greeted, taken)
         vm.connections.add(monitor)
         connected = vm.config.machine.connected_chardevs
         if label:
             connected.add(label)
+        first_input = None
+        if taken is not None and (taken.pending or taken.data or taken.fds):
+            first_input = RawData(taken.data, taken.fds)
         try:
-            await serve_connection(SocketTransport(sock), monitor, monitor.conn_name)
+            await serve_connection(SocketTransport(sock), monitor, monitor.conn_name, first_input)
         finally:
             vm.connections.discard(monitor)
             connected.discard(label)

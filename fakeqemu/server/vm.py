@@ -25,6 +25,7 @@ from fakeqemu.qmp.schema import Schema
 from fakeqemu.server.backends import OpenBackends
 from fakeqemu.server.chardev import ChardevError, Endpoint, bound_address, connect, is_listening, listen, open_endpoint
 from fakeqemu.server.driver import Acceptor, Reconnector
+from fakeqemu.server.early import EarlyQMP
 from fakeqemu.server.monitor import QMPMonitor, serve_monitor
 from fakeqemu.server.pty import CONSOLE_DRIVERS, serve_log, serve_pty
 from fakeqemu.server.vnc import serve_vnc
@@ -50,6 +51,10 @@ class VMConfig:
     qtest_sock: socket.socket | None = None
     #: clients the early greeter accepted and greeted, by monitor index
     early: dict[int, socket.socket] = field(default_factory=dict)
+    #: the machine, when the CLI built it before the runtime (it answered the first commands with it)
+    built: Machine | None = None
+    #: what the early thread answered of those clients (their sessions), by monitor index
+    answered: dict[int, EarlyQMP] = field(default_factory=dict)
     #: the guest agent's chardev (its socket, listening), when the VM has an agent port
     agent: Endpoint | None = None
     agent_listener: socket.socket | None = None
@@ -86,9 +91,9 @@ class VM:
         """The QMP connections events go to now (negotiated), by name."""
         return sorted(c.conn_name for c in self.connections if c.session.negotiated)
 
-    def _new_machine(self) -> None:
+    def _new_machine(self, built: Machine | None = None) -> None:
         Schema.load()  # now, not at the first command (which may come when no fd is left to read it with)
-        self.machine = Machine(self.config.machine, monotonic=trio.current_time)
+        self.machine = built or Machine(self.config.machine, monotonic=trio.current_time)
         self.machine.on_exit = self._on_exit
         self.machine.timers.on_change = self._wake_timers
         self.machine.migration.transport = self._migrate
@@ -128,7 +133,8 @@ class VM:
 
     async def run(self, *, task_status: trio.TaskStatus[VM] = trio.TASK_STATUS_IGNORED) -> None:
         """Listen, connect qtest, report started, and serve until the VM exits."""
-        self._new_machine()
+        self._new_machine(self.config.built)
+        self.config.built = None
         qtest_sock: trio.socket.SocketType | None = None
         if self.config.qtest_sock is None and self.config.qtest is not None:
             self.config.qtest_sock = connect(self.config.qtest)
@@ -143,8 +149,8 @@ class VM:
         if agent_raw is None and self.config.agent is not None:
             agent_raw = listen(self.config.agent)
         self.config.agent_listener = None
-        greeted = self.config.early
-        self.config.early = {}
+        greeted, answered = self.config.early, self.config.answered
+        self.config.early, self.config.answered = {}, {}
         listeners, first = _acceptors(self.config.monitors, raw, greeted)
         console_listeners, console_first = _acceptors(self.config.consoles, console_raw, {})
         try:
@@ -186,7 +192,9 @@ class VM:
 
                             nursery.start_soon(serve_hmp, self, listener, f"hmp{i}", first[i], i in greeted)
                             continue
-                        nursery.start_soon(serve_monitor, self, listener, f"monitor{i}", first[i], label, i in greeted)
+                        nursery.start_soon(
+                            serve_monitor, self, listener, f"monitor{i}", first[i], label, i in greeted, answered.get(i)
+                        )
                     if console_listeners:
                         from fakeqemu.server.console import serve_console
 

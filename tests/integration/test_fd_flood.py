@@ -23,6 +23,9 @@ def test_unclaimed_fds_are_replaced_not_kept(tmp_path: Path) -> None:
     with fakeqemu(tmp_path) as proc:
         client = Raw(proc.sockets[0])
         client.negotiate()
+        # answered by the runtime, which is up then with its own fds (the early path answers only a few
+        # queries before it: fakeqemu.server.early)
+        assert client.cmd(b'{"execute": "query-chardev"}').startswith(b'{"return": [')
         pid = proc.popen.pid
         before = _open_fds(pid)
         null = [os.open(os.devnull, os.O_RDONLY) for _ in range(16)]

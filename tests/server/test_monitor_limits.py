@@ -13,17 +13,7 @@ from fakeqemu.server import driver
 from fakeqemu.server.driver import SocketTransport, serve_connection
 from fakeqemu.server.monitor import QMPMonitor
 from fakeqemu.server.vm import VM, VMConfig
-
-
-async def _line(sock: trio.socket.SocketType, buf: bytearray) -> bytes:
-    while b"\r\n" not in buf:
-        chunk = await sock.recv(65536)
-        if not chunk:
-            raise EOFError(bytes(buf))
-        buf += chunk
-    line, _, rest = bytes(buf).partition(b"\r\n")
-    buf[:] = rest
-    return line
+from tests.server.lines import read_line as _line
 
 
 async def test_pending_output_is_capped_and_the_reader_keeps_working(
