@@ -10,6 +10,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m compileall -q fakeqemu
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -18,6 +19,7 @@ run: $(STAMP)
 	$(BIN)/fakeqemu run $(ARGS)
 
 test: $(STAMP)
+	$(BIN)/python -m compileall -q fakeqemu
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -28,7 +30,10 @@ lint: $(STAMP)
 fuzz: $(STAMP)
 	FAKEQEMU_FUZZ=long $(BIN)/python -m pytest tests/fuzz -q $(PYTEST_ARGS)
 
+# bytecode as an installed fakeqemu has it (pip compiles it; an editable install under PYTHONDONTWRITEBYTECODE
+# would compile every module at every start of a fakeqemu process, ~100 ms; make test compiles it too)
 bench: $(STAMP)
+	$(BIN)/python -m compileall -q fakeqemu
 	$(BIN)/python -m tools.bench $(ARGS)
 
 clean:

@@ -7,6 +7,7 @@ fakeqemu's own settings are ``-fakeqemu key=value[,key=value...]``.
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import sys
@@ -639,6 +640,14 @@ def _daemonize() -> int | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    limits.pause_collection()  # until the VM is ready (limits.freeze_heap), or main returns
+    try:
+        return _main(argv)
+    finally:
+        gc.enable()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     ignore_signals()
     block_exit_signals()  # taken by the runtime once it runs (fakeqemu.server.signals)
     args = list(sys.argv[1:] if argv is None else argv)
