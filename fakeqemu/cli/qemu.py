@@ -780,10 +780,20 @@ def _start(opts: Options, sockets: MonitorSockets, ready_fd: int | None, incomin
             listeners, [hmp_banner if ep.hmp else qmp_greeting for ep in monitors], [not ep.hmp for ep in monitors]
         )
         greeter.start()
-    machine = _early_machine(opts) if greeter is not None else None
+    machine: Machine | None = None
+    failed: Exception | None = None
+    if greeter is not None and _answers_early(opts):
+        from fakeqemu.machine.machine import Machine
+
+        try:
+            machine = Machine(opts.vm.machine)
+        except Exception as exc:  # a -device the machine refuses (ColdPlugError): raised as the VM starts
+            failed = exc
     if greeter is not None and machine is not None:
+        from fakeqemu.qmp.schema import Schema
         from fakeqemu.server.early import EarlyQMP
 
+        Schema.load()  # here, not in the greeter's thread while this one goes on importing
         greeter.answer_with(lambda: EarlyQMP.start(machine))
     import trio
 
@@ -794,7 +804,7 @@ def _start(opts: Options, sockets: MonitorSockets, ready_fd: int | None, incomin
     config.agent, config.agent_listener = opts.vm.agent, agent_listener
     config.incoming_listener = incoming
     config.consoles, config.console_socks = opts.vm.consoles, consoles
-    config.built = machine
+    config.built, config.build_error = machine, failed
     if greeter is not None:
         config.early = greeter.stop()
         config.answered = greeter.answered
@@ -802,24 +812,15 @@ def _start(opts: Options, sockets: MonitorSockets, ready_fd: int | None, incomin
     return trio.run(serve, opts, config, ready_fd, clock=MonotonicClock())
 
 
-def _early_machine(opts: Options) -> Machine | None:
-    """The VM's machine, built before the runtime loads so that the early thread can answer the first
-    commands with it (fakeqemu.server.early); None when what the VM was asked for needs the runtime's own
-    monitor from the first byte: traced commands, injected faults, the traffic record or the HTTP plane."""
+def _answers_early(opts: Options) -> bool:
+    """Whether the VM's machine is built before the runtime loads, for the early thread to answer the first
+    commands with (fakeqemu.server.early): not when what the VM was asked for needs the runtime's own
+    monitor from the first byte (traced commands, injected faults, the traffic record, the HTTP plane), nor
+    without a QMP monitor."""
     cfg = opts.vm.machine
     if cfg.trace_events or cfg.faults.active or cfg.traffic_limit or opts.http is not None:
-        return None
-    if not any(not ep.hmp for ep in opts.vm.monitors):
-        return None
-    from fakeqemu.machine.machine import Machine
-    from fakeqemu.qmp.schema import Schema
-
-    try:
-        machine = Machine(cfg)
-    except Exception:  # a -device the machine refuses (ColdPlugError): the VM reports it as it starts
-        return None
-    Schema.load()
-    return machine
+        return False
+    return any(not ep.hmp for ep in opts.vm.monitors)
 
 
 if __name__ == "__main__":

@@ -51,8 +51,10 @@ class VMConfig:
     qtest_sock: socket.socket | None = None
     #: clients the early greeter accepted and greeted, by monitor index
     early: dict[int, socket.socket] = field(default_factory=dict)
-    #: the machine, when the CLI built it before the runtime (it answered the first commands with it)
+    #: the machine, when the CLI built it before the runtime (it answered the first commands with it), or
+    #: the error building it raised (raised as the VM starts, as building it there would have)
     built: Machine | None = None
+    build_error: Exception | None = None
     #: what the early thread answered of those clients (their sessions), by monitor index
     answered: dict[int, EarlyQMP] = field(default_factory=dict)
     #: the guest agent's chardev (its socket, listening), when the VM has an agent port
@@ -133,8 +135,11 @@ class VM:
 
     async def run(self, *, task_status: trio.TaskStatus[VM] = trio.TASK_STATUS_IGNORED) -> None:
         """Listen, connect qtest, report started, and serve until the VM exits."""
-        self._new_machine(self.config.built)
-        self.config.built = None
+        built, error = self.config.built, self.config.build_error
+        self.config.built = self.config.build_error = None
+        if error is not None:
+            raise error
+        self._new_machine(built)
         qtest_sock: trio.socket.SocketType | None = None
         if self.config.qtest_sock is None and self.config.qtest is not None:
             self.config.qtest_sock = connect(self.config.qtest)

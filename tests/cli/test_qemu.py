@@ -143,9 +143,12 @@ def test_human_monitors_are_served() -> None:
     ]
 
 
-def test_cold_plug_error_is_reported_like_qemu(tmp_path: Path) -> None:
+@pytest.mark.parametrize("qmp", [False, True])
+def test_cold_plug_error_is_reported_like_qemu(tmp_path: Path, qmp: bool) -> None:
+    # with a QMP monitor the machine is built before the runtime loads (fakeqemu.server.early): same error
+    monitor = ["-qmp", f"unix:{tmp_path / 'qmp'},server=on,wait=off"] if qmp else []
     proc = subprocess.run(
-        [sys.executable, "-m", "fakeqemu", "-M", "pc", "-display", "none", "-device", "e1000,addr=zz"],
+        [sys.executable, "-m", "fakeqemu", "-M", "pc", "-display", "none", *monitor, "-device", "e1000,addr=zz"],
         capture_output=True,
         text=True,
         timeout=30,
