@@ -13,9 +13,9 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Mapping
-from importlib import resources
 from typing import Any
 
+from fakeqemu import data_text
 from fakeqemu.commands.registry import Context, command
 from fakeqemu.machine.board import recorded
 from fakeqemu.qmp.errors import DeviceNotFound, GenericError
@@ -24,7 +24,7 @@ from fakeqemu.qmp.errors import DeviceNotFound, GenericError
 @functools.cache
 def probe_data() -> Mapping[str, Any]:
     """The recorded answers (parsed once per process, never modified)."""
-    data: dict[str, Any] = json.loads(resources.files("fakeqemu.data").joinpath("probe.json").read_text())
+    data: dict[str, Any] = json.loads(data_text("probe.json"))
     return data
 
 

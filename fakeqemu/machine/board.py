@@ -13,9 +13,9 @@ import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
+from fakeqemu import data_text
 from fakeqemu.machine.core.qdev import Bus, Device, PCIBus, PCIDevice
 from fakeqemu.machine.core.qom import Obj, Tree
 
@@ -34,7 +34,7 @@ ROOT_BUS = {"pc": "/machine/i440fx/pci.0", "q35": "/machine/q35/pcie.0"}
 @functools.cache
 def recorded() -> Mapping[str, Any]:
     """The recorded facts (parsed once per process, never modified)."""
-    text = resources.files("fakeqemu.data").joinpath("machine.json").read_text()
+    text = data_text("machine.json")
     data: dict[str, Any] = json.loads(text)
     return data
 

@@ -26,9 +26,9 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
+from fakeqemu import data_text
 from fakeqemu.qmp.errors import GenericError
 
 #: what each event fakeqemu emits prints after its name (QEMU 7.2's trace-events files, printf turned
@@ -114,7 +114,7 @@ class Catalogue:
 @functools.cache
 def catalogue() -> Catalogue:
     """Read once per process, when a trace command or option first needs it (read-only data)."""
-    raw = json.loads(resources.files("fakeqemu").joinpath("data/trace-events.json").read_bytes())
+    raw = json.loads(data_text("trace-events.json"))
     names = tuple(raw["events"])
     return Catalogue(names, frozenset(names), frozenset(raw["vcpu"]), frozenset(raw["unavailable"]))
 

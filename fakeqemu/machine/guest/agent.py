@@ -23,9 +23,9 @@ import binascii
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
+from fakeqemu import data_text
 from fakeqemu.machine.core.events import Event
 from fakeqemu.machine.guest.hotplug import PolicyError, check_policy, delay_ms
 from fakeqemu.qmp.errors import GenericError, QMPError
@@ -89,7 +89,7 @@ class AgentSchema:
     @classmethod
     def load(cls) -> AgentSchema:
         if cls._loaded is None:
-            text = resources.files("fakeqemu.data").joinpath("agent-schema.json").read_text()
+            text = data_text("agent-schema.json")
             cls._loaded = cls(json.loads(text))
         return cls._loaded
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Mapping, Sequence
-from importlib import resources
 from typing import Any
 
+from fakeqemu import data_text
 from fakeqemu.machine.core.pciconfig import ConfigSpace
 from fakeqemu.machine.core.qdev import Device, PCIDevice
 from fakeqemu.machine.pci.virtio import VirtioTransport
@@ -23,7 +23,7 @@ COMMAND_WMASK = 0x0507
 
 @functools.cache
 def recorded() -> Mapping[str, Any]:
-    text = resources.files("fakeqemu.data").joinpath("pci_config.json").read_text()
+    text = data_text("pci_config.json")
     data: dict[str, Any] = json.loads(text)
     return data
 
