@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from qemu.qmp.legacy import QEMUMonitorProtocol
+from tests.integration.procs import legacy_monitor
 
 
 def read_until(fd: int, marker: bytes, timeout: float = 10.0) -> bytes:
@@ -40,9 +40,7 @@ def test_pty_console(tmp_path: Path) -> None:
         assert m is not None, line
         tty = os.open(m.group(1), os.O_RDWR | os.O_NOCTTY)
         try:
-            mon = QEMUMonitorProtocol(str(qmp))
-            mon.connect()
-            try:
+            with legacy_monitor(str(qmp)) as mon:
                 chardevs = mon.cmd("query-chardev")
                 assert isinstance(chardevs, list)
                 assert {"label": "charserial0", "filename": f"pty:{m.group(1)}", "frontend-open": True} in chardevs
@@ -51,8 +49,6 @@ def test_pty_console(tmp_path: Path) -> None:
                 assert b"Debian GNU/Linux 12 vm7 ttyS0" in out
                 os.write(tty, b"root\r")
                 assert read_until(tty, b"Password: ").startswith(b"root")
-            finally:
-                mon.close()
         finally:
             os.close(tty)
     finally:

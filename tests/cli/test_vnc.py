@@ -14,6 +14,7 @@ from pathlib import Path
 from qemu.qmp.legacy import QEMUMonitorProtocol
 
 from fakeqemu.machine.devices.framebuffer import HEIGHT, WIDTH
+from tests.integration.procs import legacy_monitor
 from tools.launch import connect
 
 
@@ -54,9 +55,7 @@ def test_vnc_server(tmp_path: Path) -> None:
     )  # fmt: skip
     try:
         connect(str(qmp), proc).close()  # wait until it serves (the monitor is bound first)
-        mon = QEMUMonitorProtocol(str(qmp))
-        mon.connect()
-        try:
+        with legacy_monitor(str(qmp)) as mon:
             with connect(str(vnc), proc) as s:
                 assert recv_exact(s, 12) == b"RFB 003.008\n"
                 s.sendall(b"RFB 003.008\n")
@@ -94,8 +93,6 @@ def test_vnc_server(tmp_path: Path) -> None:
                 event = mon.pull_event(wait=5.0)
             assert event is not None
             assert mon.cmd("query-vnc")["clients"] == []  # type: ignore[index]
-        finally:
-            mon.close()
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
@@ -110,13 +107,9 @@ def test_screendump_without_a_display(tmp_path: Path) -> None:
     )  # fmt: skip
     try:
         connect(str(qmp), proc).close()
-        mon = QEMUMonitorProtocol(str(qmp))
-        mon.connect()
-        try:
+        with legacy_monitor(str(qmp)) as mon:
             reply = mon.cmd_raw("screendump", {"filename": str(tmp_path / "x.ppm")})
             assert reply["error"]["desc"] == "There is no console to take a screendump from"
-        finally:
-            mon.close()
     finally:
         proc.terminate()
         proc.communicate(timeout=10)

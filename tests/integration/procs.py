@@ -10,10 +10,29 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import trio
+from qemu.qmp.legacy import QEMUMonitorProtocol
 
 from tools.launch import BARE, FAKEQEMU, Emulator, connect
 
 T = TypeVar("T")
+
+
+@contextmanager
+def legacy_monitor(path: str) -> Iterator[QEMUMonitorProtocol]:
+    """qemu.qmp's synchronous (legacy) client, connected to ``path``, on an event loop of its own that is
+    closed afterwards (the client itself takes the thread's loop and leaves it open)."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        mon = QEMUMonitorProtocol(path)
+        mon.connect()
+        try:
+            yield mon
+        finally:
+            mon.close()
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
 
 
 class Proc:
