@@ -31,10 +31,10 @@ import trio
 from fakeqemu.cli.lifecycle import private_dir
 from fakeqemu.cli.ready import write_atomically
 from fakeqemu.http.bind import BindError, check_access, check_bind
+from fakeqemu.server.signals import exit_signals
 
 #: options of the supervisor's own that its workers do not get (with whether they take a value)
 _OWN = {"--workers": True, "--json": False, "--ready-file": True, "--http": True, "--no-http": False}
-EXIT_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 def worker_args(args: Sequence[str], shard: int, workers: int, http: str | None) -> list[str]:
@@ -107,7 +107,7 @@ def supervise(ns: argparse.Namespace, args: Sequence[str], workers: int) -> int:
 
 async def _run(ns: argparse.Namespace, procs: list[subprocess.Popen[bytes]], http: str | None,
                shard_http: list[str | None]) -> int:  # fmt: skip
-    with trio.open_signal_receiver(*EXIT_SIGNALS) as signals:
+    with exit_signals() as signals:
         reports: list[dict[str, Any]] = []
         for proc in procs:
             assert proc.stdout is not None
@@ -128,14 +128,15 @@ async def _run(ns: argparse.Namespace, procs: list[subprocess.Popen[bytes]], htt
                 urls = await nursery.start(serve_proxy, shards, owner, http, ns.http_token, ns.http_allow_host)
                 url = urls[0]
             _report(ns, reports, url, procs)
-            nursery.start_soon(_forward_signals, signals, procs, len(owner))
+            if signals is not None:
+                nursery.start_soon(_forward_signals, signals, procs, len(owner))
             statuses = [await trio.to_thread.run_sync(proc.wait, abandon_on_cancel=True) for proc in procs]
             nursery.cancel_scope.cancel()
     return next((s for s in statuses if s != 0), 0)
 
 
 async def _forward_signals(signals: Any, procs: list[subprocess.Popen[bytes]], vms: int) -> None:
-    async for signum in signals:
+    async for signum, _sender in signals:
         print(f"fakeqemu: terminating {vms} VMs on signal {signum}", file=sys.stderr, flush=True)
         for proc in procs:
             if proc.poll() is None:
