@@ -59,6 +59,20 @@ def parse_c_u64(text: str) -> int | None:
     return value
 
 
+def _u64(word: str, line: int) -> int:
+    """A number argument, or QEMU's g_assert(ret == 0) at ``line`` of qtest.c."""
+    value = parse_c_u64(word)
+    if value is None:
+        raise QtestAbort(line, "ret == 0")
+    return value
+
+
+def _need(words: list[str], count: int, line: int) -> None:
+    """``count`` arguments after the command, or QEMU's g_assert(words[1] && ...) at ``line``."""
+    if len(words) <= count:
+        raise QtestAbort(line, " && ".join(f"words[{i}]" for i in range(1, count + 1)))
+
+
 class QtestSession:
     """One qtest connection to one VM. Memory written through qtest is kept sparsely in this session."""
 
@@ -124,10 +138,8 @@ class QtestSession:
         if not w:
             raise QtestAbort(383, "command")
         cmd = w[0]
-        n = len(w)
         if cmd in ("irq_intercept_out", "irq_intercept_in"):
-            if n < 2:
-                raise QtestAbort(389, "words[1]")
+            _need(w, 1, 389)
             dev = self._resolve(w[1])
             if dev is None:
                 self._send("FAIL Unknown device\n")
@@ -140,90 +152,58 @@ class QtestSession:
                 self._hook_sci()
             self._send("OK\n")
         elif cmd == "set_irq_in":
-            if n < 5:
-                raise QtestAbort(438, "words[1] && words[2] && words[3] && words[4]")
+            _need(w, 4, 438)
             if self._resolve(w[1]) is None:
                 self._send("FAIL Unknown device\n")
                 return
             self._send("OK\n")
         elif cmd in ("outb", "outw", "outl"):
-            if n < 3:
-                raise QtestAbort(470, "words[1] && words[2]")
-            addr = parse_c_u64(w[1])
-            if addr is None:
-                raise QtestAbort(472, "ret == 0")
-            value = parse_c_u64(w[2])
-            if value is None:
-                raise QtestAbort(474, "ret == 0")
+            _need(w, 2, 470)
+            addr = _u64(w[1], 472)
+            value = _u64(w[2], 474)
             if addr > 0xFFFF:
                 raise QtestAbort(475, "addr <= 0xffff")
             with self.machine.io_from("qtest"):
                 self.machine.ioports.write(addr, {"b": 1, "w": 2, "l": 4}[cmd[3]], value)
             self._send("OK\n")
         elif cmd in ("inb", "inw", "inl"):
-            if n < 2:
-                raise QtestAbort(493, "words[1]")
-            addr = parse_c_u64(w[1])
-            if addr is None:
-                raise QtestAbort(495, "ret == 0")
+            _need(w, 1, 493)
+            addr = _u64(w[1], 495)
             if addr > 0xFFFF:
                 raise QtestAbort(496, "addr <= 0xffff")
             with self.machine.io_from("qtest"):
                 value = self.machine.ioports.read(addr, {"b": 1, "w": 2, "l": 4}[cmd[2]])
             self._send(f"OK 0x{value:04x}\n")
         elif cmd in ("writeb", "writew", "writel", "writeq"):
-            if n < 3:
-                raise QtestAbort(515, "words[1] && words[2]")
-            addr = parse_c_u64(w[1])
-            if addr is None:
-                raise QtestAbort(517, "ret == 0")
-            value = parse_c_u64(w[2])
-            if value is None:
-                raise QtestAbort(519, "ret == 0")
+            _need(w, 2, 515)
+            addr = _u64(w[1], 517)
+            value = _u64(w[2], 519)
             size = {"b": 1, "w": 2, "l": 4, "q": 8}[cmd[5]]
             self._mem_write(addr, (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little"))
             self._send("OK\n")
         elif cmd in ("readb", "readw", "readl", "readq"):
-            if n < 2:
-                raise QtestAbort(551, "words[1]")
-            addr = parse_c_u64(w[1])
-            if addr is None:
-                raise QtestAbort(553, "ret == 0")
+            _need(w, 1, 551)
+            addr = _u64(w[1], 553)
             size = {"b": 1, "w": 2, "l": 4, "q": 8}[cmd[4]]
             value = int.from_bytes(self._mem_read(addr, size), "little")
             self._send(f"OK 0x{value:016x}\n")
         elif cmd == "read":
-            if n < 3:
-                raise QtestAbort(583, "words[1] && words[2]")
-            addr = parse_c_u64(w[1])
-            if addr is None:
-                raise QtestAbort(585, "ret == 0")
-            length = parse_c_u64(w[2])
-            if length is None:
-                raise QtestAbort(587, "ret == 0")
+            _need(w, 2, 583)
+            addr = _u64(w[1], 585)
+            length = _u64(w[2], 587)
             if not length:
                 raise QtestAbort(589, "len")
             self._send(f"OK 0x{self._mem_read(addr, length).hex()}\n")
         elif cmd == "b64read":
-            if n < 3:
-                raise QtestAbort(611, "words[1] && words[2]")
-            addr = parse_c_u64(w[1])
-            if addr is None:
-                raise QtestAbort(613, "ret == 0")
-            length = parse_c_u64(w[2])
-            if length is None:
-                raise QtestAbort(615, "ret == 0")
+            _need(w, 2, 611)
+            addr = _u64(w[1], 613)
+            length = _u64(w[2], 615)
             data = self._mem_read(addr, length)
             self._send(f"OK {base64.b64encode(data).decode()}\n")
         elif cmd == "write":
-            if n < 4:
-                raise QtestAbort(632, "words[1] && words[2] && words[3]")
-            addr = parse_c_u64(w[1])
-            if addr is None:
-                raise QtestAbort(634, "ret == 0")
-            length = parse_c_u64(w[2])
-            if length is None:
-                raise QtestAbort(636, "ret == 0")
+            _need(w, 3, 632)
+            addr = _u64(w[1], 634)
+            length = _u64(w[2], 636)
             hexdata = w[3]
             if len(hexdata) < 3:
                 self._send("ERR invalid argument size\n", prefix=False)
@@ -236,29 +216,17 @@ class QtestSession:
             self._mem_write(addr, bytes(buf))
             self._send("OK\n")
         elif cmd == "memset":
-            if n < 4:
-                raise QtestAbort(665, "words[1] && words[2] && words[3]")
-            addr = parse_c_u64(w[1])
-            if addr is None:
-                raise QtestAbort(667, "ret == 0")
-            length = parse_c_u64(w[2])
-            if length is None:
-                raise QtestAbort(669, "ret == 0")
-            pattern = parse_c_u64(w[3])
-            if pattern is None:
-                raise QtestAbort(671, "ret == 0")
+            _need(w, 3, 665)
+            addr = _u64(w[1], 667)
+            length = _u64(w[2], 669)
+            pattern = _u64(w[3], 671)
             if length:
                 self._mem_write(addr, bytes([pattern & 0xFF]) * length)
             self._send("OK\n")
         elif cmd == "b64write":
-            if n < 4:
-                raise QtestAbort(690, "words[1] && words[2] && words[3]")
-            addr = parse_c_u64(w[1])
-            if addr is None:
-                raise QtestAbort(692, "ret == 0")
-            length = parse_c_u64(w[2])
-            if length is None:
-                raise QtestAbort(694, "ret == 0")
+            _need(w, 3, 690)
+            addr = _u64(w[1], 692)
+            length = _u64(w[2], 694)
             if len(w[3]) < 3:
                 self._send("ERR invalid argument size\n", prefix=False)
                 return
@@ -275,8 +243,7 @@ class QtestSession:
         elif cmd == "endianness":
             self._send("OK little\n")
         elif cmd == "module_load":
-            if n < 3:
-                raise QtestAbort(758, "words[1] && words[2]")
+            _need(w, 2, 758)
             self._send("FAIL\n")
         elif cmd in ("clock_step", "clock_set") and self.machine.config.accel == "qtest":
             self._clock(w)
@@ -289,12 +256,10 @@ class QtestSession:
         """The qtest accelerator's virtual clock: clock_step [NS] (no argument: to the next virtual timer;
         fakeqemu has none there, so it stays) and clock_set NS; it only moves forward. Replies the clock."""
         machine = self.machine
-        if w[0] == "clock_set" and len(w) < 2:
-            raise QtestAbort(774, "words[1]")
+        if w[0] == "clock_set":
+            _need(w, 1, 774)
         if len(w) > 1:
-            value = parse_c_u64(w[1])
-            if value is None:
-                raise QtestAbort(746 if w[0] == "clock_step" else 776, "ret == 0")
+            value = _u64(w[1], 746 if w[0] == "clock_step" else 776)
             ns = value - (1 << 64) if value >= 1 << 63 else value
             dest = machine.virtual_clock_ns + ns if w[0] == "clock_step" else ns
             machine.virtual_clock_ns = max(machine.virtual_clock_ns, dest)
