@@ -167,16 +167,20 @@ def record_board(binary: str, machine: str) -> dict[str, Any]:
         vm.close()
 
 
-def record_device(binary: str, machine: str, driver: str) -> dict[str, Any]:
-    extra = ROOT_PORT if machine == "q35" else []
+def placement(machine: str, driver: str) -> tuple[dict[str, Any], list[str], bool]:
+    """Where the recorders put a hot-added ``driver`` (tools/record_pci.py too): its device_add arguments
+    (id dev0; pc: at 04.0; q35: on rp1), the extra command line (q35: the root port rp1), and whether it is
+    cold-plugged instead (a root port on q35: with ``-device`` on pcie.0 at 04.0)."""
     args: dict[str, Any] = {"driver": driver, "id": "dev0", **DRIVERS[driver]}
-    cold = machine == "q35" and driver == "pcie-root-port"
-    if cold:
-        extra = ["-device", "pcie-root-port,id=dev0,bus=pcie.0,chassis=9,addr=0x4"]
-    elif machine == "q35":
-        args["bus"] = "rp1"
-    else:
-        args["addr"] = "0x4"
+    if machine == "q35" and driver == "pcie-root-port":
+        return args, ["-device", "pcie-root-port,id=dev0,bus=pcie.0,chassis=9,addr=0x4"], True
+    if machine == "q35":
+        return {**args, "bus": "rp1"}, list(ROOT_PORT), False
+    return {**args, "addr": "0x4"}, [], False
+
+
+def record_device(binary: str, machine: str, driver: str) -> dict[str, Any]:
+    args, extra, cold = placement(machine, driver)
     vm = start(binary, machine, extra)
     try:
         path = "/machine/peripheral/dev0"

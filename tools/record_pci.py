@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.qemu_link import Qemu
-from tools.record_machine import BEHIND_ROOT_PORT, COLD_PCI, DRIVERS, ROOT_PORT, start
+from tools.record_machine import BEHIND_ROOT_PORT, COLD_PCI, DRIVERS, ROOT_PORT, placement, start
 
 OUT = Path(__file__).resolve().parent.parent / "fakeqemu" / "data" / "pci_config.json"
 MMCONFIG = 0xB0000000
@@ -155,16 +155,29 @@ def record_board(binary: str, machine: str) -> dict[str, Any]:
         vm.close()
 
 
+def behind_rp1(vm: Qemu) -> Cfg:
+    """The function at 01:00.0 on q35, behind the root port rp1 (03.0): the MMCONFIG window switched on, the
+    port given bus 1 and memory windows over MMIO_BAR (for a virtio BAR), its memory and bus mastering on."""
+    Cfg(vm, 0, 0, False).write(0x60, MMCONFIG | 1)
+    port = Cfg(vm, 0, 3 << 3, False)
+    port.write(0x18, 0x00010100)  # rp1: primary 0, secondary 1, subordinate 1
+    window = (MMIO_BAR >> 16) | ((MMIO_BAR + 0xFFFFFF) >> 16) << 16
+    port.write(0x20, window)  # memory and prefetchable windows
+    port.write(0x24, window)
+    port.write(0x04, 0x6)
+    return Cfg(vm, 1, 0, True)
+
+
+def _record_function(vm: Qemu, cfg: Cfg, size: int) -> dict[str, Any]:
+    rec: dict[str, Any] = dump(cfg, size)
+    common = virtio_common(vm, cfg)
+    if common is not None:
+        rec["virtio"] = common
+    return rec
+
+
 def record_device(binary: str, machine: str, driver: str) -> dict[str, Any] | None:
-    args: dict[str, Any] = {"driver": driver, "id": "dev0", **DRIVERS[driver]}
-    extra = ROOT_PORT if machine == "q35" else []
-    cold = machine == "q35" and driver == "pcie-root-port"
-    if cold:
-        extra = ["-device", "pcie-root-port,id=dev0,bus=pcie.0,chassis=9,addr=0x4"]
-    elif machine == "q35":
-        args["bus"] = "rp1"
-    else:
-        args["addr"] = "0x4"
+    args, extra, cold = placement(machine, driver)
     vm = start(binary, machine, extra)
     try:
         if "drive" in args:
@@ -176,23 +189,12 @@ def record_device(binary: str, machine: str, driver: str) -> dict[str, Any] | No
             cfg = Cfg(vm, 0, 4 << 3, True)
             size = 4096
         elif machine == "q35":
-            Cfg(vm, 0, 0, False).write(0x60, MMCONFIG | 1)
-            port = Cfg(vm, 0, 3 << 3, False)
-            port.write(0x18, 0x00010100)  # rp1: primary 0, secondary 1, subordinate 1
-            window = (MMIO_BAR >> 16) | ((MMIO_BAR + 0xFFFFFF) >> 16) << 16
-            port.write(0x20, window)  # memory and prefetchable windows over MMIO_BAR (for the virtio BAR)
-            port.write(0x24, window)
-            port.write(0x04, 0x6)
-            cfg = Cfg(vm, 1, 0, True)
+            cfg = behind_rp1(vm)
             size = 4096
         else:
             cfg = Cfg(vm, 0, 4 << 3, False)
             size = 256
-        rec: dict[str, Any] = dump(cfg, size)
-        common = virtio_common(vm, cfg)
-        if common is not None:
-            rec["virtio"] = common
-        return rec
+        return _record_function(vm, cfg, size)
     finally:
         vm.close()
 
@@ -210,21 +212,10 @@ def record_cold(binary: str, machine: str, driver: str) -> dict[str, Any] | None
         return None
     try:
         if machine == "q35":
-            Cfg(vm, 0, 0, False).write(0x60, MMCONFIG | 1)
-            port = Cfg(vm, 0, 3 << 3, False)
-            port.write(0x18, 0x00010100)
-            window = (MMIO_BAR >> 16) | ((MMIO_BAR + 0xFFFFFF) >> 16) << 16
-            port.write(0x20, window)
-            port.write(0x24, window)
-            port.write(0x04, 0x6)
-            cfg, size = Cfg(vm, 1, 0, True), 4096
+            cfg, size = behind_rp1(vm), 4096
         else:
             cfg, size = Cfg(vm, 0, 4 << 3, False), 256
-        rec: dict[str, Any] = dump(cfg, size)
-        common = virtio_common(vm, cfg)
-        if common is not None:
-            rec["virtio"] = common
-        return rec
+        return _record_function(vm, cfg, size)
     finally:
         vm.close()
 
