@@ -9,41 +9,20 @@ Targets: grace 0 at most a tenth of QEMU's cycle; QEMU-like within 25% of QEMU's
 
 from __future__ import annotations
 
-import json
 import socket
 import statistics
 import subprocess
 import time
 from dataclasses import dataclass
 
-from tools.launch import BARE, Emulator
+from tools.launch import BARE, Emulator, Monitor
 
 
 @dataclass
 class Link:
     emu: Emulator
-    qmp: socket.socket
+    qmp: Monitor
     qtest: socket.socket
-    buf: bytes = b""
-
-    def line(self) -> dict[str, object]:
-        while b"\n" not in self.buf:
-            chunk = self.qmp.recv(65536)
-            if not chunk:
-                raise EOFError("emulator closed the QMP socket")
-            self.buf += chunk
-        raw, _, self.buf = self.buf.partition(b"\n")
-        msg: dict[str, object] = json.loads(raw)
-        return msg
-
-    def cmd(self, execute: str, arguments: dict[str, object] | None = None) -> None:
-        msg: dict[str, object] = {"execute": execute}
-        if arguments is not None:
-            msg["arguments"] = arguments
-        self.qmp.sendall(json.dumps(msg).encode())
-        while "return" not in (reply := self.line()):
-            if "error" in reply:
-                raise RuntimeError(f"{execute}: {reply['error']}")
 
     def outl(self, port: int, value: int) -> None:
         self.qtest.sendall(f"outl {port:#x} {value:#x}\n".encode())
@@ -63,23 +42,20 @@ def start(argv: list[str]) -> Link:
         sockets = ["-qmp", f"unix:{emu.path('qmp')},server=on,wait=off", "-qtest", f"unix:{emu.listen('qtest')}"]
         emu.start([*argv, "-M", "pc", *BARE, "-S", *sockets], stderr=subprocess.DEVNULL)
         qt = emu.accept("qtest")
-        link = Link(emu, emu.connect("qmp"), qt)
+        return Link(emu, Monitor(emu.connect("qmp")), qt)
     except BaseException:
         emu.close()
         raise
-    link.line()
-    link.cmd("qmp_capabilities")
-    return link
 
 
 def cycle_ms(link: Link) -> float:
     t0 = time.perf_counter()
-    link.cmd("device_add", {"driver": "virtio-net-pci", "id": "n0", "addr": "0x4"})
-    link.cmd("device_del", {"id": "n0"})
+    link.qmp.cmd("device_add", {"driver": "virtio-net-pci", "id": "n0", "addr": "0x4"})
+    link.qmp.cmd("device_del", {"id": "n0"})
     link.outl(0xAE08, 0x10)
     seen = 0
     while seen < 2:
-        msg = link.line()
+        msg = link.qmp.line()
         if msg.get("event") == "DEVICE_DELETED":
             seen += 1
     return (time.perf_counter() - t0) * 1000

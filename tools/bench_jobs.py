@@ -9,54 +9,19 @@ started with ``-incoming unix:``, timed from ``migrate`` to the source's MIGRATI
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import statistics
 import subprocess
 import tempfile
 import time
-from typing import Any
 
-from tools.launch import BARE, connect
+from tools.launch import BARE, Monitor, connect
 
 GiB = 1 << 30
 
 
-class Qmp:
-    def __init__(self, path: str, proc: subprocess.Popen[bytes]) -> None:
-        self.sock = connect(path, proc)
-        self.buf = b""
-        self.line()
-        self.cmd("qmp_capabilities")
-
-    def line(self) -> dict[str, Any]:
-        while b"\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise EOFError("the emulator closed its QMP socket")
-            self.buf += chunk
-        raw, _, self.buf = self.buf.partition(b"\n")
-        msg: dict[str, Any] = json.loads(raw)
-        return msg
-
-    def cmd(self, execute: str, arguments: dict[str, Any] | None = None) -> None:
-        msg: dict[str, Any] = {"execute": execute}
-        if arguments is not None:
-            msg["arguments"] = arguments
-        self.sock.sendall(json.dumps(msg).encode())
-        while "return" not in (reply := self.line()):
-            if "error" in reply:
-                raise RuntimeError(f"{execute}: {reply['error']}")
-
-    def until(self, event: str, **data: Any) -> None:
-        while True:
-            msg = self.line()
-            if msg.get("event") == event and all(msg.get("data", {}).get(k) == v for k, v in data.items()):
-                return
-
-
-def _spawn(argv: list[str], workdir: str, name: str, extra: list[str]) -> tuple[subprocess.Popen[bytes], Qmp]:
+def _spawn(argv: list[str], workdir: str, name: str, extra: list[str]) -> tuple[subprocess.Popen[bytes], Monitor]:
     path = os.path.join(workdir, f"{name}.qmp")
     proc = subprocess.Popen(
         [*argv, "-M", "pc", *BARE, "-S", "-qmp", f"unix:{path},server=on,wait=off", *extra],
@@ -64,11 +29,11 @@ def _spawn(argv: list[str], workdir: str, name: str, extra: list[str]) -> tuple[
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    return proc, Qmp(path, proc)
+    return proc, Monitor(connect(path, proc))
 
 
-def _stop(proc: subprocess.Popen[bytes], qmp: Qmp) -> None:
-    qmp.sock.close()
+def _stop(proc: subprocess.Popen[bytes], qmp: Monitor) -> None:
+    qmp.close()
     proc.kill()
     proc.wait()
 

@@ -8,6 +8,7 @@ appears at ``bind``, before ``listen``). ``close`` kills the process and release
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import select
@@ -20,7 +21,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, Any
 
 FAKEQEMU: tuple[str, ...] = (sys.executable, "-m", "fakeqemu")
 #: the arguments of a bare paused VM, as the tests start it
@@ -70,6 +71,46 @@ def connect(
         if time.monotonic() > deadline:
             raise LaunchError(f"{address} did not accept within {timeout} s")
         time.sleep(interval)
+
+
+class Monitor:
+    """A plain QMP client for the benches: greeted and negotiated on a connected socket, one command at a
+    time, every message read in order from a buffered file."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.file = sock.makefile("rb")
+        self.line()
+        self.cmd("qmp_capabilities")
+
+    def line(self) -> dict[str, Any]:
+        raw = self.file.readline()
+        if not raw:
+            raise EOFError("the emulator closed its QMP socket")
+        msg: dict[str, Any] = json.loads(raw)
+        return msg
+
+    def cmd(self, execute: str, arguments: dict[str, Any] | None = None) -> Any:
+        """Send a command; its return value (events before it are passed over); RuntimeError on an error."""
+        msg: dict[str, Any] = {"execute": execute}
+        if arguments is not None:
+            msg["arguments"] = arguments
+        self.sock.sendall(json.dumps(msg).encode())
+        while "return" not in (reply := self.line()):
+            if "error" in reply:
+                raise RuntimeError(f"{execute}: {reply['error']}")
+        return reply["return"]
+
+    def until(self, event: str, **data: Any) -> dict[str, Any]:
+        """Read up to the event ``event`` whose data has ``data``; that event."""
+        while True:
+            msg = self.line()
+            if msg.get("event") == event and all(msg.get("data", {}).get(k) == v for k, v in data.items()):
+                return msg
+
+    def close(self) -> None:
+        self.file.close()
+        self.sock.close()
 
 
 def wait_exit(pid: int, timeout: float = 10.0) -> None:
