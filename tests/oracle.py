@@ -582,9 +582,15 @@ _PACKAGE = re.compile(rb'"package": "(?:[^"\\]|\\.)*"')
 _THREAD_ID = re.compile(rb'\{"thread-id": \d+')
 
 
+_HMP_THREAD_ID = re.compile(rb"thread_id=\d+")
+_ORACLE_DIR = re.compile(rb"/oracle-[A-Za-z0-9_]+/")
+
+
 def normalise_line(data: bytes) -> bytes:
     data = _TIMESTAMP.sub(b'"timestamp": {"seconds": 0, "microseconds": 0}', data)
     data = _THREAD_ID.sub(b'{"thread-id": <tid>', data)  # a vCPU thread's id (query-cpus-fast)
+    data = _HMP_THREAD_ID.sub(b"thread_id=<tid>", data)  # the same in HMP's info cpus
+    data = _ORACLE_DIR.sub(b"/oracle-<dir>/", data)  # the run's socket directory (info chardev)
     return _PACKAGE.sub(b'"package": "<package>"', data)
 
 

@@ -766,6 +766,9 @@ def _start(opts: Options, sockets: MonitorSockets, ready_fd: int | None, incomin
         except ChardevError as exc:
             spec = opts.vm.qtest.option.partition(" ")[2]
             raise StartupError(f'{exc}\n{PROG}: Failed to initialize device for qtest: "{spec}"') from None
+        # qtest_server_init's chardev, made after the command line's (and -qmp/-monitor's) chardevs
+        opts.vm.machine.chardev_files["qtest"] = _chardev_filename(opts.vm.qtest, qtest_sock)
+        opts.vm.machine.connected_chardevs.add("qtest")
     greeter = None
     if any(listeners) and ready_fd is None:
         from fakeqemu.protocols.readline import banner

@@ -7,45 +7,13 @@ from typing import Any
 
 import orjson
 
+from fakeqemu.protocols.qemuopts import split_opts
+
+__all__ = ["UsageError", "device_opts", "parse_bytes", "parse_size_mb", "split_opts"]
+
 
 class UsageError(Exception):
     """A command-line error; ``str(exc)`` is the text after ``qemu-system-x86_64: ``."""
-
-
-def split_opts(text: str, implied: str | None = None) -> dict[str, str]:
-    """Parse ``a=b,c=d`` with QEMU's rules: ``,,`` is a literal comma; the first bare item is ``implied``;
-    other bare items are flags set to ``on`` (``nowait`` stays a key of its own)."""
-    items: list[str] = []
-    cur: list[str] = []
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if ch == ",":
-            if text[i + 1 : i + 2] == ",":
-                cur.append(",")
-                i += 2
-                continue
-            items.append("".join(cur))
-            cur = []
-        else:
-            cur.append(ch)
-        i += 1
-    items.append("".join(cur))
-    opts: dict[str, str] = {}
-    for n, item in enumerate(items):
-        if not item:
-            continue
-        key, eq, value = item.partition("=")
-        if not eq:
-            if n == 0 and implied is not None:
-                opts[implied] = item
-            elif item.startswith("no") and len(item) > 2:
-                opts[item[2:]] = "off"
-            else:
-                opts[item] = "on"
-        else:
-            opts[key] = value
-    return opts
 
 
 def device_opts(text: str, option: str = "-device") -> dict[str, Any]:

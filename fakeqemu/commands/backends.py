@@ -21,14 +21,14 @@ def netdev_add(ctx: Context, args: dict[str, Any]) -> Any:
     if netdev_id in table:
         raise GenericError(f"Duplicate ID '{netdev_id}'")
     fds = claim_netdev_fds(ctx, args)  # a tap's fd passed with getfd: the netdev owns it now
-    table[netdev_id] = {"options": dict(args), "attached": None, "fds": fds}
+    ctx.machine.backends.add_netdev(netdev_id, {"options": dict(args), "attached": None, "fds": fds})
     return {}
 
 
 @command("netdev_del")
 def netdev_del(ctx: Context, args: dict[str, Any]) -> Any:
     netdev_id = args["id"]
-    entry = ctx.machine.backends.netdevs.pop(netdev_id, None)
+    entry = ctx.machine.backends.del_netdev(netdev_id)
     if entry is None:
         raise DeviceNotFound(f"Device '{netdev_id}' not found")
     release(entry.get("fds", []))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from fakeqemu.commands import hmp_basic, hmp_io
+from fakeqemu.commands import hmp_basic, hmp_help, hmp_io, hmp_net
 from fakeqemu.commands.qdev import pci_bus_info
 from fakeqemu.commands.registry import Context, command
 from fakeqemu.machine import qtree
@@ -92,20 +92,27 @@ INFO_COMMANDS: dict[str, HmpHandler] = {
     "status": info_status,
     "name": info_name,
     "version": info_version,
+    "network": hmp_net.info_network,
 }
 
 
 def hmp_info(machine: Machine, args: str) -> str:
     sub, _, rest = args.strip().partition(" ")
     if not sub:
-        return "".join(f"info {name} -- \r\n" for name in sorted(INFO_COMMANDS))
+        return hmp_help.info_help()
     handler = INFO_COMMANDS.get(sub)
     if handler is None:
         return f"unknown command: 'info {sub}'\r\n"
     return handler(machine, rest)
 
 
-HMP_COMMANDS: dict[str, HmpHandler] = {"info": hmp_info}
+HMP_COMMANDS: dict[str, HmpHandler] = {
+    "info": hmp_info,
+    "help": hmp_help.hmp_help,
+    "?": hmp_help.hmp_help,
+    "netdev_add": hmp_net.hmp_netdev_add,
+    "netdev_del": hmp_net.hmp_netdev_del,
+}
 #: C's isspace(): what QEMU's command-line parsing skips
 C_SPACE = " \t\n\v\f\r"
 hmp_io.register(HMP_COMMANDS)

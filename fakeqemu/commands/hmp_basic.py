@@ -1,5 +1,6 @@
 """HMP commands people type that are QMP commands underneath (QEMU's hmp_* wrappers): stop/s, cont/c,
-system_reset, system_powerdown, quit/q, device_del, qom-list, qom-get, info kvm. Output as QEMU 7.2
+system_reset, system_powerdown, quit/q, device_add, device_del, qom-list, qom-get, info kvm, info chardev,
+info cpus. Output as QEMU 7.2
 prints it (measured): nothing on success, ``Error: DESC`` for a QMP error, and QEMU's argument errors.
 """
 
@@ -8,7 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from fakeqemu.commands import dispatch
+from fakeqemu.commands.hmp_args import ArgError, missing, one_word, usage, valid_id
+from fakeqemu.commands.hmp_help import device_list, properties_help
 from fakeqemu.commands.registry import COMMANDS, Context
+from fakeqemu.protocols.qemuopts import split_opts
 from fakeqemu.qmp.encode import encode
 from fakeqemu.qmp.errors import QMPError
 
@@ -35,18 +40,42 @@ def _simple(name: str) -> HmpHandler:
     return run
 
 
-def _missing(cmd: str) -> str:
-    return f'{cmd}: string expected\r\nTry "help {cmd}" for more information\r\n'
-
-
 def hmp_device_del(machine: Machine, args: str) -> str:
     dev_id = args.split()[0] if args.split() else ""
     if not dev_id:
-        return _missing("device_del")
+        return missing("device_del")
     try:
         _call(machine, "device_del", {"id": dev_id})
     except QMPError as exc:
         return f"Error: {exc.desc}\r\n"
+    return ""
+
+
+_HELP = ("help", "?")
+
+
+def hmp_device_add(machine: Machine, args: str) -> str:
+    """The argument is -device's QemuOpts (``driver`` implied): ``help`` lists the devices, ``DRIVER,help``
+    its properties (device-list-properties), otherwise device_add with the string values."""
+    try:
+        text = one_word("device_add", args)
+    except ArgError as exc:
+        return str(exc)
+    opts = split_opts(text, implied="driver") if text else {}
+    dev_id = opts.get("id")
+    if dev_id is not None and not valid_id(dev_id):
+        return usage("device_add")  # the opts parser refused it (its message goes to stderr)
+    driver = opts.get("driver")
+    try:
+        if driver in _HELP:
+            return device_list()
+        if driver is not None and any(k in _HELP for k in opts):
+            props = dispatch.run(Context(machine, monitor="hmp"), "device-list-properties", {"typename": driver})
+            return properties_help(driver, props).replace("\n", "\r\n")
+        dispatch.run(Context(machine, monitor="hmp"), "device_add", dict(opts))
+    except QMPError as exc:
+        prefix = "" if driver is not None and any(k in _HELP for k in opts) else "Error: "
+        return f"{prefix}{exc.desc}\r\n"
     return ""
 
 
@@ -64,7 +93,7 @@ def hmp_qom_list(machine: Machine, args: str) -> str:
 def hmp_qom_get(machine: Machine, args: str) -> str:
     words = args.split()
     if len(words) < 2:
-        return _missing("qom-get")
+        return missing("qom-get")
     try:
         value = _call(machine, "qom-get", {"path": words[0], "property": words[1]})
     except QMPError as exc:
@@ -93,13 +122,29 @@ def info_kvm(machine: Machine, args: str) -> str:
     return f"kvm support: {'enabled' if machine.config.accel == 'kvm' else 'disabled'}\r\n"
 
 
+def info_chardev(machine: Machine, args: str) -> str:
+    return "".join(f"{c['label']}: filename={c['filename']}\r\n" for c in _call(machine, "query-chardev", {}))
+
+
+def info_cpus(machine: Machine, args: str) -> str:
+    """hmp_info_cpus: '*' marks the monitor's CPU (the first, as each human-monitor-command has its own)."""
+    out = []
+    for n, cpu in enumerate(_call(machine, "query-cpus-fast", {})):
+        mark = "*" if n == 0 else " "
+        out.append(f"{mark} CPU #{cpu['cpu-index']}: thread_id={cpu['thread-id']}\r\n")
+    return "".join(out)
+
+
 def register(hmp_commands: dict[str, HmpHandler], info_commands: dict[str, HmpHandler]) -> None:
     for names, qmp in ((("stop", "s"), "stop"), (("cont", "c"), "cont"), (("quit", "q"), "quit")):
         for name in names:
             hmp_commands[name] = _simple(qmp)
     hmp_commands["system_reset"] = _simple("system_reset")
     hmp_commands["system_powerdown"] = _simple("system_powerdown")
+    hmp_commands["device_add"] = hmp_device_add
     hmp_commands["device_del"] = hmp_device_del
     hmp_commands["qom-list"] = hmp_qom_list
     hmp_commands["qom-get"] = hmp_qom_get
     info_commands["kvm"] = info_kvm
+    info_commands["chardev"] = info_chardev
+    info_commands["cpus"] = info_cpus

@@ -208,8 +208,7 @@ def query_chardev(ctx: Context, args: dict[str, Any]) -> Any:
     from fakeqemu.qmp.ghash import StrHashTable
 
     m = ctx.machine
-    table = StrHashTable()
-    table.insert("type")
+    table = StrHashTable()  # the /chardevs container's children ("type" is a class property)
     files = m.config.chardev_files
     for cid in files:
         table.insert(cid)

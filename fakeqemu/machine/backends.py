@@ -46,14 +46,53 @@ class FdTables:
         self.fdsets.clear()
 
 
+@dataclass
+class NicClient:
+    """A NIC's net client: its name (the device's id, or MODEL.N numbered among the clients of its model
+    when it was made), its model (the driver) and MAC, and its peer: the netdev's id and options (a
+    netdev deleted while a NIC uses it stays the NIC's peer, as in QEMU)."""
+
+    name: str
+    model: str
+    mac: str
+    device: object
+    peer: tuple[str, dict[str, Any]] | None
+
+
 class Backends:
-    __slots__ = ("blockdevs", "netdevs")
+    __slots__ = ("blockdevs", "clients", "netdevs")
 
     def __init__(self) -> None:
         #: id -> {"options": the netdev_add arguments, "attached": the device using it or None}
         self.netdevs: dict[str, dict[str, Any]] = {}
         #: node-name -> {"options": the blockdev-add arguments, "attached": ...}
         self.blockdevs: dict[str, dict[str, Any]] = {}
+        #: QEMU's net_clients in creation order: a netdev's id or a NIC
+        self.clients: list[str | NicClient] = []
+
+    def add_netdev(self, netdev_id: str, entry: dict[str, Any]) -> None:
+        self.netdevs[netdev_id] = entry
+        self.clients.append(netdev_id)
+
+    def del_netdev(self, netdev_id: str) -> dict[str, Any] | None:
+        entry = self.netdevs.pop(netdev_id, None)
+        if entry is not None:
+            self.clients.remove(netdev_id)
+        return entry
+
+    def add_nic(self, dev_id: str | None, model: str, mac: str, device: object, netdev: str | None) -> None:
+        """qemu_new_nic: the NIC's client joins the list (assign_name numbers an anonymous one)."""
+        if dev_id is None:
+            same = sum(1 for c in self.clients if self.model_of(c) == model)
+            dev_id = f"{model}.{same}"
+        entry = self.netdevs.get(netdev or "")
+        peer = (str(netdev), entry["options"]) if entry is not None else None
+        self.clients.append(NicClient(dev_id, model, mac, device, peer))
+
+    def model_of(self, client: str | NicClient) -> str:
+        if isinstance(client, NicClient):
+            return client.model
+        return str(self.netdevs[client]["options"].get("type", ""))
 
     def release(self, dev: object) -> None:
         """A finalized device lets go of its backends (they stay defined, as in QEMU)."""
@@ -61,11 +100,13 @@ class Backends:
             for entry in table.values():
                 if entry.get("attached") is dev:
                     entry["attached"] = None
+        self.clients = [c for c in self.clients if not (isinstance(c, NicClient) and c.device is dev)]
 
     def reset(self) -> None:
         self.close()
         self.netdevs.clear()
         self.blockdevs.clear()
+        self.clients.clear()
 
     def close(self) -> None:
         """Close the fds the netdevs own (a tap's fd claimed from getfd)."""

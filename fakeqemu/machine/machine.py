@@ -121,7 +121,7 @@ class Machine:
             if self.pcihp is not None:
                 self._install_cpuhp()
             for nd in self.config.netdevs:
-                self.backends.netdevs[str(nd["id"])] = {"options": nd, "attached": None}
+                self.backends.add_netdev(str(nd["id"]), {"options": nd, "attached": None})
             for n, bd in enumerate(self.config.blockdevs):
                 entry: dict[str, Any] = {"options": bd, "attached": None, "backing": _backing(bd)}
                 self.backends.blockdevs[str(bd["node-name"])] = entry

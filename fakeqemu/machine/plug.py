@@ -353,6 +353,9 @@ def claim_backends(machine: Machine, dev: Device, opts: dict[str, str]) -> None:
         name = opts.get(key)
         if name is not None and name in table:
             table[name]["attached"] = dev
+    mac = dev.user_props.get("mac")
+    if mac is not None:  # a NIC (the board gave it a MAC): its net client
+        backends.add_nic(dev.id, dev.type, str(mac), dev, opts.get("netdev"))
 
 
 def find_device_state(machine: Machine, dev_id: str) -> Device:

@@ -21,6 +21,10 @@ TYPED = [
     (b"\x1b[A\x1b[A\n", 1),
     (b"o/w 0xae10 0x1\ni/w 0xae10\n", 2),
     (b"info pci\n", 1),
+    (b"help info pci\n? stop\n", 2),
+    (b"netdev_add user,id=h1\ndevice_add e1000,id=m1,netdev=h1\n", 2),
+    (b"netdev_add user,id=h2\ninfo network\n", 2),
+    (b"device_add e1000,help\n", 1),
 ]
 
 
