@@ -11,6 +11,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	$(BIN)/python -m compileall -q fakeqemu
+	$(BIN)/python -m fakeqemu.recorded
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -20,6 +21,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m compileall -q fakeqemu
+	$(BIN)/python -m fakeqemu.recorded
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -31,9 +33,11 @@ fuzz: $(STAMP)
 	FAKEQEMU_FUZZ=long $(BIN)/python -m pytest tests/fuzz -q $(PYTEST_ARGS)
 
 # bytecode as an installed fakeqemu has it (pip compiles it; an editable install under PYTHONDONTWRITEBYTECODE
-# would compile every module at every start of a fakeqemu process, ~100 ms; make test compiles it too)
+# would compile every module at every start of a fakeqemu process, ~100 ms; make test compiles it too), and
+# the recorded facts split in parts (fakeqemu/recorded.py: a process reads only the parts it needs)
 bench: $(STAMP)
 	$(BIN)/python -m compileall -q fakeqemu
+	$(BIN)/python -m fakeqemu.recorded
 	$(BIN)/python -m tools.bench $(ARGS)
 
 clean:

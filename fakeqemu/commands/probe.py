@@ -15,17 +15,16 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from fakeqemu import data_text
 from fakeqemu.commands.registry import Context, command
 from fakeqemu.machine.board import recorded
 from fakeqemu.qmp.errors import DeviceNotFound, GenericError
+from fakeqemu.recorded import document
 
 
 @functools.cache
 def probe_data() -> Mapping[str, Any]:
-    """The recorded answers (parsed once per process, never modified)."""
-    data: dict[str, Any] = json.loads(data_text("probe.json"))
-    return data
+    """The recorded answers (each part parsed once per process, when first looked at; never modified)."""
+    return document("probe.json")
 
 
 def _copy(value: Any) -> Any:

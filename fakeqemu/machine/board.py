@@ -10,14 +10,13 @@ record.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fakeqemu import data_text
 from fakeqemu.machine.core.qdev import Bus, Device, PCIBus, PCIDevice
 from fakeqemu.machine.core.qom import Obj, Tree
+from fakeqemu.recorded import document
 
 TEMPLATE_ID = "dev0"
 TEMPLATE_PATH = "/machine/peripheral/dev0"
@@ -33,10 +32,8 @@ ROOT_BUS = {"pc": "/machine/i440fx/pci.0", "q35": "/machine/q35/pcie.0"}
 
 @functools.cache
 def recorded() -> Mapping[str, Any]:
-    """The recorded facts (parsed once per process, never modified)."""
-    text = data_text("machine.json")
-    data: dict[str, Any] = json.loads(text)
-    return data
+    """The recorded facts (each part parsed once per process, when first looked at; never modified)."""
+    return document("machine.json")
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,15 +27,12 @@ check_args leaves its arguments to the handler.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable
-from pathlib import Path
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
 from fakeqemu.qmp.errors import GenericError
 from fakeqemu.qmp.ghash import StrHashTable
-
-DATA = Path(__file__).resolve().parent.parent / "data" / "qapi-schema.json"
+from fakeqemu.recorded import document
 
 #: a compiled check: (value, bare name or None, full name) -> normalised value
 Check = Callable[[Any, "str | None", str], Any]
@@ -231,7 +228,7 @@ class Schema:
     #: fakeqemu's own commands and types (introspection format), declared by the code that defines them
     _own_declared: ClassVar[list[dict[str, Any]]] = []
 
-    def __init__(self, data: dict[str, Any]) -> None:
+    def __init__(self, data: Mapping[str, Any]) -> None:
         self.qemu_version: str = data["qemu-version"]
         self.raw_sha256: str = data["raw-sha256"]
         self.raw_length: int = data["raw-length"]
@@ -245,26 +242,20 @@ class Schema:
         self._alt_names: dict[str, str] = data["alternate-names"]
         self._checks: dict[str, Check] = {}
         self._own: dict[str, dict[str, Any]] = {}
-        self._commands: dict[str, tuple[Check, bool, bool]] = {}
-        #: QEMU's commands and events; and the types QEMU lists though nothing refers to them (used only
-        #: by members its build left out): those appear only in the untrimmed introspection
+        #: every command (QEMU's and fakeqemu's own) by name; its check is compiled when first needed
+        self._command_entities = {e["name"]: e for e in self.entities if e["meta-type"] == "command"}
+        #: a command's compiled argument check and whether it takes no arguments
+        self._commands: dict[str, tuple[Check, bool]] = {}
+        #: QEMU's commands and events; and (once introspection needs them) the types QEMU lists though
+        #: nothing refers to them (used only by members its build left out): those appear only in the
+        #: untrimmed introspection
         self._roots = frozenset(e["name"] for e in self.entities if e["meta-type"] in ("command", "event"))
-        self._orphans = frozenset(self.by_name) - self._reach(self._roots)
-        for e in self.entities:
-            if e["meta-type"] == "command":
-                arg = self.by_name[e["arg-type"]]
-                no_args = not arg.get("members") and "tag" not in arg
-                self._commands[e["name"]] = (
-                    self._check_for(e["arg-type"]),
-                    no_args,
-                    bool(e.get("allow-oob")),
-                )
+        self._orphans: frozenset[str] | None = None
 
     @classmethod
     def load(cls) -> Schema:
         if cls._loaded is None:
-            with DATA.open("rb") as f:
-                loaded = cls(json.load(f))
+            loaded = cls(document("qapi-schema.json"))
             loaded._add_own(cls._own_declared)
             cls._loaded = loaded
         return cls._loaded
@@ -283,11 +274,8 @@ class Schema:
             if e["name"] in self.by_name:
                 raise ValueError(f"{e['name']} is QEMU's already")
             self._own[e["name"]] = e
-        for e in entities:
             if e["meta-type"] == "command":
-                arg = self._entity(e["arg-type"])
-                no_args = not arg.get("members") and "tag" not in arg
-                self._commands[e["name"]] = (self._check_for(e["arg-type"]), no_args, bool(e.get("allow-oob")))
+                self._command_entities[e["name"]] = e
 
     def _entity(self, name: str) -> dict[str, Any]:
         e = self.by_name.get(name)
@@ -295,18 +283,29 @@ class Schema:
 
     # -- commands -----------------------------------------------------------------------------------
     def has_command(self, name: str) -> bool:
-        return name in self._commands
+        return name in self._command_entities
 
     def command_allows_oob(self, name: str) -> bool:
+        e = self._command_entities.get(name)
+        return e is not None and bool(e.get("allow-oob"))
+
+    def _command(self, name: str) -> tuple[Check, bool] | None:
         entry = self._commands.get(name)
-        return entry is not None and entry[2]
+        if entry is None:
+            e = self._command_entities.get(name)
+            if e is None:
+                return None
+            arg = self._entity(e["arg-type"])
+            no_args = not arg.get("members") and "tag" not in arg
+            entry = self._commands[name] = (self._check_for(e["arg-type"]), no_args)
+        return entry
 
     def check_args(self, command: str, args: dict[str, Any]) -> dict[str, Any]:
         """Check ``args`` like QEMU's generated marshaller for ``command``; raise GenericError with
         QEMU's text on the first error. Returns ``args`` or a normalised copy (uint64 values taken
         modulo 2^64, ints given for ``number`` as floats). fakeqemu's own commands are checked against
         what they declared (declare_own); 'gen': false commands (device_add) are returned unchecked."""
-        entry = self._commands.get(command)
+        entry = self._command(command)
         if entry is None or command in self.not_generated:
             return args
         if entry[1]:
@@ -474,6 +473,8 @@ class Schema:
             stack += [r for r in self._refs(e) if r not in extra_names]
         seen = self._reach(stack)
         if self._roots <= wanted:
+            if self._orphans is None:
+                self._orphans = frozenset(self.by_name) - self._reach(self._roots)
             seen |= self._orphans
         picked = [e for e in self.entities if e["name"] in seen]
         head = [e for e in picked if e["meta-type"] in ("command", "event")]

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import fnmatch
 import functools
-import json
 import os
 import sys
 import time
@@ -28,8 +27,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from fakeqemu import data_text
 from fakeqemu.qmp.errors import GenericError
+from fakeqemu.recorded import document
 
 #: what each event fakeqemu emits prints after its name (QEMU 7.2's trace-events files, printf turned
 #: into Python %-formats; %p arguments are passed already formatted by ``pointer``)
@@ -114,7 +113,7 @@ class Catalogue:
 @functools.cache
 def catalogue() -> Catalogue:
     """Read once per process, when a trace command or option first needs it (read-only data)."""
-    raw = json.loads(data_text("trace-events.json"))
+    raw = document("trace-events.json")
     names = tuple(raw["events"])
     return Catalogue(names, frozenset(names), frozenset(raw["vcpu"]), frozenset(raw["unavailable"]))
 

@@ -20,16 +20,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from fakeqemu import data_text
 from fakeqemu.machine.core.events import Event
 from fakeqemu.machine.guest.hotplug import PolicyError, check_policy, delay_ms
 from fakeqemu.qmp.errors import GenericError, QMPError
 from fakeqemu.qmp.schema import Schema
+from fakeqemu.recorded import document
 
 if TYPE_CHECKING:
     from fakeqemu.machine.machine import Machine
@@ -80,7 +79,7 @@ class AgentSchema:
 
     _loaded: AgentSchema | None = None
 
-    def __init__(self, data: dict[str, Any]) -> None:
+    def __init__(self, data: Mapping[str, Any]) -> None:
         self.version: str = data["qemu-version"]
         self.commands: list[dict[str, Any]] = data["supported-commands"]
         self.by_name = {c["name"]: c for c in self.commands}
@@ -89,8 +88,7 @@ class AgentSchema:
     @classmethod
     def load(cls) -> AgentSchema:
         if cls._loaded is None:
-            text = data_text("agent-schema.json")
-            cls._loaded = cls(json.loads(text))
+            cls._loaded = cls(document("agent-schema.json"))
         return cls._loaded
 
 

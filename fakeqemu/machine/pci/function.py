@@ -6,14 +6,13 @@ fakeqemu/data/pci_config.json); a driver without a recording gets a header built
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from fakeqemu import data_text
 from fakeqemu.machine.core.pciconfig import ConfigSpace
 from fakeqemu.machine.core.qdev import Device, PCIDevice
 from fakeqemu.machine.pci.virtio import VirtioTransport
+from fakeqemu.recorded import document
 
 CAP_ID_VNDR = 0x09
 CAP_ID_MSIX = 0x11
@@ -23,9 +22,7 @@ COMMAND_WMASK = 0x0507
 
 @functools.cache
 def recorded() -> Mapping[str, Any]:
-    text = data_text("pci_config.json")
-    data: dict[str, Any] = json.loads(text)
-    return data
+    return document("pci_config.json")
 
 
 #: PCI Express capability: link status and slot control (pcie_cap_slot_*), measured on a root port
