@@ -524,6 +524,9 @@ class Script:
     #: entries that QEMU's transcript must contain, in this order (a check on the harness and the
     #: recorded facts, independent of fakeqemu)
     must: tuple[Entry, ...] = ()
+    #: (pattern, replacement) applied to every received entry: what the script declares may differ
+    #: (a date, a size that is fakeqemu's own), named in the replacement
+    scrub: tuple[tuple[bytes, bytes], ...] = ()
 
     def __str__(self) -> str:
         return self.name
@@ -538,6 +541,7 @@ def script(
     paused: bool = True,
     negotiate: bool = True,
     must: Sequence[Entry | bytes] = (),
+    scrub: Sequence[tuple[bytes, bytes]] = (),
 ) -> Script:
     """Build a Script; ``must`` items that are plain bytes mean QMP messages (``qmp<``, CRLF added)."""
     flat: list[Step] = []
@@ -547,7 +551,7 @@ def script(
         else:
             flat.append(s)
     entries = tuple(("qmp<", m + b"\r\n") if isinstance(m, bytes) else m for m in must)
-    return Script(name, tuple(flat), machine, tuple(extra_args), qtest, paused, negotiate, entries)
+    return Script(name, tuple(flat), machine, tuple(extra_args), qtest, paused, negotiate, entries, tuple(scrub))
 
 
 CAPABILITIES = b'{"execute":"qmp_capabilities"}'
@@ -568,12 +572,24 @@ def run_script(target: Target, sc: Script) -> tuple[Transcript, list[float]]:
             vm.record("!", f"error: {exc}".encode())
             if vm.proc.poll() is not None:
                 vm.record("!", f"stderr: {vm.stderr().strip()}".encode())
-        return normalise(vm.transcript), vm.times
+        return scrubbed(sc, normalise(vm.transcript)), vm.times
     finally:
         vm.close()
 
 
 # ---------------------------------------------------------------------------------------- normalise
+
+
+def scrubbed(sc: Script, transcript: Transcript) -> Transcript:
+    """``sc.scrub`` applied to what the emulator sent and what ``Call`` steps read."""
+    out = []
+    for d, b in transcript:
+        if d in ("qmp<", "call<"):
+            for pattern, repl in sc.scrub:
+                b = re.sub(pattern, repl, b)
+        out.append((d, b))
+    return out
+
 
 _TIMESTAMP = re.compile(rb'"timestamp": \{"seconds": \d+, "microseconds": \d+\}')
 _PACKAGE = re.compile(rb'"package": "(?:[^"\\]|\\.)*"')

@@ -15,5 +15,6 @@ from fakeqemu.commands import (  # noqa: F401
     probe,
     qdev,
     qom,
+    snapshots,
     trace,
 )

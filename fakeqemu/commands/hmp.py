@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from fakeqemu.commands import hmp_basic, hmp_help, hmp_io, hmp_net
+from fakeqemu.commands import hmp_basic, hmp_help, hmp_io, hmp_net, snapshots
 from fakeqemu.commands.qdev import pci_bus_info
 from fakeqemu.commands.registry import Context, command
 from fakeqemu.machine import qtree
@@ -117,6 +117,7 @@ HMP_COMMANDS: dict[str, HmpHandler] = {
 C_SPACE = " \t\n\v\f\r"
 hmp_io.register(HMP_COMMANDS)
 hmp_basic.register(HMP_COMMANDS, INFO_COMMANDS)
+snapshots.register(HMP_COMMANDS, INFO_COMMANDS)
 
 
 def run(machine: Machine, line: str, monitor: object = None) -> str:

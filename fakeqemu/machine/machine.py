@@ -280,6 +280,7 @@ class Machine:
         if self.exiting:
             return
         self.exiting = True
+        self.jobs.cancel_all()
         self.cpus.close()
         if self.on_exit is not None:
             self.on_exit()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from fakeqemu.machine.block import qcow2
+from fakeqemu.machine.block import internal, qcow2
 from fakeqemu.qmp.errors import GenericError, QMPError
 
 if TYPE_CHECKING:
@@ -196,6 +196,10 @@ def image_info(m: Machine, name: str) -> dict[str, Any]:
         info["full-backing-filename"] = filename(m, back) if back is not None else hdr.backing_file
         if hdr.backing_format:
             info["backing-filename-format"] = hdr.backing_format
+    if hdr is not None and hdr.nb_snapshots:
+        snaps = internal.list_snapshots(str(leaf.get("filename")))
+        if snaps:
+            info["snapshots"] = [s.info() for s in snaps]
     if back is not None and back in table(m):
         info["backing-image"] = image_info(m, back)
     if hdr is not None:

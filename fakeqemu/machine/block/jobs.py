@@ -595,6 +595,12 @@ class Jobs:
         self.list.insert(0, job)
         return job
 
+    def cancel_all(self) -> None:
+        """job_cancel_sync_all at exit: every job cancelled (a concluded one dismissed), newest first."""
+        for job in list(self.list):
+            if job in self.list:
+                job.cancel(True)
+
     def get(self, job_id: str) -> Job | None:
         for job in self.list:
             if job.id == job_id:

@@ -73,6 +73,9 @@ def lock_node(table: dict[str, dict[str, Any]], name: str) -> None:
     """Take the writer's locks for node ``name`` (already in ``table``) if it writes an image."""
     entry = table[name]
     path = writer_image(table, entry["options"])
+    child = entry["options"].get("file")
+    if any(e is not entry and "lock-fd" in e and e["options"].get("file") == child for e in table.values()):
+        return  # the file node's image is locked once, by the process, whatever its parents
     if path is not None and os.path.exists(path):
         entry["lock-fd"] = lock_for_writing(path)
 

@@ -162,12 +162,17 @@ def set_backing(path: str, backing_file: str | None, backing_format: str | None)
     hdr = read_header(path)
     hdr.backing_file = backing_file
     hdr.backing_format = backing_format if backing_file else None
-    data = _header_cluster(hdr)
     fd = os.open(path, os.O_WRONLY)
     try:
-        os.pwrite(fd, data + b"\0" * (CLUSTER - len(data)), 0)
+        write_header(fd, hdr)
     finally:
         os.close(fd)
+
+
+def write_header(fd: int, hdr: Header) -> None:
+    """Rewrite the header cluster of the image open as ``fd`` from ``hdr``."""
+    data = _header_cluster(hdr)
+    os.pwrite(fd, data + b"\0" * (CLUSTER - len(data)), 0)
 
 
 def allocated_clusters(path: str) -> set[int]:
