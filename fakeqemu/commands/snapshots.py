@@ -130,39 +130,19 @@ def _hmp(act: Callable[[], None]) -> str:
     return ""
 
 
-def _name(args: str) -> str | None:
-    """The optional name argument (get_str: a word or a quoted string); None without one."""
-    if not args.strip():
-        return None
-    return get_str(args)[0]
+def _named(cmd: str, required: bool, act: Callable[[Machine, Any], None]) -> Callable[[Machine, str], str]:
+    """An HMP command with one name argument (get_str: a word or a quoted string)."""
 
+    def run(m: Machine, args: str) -> str:
+        try:
+            name = get_str(args)[0] if args.strip() else None
+        except ArgError as exc:
+            return str(exc)
+        if name is None and required:
+            return missing(cmd)
+        return _hmp(lambda: act(m, name))
 
-def hmp_savevm(m: Machine, args: str) -> str:
-    try:
-        name = _name(args)
-    except ArgError as exc:
-        return str(exc)
-    return _hmp(lambda: save(m, name, True, None, None))
-
-
-def hmp_loadvm(m: Machine, args: str) -> str:
-    try:
-        name = _name(args)
-    except ArgError as exc:
-        return str(exc)
-    if name is None:
-        return missing("loadvm")
-    return _hmp(lambda: load(m, name, None, None))
-
-
-def hmp_delvm(m: Machine, args: str) -> str:
-    try:
-        name = _name(args)
-    except ArgError as exc:
-        return str(exc)
-    if name is None:
-        return missing("delvm")
-    return _hmp(lambda: savevm.delete_all(m, savevm.selected(m, None), name))
+    return run
 
 
 def info_snapshots(m: Machine, args: str) -> str:
@@ -175,7 +155,7 @@ def info_snapshots(m: Machine, args: str) -> str:
 
 def register(hmp_commands: dict[str, Callable[[Machine, str], str]],
              info_commands: dict[str, Callable[[Machine, str], str]]) -> None:  # fmt: skip
-    hmp_commands["savevm"] = hmp_savevm
-    hmp_commands["loadvm"] = hmp_loadvm
-    hmp_commands["delvm"] = hmp_delvm
+    hmp_commands["savevm"] = _named("savevm", False, lambda m, name: save(m, name, True, None, None))
+    hmp_commands["loadvm"] = _named("loadvm", True, lambda m, name: load(m, name, None, None))
+    hmp_commands["delvm"] = _named("delvm", True, lambda m, name: savevm.delete_all(m, savevm.selected(m, None), name))
     info_commands["snapshots"] = info_snapshots
