@@ -34,7 +34,7 @@ def _child_name(opts: dict[str, Any]) -> str | None:
     return child if isinstance(child, str) else None
 
 
-def _open_file(filename: str) -> None:
+def check_file(filename: str) -> None:
     """What QEMU's raw-posix open would report; the file's contents are never read."""
     try:
         os.stat(filename)
@@ -64,7 +64,7 @@ def add_node(machine: Machine, opts: dict[str, Any]) -> str:
     if name in table:
         raise GenericError(f"Duplicate nodes with node-name='{name}'")
     if driver in graph.FILE_DRIVERS and isinstance(opts.get("filename"), str):
-        _open_file(opts["filename"])
+        check_file(opts["filename"])
     backing = opts.get("backing")
     if isinstance(backing, str) and backing not in table:
         raise GenericError(f"Cannot find device='' nor node-name='{backing}'")
@@ -121,7 +121,8 @@ def query_block(ctx: Context, args: dict[str, Any]) -> Any:
     for name, entry in m.backends.blockdevs.items():
         dev = entry.get("attached")
         opts = entry["options"]
-        drive_id = opts.get("id") if isinstance(opts.get("id"), str) else None
+        anonymous = bool(entry.get("anonymous"))  # a legacy drive drive_del'ed while its device holds it
+        drive_id = opts.get("id") if isinstance(opts.get("id"), str) and not anonymous else None
         if dev is None and drive_id is None:
             continue
         info: dict[str, Any] = {"device": drive_id or ""}
@@ -129,10 +130,13 @@ def query_block(ctx: Context, args: dict[str, Any]) -> Any:
             backend = dev.children.get("virtio-backend")
             info["qdev"] = (backend or dev).path
         info["type"] = "unknown"
-        info["removable"] = False
+        info["removable"] = dev is None  # no device: blk_dev_has_removable_media
         info["locked"] = False
-        info["inserted"] = graph.node_info(m, name)
-        info["io-status"] = "ok"
+        empty = entry.get("legacy") and "file" not in opts and "driver" not in opts
+        if not (anonymous or empty):
+            info["inserted"] = graph.node_info(m, name)
+        if dev is not None and not anonymous:  # iostatus: a device's, until drive_del sets werror=report
+            info["io-status"] = "ok"
         out.append(info)
     return out
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from fakeqemu.commands import hmp_basic, hmp_help, hmp_io, hmp_net, snapshots
+from fakeqemu.commands import hmp_basic, hmp_block, hmp_help, hmp_io, hmp_net, snapshots
 from fakeqemu.commands.qdev import pci_bus_info
 from fakeqemu.commands.registry import Context, command
 from fakeqemu.machine import qtree
@@ -112,6 +112,8 @@ HMP_COMMANDS: dict[str, HmpHandler] = {
     "?": hmp_help.hmp_help,
     "netdev_add": hmp_net.hmp_netdev_add,
     "netdev_del": hmp_net.hmp_netdev_del,
+    "drive_add": hmp_block.hmp_drive_add,
+    "drive_del": hmp_block.hmp_drive_del,
 }
 #: C's isspace(): what QEMU's command-line parsing skips
 C_SPACE = " \t\n\v\f\r"

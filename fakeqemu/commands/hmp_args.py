@@ -14,9 +14,9 @@ def usage(cmd: str) -> str:
     return f'Try "help {cmd}" for more information\r\n'
 
 
-def missing(cmd: str) -> str:
-    """A required string argument left out."""
-    return f"{cmd}: string expected\r\n" + usage(cmd)
+def missing(cmd: str, expected: str = "string") -> str:
+    """A required argument left out (``block device name`` for a 'B' argument)."""
+    return f"{cmd}: {expected} expected\r\n" + usage(cmd)
 
 
 def get_str(text: str) -> tuple[str, str]:

@@ -95,7 +95,12 @@ class Backends:
         return str(self.netdevs[client]["options"].get("type", ""))
 
     def release(self, dev: object) -> None:
-        """A finalized device lets go of its backends (they stay defined, as in QEMU)."""
+        """A finalized device lets go of its backends (they stay defined, as in QEMU), but a legacy drive
+        (-drive, drive_add) goes with its device (blockdev_auto_del)."""
+        from fakeqemu.machine.block import locks
+
+        for name in [n for n, e in self.blockdevs.items() if e.get("legacy") and e.get("attached") is dev]:
+            locks.release(self.blockdevs.pop(name))
         for table in (self.netdevs, self.blockdevs):
             for entry in table.values():
                 if entry.get("attached") is dev:

@@ -124,6 +124,8 @@ class Machine:
                 self.backends.add_netdev(str(nd["id"]), {"options": nd, "attached": None})
             for n, bd in enumerate(self.config.blockdevs):
                 entry: dict[str, Any] = {"options": bd, "attached": None, "backing": _backing(bd)}
+                if "id" in bd:  # a -drive: a legacy drive (its unit numbers the anonymous ones)
+                    entry.update(legacy=True, unit=sum(1 for e in self.backends.blockdevs.values() if e.get("legacy")))
                 self.backends.blockdevs[str(bd["node-name"])] = entry
                 adopted = self.config.image_locks.pop(str(bd["node-name"]), None)
                 if adopted is not None:

@@ -322,8 +322,10 @@ def check_backends(machine: Machine, model: DeviceModel, opts: dict[str, str]) -
     drive = opts.get("drive")
     if drive is not None:
         node = backends.blockdevs.get(drive)
-        if node is None:
+        if node is None or node.get("anonymous"):
             raise GenericError(f"Property '{owner}.drive' can't find value '{drive}'")
+        if node.get("legacy") and "file" not in node["options"] and "driver" not in node["options"]:
+            raise GenericError("Device needs media, but drive is empty")
         user = node.get("attached")
         if user is not None:
             raise GenericError(
