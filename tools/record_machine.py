@@ -68,6 +68,8 @@ COLD_PCI: dict[str, dict[str, Any]] = {
     "virtio-rng-pci": {},
     "ich9-intel-hda": {},
     "intel-hda": {},
+    "i6300esb": {},
+    "pvpanic-pci": {},
 }
 #: on q35 libvirt puts PCI Express devices behind root ports (video, sound and the ICH9 USB functions sit on
 #: the root complex); where a virtio device sits decides its legacy interface
@@ -89,6 +91,8 @@ COLD_BUS: dict[str, tuple[list[str], dict[str, Any]]] = {
     "hda-duplex": (_HDA, {"bus": "snd.0", "cad": 0, "audiodev": "au0"}),
     "hda-micro": (_HDA, {"bus": "snd.0", "cad": 0, "audiodev": "au0"}),
     "hda-output": (_HDA, {"bus": "snd.0", "cad": 0, "audiodev": "au0"}),
+    "ib700": ([], {}),
+    "pvpanic": ([], {}),
 }
 
 
@@ -384,14 +388,16 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--only-types", action="store_true", help="re-record only the type and bridge tables")
     ap.add_argument("--only-cold", action="store_true", help="re-record only the cold-plugged drivers")
+    ap.add_argument("--driver", action="append", help="with --only-cold: only this driver (repeatable)")
     opts = ap.parse_args()
     if opts.only_cold:
         cold: dict[str, Any] = json.loads(opts.out.read_text())
         for machine in ("pc", "q35"):
-            for driver in [*COLD_PCI, *COLD_BUS]:
+            for driver in opts.driver or [*COLD_PCI, *COLD_BUS]:
                 print(f"  {machine} {driver}", file=sys.stderr)
                 cold["devices"][machine][driver] = record_cold(opts.binary, machine, driver)
-            cold.setdefault("named-buses", {})[machine] = record_named_buses(opts.binary, machine)
+            if not opts.driver:
+                cold.setdefault("named-buses", {})[machine] = record_named_buses(opts.binary, machine)
         opts.out.write_text(json.dumps(cold, indent=None, separators=(",", ":")) + "\n")
         return 0
     if opts.only_types:

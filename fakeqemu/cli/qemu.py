@@ -99,8 +99,6 @@ IGNORED = frozenset(
         "numa",
         "smbios",
         "usbdevice",
-        "watchdog-action",
-        "action",
         "compat",
         "loadvm",
         "runas",
@@ -218,6 +216,13 @@ def _apply_fakeqemu(cfg: MachineConfig, text: str, opts: Options | None = None) 
                 cfg.power = check_policy(value, POWER_POLICIES, "power")
             except PolicyError as exc:
                 raise UsageError(f"-fakeqemu: {exc}") from None
+        elif key == "watchdog":
+            from fakeqemu.machine.guest.watchdog import WatchdogPolicyError, check_watchdog_policy
+
+            try:
+                cfg.watchdog = check_watchdog_policy(value)
+            except WatchdogPolicyError as exc:
+                raise UsageError(f"-fakeqemu: {exc}") from None
         elif key == "agent-block":
             cfg.agent_blocked = tuple(n for n in value.split(":") if n)
         elif key == "balloon":
@@ -243,9 +248,28 @@ def _apply_fakeqemu(cfg: MachineConfig, text: str, opts: Options | None = None) 
         else:
             raise UsageError(
                 f"-fakeqemu: unknown setting '{key}' "
-                "(known: qemu-version, package, rcu-grace-ms, guest, agent, agent-block, balloon, power, job-rate, "
-                "faults, traffic-limit, http, http-token, http-allow-host, http-insecure)"
+                "(known: qemu-version, package, rcu-grace-ms, guest, agent, agent-block, balloon, power, watchdog, "
+                "job-rate, faults, traffic-limit, http, http-token, http-allow-host, http-insecure)"
             )
+
+
+#: the values each run-state action takes (qapi/run-state.json)
+ACTION_VALUES = {
+    "reboot": ("reset", "shutdown"),
+    "shutdown": ("poweroff", "pause"),
+    "panic": ("pause", "shutdown", "exit-failure", "none"),
+    "watchdog": ("reset", "shutdown", "poweroff", "pause", "debug", "none", "inject-nmi"),
+}
+
+
+def _apply_actions(cfg: MachineConfig, opts: dict[str, str], where: str) -> None:
+    """-action reboot=...,shutdown=...,panic=...,watchdog=... and -watchdog-action A (QEMU's set-action)."""
+    for key, value in opts.items():
+        if key not in ACTION_VALUES:
+            raise UsageError(f"{where}: Invalid parameter '{key}'")
+        if value not in ACTION_VALUES[key]:
+            raise UsageError(f"{where}: Parameter '{key}' does not accept value '{value}'")
+        cfg.actions[key] = value
 
 
 def _job_rate(value: str) -> float:
@@ -305,6 +329,9 @@ def parse_args(argv: Sequence[str]) -> Options:
                 o.daemonize = True
             elif name == "no-shutdown":
                 cfg.no_shutdown = True
+                cfg.actions["shutdown"] = "pause"
+            elif name == "no-reboot":
+                cfg.actions["reboot"] = "shutdown"
             elif name == "no-acpi":
                 cfg.acpi = False
             elif name == "usb":
@@ -322,6 +349,8 @@ def parse_args(argv: Sequence[str]) -> Options:
         i += 1
         if name in ("machine", "M"):
             _apply_machine(cfg, value)
+        elif name in ("action", "watchdog-action"):
+            _apply_actions(cfg, split_opts(value) if name == "action" else {"watchdog": value}, f"{arg} {value}")
         elif name == "name":
             cfg.name = split_opts(value, implied="guest").get("guest")
         elif name == "m":
@@ -514,7 +543,9 @@ def _pick_accel(requested: list[str]) -> str:
     return "tcg"
 
 
-_WITH_ARG = frozenset({"machine", "M", "name", "m", "qmp", "qtest", "device", "pidfile", "fakeqemu"})
+_WITH_ARG = frozenset(
+    {"machine", "M", "name", "m", "qmp", "qtest", "device", "pidfile", "fakeqemu", "action", "watchdog-action"}
+)
 
 
 def _device_help_or_json_addr(arg: str, value: str) -> None:

@@ -28,6 +28,9 @@ EVENTS = (
     "BLOCK_JOB_PENDING",
     "MIGRATION",
     "MIGRATION_PASS",
+    "WATCHDOG",
+    "GUEST_PANICKED",
+    "GUEST_CRASHLOADED",
 )
 
 
@@ -50,6 +53,19 @@ def stop(ctx: Context, args: dict[str, Any]) -> Any:
 @command("system_reset")
 def system_reset(ctx: Context, args: dict[str, Any]) -> Any:
     ctx.machine.system_reset()
+
+
+@command("watchdog-set-action")
+def watchdog_set_action(ctx: Context, args: dict[str, Any]) -> Any:
+    ctx.machine.actions["watchdog"] = args["action"]
+
+
+@command("set-action")
+def set_action(ctx: Context, args: dict[str, Any]) -> Any:
+    """qmp_set_action: each action given (the schema checked the names)."""
+    for key in ("reboot", "panic", "watchdog", "shutdown"):
+        if key in args:
+            ctx.machine.actions[key] = args[key]
 
 
 @command("system_powerdown")

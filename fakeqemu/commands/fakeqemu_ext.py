@@ -13,6 +13,8 @@ from fakeqemu.commands.registry import Context, command
 from fakeqemu.machine.core.qdev import Device
 from fakeqemu.machine.guest.agent import AgentPolicyError
 from fakeqemu.machine.guest.hotplug import PolicyError
+from fakeqemu.machine.guest.panic import panic
+from fakeqemu.machine.guest.watchdog import WatchdogPolicyError
 from fakeqemu.qmp.errors import DeviceNotFound, GenericError
 from fakeqemu.qmp.schema import Schema
 
@@ -50,6 +52,20 @@ EXTENSION_SCHEMA: tuple[dict[str, Any], ...] = (
     _object("x-fakeqemu-guest-policy-arg", [_member("policy", "str"), _member("device", "str", True)]),
     _object("x-fakeqemu-eject-arg", [_member("id", "str")]),
     _object("x-fakeqemu-power-arg", [_member("policy", "str")]),
+    _command("x-fakeqemu-watchdog", "x-fakeqemu-watchdog-arg", "x-fakeqemu-watchdog-info"),
+    _object("x-fakeqemu-watchdog-arg", [_member("policy", "str", True)]),
+    _object(
+        "x-fakeqemu-watchdog-info",
+        [
+            _member("policy", "str"),
+            _member("device", "str"),
+            _member("guest-armed", "bool"),
+            _member("device-armed", "bool"),
+        ],
+    ),
+    _command("x-fakeqemu-panic", "x-fakeqemu-panic-arg", "x-fakeqemu-panic-info"),
+    _object("x-fakeqemu-panic-arg", [_member("kdump", "bool", True)]),
+    _object("x-fakeqemu-panic-info", [_member("reported", "bool")]),
     _object(
         "x-fakeqemu-agent-arg",
         [_member("policy", "str", True), _member("device", "str", True), _member("addresses", "str", True)],
@@ -147,6 +163,25 @@ def power(ctx: Context, args: dict[str, Any]) -> Any:
     except PolicyError as exc:
         raise GenericError(str(exc)) from None
     return guest.describe()
+
+
+@command("x-fakeqemu-watchdog")
+def watchdog(ctx: Context, args: dict[str, Any]) -> Any:
+    """The guest's watchdog daemon: off, pet[:<s>], hang[:<s>]; without a policy, what it does now."""
+    daemon = ctx.machine.watchdog_daemon
+    if "policy" in args:
+        try:
+            daemon.set_policy(str(args["policy"]))
+        except WatchdogPolicyError as exc:
+            raise GenericError(str(exc)) from None
+    return daemon.describe()
+
+
+@command("x-fakeqemu-panic")
+def guest_panic(ctx: Context, args: dict[str, Any]) -> Any:
+    """The guest kernel panics now (``kdump``: a crash kernel takes over); ``reported``: a pvpanic device
+    told QEMU."""
+    return {"reported": panic(ctx.machine, bool(args.get("kdump", False)))}
 
 
 @command("x-fakeqemu-agent")

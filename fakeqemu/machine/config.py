@@ -15,12 +15,18 @@ if TYPE_CHECKING:
     from fakeqemu.machine.cpus import Topology
 
 
+#: QEMU's run-state actions (set-action, -action, -no-reboot, -no-shutdown, -watchdog-action) and defaults
+DEFAULT_ACTIONS = {"reboot": "reset", "shutdown": "poweroff", "panic": "shutdown", "watchdog": "reset"}
+
+
 @dataclass
 class MachineConfig:
     machine_type: str = "pc"  # "pc" (i440fx), "q35" or "none"
     name: str | None = None
     paused: bool = False  # -S
     no_shutdown: bool = False  # -no-shutdown
+    #: what the VM does on a guest reboot, shutdown, panic and watchdog expiry (QEMU's set-action)
+    actions: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_ACTIONS))
     acpi: bool = True  # -no-acpi clears it; then PCI hotplug is refused
     qtest: bool = False
     #: -qtest-log: where the qtest link's log goes (None: stderr, "none": nowhere, else a file, truncated)
@@ -63,6 +69,8 @@ class MachineConfig:
     agent: str = "running"
     #: RPCs the guest's qemu-ga was started without (its ``-b``): listed disabled, refused
     agent_blocked: tuple[str, ...] = ()
+    #: the guest's watchdog daemon: off, pet[:<s>], hang[:<s>] (fakeqemu.machine.guest.watchdog)
+    watchdog: str = "off"
     #: what the guest OS does on shutdown (fakeqemu.machine.guest.hotplug.Guest.power_down)
     power: str = "prompt"
     #: ACPI S3 offered to the guest (QEMU's PIIX4_PM / ICH9-LPC disable_s3=0; libvirt's suspend-to-mem)

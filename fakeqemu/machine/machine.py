@@ -24,12 +24,14 @@ from fakeqemu.machine.core.ioport import IoPorts, MemorySpace
 from fakeqemu.machine.core.rcu import RcuQueue
 from fakeqemu.machine.core.timers import Timers
 from fakeqemu.machine.core.trace import Trace, file_sink, stderr_sink
+from fakeqemu.machine.core.vclock import VirtualClock
 from fakeqemu.machine.cpus import Cpus, Topology
 from fakeqemu.machine.devices.balloon import Balloon
 from fakeqemu.machine.devices.usb import board_usb
 from fakeqemu.machine.faults import Faults
 from fakeqemu.machine.guest.agent import GuestAgent
 from fakeqemu.machine.guest.hotplug import Guest
+from fakeqemu.machine.guest.watchdog import WatchdogDaemon
 from fakeqemu.machine.migration.state import Migration
 from fakeqemu.machine.pci.host import PciHost
 from fakeqemu.machine.plug import device_add
@@ -41,6 +43,8 @@ from fakeqemu.qmp.errors import GenericError, QMPError
 GUEST_REBOOT_S = 0.001
 #: QEMU's RunState names that fakeqemu reaches
 RUNNING_STATES = frozenset({"running"})
+#: run states in which QEMU_CLOCK_VIRTUAL runs (S3 pauses the vCPUs, not the clock)
+CLOCK_STATES = frozenset({"running", "suspended"})
 
 
 class ColdPlugError(Exception):
@@ -86,7 +90,16 @@ class Machine:
         self.virtual_clock_ns = 0
         self.traffic = TrafficLog(clock, self.config.traffic_limit or 0)
         self.faults = Faults.from_json(self.config.faults.to_json())  # a copy: reset restores the config's
+        #: QEMU_CLOCK_VIRTUAL for device timers: runs while the VM runs
+        self.vclock = VirtualClock(self.timers, monotonic, manual=self.config.accel == "qtest")
+        self._runstate = ""
         self.runstate = "prelaunch" if self.config.paused else "running"
+        #: QEMU's run-state actions (set-action); -no-shutdown is shutdown=pause
+        self.actions = dict(self.config.actions)
+        if self.config.no_shutdown:
+            self.actions["shutdown"] = "pause"
+        #: the watchdog and pvpanic devices' models, reset with the machine (fakeqemu.machine.devices)
+        self.device_models: list[Any] = []
         #: set by the runtime: called once when the process should exit (quit, signal, guest poweroff)
         self.on_exit: Callable[[], None] | None = None
         self.exiting = False
@@ -148,6 +161,8 @@ class Machine:
             if self.pcihp is not None:
                 self.pcihp.reset()  # QEMU's first system reset, once the machine is created
         self.guest = Guest(self, self.pcihp)
+        #: the guest's watchdog daemon (its policy: -fakeqemu watchdog=, x-fakeqemu-watchdog)
+        self.watchdog_daemon = WatchdogDaemon(self, self.config.watchdog)
         #: the virtio balloon and its guest driver's policy (None: the default, see devices.balloon)
         self.balloon: Balloon | None = None
         self.balloon_policy: str | None = None
@@ -206,6 +221,18 @@ class Machine:
     # --- run state (QEMU's vm_start / vm_stop / qemu_system_*_request) -----------------------------
 
     @property
+    def runstate(self) -> str:
+        return self._runstate
+
+    @runstate.setter
+    def runstate(self, state: str) -> None:
+        self._runstate = state
+        if state in CLOCK_STATES:
+            self.vclock.start()
+        else:
+            self.vclock.stop()
+
+    @property
     def running(self) -> bool:
         return self.runstate in RUNNING_STATES
 
@@ -224,7 +251,17 @@ class Machine:
         self.runstate = state
         self.events.emit("STOP")
 
+    def guest_reset(self) -> None:
+        """qemu_system_reset_request(SHUTDOWN_CAUSE_GUEST_RESET): a reset, or a shutdown when the reboot
+        action is ``shutdown`` (-no-reboot)."""
+        if self.actions["reboot"] == "shutdown":
+            self.shutdown("guest-reset", guest=True)
+        else:
+            self.system_reset("guest-reset", guest=True)
+
     def system_reset(self, reason: str = "host-qmp-system-reset", guest: bool = False) -> None:
+        for model in list(self.device_models):
+            model.reset()
         if self.board is not None:
             self.board.reset()
         if self.pci_host is not None:
@@ -239,6 +276,12 @@ class Machine:
             self.timers.call_later(
                 GUEST_REBOOT_S, lambda: self.events.emit("RESET", {"guest": True, "reason": "guest-reset"})
             )
+
+    def forget_model(self, model: Any) -> None:
+        """A device with a model left the VM (unrealize): its timers and registers go."""
+        if model in self.device_models:
+            self.device_models.remove(model)
+            model.remove()
 
     def system_powerdown(self) -> None:
         self.events.emit("POWERDOWN")
@@ -264,7 +307,7 @@ class Machine:
     def shutdown(self, reason: str, guest: bool) -> None:
         """QEMU's shutdown request: SHUTDOWN, then exit, or stop when -no-shutdown (guest-initiated only)."""
         self.events.emit("SHUTDOWN", {"guest": guest, "reason": reason})
-        if self.config.no_shutdown and guest:
+        if self.actions["shutdown"] == "pause" and guest:
             self.stop("shutdown")
             return
         self.request_exit()

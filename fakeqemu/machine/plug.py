@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from fakeqemu.machine.acpi.pcihp import unplug_in_progress
 from fakeqemu.machine.board import DeviceModel, device_model, recorded
 from fakeqemu.machine.core.qdev import Bus, Device, PCIBus, PCIDevice
+from fakeqemu.machine.devices.models import attach_model
 from fakeqemu.qmp.errors import DeviceNotFound, GenericError
 
 if TYPE_CHECKING:
@@ -134,6 +135,7 @@ def _attach(machine: Machine, dev: Device, bus: Bus, opts: dict[str, str]) -> No
         board.anon_count += 1
     bus.add(dev)
     claim_backends(machine, dev, opts)
+    attach_model(machine, dev)
 
 
 def _child_bus_handlers(dev: Device, hotplug: bool) -> None:

@@ -41,6 +41,7 @@ class Device(Obj):
         "hotplugged",
         "id",
         "machine",
+        "model",
         "parent_bus",
         "qtree",
         "user_props",
@@ -66,6 +67,9 @@ class Device(Obj):
         #: board's recorded text)
         self.qtree: tuple[str, ...] | None = None
         self.machine: Machine | None = None
+        #: what the device does beyond its QOM properties (a watchdog's timer, pvpanic's register):
+        #: fakeqemu.machine.devices; None for most devices
+        self.model: Any = None
         #: paths (relative to this device) of the descendant devices that send DEVICE_DELETED before it
         self.deleted_paths: tuple[str, ...] = ()
 
@@ -93,6 +97,8 @@ class Device(Obj):
         bus = self.parent_bus
         if isinstance(bus, Bus):
             bus.remove(self)
+        if self.model is not None and self.machine is not None:
+            self.machine.forget_model(self.model)
         if self.parent is not None:
             self.parent.remove_child(self)
         machine = self.machine

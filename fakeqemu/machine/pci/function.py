@@ -34,11 +34,14 @@ SLTCTL_PIC = 0x0300  # power indicator control
 
 
 class PciFunction:
-    __slots__ = ("config", "populated", "virtio")
+    __slots__ = ("config", "model", "populated", "virtio")
 
     def __init__(self, config: ConfigSpace, virtio: VirtioTransport | None) -> None:
         self.config = config
         self.virtio = virtio
+        #: the device's own registers (fakeqemu.machine.devices: i6300esb, pvpanic-pci): configuration
+        #: reads and writes it claims, and its BARs
+        self.model: Any = None
         #: a root port's slot: whether a device was behind it when last looked at (None: not a port)
         self.populated: bool | None = None
 
@@ -70,7 +73,22 @@ class PciFunction:
         if self.virtio is not None:
             self.virtio.reset()
 
+    def config_read(self, addr: int, size: int) -> int:
+        if self.model is not None and hasattr(self.model, "config_read"):
+            value = self.model.config_read(addr, size)
+            if value is not None:
+                return int(value)
+        return self.config.read(addr, size)
+
+    def config_write(self, addr: int, size: int, value: int) -> None:
+        claimed = self.model is not None and hasattr(self.model, "config_write")
+        if claimed and self.model.config_write(addr, size, value):
+            return
+        self.config.write(addr, size, value)
+
     def bar_read(self, bar: int, offset: int, size: int) -> int:
+        if self.model is not None and bar == 0:
+            return int(self.model.bar_read(offset, size))
         if self.virtio is not None:
             where = self.virtio.region_at(bar, offset)
             if where is not None:
@@ -78,6 +96,9 @@ class PciFunction:
         return 0
 
     def bar_write(self, bar: int, offset: int, size: int, value: int) -> None:
+        if self.model is not None and bar == 0:
+            self.model.bar_write(offset, size, value)
+            return
         if self.virtio is not None:
             where = self.virtio.region_at(bar, offset)
             if where is not None:

@@ -44,6 +44,7 @@ class PciHost:
             parent = bus.parent_device if isinstance(bus, PCIBus) else None
             behind_port = parent is not None and parent.type == "pcie-root-port"
             fn = dev.pci_function = make_function(self.kind, dev, behind_port, bus is self.root_bus)
+            fn.model = dev.model
         if dev.type == "pcie-root-port" and dev.child_buses:
             fn.sync_slot(dev.child_buses[0].devices)
         return fn
@@ -85,12 +86,12 @@ class PciHost:
         dev = self.find(bus_number, devfn)
         if dev is None:
             return (1 << (8 * size)) - 1
-        return self.function(dev).config.read(addr, size)
+        return self.function(dev).config_read(addr, size)
 
     def config_write(self, bus_number: int, devfn: int, addr: int, size: int, value: int) -> None:
         dev = self.find(bus_number, devfn)
         if dev is not None:
-            self.function(dev).config.write(addr, size, value)
+            self.function(dev).config_write(addr, size, value)
 
     def _idx_read(self, offset: int, size: int) -> int:
         return self.config_reg  # a narrower read gets its low bytes (measured)

@@ -1,0 +1,29 @@
+"""The devices whose behaviour goes beyond their recorded QOM properties, given their model at realize."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fakeqemu.machine.core.qdev import Device
+    from fakeqemu.machine.machine import Machine
+
+
+def attach_model(machine: Machine, dev: Device) -> None:
+    """Realize: the device's registers join the VM (ports, configuration space, BAR 0)."""
+    model: Any = None
+    if dev.type == "ib700":
+        from fakeqemu.machine.devices.watchdog import Ib700
+
+        model = Ib700(machine, dev)
+    elif dev.type == "i6300esb":
+        from fakeqemu.machine.devices.watchdog import I6300esb
+
+        model = I6300esb(machine, dev)
+    elif dev.type in ("pvpanic", "pvpanic-pci"):
+        from fakeqemu.machine.devices.pvpanic import PvPanic
+
+        model = PvPanic(machine, dev)
+    if model is not None:
+        dev.model = model
+        machine.device_models.append(model)
