@@ -21,7 +21,7 @@ from fakeqemu import __version__
 from fakeqemu.cli import limits, traceopts
 from fakeqemu.cli.chardevs import parse_legacy, parse_socket
 from fakeqemu.cli.lifecycle import MonitorSockets, PidFile, StartupError, ignore_signals
-from fakeqemu.cli.qemuopts import UsageError, device_opts, parse_bytes, parse_size_mb, split_opts
+from fakeqemu.cli.qemuopts import UsageError, device_opts, parse_bytes, parse_memory, split_opts
 from fakeqemu.machine.block import locks
 from fakeqemu.machine.config import MachineConfig
 from fakeqemu.server.backends import BackendError, OpenBackends, open_chardev, open_spice, open_vnc
@@ -354,7 +354,7 @@ def parse_args(argv: Sequence[str]) -> Options:
         elif name == "name":
             cfg.name = split_opts(value, implied="guest").get("guest")
         elif name == "m":
-            cfg.memory_mb = parse_size_mb(value)
+            cfg.memory_mb, cfg.ram_slots, cfg.maxmem = parse_memory(value)
         elif name == "smp":
             from fakeqemu.machine.cpus import Topology
 
@@ -409,6 +409,14 @@ def parse_args(argv: Sequence[str]) -> Options:
             _agent_port(cfg, dev)
             cfg.devices.append(dev)
             cfg.device_args.append(value)
+        elif name == "object":
+            obj = (
+                device_opts(value, "-object")
+                if value.lstrip().startswith("{")
+                else split_opts(value, implied="qom-type")
+            )
+            if str(obj.get("qom-type", "")).startswith("memory-backend-") and obj.get("id") != "pc.ram":
+                cfg.memory_objects.append(obj)
         elif name == "global":
             _apply_global(cfg, value)
         elif name == "accel":

@@ -7,9 +7,10 @@ from typing import Any
 
 import orjson
 
+from fakeqemu.machine.config import size_bytes
 from fakeqemu.protocols.qemuopts import split_opts
 
-__all__ = ["UsageError", "device_opts", "parse_bytes", "parse_size_mb", "split_opts"]
+__all__ = ["UsageError", "device_opts", "parse_bytes", "parse_memory", "parse_size_mb", "split_opts"]
 
 
 class UsageError(Exception):
@@ -47,6 +48,35 @@ def parse_size_mb(text: str) -> int:
         return int(size)
     except ValueError:
         raise UsageError(f"-m {text}: Parameter 'size' expects a non-negative number below 2^64") from None
+
+
+def parse_memory(text: str) -> tuple[int, int, int]:
+    """``-m [size=]SIZE[,slots=N][,maxmem=SIZE]``: (RAM in MiB, slots, maxmem in bytes; 0 when not given)."""
+    mb = parse_size_mb(text)
+    opts = split_opts(text, implied="size")
+    slots_text = opts.get("slots", "0").strip()
+    if not slots_text.isdigit():
+        raise UsageError(f"-m {text}: Parameter 'slots' expects a number")
+    slots = int(slots_text)
+    maxmem = 0
+    if "maxmem" in opts:
+        try:
+            maxmem = size_bytes(opts["maxmem"])
+        except ValueError:
+            raise UsageError(f"-m {text}: Parameter 'maxmem' expects a non-negative number below 2^64") from None
+        if maxmem < mb << 20:
+            raise UsageError(
+                f"-m {text}: invalid value of maxmem: maximum memory size (0x{maxmem:x}) must be at least the "
+                f"initial memory size (0x{mb << 20:x})"
+            )
+        if slots and maxmem == mb << 20:
+            raise UsageError(
+                f"-m {text}: invalid value of maxmem: memory slots were specified but maximum memory size "
+                f"(0x{maxmem:x}) is equal to the initial memory size (0x{mb << 20:x})"
+            )
+    elif slots:
+        raise UsageError(f"-m {text}: slots specified but no max-size")
+    return mb, slots, maxmem
 
 
 def parse_bytes(text: str, what: str) -> int:

@@ -11,6 +11,7 @@ from fakeqemu.commands import (  # noqa: F401
     fds,
     hmp,
     jobs,
+    memory,
     migration,
     probe,
     qdev,

@@ -90,17 +90,6 @@ def query_current_machine(ctx: Context, args: dict[str, Any]) -> Any:
     return {"wakeup-suspend-support": _wakeup_support(ctx)}
 
 
-@command("query-memory-size-summary")
-def query_memory_size_summary(ctx: Context, args: dict[str, Any]) -> Any:
-    # no pc-dimm is modelled yet: nothing is plugged beyond the boot memory
-    return {"base-memory": ctx.machine.config.memory_mb << 20, "plugged-memory": 0}
-
-
-@command("query-memory-devices")
-def query_memory_devices(ctx: Context, args: dict[str, Any]) -> Any:
-    return []
-
-
 @command("rtc-reset-reinjection")
 def rtc_reset_reinjection(ctx: Context, args: dict[str, Any]) -> Any:
     # the RTC's coalesced interrupts to reinject (after a guest time change): fakeqemu's RTC has none

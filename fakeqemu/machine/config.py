@@ -19,6 +19,19 @@ if TYPE_CHECKING:
 DEFAULT_ACTIONS = {"reboot": "reset", "shutdown": "poweroff", "panic": "shutdown", "watchdog": "reset"}
 
 
+_SIZE_UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def size_bytes(text: str) -> int:
+    """A QEMU size option in bytes: a number, or with a suffix K, M, G or T (powers of 1024); ValueError
+    when it is not one."""
+    low = text.strip().lower()
+    value = int(float(low[:-1]) * _SIZE_UNITS[low[-1]]) if low[-1:] in _SIZE_UNITS else int(low)
+    if value < 0:
+        raise ValueError(text)
+    return value
+
+
 @dataclass
 class MachineConfig:
     machine_type: str = "pc"  # "pc" (i440fx), "q35" or "none"
@@ -48,6 +61,11 @@ class MachineConfig:
     #: image locks the CLI took before the monitors answered, by node name: the first machine adopts them
     image_locks: dict[str, int] = field(default_factory=dict)
     memory_mb: int = 128
+    #: -m slots= and maxmem= (bytes; 0: no maxmem): DIMM slots and the device-memory region
+    ram_slots: int = 0
+    maxmem: int = 0
+    #: -object memory-backend-ram/-file options (the object-add arguments), made when the machine is built
+    memory_objects: list[dict[str, Any]] = field(default_factory=list)
     smp: int = 1
     #: -smp's topology (None: ``smp`` sockets of one core, no hotpluggable CPUs)
     topology: Topology | None = None

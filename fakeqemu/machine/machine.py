@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from fakeqemu.machine.acpi.cpuhp import AcpiCpuHp
+from fakeqemu.machine.acpi.memhp import AcpiMemHp
 from fakeqemu.machine.acpi.pcihp import AcpiPciHp, install
 from fakeqemu.machine.backends import Backends, FdTables
 from fakeqemu.machine.block import locks
@@ -27,6 +28,7 @@ from fakeqemu.machine.core.trace import Trace, file_sink, stderr_sink
 from fakeqemu.machine.core.vclock import VirtualClock
 from fakeqemu.machine.cpus import Cpus, Topology
 from fakeqemu.machine.devices.balloon import Balloon
+from fakeqemu.machine.devices.dimm import Memory, cli_object
 from fakeqemu.machine.devices.usb import board_usb
 from fakeqemu.machine.faults import Faults
 from fakeqemu.machine.guest.agent import GuestAgent
@@ -126,6 +128,8 @@ class Machine:
         self.cpus = Cpus(self, cfg.topology or Topology(cfg.smp, cfg.smp, 1, 1, 1, cfg.smp))
         self.pcihp: AcpiPciHp | None = None
         self.pci_host: PciHost | None = None
+        #: memory backends, DIMMs and the ACPI memory hotplug block (fakeqemu.machine.devices.dimm)
+        self.memdevs = Memory(self)
         if self.config.machine_type in ("pc", "q35"):
             self.board = Board(self.config.machine_type, qtest=self.config.qtest)
             self.pci_host = PciHost(self.config.machine_type, self.board.root_bus)
@@ -133,6 +137,14 @@ class Machine:
             self.pcihp = install(self, self.board.root_bus, self.config.machine_type)
             if self.pcihp is not None:
                 self._install_cpuhp()
+                if self.config.ram_slots:
+                    self._install_memhp()
+            for obj in self.config.memory_objects:
+                try:
+                    self.memdevs.object_add(*cli_object(obj))
+                except QMPError as exc:
+                    self.close()
+                    raise ColdPlugError(str(obj.get("id", "")), exc.desc, "-object") from None
             for nd in self.config.netdevs:
                 self.backends.add_netdev(str(nd["id"]), {"options": nd, "attached": None})
             for n, bd in enumerate(self.config.blockdevs):
@@ -189,25 +201,37 @@ class Machine:
         """vCPUs that exist (none with -M none)."""
         return 0 if self.config.machine_type == "none" else self.config.smp
 
-    def _install_cpuhp(self) -> None:
-        """The ACPI CPU hotplug block, its GPE bit 2 on the board's GPE0 (answered by the guest model)."""
+    def _gpe_sender(self, handler: str) -> Callable[[int], None]:
+        """A hotplug block's acpi_send_event: raise GPE0 status ``bits``, then the guest model's ``handler``."""
         pcihp = self.pcihp
         assert pcihp is not None
-        topo = self.cpus.topology
 
         def send_event(bits: int) -> None:
             pcihp.gpe.raise_status(bits)
             guest = getattr(self, "guest", None)
             if guest is not None:
-                guest.on_cpu_gpe()
+                getattr(guest, handler)()
 
-        def ost(info: dict[str, Any]) -> None:
-            self.events.emit("ACPI_DEVICE_OST", {"info": info})
+        return send_event
 
-        hp = AcpiCpuHp(self.config.machine_type, [topo.arch_id(i) for i in range(topo.maxcpus)], send_event,
-                       self.cpus.eject, ost, self.trace)  # fmt: skip
+    def _ost(self, info: dict[str, Any]) -> None:
+        self.events.emit("ACPI_DEVICE_OST", {"info": info})
+
+    def _install_cpuhp(self) -> None:
+        """The ACPI CPU hotplug block, its GPE bit 2 on the board's GPE0 (answered by the guest model)."""
+        pcihp = self.pcihp
+        assert pcihp is not None
+        topo = self.cpus.topology
+        hp = AcpiCpuHp(self.config.machine_type, [topo.arch_id(i) for i in range(topo.maxcpus)],
+                       self._gpe_sender("on_cpu_gpe"), self.cpus.eject, self._ost, self.trace)  # fmt: skip
         self.cpus.cpuhp = hp
         self.cpus.plug_boot_cpus()
+        self.ioports.map(hp.region())
+
+    def _install_memhp(self) -> None:
+        """The ACPI memory hotplug block, its GPE bit 3 on the board's GPE0 (answered by the guest model)."""
+        hp = AcpiMemHp(self.config.ram_slots, self._gpe_sender("on_mem_gpe"), self.memdevs.eject, self._ost, self.trace)
+        self.memdevs.memhp = hp
         self.ioports.map(hp.region())
 
     @property

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from fakeqemu.machine.acpi.pcihp import unplug_in_progress
 from fakeqemu.machine.board import DeviceModel, device_model, recorded
 from fakeqemu.machine.core.qdev import Bus, Device, PCIBus, PCIDevice
+from fakeqemu.machine.devices.dimm import DIMM_PROP_TYPES, DIMM_TYPE
 from fakeqemu.machine.devices.models import attach_model
 from fakeqemu.qmp.errors import DeviceNotFound, GenericError
 
@@ -69,6 +70,8 @@ def device_add(machine: Machine, args: dict[str, Any], *, hotplug: bool = True) 
     board = machine.board
     if board is None:
         raise GenericError(f"No 'PCI' bus found for device '{driver}'")
+    if driver == DIMM_TYPE:
+        return _dimm_add(machine, dev_id, opts, hotplug)
     model = device_model(board.kind, driver)
     if model is None:
         _unmodelled(machine, driver, opts)
@@ -122,6 +125,30 @@ def device_add(machine: Machine, args: dict[str, Any], *, hotplug: bool = True) 
         handler.plug(bus, dev, hotplug)
     _child_bus_handlers(dev, hotplug)
     return dev
+
+
+def _dimm_add(machine: Machine, dev_id: str | None, opts: dict[str, str], hotplug: bool) -> Device:
+    """qdev_device_add of a pc-dimm (no bus: the machine is its hotplug handler); the memory model does the
+    rest (fakeqemu.machine.devices.dimm)."""
+    board = machine.board
+    assert board is not None
+    bus_name = opts.get("bus")
+    if bus_name is not None:
+        bus = board.find_any_bus(bus_name, "")
+        if bus is None:
+            raise GenericError(f"Bus '{bus_name}' not found")
+        kind = "PCI" if isinstance(bus, PCIBus) else bus.type
+        raise GenericError(f"Device '{DIMM_TYPE}' can't go on {kind} bus")
+    if dev_id is not None and dev_id in board.peripheral.children:
+        raise GenericError(f"Duplicate device ID '{dev_id}'")
+    typed: dict[str, Any] = {}
+    for key, text in opts.items():
+        if key in _QDEV_KEYS:
+            continue
+        if key not in DIMM_PROP_TYPES:
+            raise GenericError(f"Property '{DIMM_TYPE}.{key}' not found")
+        typed[key] = _check_value(None, key, DIMM_PROP_TYPES[key], text)
+    return machine.memdevs.device_add(dev_id, typed, hotplug)
 
 
 def _attach(machine: Machine, dev: Device, bus: Bus, opts: dict[str, str]) -> None:
@@ -244,12 +271,13 @@ _INT_RANGES = {
     "uint16": (0, 0xFFFF),
     "uint32": (0, 0xFFFFFFFF),
     "int32": (-(1 << 31), (1 << 31) - 1),
+    "uint64": (0, (1 << 64) - 1),
     "int": (-(1 << 63), (1 << 63) - 1),
 }
 _MAC = re.compile(r"[0-9a-fA-F]{1,2}(?::[0-9a-fA-F]{1,2}){5}")
 
 
-def _check_value(model: DeviceModel, key: str, typ: str, text: str) -> Any:
+def _check_value(model: DeviceModel | None, key: str, typ: str, text: str) -> Any:
     """The keyval visitor's checks of a property value given as a string; returns the typed value."""
     if typ == "bool":
         if text not in _BOOL:
@@ -266,7 +294,7 @@ def _check_value(model: DeviceModel, key: str, typ: str, text: str) -> Any:
         return value
     if typ.startswith("link<"):
         return f"/objects/{text}"  # a backend object named by its id (-object rng-random,id=...)
-    if key == "mac":
+    if key == "mac" and model is not None:
         if not _MAC.fullmatch(text):
             raise GenericError(f"Property '{model.backend_type or model.driver}.mac' doesn't take value '{text}'")
         return ":".join(f"{int(b, 16):02x}" for b in text.split(":"))
@@ -381,6 +409,10 @@ def find_device_state(machine: Machine, dev_id: str) -> Device:
 def device_del(machine: Machine, dev_id: str) -> None:
     """qmp_device_del + qdev_unplug: ask the bus's hotplug handler to unplug (the guest ejects)."""
     dev = find_device_state(machine, dev_id)
+    dimm = machine.memdevs.find(dev)
+    if dimm is not None:
+        machine.memdevs.device_del(dimm)
+        return
     if isinstance(dev, PCIDevice) and unplug_in_progress(dev, _virtual_ms(machine)):
         raise GenericError(f"Device {dev_id} is already in the process of unplug")
     bus = dev.parent_bus

@@ -27,6 +27,16 @@ CMD_GET_NEXT_EVENT, CMD_OST_EVENT, CMD_OST_STATUS, CMD_GET_CPU_ID = range(4)
 FLAG_ENABLED, FLAG_INSERTING, FLAG_REMOVING, FLAG_EJECT, FLAG_FW_REMOVE = 1, 2, 4, 8, 16
 
 
+def ost_info(dev: Any, slot: int, slot_type: str, source: int, status: int) -> dict[str, Any]:
+    """ACPIOSTInfo of one hotplug slot (ACPI_DEVICE_OST, query-acpi-ospm-status); ``dev`` has an ``id``."""
+    info: dict[str, Any] = {}
+    dev_id = getattr(dev, "id", None)
+    if dev_id:
+        info["device"] = dev_id
+    info.update({"slot": str(slot), "slot-type": slot_type, "source": source, "status": status})
+    return info
+
+
 @dataclass
 class CpuSlot:
     """One possible CPU (AcpiCpuStatus): ``cpu`` is the plugged CPU device, if any."""
@@ -99,6 +109,10 @@ class AcpiCpuHp:
         if slot is not None:
             slot.cpu = None
 
+    def ospm_status(self) -> list[dict[str, Any]]:
+        """acpi_cpu_ospm_status: every possible CPU."""
+        return [ost_info(s.cpu, i, "CPU", s.ost_event, s.ost_status) for i, s in enumerate(self.slots)]
+
     # --- the registers --------------------------------------------------------------------------------
 
     def read(self, offset: int, size: int) -> int:
@@ -170,12 +184,7 @@ class AcpiCpuHp:
                 self._trace("cpuhp_acpi_write_ost_ev", self.selector, value)
             elif self.command == CMD_OST_STATUS:
                 slot.ost_status = value
-                info: dict[str, Any] = {}
-                dev_id = getattr(slot.cpu, "id", None)
-                if dev_id:
-                    info["device"] = dev_id
-                info.update({"slot": str(self.selector), "slot-type": "CPU", "source": slot.ost_event, "status": value})
-                self._ost(info)
+                self._ost(ost_info(slot.cpu, self.selector, "CPU", slot.ost_event, value))
                 self._trace("cpuhp_acpi_write_ost_status", self.selector, value)
 
     def _flags(self, value: int) -> None:

@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from fakeqemu.machine.acpi.cpuhp import CPU_HOTPLUG_STATUS
+from fakeqemu.machine.acpi.memhp import FLAG_EJECT, FLAG_INSERTING, FLAG_REMOVING, FLAGS, MEMORY_HOTPLUG_STATUS
 from fakeqemu.machine.acpi.pcihp import DOWN, EJECT, PCI_HOTPLUG_STATUS, SEL, UP, AcpiPciHp
 from fakeqemu.machine.core.events import Event
 from fakeqemu.machine.core.qdev import Device, PCIBus, PCIDevice
@@ -132,6 +134,8 @@ class Guest:
         en_port = base + hp.gpe.half
         cur = self.machine.ioports.read(en_port, 1)
         bits = PCI_HOTPLUG_STATUS | CPU_HOTPLUG_STATUS  # the DSDT has _E01 (PCI) and _E02 (CPU)
+        if self.machine.memdevs.memhp is not None:
+            bits |= MEMORY_HOTPLUG_STATUS  # and _E03 (memory) when the machine has DIMM slots
         self.machine.ioports.write(en_port, 1, cur | bits)
         self.actions.append(("boot", f"GPE0_EN |= 0x{bits:x}"))
         cpuhp = self.machine.cpus.cpuhp
@@ -171,6 +175,8 @@ class Guest:
         raised = hp is not None and bool(hp.gpe.sts[0] & hp.gpe.en[0] & PCI_HOTPLUG_STATUS)
         if hp is not None and hp.gpe.sts[0] & hp.gpe.en[0] & CPU_HOTPLUG_STATUS:
             self.on_cpu_gpe()
+        if hp is not None and hp.gpe.sts[0] & hp.gpe.en[0] & MEMORY_HOTPLUG_STATUS:
+            self.on_mem_gpe()
         if self.pending_gpe or raised:
             # a GPE still raised (a guest that ignored it and now answers) is handled like a new one
             self.pending_gpe = False
@@ -282,24 +288,34 @@ class Guest:
 
     # --- CPU hotplug (the DSDT's _E02 -> \_SB.CPUS.CSCN, and each CPU's _EJ0) ------------------------
 
-    def on_cpu_gpe(self) -> None:
-        """Called after the CPU hotplug block raised GPE0 status bit 2."""
+    def _answer_gpe(self, bit: int, devices: list[Any], what: str) -> str | None:
+        """The policy that answers a raised CPU or memory hotplug GPE (``devices``: those with a removal
+        request); the guest clears the GPE first. None: nothing raised, or the guest does not answer."""
         hp = self.pcihp
-        cpuhp = self.machine.cpus.cpuhp
-        if hp is None or cpuhp is None or not self.booted or not self.machine.running or hp.gpe.base is None:
-            return
+        if hp is None or not self.booted or not self.machine.running or hp.gpe.base is None:
+            return None
         io = self.machine.ioports
         base = hp.gpe.base
-        if not (io.read(base, 1) & io.read(base + hp.gpe.half, 1) & CPU_HOTPLUG_STATUS):
-            return
-        removing = [s for s in cpuhp.slots if s.is_removing]
-        devices = [s.cpu.device for s in removing if s.cpu is not None and s.cpu.device is not None]
+        if not (io.read(base, 1) & io.read(base + hp.gpe.half, 1) & bit):
+            return None
         pol = self.policy_for_devices(devices) if devices else self.effective_policy
         if pol in ("never", "passive"):
             if pol == "never":
-                self._note("guest never: CPU hotplug GPE not answered")
+                self._note(f"guest never: {what} hotplug GPE not answered")
+            return None
+        io.write(base, 1, bit)
+        return pol
+
+    def on_cpu_gpe(self) -> None:
+        """Called after the CPU hotplug block raised GPE0 status bit 2."""
+        cpuhp = self.machine.cpus.cpuhp
+        if cpuhp is None:
             return
-        io.write(base, 1, CPU_HOTPLUG_STATUS)
+        removing = [s.cpu.device for s in cpuhp.slots if s.is_removing and s.cpu is not None and s.cpu.device]
+        pol = self._answer_gpe(CPU_HOTPLUG_STATUS, removing, "CPU")
+        if pol is None:
+            return
+        io = self.machine.ioports
         for _ in range(len(cpuhp.slots) + 1):
             io.write(cpuhp.base + 5, 1, 0)  # command: the next CPU with an event
             sel = io.read(cpuhp.base + 8, 4)
@@ -309,19 +325,20 @@ class Guest:
                 self.actions.append(("cpu-online", f"cpu {sel}"))
             elif flags & 4:
                 io.write(cpuhp.base + 4, 1, 4)  # Notify(CPUn, 3): eject request; clear the remove event
-                self._cpu_eject_request(sel, pol)
+                self._eject_request(f"cpu {sel}", pol, functools.partial(self.cpu_eject, sel))
             else:
                 break
 
-    def _cpu_eject_request(self, sel: int, pol: str) -> None:
+    def _eject_request(self, what: str, pol: str, eject: Callable[[], None]) -> None:
+        """A CPU's or DIMM's eject request (Notify 3), answered as ``pol`` says: ``eject`` is its _EJ0."""
         ms = delay_ms(pol)
         if pol == "prompt":
-            self.cpu_eject(sel)
+            eject()
         elif ms is not None:
-            self._note(f"guest {pol}: eject of cpu {sel} delayed {ms} ms")
-            self.machine.timers.call_later(ms / 1000.0, functools.partial(self.cpu_eject, sel))
+            self._note(f"guest {pol}: eject of {what} delayed {ms} ms")
+            self.machine.timers.call_later(ms / 1000.0, eject)
         elif pol == "refuse":
-            self._note(f"guest refuse: eject of cpu {sel} vetoed")
+            self._note(f"guest refuse: eject of {what} vetoed")
 
     def cpu_eject(self, sel: int) -> None:
         """The CPU's _EJ0: select it, write the eject flag."""
@@ -332,6 +349,40 @@ class Guest:
         io.write(cpuhp.base, 4, sel)
         io.write(cpuhp.base + 4, 1, 8)
         self.actions.append(("cpu-eject", f"cpu {sel}"))
+
+    # --- memory hotplug (the DSDT's _E03 -> \\_SB.PCI0.MHPD.MSCN, and each DIMM's _EJ0) -----------------
+
+    def on_mem_gpe(self) -> None:
+        """Called after the memory hotplug block raised GPE0 status bit 3: MSCN looks at every slot; an
+        inserted DIMM is onlined (Notify 1, its insert event cleared), a removal request (Notify 3, its
+        remove event cleared) is answered as the policy says, by _EJ0."""
+        memhp = self.machine.memdevs.memhp
+        if memhp is None:
+            return
+        removing = [s.dimm for s in memhp.slots if s.is_removing and s.dimm is not None]
+        pol = self._answer_gpe(MEMORY_HOTPLUG_STATUS, removing, "memory")
+        if pol is None:
+            return
+        io = self.machine.ioports
+        for i in range(len(memhp.slots)):
+            io.write(memhp.base, 4, i)  # MSEL
+            flags = io.read(memhp.base + FLAGS, 1)
+            if flags & FLAG_INSERTING:
+                io.write(memhp.base + FLAGS, 1, FLAG_INSERTING)  # Notify(MPxx, 1): the OS onlines it
+                self.actions.append(("memory-online", f"dimm slot {i}"))
+            elif flags & FLAG_REMOVING:
+                io.write(memhp.base + FLAGS, 1, FLAG_REMOVING)  # Notify(MPxx, 3): eject request
+                self._eject_request(f"dimm slot {i}", pol, functools.partial(self.mem_eject, i))
+
+    def mem_eject(self, slot: int) -> None:
+        """The DIMM's _EJ0 (MEJ0): the OS has offlined its memory; select the slot, write the eject bit."""
+        memhp = self.machine.memdevs.memhp
+        if memhp is None:
+            return
+        io = self.machine.ioports
+        io.write(memhp.base, 4, slot)
+        io.write(memhp.base + FLAGS, 1, FLAG_EJECT)
+        self.actions.append(("memory-eject", f"dimm slot {slot}"))
 
     def _note(self, text: str) -> None:
         """A guest-side fault, in the traffic record beside the QMP messages it explains."""
@@ -356,6 +407,10 @@ class Guest:
         vcpu = self.machine.cpus.find(dev)
         if vcpu is not None:
             self.cpu_eject(vcpu.index)
+            return
+        dimm = self.machine.memdevs.find(dev)
+        if dimm is not None:
+            self.mem_eject(dimm.slot)
             return
         bus = dev.parent_bus
         if not isinstance(dev, PCIDevice) or not isinstance(bus, PCIBus) or bus.bsel is None:
