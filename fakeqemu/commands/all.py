@@ -4,6 +4,7 @@ from fakeqemu.commands import (  # noqa: F401
     backends,
     balloon,
     block,
+    block_io,
     blockjobs,
     core,
     display,

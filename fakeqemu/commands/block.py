@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+from fakeqemu.commands.block_io import backend_limits
 from fakeqemu.commands.probe import probe_data
 from fakeqemu.commands.registry import Context, command
-from fakeqemu.machine.block import graph, locks, stats
+from fakeqemu.machine.block import graph, locks, stats, throttle
 from fakeqemu.qmp.errors import GenericError
 
 if TYPE_CHECKING:
@@ -134,7 +135,7 @@ def query_block(ctx: Context, args: dict[str, Any]) -> Any:
         info["locked"] = False
         empty = entry.get("legacy") and "file" not in opts and "driver" not in opts
         if not (anonymous or empty):
-            info["inserted"] = graph.node_info(m, name)
+            info["inserted"] = throttle.with_limits(graph.node_info(m, name), backend_limits(m, name))
         if dev is not None and not anonymous:  # iostatus: a device's, until drive_del sets werror=report
             info["io-status"] = "ok"
         out.append(info)

@@ -18,6 +18,7 @@ from fakeqemu.machine.backends import Backends, FdTables
 from fakeqemu.machine.block import locks
 from fakeqemu.machine.block.bitmaps import Bitmaps
 from fakeqemu.machine.block.jobs import Jobs
+from fakeqemu.machine.block.throttle import ThrottleGroups
 from fakeqemu.machine.board import Board
 from fakeqemu.machine.config import MachineConfig as MachineConfig  # re-exported: its old home
 from fakeqemu.machine.core.events import EventBus
@@ -102,6 +103,8 @@ class Machine:
             self.actions["shutdown"] = "pause"
         #: the watchdog and pvpanic devices' models, reset with the machine (fakeqemu.machine.devices)
         self.device_models: list[Any] = []
+        #: block backends' I/O limits and their groups (made on first use: fakeqemu.machine.block.throttle)
+        self.throttle_groups: ThrottleGroups | None = None
         #: set by the runtime: called once when the process should exit (quit, signal, guest poweroff)
         self.on_exit: Callable[[], None] | None = None
         self.exiting = False

@@ -192,3 +192,26 @@ def allocated_clusters(path: str) -> set[int]:
             l2 = struct.unpack(f">{per_l2}Q", f.read(cs))
             out.update(i * per_l2 + j for j, e in enumerate(l2) if e & 0x00FFFFFFFFFFFE00 or e & 1)
     return out
+
+
+def resize(path: str, size: int) -> None:
+    """qcow2_co_truncate on an image without data past the new end: the new virtual size in the header;
+    a larger L1 table where the size needs one (grown in place, in the L1 table's own clusters, as long as
+    they hold it), the entries past a smaller one dropped."""
+    hdr = read_header(path)
+    per_l1 = hdr.cluster_size * (hdr.cluster_size // 8)
+    l1_size = -(-size // per_l1)
+    fd = os.open(path, os.O_RDWR)
+    try:
+        if l1_size > hdr.l1_size:
+            room = -(-(hdr.l1_size * 8) // hdr.cluster_size) * hdr.cluster_size // 8
+            if l1_size > max(room, hdr.cluster_size // 8):
+                raise ImageError("the L1 table would have to move")
+            end = hdr.l1_table_offset + 8 * l1_size
+            if os.fstat(fd).st_size < end:
+                os.pwrite(fd, b"\0" * (8 * (l1_size - hdr.l1_size)), hdr.l1_table_offset + 8 * hdr.l1_size)
+            hdr.l1_size = l1_size
+        hdr.size = size
+        write_header(fd, hdr)
+    finally:
+        os.close(fd)
