@@ -15,8 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from fakeqemu import __version__
 from fakeqemu.cli import limits, traceopts
 from fakeqemu.cli.chardevs import parse_legacy, parse_socket
@@ -560,6 +558,8 @@ def _device_help_or_json_addr(arg: str, value: str) -> None:
     """``-device DRIVER,help`` lists the driver's properties and exits 0; a JSON ``addr`` is a devfn
     number or a string, anything else fails as QEMU's qobject input visitor fails it."""
     if value.lstrip().startswith("{"):
+        import orjson  # here: a JSON -device is rare, and orjson costs the start-up ~3 ms
+
         try:
             spec = orjson.loads(value)
         except orjson.JSONDecodeError:

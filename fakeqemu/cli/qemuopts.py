@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from fakeqemu.machine.config import size_bytes
 from fakeqemu.protocols.qemuopts import split_opts
 
@@ -21,6 +19,8 @@ def device_opts(text: str, option: str = "-device") -> dict[str, Any]:
     """``-device`` (or another option libvirt writes as JSON) in either syntax, as the dict the QMP
     command would receive."""
     if text.lstrip().startswith("{"):
+        import orjson  # here: orjson costs the start-up of a VM without JSON options ~3 ms
+
         try:
             value = orjson.loads(text)
         except orjson.JSONDecodeError:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fakeqemu.machine.acpi.cpuhp import AcpiCpuHp
 from fakeqemu.machine.acpi.memhp import AcpiMemHp
@@ -28,11 +28,9 @@ from fakeqemu.machine.core.timers import Timers
 from fakeqemu.machine.core.trace import Trace, file_sink, stderr_sink
 from fakeqemu.machine.core.vclock import VirtualClock
 from fakeqemu.machine.cpus import Cpus, Topology
-from fakeqemu.machine.devices.balloon import Balloon
 from fakeqemu.machine.devices.dimm import Memory, cli_object
 from fakeqemu.machine.devices.usb import board_usb
 from fakeqemu.machine.faults import Faults
-from fakeqemu.machine.guest.agent import GuestAgent
 from fakeqemu.machine.guest.hotplug import Guest
 from fakeqemu.machine.guest.watchdog import WatchdogDaemon
 from fakeqemu.machine.migration.state import Migration
@@ -41,6 +39,10 @@ from fakeqemu.machine.plug import device_add
 from fakeqemu.machine.timeline import Timeline
 from fakeqemu.machine.traffic import TrafficLog
 from fakeqemu.qmp.errors import GenericError, QMPError
+
+if TYPE_CHECKING:
+    from fakeqemu.machine.devices.balloon import Balloon
+    from fakeqemu.machine.guest.agent import GuestAgent
 
 #: delay between a host reset of a running VM and the firmware's own reset
 GUEST_REBOOT_S = 0.001
@@ -187,6 +189,8 @@ class Machine:
         self.vnc_clients: list[dict[str, Any]] = []
         self.agent: GuestAgent | None = None
         if self.config.agent_port and self.board is not None:
+            from fakeqemu.machine.guest.agent import GuestAgent  # here: only a VM with an agent port loads it
+
             cfg = self.config
             self.agent = GuestAgent(self, cfg.agent_port, cfg.agent_chardev, cfg.agent, cfg.agent_blocked)
 

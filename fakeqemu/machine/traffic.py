@@ -9,28 +9,28 @@ Subscribers (the HTTP plane's live stream) see each record as it is made. What a
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
-
-import orjson
 
 #: bytes kept per VM when recording is turned on without a limit (the HTTP plane, the testing API)
 DEFAULT_LIMIT = 1 << 20
 #: what one record costs beside its data (the tuple, the floats, the names), counted against the limit
 RECORD_COST = 160
 
-_decoder = json.JSONDecoder()
-
 
 def decode_messages(data: bytes) -> list[Any]:
     """The JSON values in one chunk of traffic (a client may send several, or a part of one)."""
+    import json  # here (and orjson): a VM that records nothing need not load them at start-up
+
+    import orjson
+
     try:
         return [orjson.loads(data)]
     except orjson.JSONDecodeError:
         pass
+    decoder = json.JSONDecoder()
     text = data.decode("utf-8", "replace")
     out: list[Any] = []
     pos = 0
@@ -40,7 +40,7 @@ def decode_messages(data: bytes) -> list[Any]:
         if pos >= len(text):
             return out
         try:
-            value, pos = _decoder.raw_decode(text, pos)
+            value, pos = decoder.raw_decode(text, pos)
         except json.JSONDecodeError:
             return out  # not JSON (a note, QEMU's lenient syntax, a partial message): no message
         out.append(value)

@@ -4,6 +4,7 @@ rebuilt when the document changes, and the whole document parsed where no split 
 from __future__ import annotations
 
 import json
+import marshal
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -46,8 +47,8 @@ def test_a_part_is_read_when_first_looked_at(data: Path) -> None:
     (data / "m.json").write_text(json.dumps(doc))
     parts = recorded.document("m.json")
     assert list(parts) == ["qemu", "boards", "types"]
-    (split,) = os.listdir(data / "__split__")
-    index = json.loads((data / "__split__" / split / "index.json").read_text())
+    (split,) = os.listdir(data / "__split__" / "m")
+    index = marshal.loads((data / "__split__" / "m" / split / "index").read_bytes())
     assert index == {"qemu": 0, "boards": {"pc": 1, "q35": 2}, "types": 3}
     assert recorded._file.cache_info().currsize == 0
     assert parts["boards"]["q35"] == {"b": [2]}
@@ -57,11 +58,11 @@ def test_a_part_is_read_when_first_looked_at(data: Path) -> None:
 def test_a_changed_document_gets_a_new_split(data: Path) -> None:
     (data / "m.json").write_text(json.dumps({"boards": {"pc": {"v": 1}}}))
     assert recorded.document("m.json")["boards"]["pc"] == {"v": 1}
-    (old,) = os.listdir(data / "__split__")
+    (old,) = os.listdir(data / "__split__" / "m")
     forget()  # a new process
     (data / "m.json").write_text(json.dumps({"boards": {"pc": {"v": 22}}}))
     assert recorded.document("m.json")["boards"]["pc"] == {"v": 22}
-    (new,) = os.listdir(data / "__split__")  # the stale split is gone
+    (new,) = os.listdir(data / "__split__" / "m")  # the stale split is gone
     assert new != old
 
 
