@@ -40,13 +40,13 @@ from tools.qemu_link import Qemu
 
 OUT = Path(__file__).resolve().parent.parent / "fakeqemu" / "data" / "probe.json"
 
-#: the device types libvirt 9.0 asks device-list-properties about (x86_64)
+#: the device types libvirt 9.0 asks device-list-properties about (x86_64), and pc-dimm (which it plugs)
 DEVICE_TYPES = [
     "virtio-blk-pci", "virtio-net-pci", "virtio-scsi-pci", "virtio-net-ccw", "virtio-scsi-ccw", "vfio-pci",
     "scsi-hd", "ide-hd", "PIIX4_PM", "usb-redir", "usb-storage", "kvm-pit", "VGA", "vmware-svga", "qxl",
     "virtio-gpu-pci", "virtio-gpu-device", "ICH9-LPC", "virtio-balloon-pci", "virtio-balloon-ccw",
     "virtio-balloon-device", "intel-iommu", "mch", "nvdimm", "pcie-root-port", "usb-host",
-    "vhost-user-fs-device", "virtio-mem-pci", "virtio-iommu-pci",
+    "vhost-user-fs-device", "virtio-mem-pci", "virtio-iommu-pci", "pc-dimm",
 ]  # fmt: skip
 #: the types libvirt asks qom-list-properties about, and the machines fakeqemu builds
 QOM_TYPES = [

@@ -10,6 +10,7 @@ from fakeqemu.commands.registry import Context, command
 from fakeqemu.machine.board import device_model, modelled_drivers, recorded
 from fakeqemu.machine.core.qom import Tree
 from fakeqemu.machine.devices import balloon
+from fakeqemu.machine.devices.dimm import DIMM_TYPE
 from fakeqemu.qmp.errors import DeviceNotFound, GenericError
 
 
@@ -83,9 +84,9 @@ def _type_table() -> dict[str, Any]:
 
 @functools.cache
 def _built_in_types() -> frozenset[str]:
-    """Device types fakeqemu has: the boards' own devices and the drivers it can plug."""
+    """Device types fakeqemu has: the boards' own devices and the drivers it can plug (pc-dimm among them)."""
     names = {str(o["values"].get("type", "")) for b in recorded()["boards"].values() for o in b["objects"].values()}
-    return frozenset(names | set(modelled_drivers()))
+    return frozenset(names | set(modelled_drivers()) | {DIMM_TYPE})
 
 
 def instantiable(name: str, info: dict[str, Any]) -> bool:

@@ -131,6 +131,8 @@ SCRIPTS: list[Script] = [
     *flow("q35"),
     script(
         "memhp-pc-no-slots",
+        call("device-list-properties", {"typename": "pc-dimm"}),
+        call("human-monitor-command", {"command-line": "device_add pc-dimm,help"}),
         ram("m1"),
         dimm("d1", "m1"),
         Qtest(f"inl {hex(BASE)}"),
