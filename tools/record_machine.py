@@ -79,6 +79,8 @@ BEHIND_ROOT_PORT = frozenset({"qemu-xhci", "nec-usb-xhci", "virtio-gpu-pci", "vi
 _USB = ["-device", "qemu-xhci,id=usb,addr=0x5"]
 _VSER = ["-device", "virtio-serial-pci,id=vs,addr=0x5", "-chardev", "null,id=ch0"]
 _HDA = ["-device", "intel-hda,id=snd,addr=0x5", "-audiodev", "none,id=au0"]
+_NULL = ["-blockdev", "null-co,node-name=disk0"]
+_SCSI = ["-device", "virtio-scsi-pci,id=scsi0,addr=0x5"]
 COLD_BUS: dict[str, tuple[list[str], dict[str, Any]]] = {
     "usb-tablet": (_USB, {"bus": "usb.0", "port": "1"}),
     "usb-kbd": (_USB, {"bus": "usb.0", "port": "1"}),
@@ -93,6 +95,11 @@ COLD_BUS: dict[str, tuple[list[str], dict[str, Any]]] = {
     "hda-output": (_HDA, {"bus": "snd.0", "cad": 0, "audiodev": "au0"}),
     "ib700": ([], {}),
     "pvpanic": ([], {}),
+    # the board's IDE bus (PIIX on pc, AHCI on q35); a cdrom without a drive, as libvirt's empty one
+    "ide-hd": (_NULL, {"bus": "ide.0", "drive": "disk0"}),
+    "ide-cd": ([], {"bus": "ide.0"}),
+    "scsi-hd": ([*_SCSI, *_NULL], {"bus": "scsi0.0", "drive": "disk0"}),
+    "scsi-cd": (_SCSI, {"bus": "scsi0.0"}),
 }
 
 

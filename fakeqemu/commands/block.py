@@ -15,6 +15,7 @@ from fakeqemu.commands.block_io import backend_limits
 from fakeqemu.commands.probe import probe_data
 from fakeqemu.commands.registry import Context, command
 from fakeqemu.machine.block import graph, locks, stats, throttle
+from fakeqemu.machine.devices import storage
 from fakeqemu.qmp.errors import GenericError
 
 if TYPE_CHECKING:
@@ -115,28 +116,26 @@ def query_named_block_nodes(ctx: Context, args: dict[str, Any]) -> Any:
 
 @command("query-block")
 def query_block(ctx: Context, args: dict[str, Any]) -> Any:
-    """One BlockInfo per block backend: the devices that use a node (virtio-blk's backend is its
-    virtio-backend child), and the -drive backends by id."""
-    out = []
+    """One BlockInfo per BlockBackend (fakeqemu.machine.devices.storage.backends), in QAPI member order."""
     m = ctx.machine
-    for name, entry in m.backends.blockdevs.items():
-        dev = entry.get("attached")
-        opts = entry["options"]
+    out = []
+    for blk, node, name in storage.backends(m):
+        entry = m.backends.blockdevs.get(node or "", {})
         anonymous = bool(entry.get("anonymous"))  # a legacy drive drive_del'ed while its device holds it
-        drive_id = opts.get("id") if isinstance(opts.get("id"), str) and not anonymous else None
-        if dev is None and drive_id is None:
-            continue
-        info: dict[str, Any] = {"device": drive_id or ""}
-        if dev is not None:
-            backend = dev.children.get("virtio-backend")
-            info["qdev"] = (backend or dev).path
+        opts = entry.get("options", {})
+        empty = node is None or (entry.get("legacy") and "file" not in opts and "driver" not in opts)
+        info: dict[str, Any] = {"device": name}
+        if blk is not None:
+            info["qdev"] = storage.qdev_name(blk.dev)
         info["type"] = "unknown"
-        info["removable"] = dev is None  # no device: blk_dev_has_removable_media
-        info["locked"] = False
-        empty = entry.get("legacy") and "file" not in opts and "driver" not in opts
+        info["removable"] = blk is None or blk.removable  # no device: blk_dev_has_removable_media
+        info["locked"] = blk is not None and blk.locked
         if not (anonymous or empty):
-            info["inserted"] = throttle.with_limits(graph.node_info(m, name), backend_limits(m, name))
-        if dev is not None and not anonymous:  # iostatus: a device's, until drive_del sets werror=report
+            assert node is not None
+            info["inserted"] = throttle.with_limits(graph.node_info(m, node), backend_limits(m, node))
+        if blk is not None and blk.removable:
+            info["tray_open"] = blk.tray_open
+        if blk is not None and not anonymous:  # iostatus: a device's, until drive_del sets werror=report
             info["io-status"] = "ok"
         out.append(info)
     return out
@@ -144,4 +143,5 @@ def query_block(ctx: Context, args: dict[str, Any]) -> Any:
 
 @command("query-blockstats")
 def query_blockstats(ctx: Context, args: dict[str, Any]) -> Any:
-    return stats.query_blockstats(ctx.machine, bool(args.get("query-nodes", False)))
+    m = ctx.machine
+    return stats.query_blockstats(m, bool(args.get("query-nodes", False)), storage.blockstats_backends(m))

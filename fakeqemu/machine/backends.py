@@ -11,7 +11,10 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fakeqemu.machine.devices.storage import BlockBackend
 
 
 def close_fd(fd: int) -> None:
@@ -60,7 +63,7 @@ class NicClient:
 
 
 class Backends:
-    __slots__ = ("blockdevs", "clients", "netdevs")
+    __slots__ = ("blks", "blockdevs", "clients", "netdevs")
 
     def __init__(self) -> None:
         #: id -> {"options": the netdev_add arguments, "attached": the device using it or None}
@@ -69,6 +72,8 @@ class Backends:
         self.blockdevs: dict[str, dict[str, Any]] = {}
         #: QEMU's net_clients in creation order: a netdev's id or a NIC
         self.clients: list[str | NicClient] = []
+        #: the block devices' BlockBackends (fakeqemu.machine.devices.storage), in creation order
+        self.blks: list[BlockBackend] = []
 
     def add_netdev(self, netdev_id: str, entry: dict[str, Any]) -> None:
         self.netdevs[netdev_id] = entry
@@ -106,12 +111,14 @@ class Backends:
                 if entry.get("attached") is dev:
                     entry["attached"] = None
         self.clients = [c for c in self.clients if not (isinstance(c, NicClient) and c.device is dev)]
+        self.blks = [b for b in self.blks if b.dev is not dev]
 
     def reset(self) -> None:
         self.close()
         self.netdevs.clear()
         self.blockdevs.clear()
         self.clients.clear()
+        self.blks.clear()
 
     def close(self) -> None:
         """Close the fds the netdevs own (a tap's fd claimed from getfd)."""

@@ -22,9 +22,10 @@ TEMPLATE_ID = "dev0"
 TEMPLATE_PATH = "/machine/peripheral/dev0"
 BUS_TYPES = frozenset({"PCI", "PCIE"})
 #: the board's other buses that devices are plugged into (isa-serial)
-BOARD_BUS_TYPES = frozenset({"ISA"})
+BOARD_BUS_TYPES = frozenset({"ISA", "IDE"})
 #: a driver that is not a PCI device sits on a bus of this type (by the abstract type it derives from)
-BUS_OF = {"usb-device": "usb-bus", "virtio-serial-port": "virtio-serial-bus", "isa-device": "ISA", "hda-codec": "HDA"}
+BUS_OF = {"usb-device": "usb-bus", "virtio-serial-port": "virtio-serial-bus", "isa-device": "ISA", "hda-codec": "HDA",
+          "ide-device": "IDE", "scsi-device": "SCSI"}  # fmt: skip
 #: the containers that gain and lose children at run time
 DYNAMIC_CONTAINERS = frozenset({"/machine/peripheral", "/machine/peripheral-anon"})
 ROOT_BUS = {"pc": "/machine/i440fx/pci.0", "q35": "/machine/q35/pcie.0"}

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from fakeqemu.machine.acpi.pcihp import unplug_in_progress
 from fakeqemu.machine.board import DeviceModel, device_model, recorded
 from fakeqemu.machine.core.qdev import Bus, Device, PCIBus, PCIDevice
+from fakeqemu.machine.devices import storage
 from fakeqemu.machine.devices.dimm import DIMM_PROP_TYPES, DIMM_TYPE
 from fakeqemu.machine.devices.models import attach_model
 from fakeqemu.qmp.errors import DeviceNotFound, GenericError
@@ -163,6 +164,7 @@ def _attach(machine: Machine, dev: Device, bus: Bus, opts: dict[str, str]) -> No
     bus.add(dev)
     claim_backends(machine, dev, opts)
     attach_model(machine, dev)
+    storage.attach(machine, dev, dev.type)
 
 
 def _child_bus_handlers(dev: Device, hotplug: bool) -> None:
@@ -195,7 +197,11 @@ def bus_device_add(
     board = machine.board
     assert board is not None
     bus_name = opts.get("bus")
-    bus = board.find_any_bus(bus_name, model.bus_type)
+    if bus_name is None and model.bus_type == "IDE":
+        # qbus_find_recursive meets a controller's newest bus first (ide.1 on PIIX, ide.5 on AHCI)
+        bus = next((b for b in reversed(board.buses()) if b.type == "IDE"), None)
+    else:
+        bus = board.find_any_bus(bus_name, model.bus_type)
     if bus is None:
         if bus_name is not None:
             raise GenericError(f"Bus '{bus_name}' not found")
@@ -213,6 +219,8 @@ def bus_device_add(
         typed.setdefault("iobase", iobase)
         typed.setdefault("irq", irq)
     check_backends(machine, model, {**opts, **({"id": dev_id} if dev_id else {})})
+    if model.bus_type in ("IDE", "SCSI"):
+        storage.prepare(machine, model, bus, typed, opts)
     dev = board.create(model, dev_id, -1, hotplug, typed)
     dev.machine = machine
     _attach(machine, dev, bus, opts)
@@ -358,13 +366,14 @@ def check_backends(machine: Machine, model: DeviceModel, opts: dict[str, str]) -
             raise GenericError("Device needs media, but drive is empty")
         user = node.get("attached")
         if user is not None:
+            new = f"{_future_path(machine, opts)}/virtio-backend" if model.backend_type else opts.get("id")
             raise GenericError(
                 f"Permission conflict on node '{drive}': permissions 'write' are both required by block device "
-                f"'{user.path}/virtio-backend' (uses node '{drive}' as 'root' child) and unshared by block device "
-                f"'{_future_path(machine, opts)}/virtio-backend' (uses node '{drive}' as 'root' child)."
+                f"'{storage.qdev_name(user)}' (uses node '{drive}' as 'root' child) and unshared by block device "
+                f"'{new or _future_path(machine, opts)}' (uses node '{drive}' as 'root' child)."
             )
-    elif model.driver == "virtio-blk-pci":
-        raise GenericError("drive property not set")
+    elif model.driver in storage.NEEDS_DRIVE:
+        raise GenericError(storage.NEEDS_DRIVE[model.driver])
     netdev = opts.get("netdev")
     if netdev is not None:
         nd = backends.netdevs.get(netdev)

@@ -141,6 +141,8 @@ def file_sizes(opts: dict[str, Any]) -> tuple[int, int]:
         return -(-st.st_size // SECTOR) * SECTOR, st.st_blocks * 512
     if isinstance(opts.get("size"), int):  # null-co and friends
         return int(opts["size"]), 0
+    if opts.get("driver") in ("null-co", "null-aio"):
+        return 1 << 30, 0  # their default size
     return 0, 0
 
 

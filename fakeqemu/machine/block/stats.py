@@ -84,22 +84,16 @@ def node_stats(m: Machine, name: str, backend: bool, blk_level: bool) -> dict[st
     return out
 
 
-def query_blockstats(m: Machine, query_nodes: bool) -> list[dict[str, Any]]:
-    names = [n for n in graph.table(m) if not n.startswith("#")]
+def query_blockstats(m: Machine, query_nodes: bool, backends: list[tuple[str, str | None, str | None]]) -> list[Any]:
+    """``backends``: each BlockBackend's name, the device it is attached to and its root node (None: no
+    medium), as query-block lists them."""
     if query_nodes:
-        return [node_stats(m, n, False, False) for n in names]
+        return [node_stats(m, n, False, False) for n in graph.table(m) if not n.startswith("#")]
     out = []
-    for name in names:
-        entry = graph.table(m)[name]
-        dev = entry.get("attached")
-        opts = entry["options"]
-        drive_id = opts.get("id") if isinstance(opts.get("id"), str) else None
-        if dev is None and drive_id is None:
-            continue
-        stats = node_stats(m, name, True, True)
-        head: dict[str, Any] = {"device": drive_id or ""}
-        if dev is not None:
-            backend = dev.children.get("virtio-backend")
-            head["qdev"] = (backend or dev).path
+    for name, qdev, node in backends:
+        stats = node_stats(m, node, True, True) if node is not None else {"stats": _stats({}, True)}
+        head: dict[str, Any] = {"device": name}
+        if qdev is not None:
+            head["qdev"] = qdev
         out.append({**head, **stats})
     return out

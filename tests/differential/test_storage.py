@@ -1,0 +1,119 @@
+"""Differential: disks and cdroms on the board's IDE buses (PIIX IDE on pc, ICH9 AHCI on q35) and on
+virtio-scsi-pci: their QOM, ``info qtree``, query-block and query-pci, where a device without a bus or unit
+lands, and QEMU's errors (a full bus, a unit in use, hotplug on IDE, a missing or busy drive)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fakeqemu.machine.block import qcow2
+from tests.oracle import Script, Step, Target, call, differential_tests, fakeqemu_target, qemu_target, script
+
+#: a 64 MiB qcow2 image: a small disk, whose guessed geometry needs no LBA translation
+IMAGE = Path(tempfile.gettempdir()) / "fakeqemu-differential-storage.qcow2"
+if not IMAGE.exists():
+    qcow2.create(str(IMAGE), 64 << 20)
+#: a 4 MiB raw image: a cdrom's medium
+ISO = Path(tempfile.gettempdir()) / "fakeqemu-differential-storage.iso"
+if not ISO.exists():
+    ISO.write_bytes(bytes(4 << 20))
+
+
+def disk(n: int, readonly: bool = False) -> list[str]:
+    """libvirt's two nodes for an image: ``libvirt-N-storage`` (file) and ``libvirt-N-format`` (qcow2; raw
+    for a read-only cdrom's medium)."""
+    image, fmt = (ISO, "raw") if readonly else (IMAGE, "qcow2")
+    return [
+        "-blockdev", json.dumps({"driver": "file", "filename": str(image), "node-name": f"libvirt-{n}-storage",
+                                 "auto-read-only": True, "discard": "unmap", "read-only": readonly}),
+        "-blockdev", json.dumps({"node-name": f"libvirt-{n}-format", "read-only": readonly, "driver": fmt,
+                                 "file": f"libvirt-{n}-storage", **({} if readonly else {"backing": None})}),
+    ]  # fmt: skip
+
+
+def dev(**opts: Any) -> list[str]:
+    return ["-device", json.dumps(opts, separators=(",", ":"))]
+
+
+def looks(ids: list[str]) -> list[Step]:
+    steps: list[Step] = [*call("query-block"), *call("human-monitor-command", {"command-line": "info qtree"})]
+    steps += [*call("query-pci"), *call("query-blockstats")]
+    for name in ids:
+        steps += call("qom-list", {"path": f"/machine/peripheral/{name}"})
+        for prop in ("unit", "serial", "drive", "cyls", "parent_bus", "scsi-id", "lun"):
+            steps += call("qom-get", {"path": f"/machine/peripheral/{name}", "property": prop})
+    return steps
+
+
+def ide_refusals(bus: str) -> list[Step]:
+    return [
+        *call("device_add", {"driver": "ide-cd", "id": "cd9", "bus": bus}),
+        *call("device_add", {"driver": "ide-cd", "id": "cd9"}),
+        *call("device_del", {"id": "disk0"}),
+        *call("device_del", {"id": "cd0"}),
+    ]
+
+
+#: libvirt's IDE disk and cdroms: a disk on bus 0, an empty cdrom, a read-only cdrom with a medium
+IDE_PC = [
+    *disk(1), *dev(driver="ide-hd", bus="ide.0", unit=0, drive="libvirt-1-format", id="disk0", bootindex=1),
+    *dev(driver="ide-cd", bus="ide.1", unit=0, id="cd0"),
+    *disk(2, readonly=True), *dev(driver="ide-cd", bus="ide.0", unit=1, drive="libvirt-2-format", id="cd1"),
+]  # fmt: skip
+IDE_Q35 = [
+    *disk(1), *dev(driver="ide-hd", bus="ide.0", drive="libvirt-1-format", id="disk0", bootindex=1),
+    *dev(driver="ide-cd", bus="ide.2", id="cd0"),
+    *disk(2, readonly=True), *dev(driver="ide-cd", bus="ide.5", drive="libvirt-2-format", id="cd1"),
+]  # fmt: skip
+
+SCRIPTS: list[Script] = [
+    script("ide-pc", *looks(["disk0", "cd0", "cd1"]), *ide_refusals("ide.1"), extra_args=IDE_PC),
+    script("ide-q35", *looks(["disk0", "cd0", "cd1"]), *ide_refusals("ide.3"), machine="q35", extra_args=IDE_Q35),
+    script("ide-no-bus-pc", *looks(["a", "b", "c"]),
+           extra_args=["-device", "ide-cd,id=a", "-device", "ide-cd,id=b", "-device", "ide-cd,id=c,bus=ide.0"]),
+    script("ide-no-bus-q35", *looks(["a"]), machine="q35", extra_args=["-device", "ide-cd,id=a"]),
+]  # fmt: skip
+
+test_harness_against_qemu, test_differential = differential_tests(SCRIPTS)
+
+# --- start-up refusals --------------------------------------------------------------------------------
+
+BASE = ("-display", "none", "-nodefaults", "-S")
+NULL = ["-blockdev", "null-co,node-name=d"]
+COLD = [
+    ["-M", "pc", "-device", "ide-hd,id=a"],
+    ["-M", "pc", "-device", "ide-hd,id=a,drive=nope"],
+    ["-M", "pc", *NULL, "-device", "ide-hd,id=a,drive=d", "-device", "ide-hd,id=b,drive=d"],
+    ["-M", "pc", *NULL, "-device", "virtio-blk-pci,id=a,drive=d", "-device", "ide-cd,id=b,drive=d"],
+    ["-M", "pc", "-device", "ide-cd,id=a,bus=ide.0", "-device", "ide-cd,id=b,bus=ide.0", "-device", "ide-cd,bus=ide.0"],
+    ["-M", "pc", "-device", "ide-cd,id=a,unit=2"],
+    ["-M", "pc", "-device", "ide-cd,id=a,unit=1", "-device", "ide-cd,id=b,unit=1"],
+    ["-M", "pc", "-device", "ide-cd,id=a,unit=-1"],
+    ["-M", "pc", "-device", "ide-cd,id=a,bus=pci.0"],
+    ["-M", "pc", "-device", "ide-cd,id=a,bus=isa.0"],
+    ["-M", "q35", "-device", "ide-cd,id=a,bus=ide.0", "-device", "ide-cd,id=b,bus=ide.0"],
+    ["-M", "q35", "-device", "ide-cd,id=a,bus=ide.0,unit=1"],
+    ["-M", "q35", "-device", "ide-cd,id=a,bus=ide.6"],
+    ["-M", "q35", "-device", "ide-cd,id=a", "-device", "ide-cd,id=b"],
+]  # fmt: skip
+
+
+def _outcome(target: Target, args: list[str]) -> tuple[int, str, str]:
+    res = subprocess.run(
+        target.command([*BASE, *args]), capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+    )
+    return res.returncode, res.stdout, res.stderr
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("args", COLD, ids=[" ".join(c[1:])[:60] for c in COLD])
+def test_cold_refusal_like_qemu(qemu_binary: str, args: list[str]) -> None:
+    qemu = _outcome(qemu_target(), args)
+    assert qemu[0] == 1, qemu
+    assert _outcome(fakeqemu_target(), args) == qemu
