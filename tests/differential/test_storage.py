@@ -13,7 +13,17 @@ from typing import Any
 import pytest
 
 from fakeqemu.machine.block import qcow2
-from tests.oracle import Script, Step, Target, call, differential_tests, fakeqemu_target, qemu_target, script
+from tests.oracle import (
+    Script,
+    Step,
+    Target,
+    WaitEvent,
+    call,
+    differential_tests,
+    fakeqemu_target,
+    qemu_target,
+    script,
+)
 
 #: a 64 MiB qcow2 image: a small disk, whose guessed geometry needs no LBA translation
 IMAGE = Path(tempfile.gettempdir()) / "fakeqemu-differential-storage.qcow2"
@@ -78,6 +88,62 @@ SCRIPTS: list[Script] = [
     script("ide-no-bus-pc", *looks(["a", "b", "c"]),
            extra_args=["-device", "ide-cd,id=a", "-device", "ide-cd,id=b", "-device", "ide-cd,id=c,bus=ide.0"]),
     script("ide-no-bus-q35", *looks(["a"]), machine="q35", extra_args=["-device", "ide-cd,id=a"]),
+]  # fmt: skip
+
+# --- SCSI ---------------------------------------------------------------------------------------------
+
+ROOT_PORT = ["-device", "pcie-root-port,port=16,chassis=1,id=pci.1,bus=pcie.0,addr=0x2"]
+SCSI = ["-device", "virtio-scsi-pci,id=scsi0,bus=pci.0,addr=0x5"]
+#: libvirt's SCSI disk and cdrom (channel/scsi-id/lun given)
+SCSI_DEVS = [
+    *SCSI, *disk(1),
+    *dev(driver="scsi-hd", bus="scsi0.0", channel=0, lun=0, **{"scsi-id": 0}, device_id="drive-scsi0-0-0-0",
+         drive="libvirt-1-format", id="disk0", bootindex=1),
+    *dev(driver="scsi-cd", bus="scsi0.0", channel=0, lun=0, **{"scsi-id": 1}, id="cd0"),
+]  # fmt: skip
+
+
+def scsi_hotplug() -> list[Step]:
+    return [
+        *call("blockdev-add", {"driver": "null-co", "node-name": "hot0"}),
+        *call("device_add", {"driver": "scsi-hd", "id": "hd1", "bus": "scsi0.0", "drive": "hot0"}),
+        *call("qom-get", {"path": "/machine/peripheral/hd1", "property": "scsi-id"}),
+        *call("device_add", {"driver": "scsi-cd", "id": "cd1", "bus": "scsi0.0", "scsi-id": 1, "lun": 0}),
+        *call("device_add", {"driver": "scsi-cd", "id": "cd2", "bus": "scsi0.0", "scsi-id": 1}),
+        *call("qom-get", {"path": "/machine/peripheral/cd2", "property": "lun"}),
+        *call("query-block"),
+        *call("device_del", {"id": "hd1"}),
+        WaitEvent("DEVICE_DELETED"),
+        *call("device_del", {"id": "cd2"}),
+        WaitEvent("DEVICE_DELETED"),
+        *call("query-block"),
+        *call("human-monitor-command", {"command-line": "info qtree"}),
+        *call("blockdev-del", {"node-name": "hot0"}),
+    ]
+
+
+def legacy_drive_goes_with_its_device() -> list[Step]:
+    """blockdev_auto_del: a -drive backend is deleted with its device; a -blockdev node stays. (Its node's
+    name is QEMU's count of nodes made so far, ``#blockNNN``: only what is left is compared.)"""
+    return [
+        *call("qom-get", {"path": "/machine/peripheral/hd0", "property": "drive"}),
+        *call("device_del", {"id": "hd0"}),
+        WaitEvent("DEVICE_DELETED"),
+        *call("device_del", {"id": "hd1"}),
+        WaitEvent("DEVICE_DELETED"),
+        *call("query-block"),
+        *call("query-named-block-nodes"),
+    ]
+
+
+SCRIPTS += [
+    script("scsi-drive-lifetime", *legacy_drive_goes_with_its_device(),
+           extra_args=[*SCSI, "-drive", f"if=none,id=drive0,file={ISO},format=raw",
+                       "-device", "scsi-hd,bus=scsi0.0,drive=drive0,id=hd0", *disk(1),
+                       "-device", "scsi-hd,bus=scsi0.0,drive=libvirt-1-format,id=hd1"]),
+    script("scsi-pc", *looks(["disk0", "cd0"]), *scsi_hotplug(), extra_args=SCSI_DEVS),
+    script("scsi-q35", *looks(["disk0", "cd0"]), machine="q35",
+           extra_args=[*ROOT_PORT, *SCSI_DEVS[:1], "virtio-scsi-pci,id=scsi0,bus=pci.1,addr=0x0", *SCSI_DEVS[2:]]),
 ]  # fmt: skip
 
 test_harness_against_qemu, test_differential = differential_tests(SCRIPTS)

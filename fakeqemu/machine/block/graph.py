@@ -188,7 +188,9 @@ def image_info(m: Machine, name: str) -> dict[str, Any]:
     driver = str(opts.get("driver", "raw"))
     virtual, actual = file_sizes(leaf)
     hdr = header(m, name)
-    info: dict[str, Any] = {"filename": fname, "format": driver, "dirty-flag": False, "actual-size": actual}
+    info: dict[str, Any] = {"filename": fname, "format": driver, "actual-size": actual}
+    if driver not in ("null-co", "null-aio"):
+        info["dirty-flag"] = False  # bdrv_get_info answers (the null drivers have none)
     info["virtual-size"] = hdr.size if hdr is not None else virtual
     if hdr is not None:
         info["cluster-size"] = hdr.cluster_size
