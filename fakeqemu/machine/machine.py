@@ -35,7 +35,6 @@ from fakeqemu.machine.guest.hotplug import Guest
 from fakeqemu.machine.guest.watchdog import WatchdogDaemon
 from fakeqemu.machine.migration.state import Migration
 from fakeqemu.machine.pci.host import PciHost
-from fakeqemu.machine.plug import device_add
 from fakeqemu.machine.timeline import Timeline
 from fakeqemu.machine.traffic import TrafficLog
 from fakeqemu.qmp.errors import GenericError, QMPError
@@ -167,14 +166,8 @@ class Machine:
                     self.close()
                     texts = self.config.blockdev_args
                     raise ColdPlugError(texts[n] if n < len(texts) else str(bd), str(exc), "-blockdev") from None
-            texts = self.config.device_args
-            for opts in board_usb(self.config.machine_type) if self.config.usb else ():
-                device_add(self, opts, hotplug=False)
-            for n, opts in enumerate(self.config.devices):
-                try:
-                    device_add(self, opts, hotplug=False)
-                except QMPError as exc:
-                    raise ColdPlugError(texts[n] if n < len(texts) else str(opts), exc.desc) from None
+            if self.config.devices or self.config.usb:
+                self._cold_plug()
             if self.pcihp is not None:
                 self.pcihp.reset()  # QEMU's first system reset, once the machine is created
         self.guest = Guest(self, self.pcihp)
@@ -193,6 +186,20 @@ class Machine:
 
             cfg = self.config
             self.agent = GuestAgent(self, cfg.agent_port, cfg.agent_chardev, cfg.agent, cfg.agent_blocked)
+
+    def _cold_plug(self) -> None:
+        """The board's USB controller (-usb) and the -device options, in order (the plug path, with storage
+        and the block graph, is loaded here: a VM without devices does not need it before its first replies)."""
+        from fakeqemu.machine.plug import device_add
+
+        texts = self.config.device_args
+        for opts in board_usb(self.config.machine_type) if self.config.usb else ():
+            device_add(self, opts, hotplug=False)
+        for n, opts in enumerate(self.config.devices):
+            try:
+                device_add(self, opts, hotplug=False)
+            except QMPError as exc:
+                raise ColdPlugError(texts[n] if n < len(texts) else str(opts), exc.desc) from None
 
     @contextlib.contextmanager
     def io_from(self, source: str) -> Iterator[None]:
