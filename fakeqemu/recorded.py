@@ -83,7 +83,7 @@ def _split(name: str) -> tuple[str, dict[str, _Where]] | None:
     folder = _folder(name)
     try:
         with open(os.path.join(folder, INDEX), "rb") as f:
-            files: dict[str, _Where] = marshal.load(f)
+            files: dict[str, _Where] = marshal.loads(f.read())
         return folder, files
     except OSError:  # not built yet (or the folder cannot be)
         pass
@@ -99,7 +99,7 @@ def _file(name: str, number: int) -> Any:
     assert found is not None
     try:
         with open(os.path.join(found[0], str(number)), "rb") as f:
-            return marshal.load(f)
+            return marshal.loads(f.read())
     except FileNotFoundError:  # the document changed and a newer process removed this split meanwhile
         return _from_whole(name, number)
 
