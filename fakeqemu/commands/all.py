@@ -8,6 +8,7 @@ from fakeqemu.commands import (  # noqa: F401
     blockjobs,
     core,
     display,
+    drive,
     fakeqemu_ext,
     fds,
     hmp,
@@ -17,6 +18,7 @@ from fakeqemu.commands import (  # noqa: F401
     probe,
     qdev,
     qom,
+    reopen,
     snapshots,
     trace,
 )

@@ -44,6 +44,26 @@ def check_file(filename: str) -> None:
         raise GenericError(f"Could not open '{filename}': {exc.strerror}") from None
 
 
+def auto_name(table: dict[str, Any]) -> str:
+    """The name QEMU gives a node created without one (``#blockNNN``)."""
+    n = 0
+    while f"#block{n:03d}" in table:
+        n += 1
+    return f"#block{n:03d}"
+
+
+def drop_unused(machine: Machine, name: str) -> None:
+    """bdrv_unref of a node only a job held: gone with its file node, unless something uses it now."""
+    table = machine.backends.blockdevs
+    for node in (name, graph.file_child(table[name]) if name in table else None):
+        if node is None or node not in table:
+            continue
+        if table[node].get("attached") is not None or graph.parents(machine, node):
+            return
+        locks.release(table.pop(node))
+        machine.bitmaps.nodes.pop(node, None)
+
+
 def add_node(machine: Machine, opts: dict[str, Any]) -> str:
     table = machine.backends.blockdevs
     name = opts.get("node-name")
@@ -51,10 +71,7 @@ def add_node(machine: Machine, opts: dict[str, Any]) -> str:
     child = opts.get("file")
     if isinstance(child, dict):
         if "node-name" not in child:
-            n = 0
-            while f"#block{n:03d}" in table:
-                n += 1
-            child = {**child, "node-name": f"#block{n:03d}"}
+            child = {**child, "node-name": auto_name(table)}
         child_name: str | None = add_node(machine, child)
         opts = {**opts, "file": child_name}
     else:

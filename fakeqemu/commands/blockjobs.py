@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from fakeqemu.machine.machine import Machine
 
 Undo = Callable[[], None]
+#: transaction actions that start a job, registered by the modules that define them (drive-backup)
+JOB_ACTIONS: dict[str, Callable[[Machine, dict[str, Any], Txn], Job]] = {}
 
 
 def _device_job_id(m: Machine, args: dict[str, Any], node: str) -> str:
@@ -119,11 +121,21 @@ def block_commit(ctx: Context, args: dict[str, Any]) -> Any:
     start_job(m, args, active, Commit(m, top, base, args.get("backing-file")), holds)
 
 
+def mirror_checks(args: dict[str, Any]) -> None:
+    """blockdev_mirror_common's argument checks"""
+    granularity = int(args.get("granularity", 0))
+    if granularity and not 512 <= granularity <= 64 * 2**20:
+        raise GenericError("Parameter 'granularity' expects a value in range [512B, 64MB]")
+    if granularity & (granularity - 1):
+        raise GenericError("Parameter 'granularity' expects a power of 2")
+
+
 @command("blockdev-mirror")
 def blockdev_mirror(ctx: Context, args: dict[str, Any]) -> Any:
     m = ctx.machine
     source = graph.root(m, args["device"])
     target = graph.node_name(m, args["target"])
+    mirror_checks(args)
     graph.check_busy(m, source)
     graph.check_busy(m, target)
     sync = args["sync"]
@@ -134,7 +146,7 @@ def blockdev_mirror(ctx: Context, args: dict[str, Any]) -> Any:
     start_job(m, args, source, Mirror(m, source, target, sync), [source, target])
 
 
-def _backup(m: Machine, args: dict[str, Any], target: str, txn: Txn | None = None) -> Job:
+def backup_job(m: Machine, args: dict[str, Any], target: str, txn: Txn | None = None) -> Job:
     source = graph.node_name(m, args["device"])
     graph.check_busy(m, source, backing_ok=True)
     bitmap = args.get("bitmap")
@@ -366,8 +378,12 @@ def transaction(ctx: Context, args: dict[str, Any]) -> Any:
                 undos.append(_snapshot(m, data["node"], data["overlay"]))
             elif kind == "blockdev-snapshot-sync":
                 undos.append(_snapshot_sync(m, data))
-            elif kind == "blockdev-backup":
-                job = _backup(m, data, graph.node_name(m, data["target"]), txn if grouped else Txn())
+            elif kind == "blockdev-backup" or kind in JOB_ACTIONS:
+                group = txn if grouped else Txn()
+                if kind == "blockdev-backup":
+                    job = backup_job(m, data, graph.node_name(m, data["target"]), group)
+                else:
+                    job = JOB_ACTIONS[kind](m, data, group)
                 jobs.append(job)
                 undos.append(_canceller(job))
             else:

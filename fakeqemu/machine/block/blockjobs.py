@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from fakeqemu.machine.block import graph, qcow2
@@ -100,10 +101,16 @@ class Mirror(Driver):
 
     job_type = "mirror"
 
-    def __init__(self, m: Machine, source: str, target: str, sync: str, commit: bool = False) -> None:
+    def __init__(self, m: Machine, source: str, target: str, sync: str, commit: bool = False,
+                 zero_target: bool = True) -> None:  # fmt: skip
         self.m, self.source, self.target, self.sync = m, source, target, sync
         self.should_complete = False
         self.commit_into_base = commit
+        #: a full mirror into a target not known to read as zeroes copies the whole disk (drive-mirror
+        #: into a new image: only the data)
+        self.zero_target = zero_target
+        #: what the pivot does first (drive-mirror: the target takes its backing node)
+        self.before_pivot: Callable[[], None] = lambda: None
         if commit:
             self.job_type = "commit"
 
@@ -118,11 +125,13 @@ class Mirror(Driver):
             for node in nodes:
                 data |= graph.allocated(self.m, node)
         size = graph.length(self.m, self.source)
-        # a mirror of the whole disk counts all of it; an active commit only what the top layers hold
-        total = min(len(data) * qcow2.CLUSTER, size) if self.commit_into_base else size
+        # the dirty bitmap mirror_dirty_init sets: the whole disk when the target is zeroed first, nothing
+        # in sync "none", else what the layers above the base hold
+        whole = self.zero_target and self.sync == "full" and not self.commit_into_base
+        total = size if whole else 0 if self.sync == "none" else min(len(data) * qcow2.CLUSTER, size)
         job.set_remaining(total)
         offset = 0
-        while offset < size:
+        while offset < size and self.sync != "none":
             n = min(CHUNK, size - offset)
             if (yield from job.io_error(offset, n, "write")):
                 return job.ret
@@ -135,12 +144,14 @@ class Mirror(Driver):
                     yield from job.sleep(delay)
                 if job.is_cancelled:
                     return 0
-            if not self.commit_into_base:
+            if whole:
                 job.progress(n)
             elif dirty:
                 job.progress(min(dirty * qcow2.CLUSTER, total - job.progress_current))
             offset += n
-        if total:
+        # copying, or asking the layers under the top which clusters they hold, waits for I/O
+        below = self.sync == "top" and graph.backing_child(graph.table(self.m)[self.source]) is not None
+        if total or below:
             yield from job.sleep(0)
             if job.is_cancelled:
                 return 0
@@ -162,16 +173,18 @@ class Mirror(Driver):
 
     def cancel(self, job: Job, force: bool) -> bool:
         force = force or not job.is_ready
-        if not force:
-            job.jobs.timers.call_later(0, job.enter)
+        if job.is_ready:
+            self.wake(job)
         return force
+
+    def enters_on_cancel(self, job: Job) -> bool:
+        """A ready mirror, even force-cancelled, notices it only after the command's reply."""
+        return not job.is_ready
 
     def prepare(self, job: Job) -> int:
         if self.should_complete and not job.is_cancelled:
-            if self.commit_into_base:
-                graph.replace(self.m, self.source, self.target)
-            else:
-                graph.replace(self.m, self.source, self.target)
+            self.before_pivot()
+            graph.replace(self.m, self.source, self.target)
         return 0
 
 
@@ -184,6 +197,12 @@ class Backup(Driver):
         self.m, self.source, self.target, self.sync, self.bitmap = m, source, target, sync, bitmap
 
     def run(self, job: Job) -> Body:
+        if self.sync == "none":
+            # backup_run: nothing to copy but what the guest is about to overwrite, until cancelled
+            job.set_remaining(graph.length(self.m, self.source))
+            while not job.is_cancelled:
+                yield from job.wait()
+            return 0
         data: set[int] = set()
         if self.sync in ("full", "top"):
             nodes = graph.chain(self.m, self.source)

@@ -12,6 +12,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from fakeqemu.machine.block import internal, qcow2
+from fakeqemu.qmp.encode import encode
 from fakeqemu.qmp.errors import GenericError, QMPError
 
 if TYPE_CHECKING:
@@ -130,6 +131,49 @@ def filename(m: Machine, name: str) -> str:
     return f if isinstance(f, str) else f"{leaf.get('driver', 'null-co')}://"
 
 
+def header_backing(m: Machine, name: str) -> str | None:
+    """The backing file the node's image names, as a path (relative names from the image's folder)."""
+    hdr = header(m, name)
+    if hdr is None or not hdr.backing_file:
+        return None
+    if os.path.isabs(hdr.backing_file) or ":" in hdr.backing_file:
+        return hdr.backing_file
+    return os.path.join(os.path.dirname(filename(m, name)), hdr.backing_file)
+
+
+def _as_image(m: Machine, name: str) -> bool:
+    """Does the node's image say what it is (its backing child the one its header names)?"""
+    if header(m, name) is None:
+        return True
+    back = backing_child(table(m)[name])
+    named = header_backing(m, name)
+    return named == (filename(m, back) if back is not None else None)
+
+
+def open_options(m: Machine, name: str) -> dict[str, Any]:
+    """The options bdrv_refresh_filename writes for a node its image does not describe."""
+    opts = table(m)[name]["options"]
+    if opts.get("driver") in FILE_DRIVERS:
+        return {"driver": opts.get("driver"), "filename": opts.get("filename")}
+    out: dict[str, Any] = {}
+    if not _as_image(m, name):
+        back = backing_child(table(m)[name])
+        out["backing"] = None if back is None else open_options(m, back)
+    out["driver"] = opts.get("driver")
+    child = file_child(table(m)[name])
+    if child is not None and child in table(m):
+        out["file"] = open_options(m, child)
+    return out
+
+
+def shown_name(m: Machine, name: str) -> str:
+    """bdrv_refresh_filename's name: the image file, or a ``json:`` filename of the node's options where
+    its backing child is not the one its image names."""
+    if _as_image(m, name):
+        return filename(m, name)
+    return "json:" + encode(open_options(m, name))
+
+
 def file_sizes(opts: dict[str, Any]) -> tuple[int, int]:
     """(length as QEMU's raw-posix reports it, bytes allocated) of a protocol node."""
     path = opts.get("filename")
@@ -184,7 +228,7 @@ def image_info(m: Machine, name: str) -> dict[str, Any]:
     entry = table(m)[name]
     opts = entry["options"]
     leaf = leaf_file(m, name)
-    fname = filename(m, name)
+    fname = shown_name(m, name)
     driver = str(opts.get("driver", "raw"))
     virtual, actual = file_sizes(leaf)
     hdr = header(m, name)
@@ -197,7 +241,7 @@ def image_info(m: Machine, name: str) -> dict[str, Any]:
     back = backing_child(entry)
     if hdr is not None and hdr.backing_file:
         info["backing-filename"] = hdr.backing_file
-        info["full-backing-filename"] = filename(m, back) if back is not None else hdr.backing_file
+        info["full-backing-filename"] = header_backing(m, name)
         if hdr.backing_format:
             info["backing-filename-format"] = hdr.backing_format
     if hdr is not None and hdr.nb_snapshots:
@@ -218,7 +262,7 @@ def node_info(m: Machine, name: str) -> dict[str, Any]:
     cache = opts.get("cache") if isinstance(opts.get("cache"), dict) else {}
     depth = len(chain(m, name)) - 1
     out: dict[str, Any] = {
-        "file": filename(m, name),
+        "file": shown_name(m, name),
         "node-name": name,
         "ro": bool(opts.get("read-only", False)),
         "drv": str(opts.get("driver", "raw")),
@@ -226,7 +270,8 @@ def node_info(m: Machine, name: str) -> dict[str, Any]:
     back = backing_child(entry)
     if back is not None:
         hdr = header(m, name)
-        out["backing_file"] = hdr.backing_file if hdr is not None and hdr.backing_file else filename(m, back)
+        named = hdr.backing_file if hdr is not None else None
+        out["backing_file"] = named if named and _as_image(m, name) else shown_name(m, back)
     out.update(
         {
             "backing_file_depth": depth,

@@ -126,6 +126,10 @@ class Driver:
     def cancel(self, job: Job, force: bool) -> bool:
         return True
 
+    def enters_on_cancel(self, job: Job) -> bool:
+        """Does a forced cancel enter the job at once (else the driver wakes it itself)?"""
+        return True
+
 
 class Txn:
     """A transaction group (JobTxn): its jobs, newest first."""
@@ -171,6 +175,8 @@ class Job:
         self.txn.jobs.insert(0, self)
         #: the nodes this job blocks, and the reason QEMU gives (op blockers)
         self.blocked_nodes: list[str] = []
+        #: what the job's end lets go of (the nodes a drive-mirror or drive-backup opened)
+        self.cleanups: list[Callable[[], None]] = []
         self.transition("created")
 
     # --- state ------------------------------------------------------------------------------------
@@ -386,7 +392,7 @@ class Job:
             self._completed(-errno.ECANCELED)
         elif self.deferred:
             self._txn_abort()
-        elif self.force_cancel:
+        elif self.force_cancel and self.driver.enters_on_cancel(self):
             self.enter()
 
     def _cancel_async(self, force: bool) -> None:
@@ -627,6 +633,9 @@ class Jobs:
 
     def release(self, job: Job) -> None:
         job.blocked_nodes = []
+        cleanups, job.cleanups = job.cleanups, []
+        for fn in cleanups:
+            fn()
 
     def blocker(self, node: str) -> Job | None:
         """The job that holds ``node`` (QEMU's op blockers), if any."""
