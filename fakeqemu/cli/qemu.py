@@ -145,6 +145,8 @@ class VMSpec:
 
 @dataclass
 class Options:
+    """The parsed command line: the VM's spec and the process's own options."""
+
     vm: VMSpec = field(default_factory=VMSpec)
     daemonize: bool = False
     pidfile: str | None = None

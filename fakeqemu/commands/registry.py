@@ -35,6 +35,8 @@ Handler = Callable[[Context, dict[str, Any]], Any]
 
 @dataclass(frozen=True, slots=True)
 class Command:
+    """A QMP command: its handler and how QEMU dispatches it."""
+
     name: str
     handler: Handler
     allow_oob: bool = False

@@ -24,6 +24,8 @@ def close_fd(fd: int) -> None:
 
 @dataclass
 class FdsetMember:
+    """One fd of an fd set (add-fd), with its opaque text."""
+
     fd: int
     opaque: str | None
     removed: bool = False

@@ -34,6 +34,8 @@ def size_bytes(text: str) -> int:
 
 @dataclass
 class MachineConfig:
+    """What a VM was started with: its command line, as the machine model reads it."""
+
     machine_type: str = "pc"  # "pc" (i440fx), "q35" or "none"
     name: str | None = None
     paused: bool = False  # -S

@@ -28,6 +28,8 @@ BOOT_CPU_PATH = "/machine/unattached/device[0]"
 
 @dataclass(frozen=True)
 class Topology:
+    """The -smp topology: CPUs at start, sockets, dies, cores, threads, and the most CPUs."""
+
     cpus: int = 1
     sockets: int = 1
     dies: int = 1
@@ -103,6 +105,8 @@ class VcpuThread:
 
 @dataclass(eq=False)
 class Vcpu:
+    """One vCPU: its index, QOM path, its CPU device and its idle thread."""
+
     index: int
     qom_path: str
     device: Device | None = None

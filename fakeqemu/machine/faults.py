@@ -79,6 +79,8 @@ class Rule:
 
 @dataclass
 class Delay(Rule):
+    """A delay before a command's reply: fixed seconds or drawn from a distribution."""
+
     kind: str = "seconds"  # one of DISTRIBUTIONS
     params: tuple[float, ...] = (0.0,)
 
@@ -103,12 +105,16 @@ class Delay(Rule):
 
 @dataclass
 class Failure(Rule):
+    """A command answered with this QMP error instead of running."""
+
     cls: str = "GenericError"
     desc: str = ""
 
 
 @dataclass
 class CloseAfter(Rule):
+    """The connection closed after this many requests."""
+
     requests: int = 0
 
     def to_json(self) -> Any:
@@ -117,6 +123,8 @@ class CloseAfter(Rule):
 
 @dataclass
 class Faults:
+    """A VM's fault table: every injected fault, by kind and command."""
+
     delay: dict[str, Delay] = field(default_factory=dict)
     fail: dict[str, Failure] = field(default_factory=dict)
     close_after: CloseAfter | None = None

@@ -35,6 +35,8 @@ FINAL = frozenset({"DEVICE_DELETED", "vetoed", "not answered", "read up"})
 
 @dataclass(frozen=True, slots=True)
 class Step:
+    """One step of a device's hot-plug or unplug, with its monotonic and wall times."""
+
     device: str  # the device's id, or its QOM path when it has none
     step: str
     t: float

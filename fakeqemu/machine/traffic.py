@@ -48,6 +48,8 @@ def decode_messages(data: bytes) -> list[Any]:
 
 @dataclass(frozen=True, slots=True)
 class Record:
+    """One recorded QMP message (or note) of a connection."""
+
     seq: int
     time: float
     connection: str  # e.g. "monitor0#3": monitor name and connection number

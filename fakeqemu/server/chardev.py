@@ -24,6 +24,8 @@ class ChardevError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
+    """A chardev socket address (unix, tcp or a passed fd), listening or connecting, and its options."""
+
     kind: str  # "unix", "tcp" or "fd"
     path: str = ""
     host: str = ""

@@ -16,6 +16,8 @@ DEFAULT_GRANULARITY = 65536
 
 @dataclass
 class Bitmap:
+    """A block dirty bitmap, as query-block shows it."""
+
     name: str
     granularity: int = DEFAULT_GRANULARITY
     persistent: bool = False

@@ -15,6 +15,8 @@ WriteFn = Callable[[int, int, int], None]  # (offset, size, value)
 
 @dataclass(frozen=True, slots=True)
 class PortRegion:
+    """A range of I/O ports (or MMIO addresses) and the callbacks that read and write it."""
+
     name: str
     base: int
     length: int

@@ -18,6 +18,8 @@ UNMAPPED = -1
 
 @dataclass(frozen=True, slots=True)
 class Bar:
+    """A base address register as decoded now: I/O or memory, its address and size."""
+
     index: int
     io: bool
     address: int  # UNMAPPED while decoding is off or the BAR holds 0
