@@ -13,6 +13,7 @@ from fakeqemu.commands import (  # noqa: F401
     fds,
     hmp,
     jobs,
+    media,
     memory,
     migration,
     probe,

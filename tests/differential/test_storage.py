@@ -19,10 +19,12 @@ from tests.oracle import (
     Target,
     WaitEvent,
     call,
+    cmd,
     differential_tests,
     fakeqemu_target,
     qemu_target,
     script,
+    sends,
 )
 
 #: a 64 MiB qcow2 image: a small disk, whose guessed geometry needs no LBA translation
@@ -145,6 +147,78 @@ SCRIPTS += [
     script("scsi-q35", *looks(["disk0", "cd0"]), machine="q35",
            extra_args=[*ROOT_PORT, *SCSI_DEVS[:1], "virtio-scsi-pci,id=scsi0,bus=pci.1,addr=0x0", *SCSI_DEVS[2:]]),
 ]  # fmt: skip
+
+# --- trays and media ----------------------------------------------------------------------------------
+
+
+#: the nodes blockdev-change-medium opens are named from QEMU's count of nodes made so far
+SCRUB = [(rb"#block\d+", b"#block<n>")]
+
+
+def ask(execute: str, arguments: dict[str, Any] | None = None) -> list[Step]:
+    """A command and every message up to its reply (a tray that moves sends DEVICE_TRAY_MOVED first)."""
+    return sends(cmd(execute, arguments))
+
+
+def media(cd: str, disk_id: str) -> list[Step]:
+    """A cdrom's tray and medium through every command that moves them, with QEMU's refusals (no guest
+    OS: nothing locks the tray, and the tray moves at once)."""
+    by_id = {"id": cd}
+    return [
+        *ask("blockdev-add", {"driver": "file", "filename": str(ISO), "node-name": "iso1", "read-only": True}),
+        *ask("blockdev-add", {"driver": "raw", "file": "iso1", "node-name": "media1", "read-only": True}),
+        *ask("blockdev-remove-medium", by_id),
+        *ask("blockdev-insert-medium", {**by_id, "node-name": "media1"}),
+        *ask("blockdev-open-tray", by_id),
+        *ask("query-block"),
+        *ask("blockdev-open-tray", by_id),
+        *ask("blockdev-insert-medium", {**by_id, "node-name": "media1"}),
+        *ask("blockdev-remove-medium", by_id),
+        *ask("query-block"),
+        *ask("blockdev-remove-medium", by_id),
+        *ask("blockdev-insert-medium", {**by_id, "node-name": "nosuch"}),
+        *ask("blockdev-insert-medium", {**by_id, "node-name": "iso1"}),
+        *ask("blockdev-insert-medium", {**by_id, "node-name": "media1"}),
+        *ask("query-block"),
+        *ask("blockdev-close-tray", by_id),
+        *ask("blockdev-close-tray", by_id),
+        *ask("query-block"),
+        *ask("eject", by_id),
+        *ask("query-block"),
+        *ask("eject", by_id),
+        *ask("eject", {**by_id, "force": True}),
+        *ask("blockdev-close-tray", by_id),
+        *ask("blockdev-change-medium", {**by_id, "filename": str(ISO), "format": "raw", "read-only-mode": "read-only"}),
+        *ask("query-block"),
+        *ask("blockdev-change-medium", {**by_id, "filename": "/nonexistent.iso", "format": "raw"}),
+        *ask("query-block"),
+        *ask("blockdev-change-medium", {**by_id, "filename": str(ISO)}),
+        *ask("query-block"),
+        *ask("blockdev-change-medium", {**by_id, "filename": str(IMAGE), "read-only-mode": "read-write"}),
+        *ask("query-block"),
+        *ask("eject", by_id),
+        *ask("query-named-block-nodes"),
+        *ask("blockdev-open-tray", {"id": disk_id}),
+        *ask("blockdev-remove-medium", {"id": disk_id}),
+        *ask("eject", {"id": disk_id}),
+        *ask("blockdev-open-tray", {"id": "nosuch"}),
+        *ask("blockdev-open-tray", {"device": "nosuch"}),
+        *ask("blockdev-open-tray", {}),
+        *ask("eject", {"device": "", "id": cd}),
+        *ask("blockdev-del", {"node-name": "media1"}),
+    ]
+
+
+SCRIPTS += [
+    script("media-ide-pc", *media("cd0", "disk0"), extra_args=IDE_PC, scrub=SCRUB),
+    script(
+        "media-scsi-q35",
+        *media("cd0", "disk0"),
+        machine="q35",
+        scrub=SCRUB,
+        extra_args=[*ROOT_PORT, *SCSI_DEVS[:1], "virtio-scsi-pci,id=scsi0,bus=pci.1,addr=0x0", *SCSI_DEVS[2:]],
+    ),
+]
 
 test_harness_against_qemu, test_differential = differential_tests(SCRIPTS)
 
