@@ -170,12 +170,14 @@ def _apply_machine(cfg: MachineConfig, text: str) -> None:
     opts = split_opts(text, implied="type")
     mtype = opts.get("type")
     if mtype is not None:
-        if mtype in ("pc", "q35", "none") or mtype.startswith(("pc-i440fx-", "pc-q35-")):
-            cfg.machine_type = "q35" if "q35" in mtype else ("none" if mtype == "none" else "pc")
-        elif mtype == "help":
-            raise UsageError("machine help is not available in fakeqemu; supported: pc, q35, none")
-        else:
-            raise UsageError(f'unsupported machine type "{mtype}"\nUse -machine help to list supported machines')
+        if mtype == "help":
+            raise UsageError("machine help is not available in fakeqemu; see query-machines")
+        from fakeqemu.machine.machine_types import resolve
+
+        picked = resolve(mtype)
+        if picked is None:
+            raise UsageError("unsupported machine type\nUse -machine help to list supported machines")
+        cfg.machine_type, cfg.machine_name = picked
     if "acpi" in opts:
         cfg.acpi = _bool(opts["acpi"])
     if "accel" in opts:

@@ -3,9 +3,9 @@ their expansions, QOM class properties, command-line options, migration capabili
 vCPUs, iothreads, chardevs, jobs.
 
 The answers come from fakeqemu/data/probe.json (tools/record_probe.py: Debian's QEMU 7.2 asked libvirt's
-questions), trimmed to what fakeqemu builds: query-machines lists only the machines fakeqemu models,
-there is no TPM, and per-accelerator answers follow the accelerator this VM runs with (``kvm`` only when
-it was asked for and /dev/kvm can be opened, as QEMU decides).
+questions), trimmed to what fakeqemu builds: there is no TPM, and per-accelerator answers follow the
+accelerator this VM runs with (``kvm`` only when it was asked for and /dev/kvm can be opened, as QEMU
+decides). query-machines lists every machine type QEMU has (fakeqemu.machine.machine_types).
 """
 
 from __future__ import annotations

@@ -15,10 +15,7 @@ from fakeqemu.qmp.errors import DeviceNotFound, GenericError
 
 
 def _tree(ctx: Context, path: str) -> Tree:
-    board = ctx.machine.board
-    if board is None:
-        raise DeviceNotFound(f"Device '{path}' not found")
-    return board.tree
+    return ctx.machine.qom_tree()
 
 
 @command("qom-list")

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from fakeqemu.machine import machine_types
 from fakeqemu.machine.core.qdev import Bus, Device, PCIBus, PCIDevice
 from fakeqemu.machine.core.qom import Obj, Tree
 from fakeqemu.recorded import document
@@ -262,12 +263,18 @@ QTEST_PATHS = ("/machine/qtest", "/chardevs/qtest")
 
 
 @functools.cache
-def board_objects(kind: str, qtest: bool = True) -> Mapping[str, Any]:
-    """The recorded objects of board ``kind``; without ``qtest``, less /machine/qtest and /chardevs/qtest
-    (and their child properties), as QEMU started without -qtest has them."""
+def board_objects(kind: str, qtest: bool = True, mtype: str = "") -> Mapping[str, Any]:
+    """The recorded objects of board ``kind`` (of its older machine type ``mtype``, see machine_types);
+    without ``qtest``, less /machine/qtest and /chardevs/qtest (and their child properties), as QEMU
+    started without -qtest has them."""
     objects: Mapping[str, Any] = recorded()["boards"][kind]["objects"]
-    if qtest:
-        return objects
+    if mtype:
+        objects = machine_types.patched(objects, mtype)
+    return objects if qtest else without_qtest(objects)
+
+
+def without_qtest(objects: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Recorded objects (recorded under -qtest) as QEMU has them without -qtest."""
     out = {p: o for p, o in objects.items() if not any(p == q or p.startswith(q + "/") for q in QTEST_PATHS)}
     for path in QTEST_PATHS:
         parent, _, name = path.rpartition("/")
@@ -277,10 +284,10 @@ def board_objects(kind: str, qtest: bool = True) -> Mapping[str, Any]:
 
 
 @functools.cache
-def _layout(kind: str, qtest: bool = True) -> _Layout:
+def _layout(kind: str, qtest: bool = True, mtype: str = "") -> _Layout:
     """Built once per process and board kind: the objects no VM ever changes (memory regions, the CPU,
     ISA and system-bus devices, ...) are shared by every VM, so an idle VM owns a dozen objects."""
-    objects = board_objects(kind, qtest)
+    objects = board_objects(kind, qtest, mtype)
     pci = {
         (d["slot"], d["function"]): pci_entry_in_schema_order(d)
         for b in recorded()["boards"][kind]["query-pci"]
@@ -310,6 +317,20 @@ def _layout(kind: str, qtest: bool = True) -> _Layout:
     return _Layout(buses, pci, tuple(p for p in objects if p in private), roots)
 
 
+def static_tree(mtype: str, qtest: bool) -> Tree:
+    """The QOM tree of a machine type fakeqemu builds no board for (none, isapc, microvm, x-remote):
+    QEMU's recorded objects, which nothing changes but qom-set."""
+    objects = machine_types.tree_objects(mtype)
+    if not qtest:
+        objects = without_qtest(objects)
+    made = {p: Obj(o["values"].get("type", ""), o["props"], o["values"], o["errors"]) for p, o in objects.items()}
+    for path, obj in made.items():
+        if path != "/":
+            parent, _, name = path.rpartition("/")
+            made[parent or "/"].add_child(name, obj)
+    return Tree(made["/"])
+
+
 class Board:
     """One VM's device tree: the board's built-in objects, then cold- and hot-plugged devices."""
 
@@ -325,10 +346,10 @@ class Board:
         "type_bus_ids",
     )
 
-    def __init__(self, kind: str, qtest: bool = True) -> None:
+    def __init__(self, kind: str, qtest: bool = True, mtype: str = "") -> None:
         self.kind = kind
-        objects = board_objects(kind, qtest)
-        layout = _layout(kind, qtest)
+        objects = board_objects(kind, qtest, mtype)
+        layout = _layout(kind, qtest, mtype)
         buses = layout.buses
         # the VM's own objects: what can change (buses, PCI devices, containers) and their ancestors;
         # every other subtree is built once per process and shared, read-only (see _layout)

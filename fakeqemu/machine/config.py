@@ -36,7 +36,9 @@ def size_bytes(text: str) -> int:
 class MachineConfig:
     """What a VM was started with: its command line, as the machine model reads it."""
 
-    machine_type: str = "pc"  # "pc" (i440fx), "q35" or "none"
+    machine_type: str = "pc"  # "pc" (i440fx), "q35" or "none" (no board: -M none, isapc, microvm, x-remote)
+    #: the machine type when it is not the 7.2 board of machine_type (pc-i440fx-2.0, isapc, ...)
+    machine_name: str = ""
     name: str | None = None
     paused: bool = False  # -S
     no_shutdown: bool = False  # -no-shutdown

@@ -19,10 +19,11 @@ from fakeqemu.machine.block import locks
 from fakeqemu.machine.block.bitmaps import Bitmaps
 from fakeqemu.machine.block.jobs import Jobs
 from fakeqemu.machine.block.throttle import ThrottleGroups
-from fakeqemu.machine.board import Board
+from fakeqemu.machine.board import Board, static_tree
 from fakeqemu.machine.config import MachineConfig as MachineConfig  # re-exported: its old home
 from fakeqemu.machine.core.events import EventBus
 from fakeqemu.machine.core.ioport import IoPorts, MemorySpace
+from fakeqemu.machine.core.qom import Tree
 from fakeqemu.machine.core.rcu import RcuQueue
 from fakeqemu.machine.core.timers import Timers
 from fakeqemu.machine.core.trace import Trace, file_sink, stderr_sink
@@ -135,7 +136,7 @@ class Machine:
         #: memory backends, DIMMs and the ACPI memory hotplug block (fakeqemu.machine.devices.dimm)
         self.memdevs = Memory(self)
         if self.config.machine_type in ("pc", "q35"):
-            self.board = Board(self.config.machine_type, qtest=self.config.qtest)
+            self.board = Board(self.config.machine_type, qtest=self.config.qtest, mtype=self.config.machine_name)
             self.pci_host = PciHost(self.config.machine_type, self.board.root_bus)
             self.pci_host.install(self.ioports, self.memory)
             self.pcihp = install(self, self.board.root_bus, self.config.machine_type)
@@ -178,6 +179,8 @@ class Machine:
         self.balloon_policy: str | None = None
         #: QEMU's loadable modules are loaded (qom-list-types does it): the SPICE one adds -spice's options
         self.qom_modules_loaded = False
+        #: the QOM tree of a machine without a board (-M none, isapc, ...), built when first asked for
+        self._static_tree: Tree | None = None
         #: VNC clients connected now (query-vnc's ``clients``: VncClientInfo), kept by the VNC server
         self.vnc_clients: list[dict[str, Any]] = []
         self.agent: GuestAgent | None = None
@@ -209,6 +212,14 @@ class Machine:
             yield
         finally:
             self.io_source = before
+
+    def qom_tree(self) -> Tree:
+        """The VM's QOM tree: its board's, or the recorded tree of a machine type without a board."""
+        if self.board is not None:
+            return self.board.tree
+        if self._static_tree is None:
+            self._static_tree = static_tree(self.config.machine_name, self.config.qtest)
+        return self._static_tree
 
     @property
     def cpu_count(self) -> int:
