@@ -4,12 +4,14 @@ and events fakeqemu.machine.migration.state, the VM state fakeqemu.machine.migra
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shlex
 import socket
 import stat
 import subprocess
+import sys
 from typing import TYPE_CHECKING
 
 import trio
@@ -128,6 +130,7 @@ async def outgoing(vm: VM, uri: str, fd: int | None) -> None:
             stream = await _open(uri, fd)
         except OSError as exc:
             mig.cancel_hook = None
+            print(f"qemu-system-x86_64: {_connect_error(uri, exc)}", file=sys.stderr, flush=True)
             mig.failed(_connect_error(uri, exc))
             return
         m = vm.machine
@@ -164,12 +167,22 @@ async def outgoing(vm: VM, uri: str, fd: int | None) -> None:
         except Cut:
             error = "Unable to write to socket: Broken pipe"
         except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-            error = "Unable to write to command: Broken pipe" if uri.startswith("exec:") else f"{exc}"
+            error = write_error(uri, exc)
     mig.cancel_hook = None
     if scope.cancelled_caught:
         mig.cancelled()
     else:
+        print(f"qemu-system-x86_64: {error}", file=sys.stderr, flush=True)  # migrate_fd_error's error_report
         mig.failed(error)
+
+
+def write_error(uri: str, exc: BaseException) -> str:
+    """QEMU's text for a stream that broke under the source: a destination that vanished mid-way
+    (``Unable to write to socket: Broken pipe``, or the peer's reset)."""
+    cause = exc if isinstance(exc, OSError) else exc.__cause__ or exc.__context__
+    errno_ = getattr(cause, "errno", None) or errno.EPIPE
+    channel = "command" if uri.startswith("exec:") else "socket"
+    return f"Unable to write to {channel}: {os.strerror(errno_)}"
 
 
 # --- destination -------------------------------------------------------------------------------------

@@ -213,3 +213,40 @@ def test_stats_progress_at_max_bandwidth_and_migrate_cancel_stops_it(tmp_path: P
             assert dst_proc.popen.wait(20) == 1
         finally:
             src.close()
+
+
+def test_a_destination_that_vanishes_mid_way_fails_the_source_as_qemu_does(tmp_path: Path) -> None:
+    """Measured on QEMU 7.2 (source at 4 kB/s, destination killed once active): MIGRATION failed,
+    ``Unable to write to socket: Broken pipe`` in query-migrate and on stderr, the source runs on."""
+    sock = str(tmp_path / "mig.sock")
+    (tmp_path / "s").mkdir()
+    (tmp_path / "d").mkdir()
+    with (
+        fakeqemu(tmp_path / "s") as src_proc,
+        fakeqemu(tmp_path / "d", "-incoming", f"unix:{sock}") as dst_proc,
+    ):
+        src = client(src_proc.sockets[0])
+        try:
+            assert src.cmd(EVENTS_ON) == b'{"return": {}}'
+            assert "return" in qmp(src, "cont")
+            assert "return" in qmp(src, "migrate-set-parameters", {"max-bandwidth": 4096})
+            src.send(json.dumps({"execute": "migrate", "arguments": {"uri": f"unix:{sock}"}}).encode())
+            until(src, "MIGRATION", status="active")
+            dst_proc.popen.kill()
+            dst_proc.popen.wait(20)
+            assert names(until(src, "MIGRATION", status="failed")) == ["MIGRATION:failed"]
+            assert qmp(src, "query-migrate")["return"] == {
+                "status": "failed",
+                "error-desc": "Unable to write to socket: Broken pipe",
+            }
+            assert qmp(src, "query-status")["return"]["status"] == "running"
+            src.send(json.dumps({"execute": "migrate", "arguments": {"uri": f"unix:{sock}"}}).encode())
+            assert names(until(src, "MIGRATION", status="failed")) == ["MIGRATION:setup", "return", "MIGRATION:failed"]
+        finally:
+            src.close()
+        src_proc.popen.terminate()
+        src_proc.popen.wait(20)
+        assert src_proc.stderr_text().splitlines()[:2] == [
+            "qemu-system-x86_64: Unable to write to socket: Broken pipe",
+            f"qemu-system-x86_64: Failed to connect to '{sock}': Connection refused",
+        ]
