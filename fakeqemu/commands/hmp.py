@@ -52,13 +52,15 @@ def _pci_device_text(d: dict[str, Any]) -> str:
             pref_s = " prefetchable" if r.get("prefetch") else ""
             lines.append(f"      BAR{r['bar']}: {width}{pref_s} memory at 0x{addr:08x} [0x{end:08x}].")
     lines.append(f'      id "{d["qdev_id"]}"')
-    return "".join(line + "\r\n" for line in lines)
+    below = "".join(_pci_device_text(c) for c in (bridge or {}).get("devices", []))
+    return "".join(line + "\r\n" for line in lines) + below
 
 
 def info_pci(machine: Machine, args: str) -> str:
     board = machine.board
     if board is None:
         return ""
+    machine.pci_now()
     return "".join(_pci_device_text(d) for d in pci_bus_info(board.root_bus, 0))
 
 
@@ -83,6 +85,7 @@ def info_version(machine: Machine, args: str) -> str:
 
 def info_qtree(machine: Machine, args: str) -> str:
     board = machine.board
+    machine.pci_now()
     return "" if board is None else qtree.info_qtree(board)
 
 

@@ -49,4 +49,5 @@ def query_pci(ctx: Context, args: dict[str, Any]) -> Any:
     board = ctx.machine.board
     if board is None:
         return []
+    ctx.machine.pci_now()
     return [{"bus": 0, "devices": pci_bus_info(board.root_bus, 0)}]

@@ -35,6 +35,7 @@ from fakeqemu.machine.faults import Faults
 from fakeqemu.machine.guest.hotplug import Guest
 from fakeqemu.machine.guest.watchdog import WatchdogDaemon
 from fakeqemu.machine.migration.state import Migration
+from fakeqemu.machine.pci.firmware import SeaBios
 from fakeqemu.machine.pci.host import PciHost
 from fakeqemu.machine.timeline import Timeline
 from fakeqemu.machine.traffic import TrafficLog
@@ -189,6 +190,11 @@ class Machine:
 
             cfg = self.config
             self.agent = GuestAgent(self, cfg.agent_port, cfg.agent_chardev, cfg.agent, cfg.agent_blocked)
+        #: the firmware (SeaBIOS) has yet to set PCI up: it does when the vCPUs first run after a reset,
+        #: under TCG or KVM; the qtest accelerator runs no firmware
+        self.firmware_due = self.pci_host is not None and self.config.accel != "qtest"
+        if self.running:
+            self.run_firmware()
 
     def _cold_plug(self) -> None:
         """The board's USB controller (-usb) and the -device options, in order (the plug path, with storage
@@ -293,6 +299,29 @@ class Machine:
             return
         self.runstate = "running"
         self.events.emit("RESUME")
+        self.run_firmware()
+
+    def run_firmware(self) -> None:
+        """SeaBIOS's PCI set-up (fakeqemu.machine.pci.firmware), once per reset, as the vCPUs start. It is
+        carried out when PCI is first looked at or touched afterwards (config cycles, BAR decoding,
+        query-pci, a hotplug): the same answers, and an idle VM nobody asks keeps no configuration spaces."""
+        if not self.firmware_due or self.pci_host is None:
+            return
+        self.firmware_due = False
+        self.pci_host.pending = self._pci_setup
+
+    def pci_now(self) -> None:
+        """PCI as the firmware has left it by now (before a query or a hotplug reads or changes it)."""
+        if self.pci_host is not None:
+            self.pci_host.settle()
+
+    def _pci_setup(self) -> None:
+        assert self.pci_host is not None
+        mb = self.config.memory_mb << 20
+        split = 0xB0000000 if self.config.machine_type == "q35" else 0xE0000000
+        below = mb if mb < split else (0x80000000 if self.config.machine_type == "q35" else 0xC0000000)
+        host = self.pci_host
+        SeaBios(self.config.machine_type, host.config_read, host.config_write, below, mb - below).run()
 
     def stop(self, state: str = "paused") -> None:
         if not self.running:
@@ -315,10 +344,13 @@ class Machine:
             self.board.reset()
         if self.pci_host is not None:
             self.pci_host.reset()
+            self.pci_host.pending = None
+            self.firmware_due = self.config.accel != "qtest"
         self.events.emit("RESET", {"guest": guest, "reason": reason})
         if not self.running and self.runstate not in ("inmigrate", "finish-migrate"):
             # main_loop_should_exit: a VM that is not running after a reset is left in prelaunch
             self.runstate = "prelaunch"
+        self.run_firmware() if self.running else None
         if self.running and not guest:
             # measured on QEMU 7.2: a running VM's firmware (SeaBIOS) answers a warm reset with a reboot
             # of its own, so a second RESET follows the reply

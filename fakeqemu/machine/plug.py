@@ -53,6 +53,8 @@ def _parse_devfn(driver: str, value: str) -> int:
 
 def device_add(machine: Machine, args: dict[str, Any], *, hotplug: bool = True) -> Device:
     """qmp_device_add / qdev_device_add: create, check, realize and plug a device; returns it."""
+    if hotplug:
+        machine.pci_now()  # the firmware's set-up comes before what the guest's OS does with a new device
     dev_id = args.get("id")
     if dev_id is not None and not isinstance(dev_id, str):
         dev_id = None

@@ -101,7 +101,7 @@ class ConfigSpace:
                 continue
             value = self.u32(off)
             if value & 1:
-                size = (~(mask | 3) + 1) & 0xFFFFFFFF
+                size = (~(mask & ~3) + 1) & 0xFFFFFFFF  # the flag bits are read-only (0 in wmask)
                 addr = value & ~3 & 0xFFFFFFFF & ~(size - 1)
                 on = command & COMMAND_IO and addr and addr + size <= 0x10000
                 out.append(Bar(i, True, addr if on else UNMAPPED, size, False, False))
@@ -113,7 +113,7 @@ class ConfigSpace:
                 full_mask |= int.from_bytes(self.wmask[off + 4 : off + 8], "little") << 32
                 value |= self.u32(off + 4) << 32
             bits = 64 if mem64 else 32
-            size = (~(full_mask | 0xF) + 1) & ((1 << bits) - 1)
+            size = (~(full_mask & ~0xF) + 1) & ((1 << bits) - 1)
             addr = value & ~0xF & ~(size - 1) & ((1 << bits) - 1)
             on = command & COMMAND_MEMORY and addr and size and (mem64 or addr + size - 1 < 0xFFFFFFFF)
             out.append(Bar(i, False, addr if on else UNMAPPED, size, mem64, bool(value & 8)))
@@ -126,23 +126,43 @@ class ConfigSpace:
         """(primary, secondary, subordinate)."""
         return self.data[0x18], self.data[0x19], self.data[0x1A]
 
+    def ranges(self) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+        """A bridge's I/O, memory and prefetchable (base, limit) as its registers say
+        (pci_bridge_get_base/limit), decoding on or off."""
+        io_base = (self.data[0x1C] & 0xF0) << 8
+        io_limit = ((self.data[0x1D] & 0xF0) << 8) | 0xFFF
+        if self.data[0x1C] & 0xF == 1:
+            io_base |= self.u16(0x30) << 16
+            io_limit |= self.u16(0x32) << 16
+        mem = ((self.u16(0x20) & 0xFFF0) << 16, ((self.u16(0x22) & 0xFFF0) << 16) | 0xFFFFF)
+        pref_base = (self.u16(0x24) & 0xFFF0) << 16
+        pref_limit = ((self.u16(0x26) & 0xFFF0) << 16) | 0xFFFFF
+        if self.u16(0x24) & 0xF == 1:
+            pref_base |= self.u32(0x28) << 32
+            pref_limit |= self.u32(0x2C) << 32
+        return (io_base, io_limit), mem, (pref_base, pref_limit)
+
     def windows(self) -> list[tuple[bool, int, int]]:
         """The forwarding windows of a bridge as (io, base, limit), only while it decodes that space."""
         command = self.u16(COMMAND)
+        io, mem, pref = self.ranges()
         out: list[tuple[bool, int, int]] = []
         if command & COMMAND_IO:
-            base = (self.data[0x1C] & 0xF0) << 8
-            limit = ((self.data[0x1D] & 0xF0) << 8) | 0xFFF
-            if self.data[0x1C] & 0xF == 1:
-                base |= self.u16(0x30) << 16
-                limit |= self.u16(0x32) << 16
-            out.append((True, base, limit))
+            out.append((True, *io))
         if command & COMMAND_MEMORY:
-            out.append((False, (self.u16(0x20) & 0xFFF0) << 16, ((self.u16(0x22) & 0xFFF0) << 16) | 0xFFFFF))
-            base = (self.u16(0x24) & 0xFFF0) << 16
-            limit = ((self.u16(0x26) & 0xFFF0) << 16) | 0xFFFFF
-            if self.u16(0x24) & 0xF == 1:
-                base |= self.u32(0x28) << 32
-                limit |= self.u32(0x2C) << 32
-            out.append((False, base, limit))
+            out += [(False, *mem), (False, *pref)]
         return out
+
+    def rom_size(self) -> int:
+        """The expansion ROM's size (0: none), from the bits its register lets a write change."""
+        off = 0x38 if self.is_bridge else 0x30
+        mask = int.from_bytes(self.wmask[off : off + 4], "little") & 0xFFFFF800
+        return (~mask + 1) & 0xFFFFFFFF if mask else 0
+
+    def rom_address(self, size: int) -> int:
+        """The expansion ROM's address while enabled and memory decoding is on (pci_bar_address)."""
+        reg = self.u32(0x38 if self.is_bridge else 0x30)
+        if not self.u16(COMMAND) & COMMAND_MEMORY or not reg & 1:
+            return UNMAPPED
+        addr = reg & ~(size - 1) & 0xFFFFFFFF
+        return addr if addr and addr + size - 1 < 0xFFFFFFFF else UNMAPPED

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from fakeqemu.machine.core.pciconfig import ConfigSpace
 from fakeqemu.machine.core.qom import Obj
 
 if TYPE_CHECKING:
@@ -185,7 +186,59 @@ class PCIDevice(Device):
         info["slot"] = self.slot
         info["function"] = self.function
         info["qdev_id"] = self.id or ""
+        fn = self.pci_function
+        if fn is not None:  # what a guest (or the firmware) programmed: qmp_query_pci_device reads it live
+            self._programmed(info, fn.config)
+        elif not self.has_rom and "regions" in info:
+            info["regions"] = [r for r in info["regions"] if r["bar"] != 6]
         return info
+
+    @property
+    def has_rom(self) -> bool:
+        """Whether the function shows its option ROM as a BAR (``romfile=`` empty or ``rombar=0``: not)."""
+        props = self.user_props
+        return props.get("romfile") != "" and str(props.get("rombar", 1)) not in ("0", "False")
+
+    def _programmed(self, info: dict[str, Any], config: ConfigSpace) -> None:
+        """The entry's live parts from the function's configuration space: IDs, interrupt line, BARs
+        (with their addresses), a bridge's bus numbers and windows and the devices behind it."""
+        ident = dict(info["id"])
+        ident.update(vendor=config.u16(0), device=config.u16(2))
+        if "subsystem" in ident:
+            ident.update({"subsystem-vendor": config.u16(0x2C), "subsystem": config.u16(0x2E)})
+        info["id"] = ident
+        if "irq" in info:
+            info["irq"] = config.u8(0x3C)
+        regions: list[dict[str, Any]] = []
+        for bar in config.bars():
+            region: dict[str, Any] = {"bar": bar.index, "type": "io" if bar.io else "memory"}
+            region.update(address=bar.address, size=bar.size)
+            if not bar.io:
+                region.update(prefetch=bar.prefetch, mem_type_64=bar.mem64)
+            regions.append(region)
+        rom = config.rom_size()
+        if rom:
+            regions.append(
+                {"bar": 6, "type": "memory", "address": config.rom_address(rom), "size": rom}
+                | {"prefetch": False, "mem_type_64": False}
+            )
+        if "regions" in info:
+            info["regions"] = regions
+        bridge = info.get("pci_bridge")
+        if bridge is None:
+            return
+        primary, secondary, subordinate = config.bus_numbers()
+        io, mem, pref = config.ranges()
+        bus = dict(bridge["bus"])
+        bus.update(number=primary, secondary=secondary, subordinate=subordinate)
+        for key, (base, limit) in (("io_range", io), ("memory_range", mem), ("prefetchable_range", pref)):
+            bus[key] = {**bus[key], "base": base, "limit": limit}
+        new_bridge: dict[str, Any] = {"bus": bus}
+        child = next((b for b in self.child_buses if isinstance(b, PCIBus)), None)
+        if secondary and child is not None:
+            devices = sorted(child.pci_devices, key=lambda d: d.devfn)
+            new_bridge["devices"] = [d.query_pci(secondary) for d in devices]
+        info["pci_bridge"] = new_bridge
 
 
 class Bus(Obj):

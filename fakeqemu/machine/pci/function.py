@@ -135,6 +135,9 @@ def make_function(kind: str, dev: PCIDevice, behind_port: bool, on_root: bool) -
         data, wmask = bytearray(_bytes(rec["config"], size)), _bytes(rec["wmask"], size)
     if dev.multifunction:
         data[0x0E] |= 0x80
+    if not dev.has_rom:
+        rom = 0x38 if data[0x0E] & 0x7F == 1 else 0x30
+        wmask = wmask[:rom] + bytes(4) + wmask[rom + 4 :]
     config = ConfigSpace(bytes(data), wmask)
     virtio = None
     if rec is not None and "virtio" in rec:

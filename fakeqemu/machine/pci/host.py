@@ -8,7 +8,7 @@ so a function behind a bridge answers only after its bus numbers are set, as in 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from fakeqemu.machine.core.ioport import IoPorts, MemorySpace, PortRegion
 from fakeqemu.machine.core.pciconfig import UNMAPPED
@@ -22,12 +22,21 @@ PCIEXBAR = 0x60
 
 
 class PciHost:
-    __slots__ = ("config_reg", "kind", "root_bus")
+    __slots__ = ("config_reg", "kind", "pending", "root_bus")
 
     def __init__(self, kind: str, root_bus: PCIBus) -> None:
         self.kind = kind
         self.root_bus = root_bus
         self.config_reg = 0
+        #: the firmware's PCI set-up, due since the vCPUs started: done before PCI is next looked at
+        self.pending: Callable[[], None] | None = None
+
+    def settle(self) -> None:
+        """Carry out what the firmware has done by now (see Machine.run_firmware)."""
+        work = self.pending
+        if work is not None:
+            self.pending = None
+            work()
 
     def install(self, ioports: IoPorts, memory: MemorySpace) -> None:
         ioports.map(PortRegion("pci-conf-idx", CONFIG_ADDRESS, 1, self._idx_read, self._idx_write))
@@ -83,12 +92,14 @@ class PciHost:
     # --- configuration access -----------------------------------------------------------------------
 
     def config_read(self, bus_number: int, devfn: int, addr: int, size: int) -> int:
+        self.settle()
         dev = self.find(bus_number, devfn)
         if dev is None:
             return (1 << (8 * size)) - 1
         return self.function(dev).config_read(addr, size)
 
     def config_write(self, bus_number: int, devfn: int, addr: int, size: int, value: int) -> None:
+        self.settle()
         dev = self.find(bus_number, devfn)
         if dev is not None:
             self.function(dev).config_write(addr, size, value)
@@ -140,6 +151,7 @@ class PciHost:
     # --- BARs -----------------------------------------------------------------------------------------
 
     def _memory_region(self, addr: int) -> PortRegion | None:
+        self.settle()
         mm = self._mmcfg()
         if mm is not None and mm[0] <= addr < mm[0] + mm[1]:
             return PortRegion(
@@ -152,6 +164,7 @@ class PciHost:
         return self._bar_region(addr, io=False)
 
     def _bar_region(self, addr: int, io: bool) -> PortRegion | None:
+        self.settle()
         return self._search(self.root_bus, addr, io)
 
     def _search(self, bus: PCIBus, addr: int, io: bool) -> PortRegion | None:
