@@ -72,6 +72,26 @@ def block_stream(ctx: Context, args: dict[str, Any]) -> Any:
     start_job(m, args, top, Stream(m, top, base, args.get("backing-file")), holds)
 
 
+def _commit_end(
+    m: Machine, args: dict[str, Any], key: str, nodes: list[str], files: list[str], not_found: str
+) -> str | None:
+    """block-commit's ``top`` or ``base``, as qmp_block_commit looks it up: ``KEY-node`` (a node that must be
+    one of ``nodes``) or ``KEY`` (the first of ``files`` with that file name); None when neither is given."""
+    if f"{key}-node" in args and key in args:
+        raise GenericError(f"'{key}-node' and '{key}' are mutually exclusive")
+    if f"{key}-node" in args:
+        node = graph.find_node(m, args[f"{key}-node"])
+        if node not in nodes:
+            raise GenericError(f"'{node}' is not in this backing file chain")
+        return node
+    if key in args:
+        found = [n for n in files if graph.filename(m, n) == args[key]]
+        if not found:
+            raise GenericError(not_found.format(args[key]))
+        return found[0]
+    return None
+
+
 @command("block-commit")
 def block_commit(ctx: Context, args: dict[str, Any]) -> Any:
     m = ctx.machine
@@ -82,31 +102,10 @@ def block_commit(ctx: Context, args: dict[str, Any]) -> Any:
     active = graph.root(m, args["device"])
     graph.check_busy(m, active)
     chain = graph.chain(m, active)
-    top = active
-    if "top-node" in args and "top" in args:
-        raise GenericError("'top-node' and 'top' are mutually exclusive")
-    if "top-node" in args:
-        top = graph.find_node(m, args["top-node"])
-        if top not in chain:
-            raise GenericError(f"'{top}' is not in this backing file chain")
-    elif "top" in args:
-        found = [n for n in chain if graph.filename(m, n) == args["top"]]
-        if not found:
-            raise GenericError(f"Top image file {args['top']} not found")
-        top = found[0]
-    if "base-node" in args and "base" in args:
-        raise GenericError("'base-node' and 'base' are mutually exclusive")
+    top = _commit_end(m, args, "top", chain, chain, "Top image file {} not found") or active
     below = chain[chain.index(top) + 1 :]
-    if "base-node" in args:
-        base = graph.find_node(m, args["base-node"])
-        if base not in below and base != top:
-            raise GenericError(f"'{base}' is not in this backing file chain")
-    elif "base" in args:
-        found = [n for n in below if graph.filename(m, n) == args["base"]]
-        if not found:
-            raise GenericError(f"Base '{args['base']}' not found")
-        base = found[0]
-    else:
+    base = _commit_end(m, args, "base", [*below, top], below, "Can't find '{}' in the backing chain")
+    if base is None:
         base = below[-1] if below else top  # bdrv_find_base: the bottom of the chain
     for n in chain[chain.index(top) : chain.index(base)] if base in chain else []:
         graph.check_busy(m, n, backing_ok=True)
