@@ -11,7 +11,7 @@ import gc
 import os
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -186,6 +186,21 @@ def _apply_machine(cfg: MachineConfig, text: str) -> None:
         cfg.usb = _bool(opts["usb"])
 
 
+def _policy_check(key: str) -> Callable[[str], str]:
+    """What checks ``-fakeqemu agent=``, ``power=`` or ``watchdog=`` (its model loaded only when it is given)."""
+    if key == "agent":
+        from fakeqemu.machine.guest.agent import check_agent_policy
+
+        return check_agent_policy
+    if key == "power":
+        from fakeqemu.machine.guest.hotplug import POWER_POLICIES, check_policy
+
+        return lambda value: check_policy(value, POWER_POLICIES, "power")
+    from fakeqemu.machine.guest.watchdog import check_watchdog_policy
+
+    return check_watchdog_policy
+
+
 def _apply_fakeqemu(cfg: MachineConfig, text: str, opts: Options | None = None) -> None:
     for key, value in split_opts(text).items():
         if key in ("http", "http-token", "http-allow-host", "http-insecure") and opts is not None:
@@ -204,26 +219,10 @@ def _apply_fakeqemu(cfg: MachineConfig, text: str, opts: Options | None = None) 
                 raise UsageError(f"-fakeqemu: rcu-grace-ms must be a number, not '{value}'") from None
         elif key == "guest":
             cfg.guest = value
-        elif key == "agent":
-            from fakeqemu.machine.guest.agent import AgentPolicyError, check_agent_policy
-
+        elif key in ("agent", "power", "watchdog"):
             try:
-                cfg.agent = check_agent_policy(value)
-            except AgentPolicyError as exc:
-                raise UsageError(f"-fakeqemu: {exc}") from None
-        elif key == "power":
-            from fakeqemu.machine.guest.hotplug import POWER_POLICIES, PolicyError, check_policy
-
-            try:
-                cfg.power = check_policy(value, POWER_POLICIES, "power")
-            except PolicyError as exc:
-                raise UsageError(f"-fakeqemu: {exc}") from None
-        elif key == "watchdog":
-            from fakeqemu.machine.guest.watchdog import WatchdogPolicyError, check_watchdog_policy
-
-            try:
-                cfg.watchdog = check_watchdog_policy(value)
-            except WatchdogPolicyError as exc:
+                setattr(cfg, key, _policy_check(key)(value))  # MachineConfig.agent, .power, .watchdog
+            except ValueError as exc:  # the models' PolicyError, WatchdogPolicyError
                 raise UsageError(f"-fakeqemu: {exc}") from None
         elif key == "agent-block":
             cfg.agent_blocked = tuple(n for n in value.split(":") if n)

@@ -209,3 +209,13 @@ def test_sigterm_names_its_sender_like_qemu() -> None:
     argv0 = Path(f"/proc/{os.getpid()}/cmdline").read_bytes().split(b"\0")[0].decode()
     assert stderr == f"qemu-system-x86_64: terminating on signal 15 from pid {os.getpid()} ({argv0})\n"
     assert proc.returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("setting", "field", "value"),
+    [("agent=hung", "agent", "hung"), ("power=delay:5", "power", "delay:5"), ("watchdog=pet:3", "watchdog", "pet:3")],
+)
+def test_guest_policies(setting: str, field: str, value: str) -> None:
+    assert getattr(parse_args(["-fakeqemu", setting]).vm.machine, field) == value
+    with pytest.raises(UsageError, match=f"^-fakeqemu: invalid {field} policy 'bogus'"):
+        parse_args(["-fakeqemu", f"{field}=bogus"])
