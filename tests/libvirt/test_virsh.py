@@ -155,11 +155,12 @@ class Libvirt:
 # --- domain XML -------------------------------------------------------------------------------------------
 
 
-def domain_xml(name: str, machine: str, emulator: Path, guest: str) -> str:
-    extra = ""
+def domain_xml(name: str, machine: str, emulator: Path, guest: str, devices: str = "") -> str:
+    """``devices``: more device elements (disks, controllers)."""
+    extra = devices
     if machine == "q35":
         # free root ports: libvirt puts each hot-plugged PCIe device on one
-        extra = "".join(f"<controller type='pci' model='pcie-root-port' index='{i}'/>" for i in (1, 2, 3, 4, 5))
+        extra += "".join(f"<controller type='pci' model='pcie-root-port' index='{i}'/>" for i in (1, 2, 3, 4, 5))
     cmdline = ""
     if guest != "default":
         cmdline = f"<qemu:commandline><qemu:arg value='-fakeqemu'/><qemu:arg value='guest={guest}'/></qemu:commandline>"
