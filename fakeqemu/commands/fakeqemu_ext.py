@@ -7,11 +7,12 @@ the pcihp "up" register clears it), and x-fakeqemu-eject writes the pcihp select
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from fakeqemu.commands.registry import Context, command
 from fakeqemu.machine.core.qdev import Device
-from fakeqemu.machine.guest.agent import AgentPolicyError
 from fakeqemu.machine.guest.hotplug import PolicyError
 from fakeqemu.machine.guest.panic import panic
 from fakeqemu.machine.guest.watchdog import WatchdogPolicyError
@@ -128,10 +129,8 @@ def guest_policy(ctx: Context, args: dict[str, Any]) -> Any:
     device = args.get("device")
     if device is not None and _find_device(ctx, device) is None:
         raise DeviceNotFound(f"Device '{device}' not found")
-    try:
+    with _refused():
         guest.set_policy(str(args["policy"]), device)
-    except PolicyError as exc:
-        raise GenericError(str(exc)) from None
     return guest.describe()
 
 
@@ -146,11 +145,8 @@ def eject(ctx: Context, args: dict[str, Any]) -> Any:
     dev = _find_device(ctx, str(args["id"]))
     if dev is None:
         raise DeviceNotFound(f"Device '{args['id']}' not found")
-    try:
-        with ctx.machine.io_from("x-fakeqemu-eject"):
-            guest.eject_device(dev)
-    except PolicyError as exc:
-        raise GenericError(str(exc)) from None
+    with _refused(), ctx.machine.io_from("x-fakeqemu-eject"):
+        guest.eject_device(dev)
     return {}
 
 
@@ -158,10 +154,8 @@ def eject(ctx: Context, args: dict[str, Any]) -> Any:
 def power(ctx: Context, args: dict[str, Any]) -> Any:
     """What the guest OS does on shutdown: prompt, delay:<ms>, ignore (the power button), hang."""
     guest = ctx.machine.guest
-    try:
+    with _refused():
         guest.set_power(str(args["policy"]))
-    except PolicyError as exc:
-        raise GenericError(str(exc)) from None
     return guest.describe()
 
 
@@ -170,10 +164,8 @@ def watchdog(ctx: Context, args: dict[str, Any]) -> Any:
     """The guest's watchdog daemon: off, pet[:<s>], hang[:<s>]; without a policy, what it does now."""
     daemon = ctx.machine.watchdog_daemon
     if "policy" in args:
-        try:
+        with _refused():
             daemon.set_policy(str(args["policy"]))
-        except WatchdogPolicyError as exc:
-            raise GenericError(str(exc)) from None
     return daemon.describe()
 
 
@@ -200,11 +192,18 @@ def agent(ctx: Context, args: dict[str, Any]) -> Any:
             raise GenericError("Invalid parameter type for 'addresses', expected: string")
         ga.net.addresses[device] = [a for a in addresses.split(",") if a]
     if "policy" in args:
-        try:
+        with _refused():
             ga.set_policy(str(args["policy"]))
-        except AgentPolicyError as exc:
-            raise GenericError(str(exc)) from None
     return ga.describe()
+
+
+@contextlib.contextmanager
+def _refused() -> Iterator[None]:
+    """A policy the guest model refuses (its PolicyError, WatchdogPolicyError) answered as a GenericError."""
+    try:
+        yield
+    except (PolicyError, WatchdogPolicyError) as exc:
+        raise GenericError(str(exc)) from None
 
 
 def _find_device(ctx: Context, dev_id: str) -> Device | None:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fakeqemu.machine.core.events import Event
-from fakeqemu.machine.guest.hotplug import PolicyError, check_policy, delay_ms
+from fakeqemu.machine.guest.hotplug import check_policy, delay_ms
 from fakeqemu.qmp.errors import GenericError, QMPError
 from fakeqemu.qmp.schema import Schema
 from fakeqemu.recorded import document
@@ -65,9 +65,6 @@ DISK_STATS = (
     "discard-ios", "discard-merges", "flush-ios", "read-ticks", "write-ticks", "discard-ticks", "flush-ticks",
     "ios-pgr", "total-ticks", "weight-ticks",
 )  # fmt: skip
-
-
-AgentPolicyError = PolicyError
 
 
 def check_agent_policy(policy: str) -> str:
