@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 from fakeqemu import __version__
 from fakeqemu.cli import limits, traceopts
 from fakeqemu.cli.chardevs import parse_legacy, parse_socket
+from fakeqemu.cli.devicehelp import wants_help
 from fakeqemu.cli.lifecycle import MonitorSockets, PidFile, StartupError, ignore_signals
-from fakeqemu.cli.qemuopts import UsageError, device_opts, parse_bytes, parse_memory, split_opts
+from fakeqemu.cli.qemuopts import UsageError, device_opts, flag_warnings, parse_bytes, parse_memory, split_opts
 from fakeqemu.machine.block import locks
-from fakeqemu.machine.config import MachineConfig
+from fakeqemu.machine.config import IDENTIFIER, MachineConfig
 from fakeqemu.server.backends import BackendError, OpenBackends, open_chardev, open_spice, open_vnc
 from fakeqemu.server.chardev import ChardevError, Endpoint, connect, is_listening
 from fakeqemu.server.signals import block_exit_signals
@@ -316,6 +317,9 @@ def parse_args(argv: Sequence[str]) -> Options:
     mons: list[dict[str, str]] = []
     accels: list[str] = []
     compat_monitors = 0
+    help_request: traceopts.ListAndExit | None = None
+    late_error: UsageError | None = None
+    device_ids: set[str] = set()  # of the QemuOpts-syntax -device options
     i = 0
     while i < len(argv):
         arg = argv[i]
@@ -349,7 +353,10 @@ def parse_args(argv: Sequence[str]) -> Options:
         value = argv[i]
         i += 1
         if name in ("machine", "M"):
-            _apply_machine(cfg, value)
+            try:
+                _apply_machine(cfg, value)
+            except UsageError as exc:  # QEMU selects the machine after it has answered -device help
+                late_error = late_error or exc
         elif name in ("action", "watchdog-action"):
             _apply_actions(cfg, split_opts(value) if name == "action" else {"watchdog": value}, f"{arg} {value}")
         elif name == "name":
@@ -400,22 +407,23 @@ def parse_args(argv: Sequence[str]) -> Options:
                     cfg.chardevs.append(opts["id"])
                     try:
                         sockets[opts["id"]] = replace(parse_socket(opts, opts["id"]), option=f"{arg} {value}")
-                    except ChardevError as exc:
-                        raise UsageError(f"{arg} {value}: {exc}") from None
+                    except ChardevError as exc:  # QEMU opens chardevs after it has answered -device help
+                        late_error = late_error or UsageError(f"{arg} {value}: {exc}")
         elif name == "mon":
             mons.append(split_opts(value, implied="chardev"))
         elif name == "device":
-            _device_help_or_json_addr(arg, value)
             dev = device_opts(value)
+            if not value.startswith("{"):
+                _check_qemuopts_id(arg, value, dev, device_ids)
+                for warning in flag_warnings(value, implied="driver"):
+                    print(f"{PROG}: {arg} {value}: {warning}", file=sys.stderr)
+                if help_request is None and wants_help(dev):
+                    help_request = _device_help(arg, value)
             _agent_port(cfg, dev)
             cfg.devices.append(dev)
             cfg.device_args.append(value)
         elif name == "object":
-            obj = (
-                device_opts(value, "-object")
-                if value.lstrip().startswith("{")
-                else split_opts(value, implied="qom-type")
-            )
+            obj = device_opts(value, "-object") if value.startswith("{") else split_opts(value, implied="qom-type")
             if str(obj.get("qom-type", "")).startswith("memory-backend-") and obj.get("id") != "pc.ram":
                 cfg.memory_objects.append(obj)
         elif name == "global":
@@ -423,7 +431,7 @@ def parse_args(argv: Sequence[str]) -> Options:
         elif name == "accel":
             accels.append(split_opts(value, implied="accel").get("accel", ""))
         elif name == "netdev":
-            nd = device_opts(value, "-netdev") if value.lstrip().startswith("{") else split_opts(value, implied="type")
+            nd = device_opts(value, "-netdev") if value.startswith("{") else split_opts(value, implied="type")
             if "id" not in nd:
                 raise UsageError(f"-netdev {value}: Parameter 'id' is missing")
             cfg.netdevs.append(nd)
@@ -457,6 +465,10 @@ def parse_args(argv: Sequence[str]) -> Options:
             pass
         else:
             raise UsageError(f"{arg}: invalid option")
+    if help_request is not None:
+        raise help_request
+    if late_error is not None:
+        raise late_error
     if o.vm.qtest is not None:
         cfg.chardevs.append("qtest")
     for mon in mons:
@@ -557,27 +569,30 @@ _WITH_ARG = frozenset(
 )
 
 
-def _device_help_or_json_addr(arg: str, value: str) -> None:
-    """``-device DRIVER,help`` lists the driver's properties and exits 0; a JSON ``addr`` is a devfn
-    number or a string, anything else fails as QEMU's qobject input visitor fails it."""
-    if value.lstrip().startswith("{"):
-        import orjson  # here: a JSON -device is rare, and orjson costs the start-up ~3 ms
-
-        try:
-            spec = orjson.loads(value)
-        except orjson.JSONDecodeError:
-            return  # device_opts reports it
-        if isinstance(spec, dict) and "addr" in spec and type(spec["addr"]) not in (int, str):
-            expected = "expected: integer" if type(spec["addr"]) is float else "expected int or str"
-            raise UsageError(f"{arg} {value}: Invalid parameter type for 'addr', {expected}")
+def _check_qemuopts_id(arg: str, value: str, dev: dict[str, Any], ids: set[str]) -> None:
+    """QemuOpts checks an ``id=`` as it parses the option (opts_create): an identifier (with a hint on the
+    line after), not taken by an earlier option of the same kind."""
+    if "id" not in dev:
         return
-    opts = split_opts(value, implied="driver")
-    if "help" in opts and opts.get("driver") not in (None, "help", "?"):
-        from fakeqemu.cli.devicehelp import device_help
+    if not IDENTIFIER.fullmatch(dev["id"]):
+        raise UsageError(
+            f"{arg} {value}: Parameter 'id' expects an identifier\n"
+            "Identifiers consist of letters, digits, '-', '.', '_', starting with a letter."
+        )
+    if dev["id"] in ids:
+        raise UsageError(f"{arg} {value}: Duplicate ID '{dev['id']}' for device")
+    ids.add(dev["id"])
 
-        text = device_help(opts["driver"])
-        if text is not None:
-            raise traceopts.ListAndExit(text, 0)
+
+def _device_help(arg: str, value: str) -> traceopts.ListAndExit:
+    """``-device help`` (every device) or ``-device DRIVER,help`` (its properties): QEMU prints it once the
+    whole command line is read (qemu_process_help_options) and exits 0, even when the driver is unknown."""
+    from fakeqemu.cli.devicehelp import device_help
+
+    text, error = device_help(split_opts(value, implied="driver")["driver"])
+    if error is not None:
+        return traceopts.ListAndExit(f"{PROG}: {arg} {value}: {error}\n", 0, error=True)
+    return traceopts.ListAndExit(text, 0)
 
 
 def _endpoint(arg: str, value: str, label: str) -> Endpoint:

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from fakeqemu.commands.fds import claim_netdev_fds, release
 from fakeqemu.commands.registry import Context, command
+from fakeqemu.machine.config import IDENTIFIER
 from fakeqemu.qmp.errors import DeviceNotFound, GenericError
-
-_ID = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
 
 
 @command("netdev_add")
 def netdev_add(ctx: Context, args: dict[str, Any]) -> Any:
     netdev_id = args["id"]
-    if not _ID.fullmatch(netdev_id):
+    if not IDENTIFIER.fullmatch(netdev_id):
         raise GenericError("Parameter 'id' expects an identifier")
     table = ctx.machine.backends.netdevs
     if netdev_id in table:

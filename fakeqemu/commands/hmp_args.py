@@ -3,6 +3,8 @@ with backslash escapes) and its usage errors."""
 
 from __future__ import annotations
 
+from fakeqemu.machine.config import IDENTIFIER
+
 C_SPACE = " \t\n\v\f\r"
 
 
@@ -54,5 +56,4 @@ def one_word(cmd: str, args: str) -> str:
 
 def valid_id(text: str) -> bool:
     """id_wellformed: a letter, then letters, digits, '-', '.', '_'."""
-    first = text[:1]
-    return first.isascii() and first.isalpha() and all(c.isascii() and (c.isalnum() or c in "-._") for c in text)
+    return IDENTIFIER.fullmatch(text) is not None

@@ -4,6 +4,7 @@ read and the monitors bound before the machine model is loaded (fakeqemu.machine
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,9 @@ from fakeqemu.machine.faults import Faults
 
 if TYPE_CHECKING:
     from fakeqemu.machine.cpus import Topology
+
+#: what QEMU's id_wellformed accepts as an id (QemuOpts ids, device_add's, netdev_add's)
+IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
 
 
 #: QEMU's run-state actions (set-action, -action, -no-reboot, -no-shutdown, -watchdog-action) and defaults

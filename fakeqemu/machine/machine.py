@@ -197,16 +197,19 @@ class Machine:
             self.run_firmware()
 
     def _cold_plug(self) -> None:
-        """The board's USB controller (-usb) and the -device options, in order (the plug path, with storage
+        """The board's USB controller (-usb) and the -device options, in QEMU's order (the plug path, with storage
         and the block graph, is loaded here: a VM without devices does not need it before its first replies)."""
         from fakeqemu.machine.plug import device_add
 
         texts = self.config.device_args
         for opts in board_usb(self.config.machine_type) if self.config.usb else ():
             device_add(self, opts, hotplug=False)
-        for n, opts in enumerate(self.config.devices):
+        # QEMU creates the -device options in QemuOpts syntax first, then the JSON ones (qemu_create_cli_devices)
+        is_json = [n < len(texts) and texts[n].startswith("{") for n in range(len(self.config.devices))]
+        for n in sorted(range(len(self.config.devices)), key=is_json.__getitem__):
+            opts = self.config.devices[n]
             try:
-                device_add(self, opts, hotplug=False)
+                device_add(self, opts, hotplug=False, from_json=is_json[n])
             except QMPError as exc:
                 raise ColdPlugError(texts[n] if n < len(texts) else str(opts), exc.desc) from None
 

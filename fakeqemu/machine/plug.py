@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from fakeqemu.machine.acpi.pcihp import unplug_in_progress
 from fakeqemu.machine.board import DeviceModel, device_model, recorded
+from fakeqemu.machine.config import IDENTIFIER
 from fakeqemu.machine.core.qdev import Bus, Device, PCIBus, PCIDevice
 from fakeqemu.machine.devices import storage
 from fakeqemu.machine.devices.dimm import DIMM_PROP_TYPES, DIMM_TYPE
@@ -22,7 +23,6 @@ from fakeqemu.qmp.errors import DeviceNotFound, GenericError
 if TYPE_CHECKING:
     from fakeqemu.machine.machine import Machine
 
-_ID = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
 #: the options qdev itself consumes; the rest are device properties
 _QDEV_KEYS = ("driver", "bus", "id")
 
@@ -51,22 +51,27 @@ def _parse_devfn(driver: str, value: str) -> int:
     raise GenericError(f"Property '{driver}.addr' doesn't take value '{value}'")
 
 
-def device_add(machine: Machine, args: dict[str, Any], *, hotplug: bool = True) -> Device:
-    """qmp_device_add / qdev_device_add: create, check, realize and plug a device; returns it."""
+def device_add(machine: Machine, args: dict[str, Any], *, hotplug: bool = True, from_json: bool = False) -> Device:
+    """qmp_device_add / qdev_device_add: create, check, realize and plug a device; returns it.
+
+    ``from_json``: a JSON ``-device`` (qdev_device_add_from_qdict with from_json): no QemuOpts in between,
+    so the id is any string, a driver or bus that is not a string is absent, and property values are
+    checked against their types strictly (json_text)."""
     if hotplug:
         machine.pci_now()  # the firmware's set-up comes before what the guest's OS does with a new device
     dev_id = args.get("id")
     if dev_id is not None and not isinstance(dev_id, str):
         dev_id = None
-    if dev_id is not None and not _ID.fullmatch(dev_id):
+    if dev_id is not None and not from_json and not IDENTIFIER.fullmatch(dev_id):
         raise GenericError("Parameter 'id' expects an identifier")
     opts: dict[str, str] = {}
     for key, value in args.items():
-        if key == "id":
+        if key == "id" or (from_json and key in ("driver", "bus") and not isinstance(value, str)):
             continue
         text = option_string(value)
-        if text is not None:
-            opts[key] = text
+        if text is not None or from_json:  # from JSON, a null, list or object is checked (and refused) below
+            opts[key] = text or ""
+    raw = args if from_json else None
     driver = opts.get("driver")
     if driver is None:
         raise GenericError("Parameter 'driver' is missing")
@@ -82,7 +87,7 @@ def device_add(machine: Machine, args: dict[str, Any], *, hotplug: bool = True) 
     if hotplug and model.hotplug_error is not None and "pluggable device type" in model.hotplug_error["desc"]:
         raise GenericError(model.hotplug_error["desc"])
     if not model.on_pci:
-        return bus_device_add(machine, model, dev_id, opts, hotplug)
+        return bus_device_add(machine, model, dev_id, opts, hotplug, raw)
     bus_name = opts.get("bus")
     if bus_name is not None:
         bus = board.find_bus(bus_name)
@@ -103,10 +108,12 @@ def device_add(machine: Machine, args: dict[str, Any], *, hotplug: bool = True) 
         if key in _QDEV_KEYS:
             continue
         if key == "addr":
-            devfn = _parse_devfn(driver, text)
+            strict = raw is not None and not isinstance(raw[key], str)
+            devfn = _json_devfn(raw[key]) if raw is not None and strict else _parse_devfn(driver, text)
         elif key not in known:
             raise GenericError(f"Property '{driver}.{key}' not found")
         else:
+            text = text if raw is None else json_text(key, known[key], raw[key])
             typed[key] = _check_value(model, key, known[key], text)
     multifunction = opts.get("multifunction", "off") in _TRUE
     if driver == "pci-bridge" and int(opts.get("chassis_nr", "0") or 0) == 0:
@@ -180,20 +187,26 @@ def _child_bus_handlers(dev: Device, hotplug: bool) -> None:
             sub.hotplug_handler = BusHotplug()
 
 
-def _typed_props(model: DeviceModel, opts: dict[str, str], skip: tuple[str, ...]) -> dict[str, Any]:
+def _typed_props(model: DeviceModel, opts: dict[str, str], raw: dict[str, Any] | None) -> dict[str, Any]:
     known = {p["name"]: p["type"] for p in model.properties}
     typed: dict[str, Any] = {}
     for key, text in opts.items():
-        if key in _QDEV_KEYS or key in skip:
+        if key in _QDEV_KEYS:
             continue
         if key not in known:
             raise GenericError(f"Property '{model.driver}.{key}' not found")
+        text = text if raw is None else json_text(key, known[key], raw[key])
         typed[key] = _check_value(model, key, known[key], text)
     return typed
 
 
 def bus_device_add(
-    machine: Machine, model: DeviceModel, dev_id: str | None, opts: dict[str, str], hotplug: bool
+    machine: Machine,
+    model: DeviceModel,
+    dev_id: str | None,
+    opts: dict[str, str],
+    hotplug: bool,
+    raw: dict[str, Any] | None = None,
 ) -> Device:
     """qdev_device_add for a device on a bus that is not PCI (USB, virtio-serial, HDA, ISA)."""
     board = machine.board
@@ -214,7 +227,7 @@ def bus_device_add(
         raise GenericError(f"Bus '{bus.bus_name}' does not support hotplugging")
     if dev_id is not None and dev_id in board.peripheral.children:
         raise GenericError(f"Duplicate device ID '{dev_id}'")
-    typed = _typed_props(model, opts, ())
+    typed = _typed_props(model, opts, raw)
     if model.driver == "isa-serial" and typed.get("index") in range(len(ISA_SERIAL_PORTS)):
         # isa_serial_realize: the index picks the COM port's I/O base and IRQ
         iobase, irq = ISA_SERIAL_PORTS[typed["index"]]
@@ -287,6 +300,50 @@ _INT_RANGES = {
 _MAC = re.compile(r"[0-9a-fA-F]{1,2}(?::[0-9a-fA-F]{1,2}){5}")
 
 
+#: the QAPI enums device properties use, and their values
+_ENUMS = {
+    "OnOffAuto": ("auto", "on", "off"),
+    "BlockdevOnError": ("report", "ignore", "enospc", "stop", "auto"),
+    "PCIELinkSpeed": ("2_5", "5", "8", "16"),
+    "PCIELinkWidth": ("1", "2", "4", "8", "12", "16", "32"),
+}
+_UINT_BITS = {"uint8": 8, "uint16": 16, "uint32": 32}
+
+
+def json_text(key: str, typ: str, value: Any) -> str:
+    """The strict qobject input visitor (a JSON -device) on a property value: its type checks and errors;
+    returns the value as the text _check_value takes."""
+    if typ == "bool":
+        if not isinstance(value, bool):
+            raise GenericError(f"Invalid parameter type for '{key}', expected: boolean")
+    elif typ in _UINT_BITS or typ in ("uint64", "size"):
+        if not isinstance(value, int) or isinstance(value, bool) or not -(1 << 63) <= value < 1 << 64:
+            raise GenericError(f"Parameter '{key}' expects uint64")
+        value &= (1 << 64) - 1  # a negative number is taken for backward compatibility, modulo 2^64
+        if typ in _UINT_BITS and value >> _UINT_BITS[typ]:
+            raise GenericError(f"Parameter '{key}' expects {typ}_t")
+    elif typ in ("int32", "int", "int64"):
+        if not isinstance(value, int) or isinstance(value, bool) or not -(1 << 63) <= value < 1 << 63:
+            raise GenericError(f"Invalid parameter type for '{key}', expected: integer")
+    elif (typ in ("str", "string") or typ in _ENUMS or typ.startswith("link<")) and not isinstance(value, str):
+        raise GenericError(f"Invalid parameter type for '{key}', expected: string")
+    text = option_string(value)
+    return "" if text is None else text
+
+
+def _json_devfn(value: Any) -> int:
+    """set_pci_devfn on a JSON ``addr`` that is not a string: a devfn number from -1 (any) to 255."""
+    if isinstance(value, float):
+        raise GenericError("Invalid parameter type for 'addr', expected: integer")
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise GenericError("Invalid parameter type for 'addr', expected int or str")
+    if not -(1 << 31) <= value < 1 << 31:
+        raise GenericError("Parameter 'addr' expects int32_t")
+    if not -1 <= value <= 255:
+        raise GenericError("Parameter 'addr' expects a value between -1 and 255")
+    return value
+
+
 def _check_value(model: DeviceModel | None, key: str, typ: str, text: str) -> Any:
     """The keyval visitor's checks of a property value given as a string; returns the typed value."""
     if typ == "bool":
@@ -302,6 +359,8 @@ def _check_value(model: DeviceModel | None, key: str, typ: str, text: str) -> An
         if not lo <= value <= hi:
             raise GenericError(f"Parameter '{key}' expects {typ if typ != 'int' else 'int64'}_t")
         return value
+    if typ in _ENUMS and text not in _ENUMS[typ]:
+        raise GenericError(f"Parameter '{key}' does not accept value '{text}'")
     if typ.startswith("link<"):
         return f"/objects/{text}"  # a backend object named by its id (-object rng-random,id=...)
     if key == "mac" and model is not None:

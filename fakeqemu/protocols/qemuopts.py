@@ -4,9 +4,8 @@ commands whose argument is an option string (device_add, netdev_add, drive_add).
 from __future__ import annotations
 
 
-def split_opts(text: str, implied: str | None = None) -> dict[str, str]:
-    """Parse ``a=b,c=d`` with QEMU's rules: ``,,`` is a literal comma; the first bare item is ``implied``;
-    other bare items are flags set to ``on`` (``nowait`` stays a key of its own)."""
+def _items(text: str) -> list[str]:
+    """The ``,``-separated items of an option string (``,,`` is a literal comma)."""
     items: list[str] = []
     cur: list[str] = []
     i = 0
@@ -23,18 +22,39 @@ def split_opts(text: str, implied: str | None = None) -> dict[str, str]:
             cur.append(ch)
         i += 1
     items.append("".join(cur))
+    return items
+
+
+def split_opts(text: str, implied: str | None = None) -> dict[str, str]:
+    """Parse ``a=b,c=d`` with QEMU's rules: ``,,`` is a literal comma; the first bare item is ``implied``
+    (empty when the string starts with a comma); other bare items are flags, ``noX`` set to ``off`` and the
+    rest to ``on``."""
     opts: dict[str, str] = {}
+    items = _items(text)
     for n, item in enumerate(items):
+        if n == 0 and implied is not None and "=" not in item and (item or len(items) > 1):
+            opts[implied] = item
+            continue
         if not item:
             continue
         key, eq, value = item.partition("=")
         if not eq:
-            if n == 0 and implied is not None:
-                opts[implied] = item
-            elif item.startswith("no") and len(item) > 2:
+            if item.startswith("no"):
                 opts[item[2:]] = "off"
             else:
                 opts[item] = "on"
         else:
             opts[key] = value
     return opts
+
+
+def flag_warnings(text: str, implied: str | None = None) -> list[str]:
+    """QemuOpts' warnings for the bare flags of an option string (all but ``help`` and ``?``), as
+    opts_parse prints them before it goes on."""
+    out = []
+    for n, item in enumerate(_items(text)):
+        if not item or "=" in item or (n == 0 and implied is not None) or item in ("help", "?"):
+            continue
+        key, value = (item[2:], "off") if item.startswith("no") else (item, "on")
+        out.append(f"warning: short-form boolean option '{item}' deprecated\nPlease use {key}={value} instead")
+    return out
