@@ -168,11 +168,26 @@ def changed(before: dict[str, Any], after: dict[str, Any], skip: str) -> dict[st
 def record_board(binary: str, machine: str) -> dict[str, Any]:
     vm = start(binary, machine, [])
     try:
-        return {
+        board = {
             "objects": walk(vm, "/"),
             "query-pci": vm.ok("query-pci"),
             "info-pci": vm.ok("human-monitor-command", {"command-line": "info pci"}),
             "info-qtree": vm.ok("human-monitor-command", {"command-line": "info qtree"}),
+        }
+    finally:
+        vm.close()
+    board["without-qtest"] = record_without_qtest(binary, machine)
+    return board
+
+
+def record_without_qtest(binary: str, machine: str) -> dict[str, Any]:
+    """The qom-list replies of the objects that hold the qtest object and its chardev, with QEMU started
+    without -qtest: the property table never had that child, so other properties may sit elsewhere in it."""
+    vm = Qemu(binary, ["-M", machine, "-display", "none", "-nodefaults", "-S"])
+    try:
+        return {
+            parent: [[p["name"], p["type"]] for p in vm.ok("qom-list", {"path": parent})]
+            for parent in ("/machine", "/chardevs")
         }
     finally:
         vm.close()
@@ -396,7 +411,14 @@ def main() -> int:
     ap.add_argument("--only-types", action="store_true", help="re-record only the type and bridge tables")
     ap.add_argument("--only-cold", action="store_true", help="re-record only the cold-plugged drivers")
     ap.add_argument("--driver", action="append", help="with --only-cold: only this driver (repeatable)")
+    ap.add_argument("--only-without-qtest", action="store_true", help="re-record only the boards without -qtest")
     opts = ap.parse_args()
+    if opts.only_without_qtest:
+        boards: dict[str, Any] = json.loads(opts.out.read_text())
+        for machine in ("pc", "q35"):
+            boards["boards"][machine]["without-qtest"] = record_without_qtest(opts.binary, machine)
+        opts.out.write_text(json.dumps(boards, indent=None, separators=(",", ":")) + "\n")
+        return 0
     if opts.only_cold:
         cold: dict[str, Any] = json.loads(opts.out.read_text())
         for machine in ("pc", "q35"):

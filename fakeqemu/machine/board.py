@@ -270,16 +270,22 @@ def board_objects(kind: str, qtest: bool = True, mtype: str = "") -> Mapping[str
     objects: Mapping[str, Any] = recorded()["boards"][kind]["objects"]
     if mtype:
         objects = machine_types.patched(objects, mtype)
-    return objects if qtest else without_qtest(objects)
+    return objects if qtest else without_qtest(objects, recorded()["boards"][kind]["without-qtest"])
 
 
-def without_qtest(objects: Mapping[str, Any]) -> Mapping[str, Any]:
-    """Recorded objects (recorded under -qtest) as QEMU has them without -qtest."""
+def without_qtest(objects: Mapping[str, Any], orders: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
+    """Recorded objects (recorded under -qtest) as QEMU has them without -qtest. Their parents' property
+    tables never held the qtest objects, so other properties may sit elsewhere in them: ``orders`` has the
+    qom-list replies of those parents recorded without -qtest (tools/record_machine.py), taken where they
+    list the same properties."""
     out = {p: o for p, o in objects.items() if not any(p == q or p.startswith(q + "/") for q in QTEST_PATHS)}
     for path in QTEST_PATHS:
         parent, _, name = path.rpartition("/")
-        rec = out[parent]
-        out[parent] = {**rec, "props": [pr for pr in rec["props"] if pr[0] != name]}
+        props = [pr for pr in out[parent]["props"] if pr[0] != name]
+        order = (orders or {}).get(parent)
+        if order is not None and sorted(map(tuple, order)) == sorted(map(tuple, props)):
+            props = order
+        out[parent] = {**out[parent], "props": props}
     return out
 
 
