@@ -533,6 +533,8 @@ class Board:
             # qemu_macaddr_default_if_unset: the next address of a per-VM counter
             user["mac"] = f"52:54:00:12:34:{self.next_mac & 0xFF:02x}"
             self.next_mac += 1
+        if user.get("romfile") == "" and "romsize" not in user and model.on_pci:
+            user["romsize"] = 0xFFFFFFFF  # no ROM loaded: romsize keeps its default (QEMU sets it on load)
         dev.user_props = {**(model.arg_defaults or {}), **user}
         dev.qtree = model.qtree
         for rel, obj in made.items():

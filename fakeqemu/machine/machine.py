@@ -138,7 +138,7 @@ class Machine:
         self.memdevs = Memory(self)
         if self.config.machine_type in ("pc", "q35"):
             self.board = Board(self.config.machine_type, qtest=self.config.qtest, mtype=self.config.machine_name)
-            self.pci_host = PciHost(self.config.machine_type, self.board.root_bus)
+            self.pci_host = PciHost(self.config.machine_type, self.board.root_bus, self.board.tree)
             self.pci_host.install(self.ioports, self.memory)
             self.pcihp = install(self, self.board.root_bus, self.config.machine_type)
             if self.pcihp is not None:

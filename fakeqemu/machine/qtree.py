@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from fakeqemu.machine.board import Board, recorded
-from fakeqemu.machine.core.qdev import Bus, Device, PCIDevice
+from fakeqemu.machine.core.qdev import Bus, Device, PCIBus, PCIDevice
 
 _PROP = re.compile(r"^(\s+)([\w.-]+) = (.*)$")
 
@@ -26,6 +26,73 @@ def _format(template: str, value: Any) -> str:
     if template.startswith('"'):
         return f'"{value}"'
     return str(value)
+
+
+_CLASS_ADDR = re.compile(r"addr [0-9a-f]{2}:[0-9a-f]{2}\.[0-7]")
+_PCI_ID = re.compile(r"pci id [0-9a-f]{4}:[0-9a-f]{4} \(sub [0-9a-f]{4}:[0-9a-f]{4}\)")
+_MASK64 = 0xFFFFFFFFFFFFFFFF
+
+
+def pci_lines(template: str, bars: list[str], dev: PCIDevice, bus_number: int) -> list[str]:
+    """pcibus_dev_print: the class line (address, IDs) and a line per BAR: the recorded ones (``template``,
+    ``bars``) until the device has a configuration space, then from it (what the guest or the firmware
+    programmed), through its query-pci entry."""
+    line = _CLASS_ADDR.sub(f"addr {bus_number:02x}:{dev.slot:02x}.{dev.function:x}", template)
+    if dev.pci_function is None:
+        return [line, *(b for b in bars if dev.has_rom or not b.lstrip().startswith("bar 6:"))]
+    info = dev.query_pci(bus_number)
+    ident = info["id"]
+    sub = f"{ident.get('subsystem-vendor', 0):04x}:{ident.get('subsystem', 0):04x}"
+    line = _PCI_ID.sub(f"pci id {ident['vendor']:04x}:{ident['device']:04x} (sub {sub})", line)
+    indent = template[: len(template) - len(template.lstrip())]
+    out = [line]
+    for r in info.get("regions", []):
+        addr, end = r["address"] & _MASK64, (r["address"] + r["size"] - 1) & _MASK64
+        out.append(f"{indent}bar {r['bar']}: {'i/o' if r['type'] == 'io' else 'mem'} at 0x{addr:x} [0x{end:x}]")
+    return out
+
+
+def secondary_number(dev: Device) -> int:
+    """pci_bus_num of a bridge's bus: its secondary bus number as programmed (0 until then)."""
+    fn = dev.pci_function if isinstance(dev, PCIDevice) else None
+    return fn.config.bus_numbers()[1] if fn is not None else 0
+
+
+def _live(board: Board, owner: str, name: str) -> int | None:
+    """A property the firmware changes (PIIX4's SMBus base, q35's MMCONFIG base), from the VM's tree."""
+    obj = board.tree.resolve("/machine/q35") if owner == "q35" else None
+    if owner != "q35":
+        obj = next((d for d in board.root_bus.pci_devices if d.type == owner), None)
+    return None if obj is None else int(board.tree.get(obj, name))
+
+
+def live_board_lines(board: Board, lines: list[str]) -> list[str]:
+    """The board's own PCI devices (all on the root bus) in its recorded text, with their live lines (and
+    PIIX4's SMBus base, which the firmware moves)."""
+    live = {"smb_io_base": _live(board, "PIIX4_PM", "smb_io_base"), "MCFG": _live(board, "q35", "MCFG")}
+    for n, line in enumerate(lines):
+        m = _PROP.match(line)
+        value = live.get(m.group(2)) if m is not None else None
+        if m is not None and value is not None:
+            signed = value - (1 << 64) if value >= 1 << 63 else value
+            lines[n] = f"{m.group(1)}{m.group(2)} = {signed} (0x{value:x})"
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        m = re.search(r"class .*, addr 00:([0-9a-f]{2})\.([0-7]), pci id", line)
+        dev = board.root_bus.find_devfn(int(m.group(1), 16) << 3 | int(m.group(2))) if m else None
+        if dev is None:
+            out.append(line)
+            i += 1
+            continue
+        i += 1
+        bars = []
+        while i < len(lines) and lines[i].lstrip().startswith("bar "):
+            bars.append(lines[i])
+            i += 1
+        out += pci_lines(line, bars, dev, 0)
+    return out
 
 
 def device_lines(dev: Device, bus_number: int = 0) -> list[str]:
@@ -45,13 +112,11 @@ def device_lines(dev: Device, bus_number: int = 0) -> list[str]:
         elif pci is not None and re.fullmatch(r"  addr = [0-9a-f]{2}\.[0-7]", line):
             out.append(f"  addr = {pci.slot:02x}.{pci.function:x}")
         elif pci is not None and line.startswith("  class ") and ", addr " in line:
-            out.append(
-                re.sub(
-                    r"addr [0-9a-f]{2}:[0-9a-f]{2}\.[0-7]",
-                    f"addr {bus_number:02x}:{pci.slot:02x}.{pci.function:x}",
-                    line,
-                )
-            )
+            bars = []
+            while i + 1 < len(lines) and lines[i + 1].startswith("  bar "):
+                bars.append(lines[i + 1])
+                i += 1
+            out += pci_lines(line, bars, pci, bus_number)
         elif template_bus is not None and template_bus in child_buses:
             indent = line[: len(line) - len(line.lstrip())]
             bus = child_buses[template_bus]
@@ -59,7 +124,8 @@ def device_lines(dev: Device, bus_number: int = 0) -> list[str]:
             if i + 1 < len(lines) and lines[i + 1].strip().startswith("type "):
                 out.append(lines[i + 1])
                 i += 1
-            out.extend(f"{indent}  {sub}" for sub in bus_lines(bus, bus_number))
+            number = secondary_number(dev) if isinstance(bus, PCIBus) else bus_number
+            out.extend(f"{indent}  {sub}" for sub in bus_lines(bus, number))
         else:
             m = _PROP.match(line)
             if m is not None and m.group(2) in props:
@@ -81,7 +147,7 @@ def bus_lines(bus: Bus, bus_number: int = 0) -> list[str]:
 
 def info_qtree(board: Board) -> str:
     text: str = recorded()["boards"][board.kind]["info-qtree"]
-    lines = text.split("\r\n")
+    lines = live_board_lines(board, text.split("\r\n"))
     # the board's own buses (pci.0 or pcie.0, isa.0) are in the recorded text: write in what was plugged
     board_buses = [b for b in board.buses() if not b.path.startswith("/machine/peripheral")]
     for bus in board_buses:

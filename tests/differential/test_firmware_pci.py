@@ -1,8 +1,9 @@
-"""Differential: PCI as SeaBIOS leaves it once the VM has run (``-qtest`` without ``-accel qtest``: QEMU runs
-its firmware under TCG). Each script starts the VM running, polls query-pci until the last device SeaBIOS
-sets up shows its BAR (or, on a bare pc, the PM device its interrupt line), then compares query-pci, ``info
-pci`` byte for byte: bus numbers behind bridges and root ports, I/O BARs
-from 0xc000, memory BARs under 0xfec00000, 64-bit prefetchable BARs, bridge windows, interrupt lines."""
+"""Differential: PCI as SeaBIOS leaves it once the VM has run (``-qtest`` without ``-accel qtest``: QEMU
+runs its firmware under TCG). Each script starts the VM running, polls query-pci until the last device
+SeaBIOS sets up shows its BAR (or, on a bare pc, the PM device its interrupt line), then compares query-pci,
+``info pci``, ``info qtree`` and the chipset's QOM properties byte for byte: bus numbers behind bridges and
+root ports, I/O BARs from 0xc000, memory BARs under 0xfec00000, 64-bit prefetchable BARs, bridge windows,
+interrupt lines."""
 
 from __future__ import annotations
 
@@ -24,17 +25,36 @@ Q35_DEVICES = (
 )  # fmt: skip
 
 
-def booted(until: bytes) -> list[Step]:
-    """Wait for the firmware's last write, then what a management tool reads."""
-    return [Poll("query-pci", until), *call("query-pci"), *hmp("info pci")]
+def booted(until: bytes, *qom: tuple[str, str]) -> list[Step]:
+    """Wait for the firmware's last write, then what a management tool reads (and QOM properties the
+    chipset's registers set)."""
+    steps: list[Step] = [Poll("query-pci", until), *call("query-pci"), *hmp("info pci", "info qtree")]
+    for path, prop in qom:
+        steps += call("qom-get", {"path": path, "property": prop})
+    return steps
+
+
+PIIX4_PM = "/machine/unattached/device[18]"
+ICH9_LPC = "/machine/unattached/device[2]"
 
 
 SCRIPTS: list[Script] = [
-    script("firmware-pc-bare", booted(b'"irq": 9'), machine="pc", paused=False),
+    script(
+        "firmware-pc-bare",
+        booted(b'"irq": 9', (PIIX4_PM, "pm_io_base"), (PIIX4_PM, "smb_io_base")),
+        machine="pc",
+        paused=False,
+    ),
     script("firmware-pc-bridge", booted(b'"address": 49152'), machine="pc", paused=False, extra_args=PC_DEVICES),
     script(
         "firmware-q35-root-ports",
-        booted(b'"address": 4271898624'),
+        booted(
+            b'"address": 4271898624',
+            ("/machine/q35", "MCFG"),
+            ("/machine/q35", "mcfg_size"),
+            (ICH9_LPC, "pm_io_base"),
+            (ICH9_LPC, "gpe0_blk"),
+        ),
         machine="q35",
         paused=False,
         extra_args=Q35_DEVICES,

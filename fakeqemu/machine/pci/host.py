@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator
 from fakeqemu.machine.core.ioport import IoPorts, MemorySpace, PortRegion
 from fakeqemu.machine.core.pciconfig import UNMAPPED
 from fakeqemu.machine.core.qdev import PCIBus, PCIDevice
+from fakeqemu.machine.core.qom import Tree
+from fakeqemu.machine.pci import chipset
 from fakeqemu.machine.pci.function import PciFunction, make_function
 
 CONFIG_ADDRESS = 0xCF8
@@ -22,11 +24,13 @@ PCIEXBAR = 0x60
 
 
 class PciHost:
-    __slots__ = ("config_reg", "kind", "pending", "root_bus")
+    __slots__ = ("config_reg", "kind", "pending", "root_bus", "tree")
 
-    def __init__(self, kind: str, root_bus: PCIBus) -> None:
+    def __init__(self, kind: str, root_bus: PCIBus, tree: Tree | None = None) -> None:
         self.kind = kind
         self.root_bus = root_bus
+        #: the VM's QOM tree, for the registers whose writes change QOM properties (fakeqemu.machine.pci.chipset)
+        self.tree = tree
         self.config_reg = 0
         #: the firmware's PCI set-up, due since the vCPUs started: done before PCI is next looked at
         self.pending: Callable[[], None] | None = None
@@ -103,6 +107,8 @@ class PciHost:
         dev = self.find(bus_number, devfn)
         if dev is not None:
             self.function(dev).config_write(addr, size, value)
+            if self.tree is not None:
+                chipset.config_written(self.tree, dev, addr, size)
 
     def _idx_read(self, offset: int, size: int) -> int:
         return self.config_reg  # a narrower read gets its low bytes (measured)
