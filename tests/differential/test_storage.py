@@ -220,6 +220,12 @@ SCRIPTS += [
     ),
 ]
 
+SCRIPTS += [
+    script("usb-storage", *call("query-block"), *call("query-blockstats"),
+           extra_args=["-device", "qemu-xhci,id=usb", *disk(1),
+                       *dev(driver="usb-storage", bus="usb.0", port="1", drive="libvirt-1-format", id="ua-disk")]),
+]  # fmt: skip
+
 test_harness_against_qemu, test_differential = differential_tests(SCRIPTS)
 
 # --- start-up refusals --------------------------------------------------------------------------------

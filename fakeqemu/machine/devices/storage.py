@@ -45,10 +45,13 @@ class BlockBackend:
 
 def qdev_name(dev: Device) -> str:
     """blk_get_attached_dev_id: the device's id, or its path (a virtio proxy's block device is its
-    ``virtio-backend`` child, which has no id)."""
+    ``virtio-backend`` child, which has no id; usb-storage's, the SCSI disk on its own bus)."""
     backend = dev.children.get("virtio-backend")
     if backend is not None:
         return backend.path
+    inner = next((d for sub in dev.child_buses for d in sub.devices if "drive" in d.values), None)
+    if inner is not None:
+        return inner.id or inner.path
     return dev.id or dev.path
 
 
