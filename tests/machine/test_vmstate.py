@@ -64,3 +64,16 @@ def test_a_destination_without_the_device_refuses_the_state() -> None:
     dst, _ = pc()
     with pytest.raises(vmstate.MismatchError, match=r"Unknown savevm section or instance '0000:00:04.0/virtio-net' 0"):
         vmstate.check(dst, vmstate.snapshot(src))
+
+
+def test_a_cdrom_tray_stays_open_across() -> None:
+    """ide-cd's tray state subsection: a tray opened on the source is open on the destination."""
+    cd = {"driver": "ide-cd", "id": "cd0", "bus": "ide.1"}
+    src, _ = pc(cd)
+    (blk,) = src.backends.blks
+    blk.tray_open = True
+    state = json.loads(json.dumps(vmstate.snapshot(src)))
+    dst, _ = pc(cd)
+    vmstate.check(dst, state)
+    vmstate.apply(dst, state)
+    assert [(b.tray_open, b.locked) for b in dst.backends.blks] == [(True, False)]

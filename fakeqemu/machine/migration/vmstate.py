@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from fakeqemu.machine.block.bitmaps import Bitmap
 from fakeqemu.machine.core.qdev import PCIDevice
+from fakeqemu.machine.devices import storage
 from fakeqemu.machine.devices.balloon import Balloon, DeviceNotActive, find_balloon
 
 if TYPE_CHECKING:
@@ -78,6 +79,8 @@ def snapshot(m: Machine) -> dict[str, Any]:
         },
         "bitmaps": {n: [vars(b) for b in bms] for n, bms in m.bitmaps.nodes.items()},
         "balloon": None if balloon is None else {"target": balloon.target, "actual": balloon.actual},
+        # ide-cd's and scsi-cd's tray state subsections
+        "trays": {storage.qdev_name(b.dev): [b.tray_open, b.locked] for b in m.backends.blks if b.removable},
         "agent": None
         if m.agent is None
         else {
@@ -115,6 +118,10 @@ def apply(m: Machine, state: dict[str, Any]) -> None:
     for node, bms in state.get("bitmaps", {}).items():
         if node in table:
             m.bitmaps.nodes[node] = [Bitmap(**b) for b in bms]
+    trays = state.get("trays", {})
+    for blk in m.backends.blks:
+        if blk.removable and storage.qdev_name(blk.dev) in trays:
+            blk.tray_open, blk.locked = (bool(v) for v in trays[storage.qdev_name(blk.dev)])
     carried, balloon = state.get("balloon"), _balloon(m)
     if carried is not None and balloon is not None:
         balloon.target, balloon.actual = int(carried["target"]), int(carried["actual"])
