@@ -298,6 +298,18 @@ _INT_RANGES = {
     "int": (-(1 << 63), (1 << 63) - 1),
 }
 _MAC = re.compile(r"[0-9a-fA-F]{1,2}(?::[0-9a-fA-F]{1,2}){5}")
+_SIZE = re.compile(r"\s*(\d+(?:\.\d*)?)\s*([bBkKmMgGtTpPeE]?)")
+
+
+def parse_size(key: str, text: str) -> int:
+    """qemu_strtosz: bytes, or a (fractional) number with a B/K/M/G/T/P/E suffix, below 2^64."""
+    m = _SIZE.fullmatch(text)
+    if m is not None:
+        shift = "bkmgtpe".find(m.group(2).lower()) * 10 if m.group(2) else 0
+        value = float(m.group(1)) * (1 << shift) if "." in m.group(1) else int(m.group(1)) << shift
+        if value < 1 << 64 and (value == int(value)):
+            return int(value)
+    raise GenericError(f"Parameter '{key}' expects size")
 
 
 #: the QAPI enums device properties use, and their values
@@ -361,6 +373,8 @@ def _check_value(model: DeviceModel | None, key: str, typ: str, text: str) -> An
         return value
     if typ in _ENUMS and text not in _ENUMS[typ]:
         raise GenericError(f"Parameter '{key}' does not accept value '{text}'")
+    if typ == "size":
+        return parse_size(key, text)
     if typ.startswith("link<"):
         return f"/objects/{text}"  # a backend object named by its id (-object rng-random,id=...)
     if key == "mac" and model is not None:

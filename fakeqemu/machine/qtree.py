@@ -8,6 +8,7 @@ and the devices behind it.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -15,12 +16,23 @@ from fakeqemu.machine.board import Board, recorded
 from fakeqemu.machine.core.qdev import Bus, Device, PCIBus, PCIDevice
 
 _PROP = re.compile(r"^(\s+)([\w.-]+) = (.*)$")
+#: a size property's value in ``info qtree``: ``4096 (4 KiB)``
+_SIZE = re.compile(r"\d+ \([\d.]+ [KMGTPE]?i?B\)")
+
+
+def size_to_str(value: int) -> str:
+    """QEMU's size_to_str: three significant digits and a binary unit."""
+    exp = math.frexp(value / (1000.0 / 1024.0))[1]
+    i = int((exp - 1) / 10)  # C's division truncates toward zero
+    return f"{value / (1 << (i * 10)):0.3g} {('', 'Ki', 'Mi', 'Gi', 'Ti', 'Pi', 'Ei')[i]}B"
 
 
 def _format(template: str, value: Any) -> str:
     """A property value written the way the template's line writes its value."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, int) and _SIZE.fullmatch(template):
+        return f"{value} ({size_to_str(value)})"
     if isinstance(value, int):
         return f"{value} (0x{value & 0xFFFFFFFFFFFFFFFF:x})" if "(0x" in template else str(value)
     if template.startswith('"'):

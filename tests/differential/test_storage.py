@@ -129,6 +129,8 @@ def legacy_drive_goes_with_its_device() -> list[Step]:
     name is QEMU's count of nodes made so far, ``#blockNNN``: only what is left is compared.)"""
     return [
         *call("qom-get", {"path": "/machine/peripheral/hd0", "property": "drive"}),
+        *call("qom-get", {"path": "/machine/peripheral/hd0", "property": "device_id"}),
+        *call("qom-get", {"path": "/machine/peripheral/hd1", "property": "device_id"}),
         *call("device_del", {"id": "hd0"}),
         WaitEvent("DEVICE_DELETED"),
         *call("device_del", {"id": "hd1"}),
@@ -221,6 +223,12 @@ SCRIPTS += [
 ]
 
 SCRIPTS += [
+    script("block-sizes", *call("human-monitor-command", {"command-line": "info qtree"}),
+           *call("qom-get", {"path": "/machine/peripheral/hd0", "property": "logical_block_size"}),
+           extra_args=[*SCSI, *disk(1),
+                       *dev(driver="scsi-hd", bus="scsi0.0", drive="libvirt-1-format", id="hd0",
+                            logical_block_size=4096, physical_block_size=4096, serial="S123", wwn=0x5000C50015EA71AC),
+                       "-device", "ide-cd,bus=ide.1,id=cd0,model=MyCD,serial=XYZ,discard_granularity=0"]),
     script("usb-storage", *call("query-block"), *call("query-blockstats"),
            extra_args=["-device", "qemu-xhci,id=usb", *disk(1),
                        *dev(driver="usb-storage", bus="usb.0", port="1", drive="libvirt-1-format", id="ua-disk")]),
@@ -247,6 +255,13 @@ COLD = [
     ["-M", "q35", "-device", "ide-cd,id=a,bus=ide.0,unit=1"],
     ["-M", "q35", "-device", "ide-cd,id=a,bus=ide.6"],
     ["-M", "q35", "-device", "ide-cd,id=a", "-device", "ide-cd,id=b"],
+    ["-M", "pc", *SCSI, *NULL, "-device", "scsi-hd,drive=d,id=hd0,logical_block_size=abc"],
+    ["-M", "pc", *SCSI, "-device", "scsi-cd,id=a,scsi-id=300"],
+    ["-M", "pc", *SCSI, "-device", "scsi-cd,id=a,lun=20000"],
+    ["-M", "pc", *SCSI, "-device", "scsi-cd,id=a,channel=1"],
+    ["-M", "pc", *SCSI, "-device", "scsi-hd,id=a"],
+    ["-M", "pc", "-device", "scsi-cd,id=a"],
+    ["-M", "pc", *SCSI, "-device", "scsi-cd,id=a,bus=ide.0"],
 ]  # fmt: skip
 
 

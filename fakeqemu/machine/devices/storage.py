@@ -84,6 +84,13 @@ def prepare(m: Machine, model: DeviceModel, bus: Bus, typed: dict[str, Any], opt
         _ide(m, model, bus, typed)
     elif model.bus_type == "SCSI":
         _scsi(bus, typed)
+        if "device_id" in model.objects[""]["values"] and not typed.get("device_id"):
+            # scsi_realize: the serial, else the backend's name (a -drive id)
+            entry = m.backends.blockdevs.get(opts.get("drive", ""), {})
+            drive_id = entry.get("options", {}).get("id") if not entry.get("anonymous") else None
+            device_id = typed.get("serial") or drive_id
+            if device_id:
+                typed["device_id"] = device_id
     if "cyls" in model.objects[""]["values"]:
         geo = geometry(m, opts.get("drive"))
         for key, value in geo.items():
