@@ -19,6 +19,7 @@ from fakeqemu.commands import (  # noqa: F401
     probe,
     qdev,
     qom,
+    queries,
     reopen,
     snapshots,
     trace,

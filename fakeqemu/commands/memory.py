@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fakeqemu.commands.queries import recorded
 from fakeqemu.commands.registry import Context, command
 from fakeqemu.qmp.errors import GenericError
 
@@ -45,6 +46,8 @@ def query_memory_devices(ctx: Context, args: dict[str, Any]) -> Any:
 def query_acpi_ospm_status(ctx: Context, args: dict[str, Any]) -> Any:
     """The memory slots, then the modern CPU hotplug block's CPUs (piix4_ospm_status, ich9_pm_ospm_status)."""
     machine = ctx.machine
+    if machine.board is None:  # -M none: nothing implements the ACPI device interface; microvm's GED does
+        return recorded(ctx, "query-acpi-ospm-status")
     out: list[dict[str, Any]] = []
     if machine.memdevs.memhp is not None:
         out.extend(machine.memdevs.memhp.ospm_status())

@@ -30,6 +30,7 @@ from fakeqemu.machine.core.trace import Trace, file_sink, stderr_sink
 from fakeqemu.machine.core.vclock import VirtualClock
 from fakeqemu.machine.cpus import Cpus, Topology
 from fakeqemu.machine.devices.dimm import Memory, cli_object
+from fakeqemu.machine.devices.input import InputHandlers
 from fakeqemu.machine.devices.usb import board_usb
 from fakeqemu.machine.faults import Faults
 from fakeqemu.machine.guest.hotplug import Guest
@@ -130,6 +131,8 @@ class Machine:
         self.hmp_default_fmt: tuple[str, int] = ("x", 4)
         #: the QOM/qdev tree (None for -M none), the ACPI PCI hotplug block (None without ACPI), the guest
         self.board: Board | None = None
+        #: the input handlers (query-mice): the board's PS/2 ones, then those of USB HID devices
+        self.inputs = InputHandlers.for_board(self.config.machine_type in ("pc", "q35"))
         cfg = self.config
         self.cpus = Cpus(self, cfg.topology or Topology(cfg.smp, cfg.smp, 1, 1, 1, cfg.smp))
         self.pcihp: AcpiPciHp | None = None

@@ -240,6 +240,7 @@ def bus_device_add(
     dev.machine = machine
     _attach(machine, dev, bus, opts)
     _child_bus_handlers(dev, hotplug)
+    machine.inputs.register(model.driver, dev)
     return dev
 
 
