@@ -145,13 +145,14 @@ def extension_schema() -> list[dict[str, Any]]:
 
 @command("migrate-pause", allow_oob=True)
 def migrate_pause(ctx: Context, args: dict[str, Any]) -> Any:
-    # fakeqemu never migrates, so there is never a postcopy to pause (QEMU 7.2's words)
-    raise GenericError("migrate-pause is currently only supported during postcopy-active state")
+    """A running postcopy's stream is broken on purpose: both sides pause (either side may ask)."""
+    ctx.machine.migration.pause()
 
 
 @command("migrate-recover", allow_oob=True)
 def migrate_recover(ctx: Context, args: dict[str, Any]) -> Any:
-    raise GenericError("Migrate recover can only be run when postcopy is paused.")
+    """The destination of a paused postcopy listens again for the source to resume."""
+    ctx.machine.migration.recover(args["uri"])
 
 
 @command("query-yank", allow_oob=True)

@@ -60,6 +60,9 @@ def query_migrate(ctx: Context, args: dict[str, Any]) -> Any:
 def migrate(ctx: Context, args: dict[str, Any]) -> Any:
     uri = args["uri"]
     mig = migration(ctx)
+    if args.get("resume", False):
+        mig.resume(uri, None)
+        return
     mig.prepare()
     if not uri.startswith(SCHEMES):
         raise mig.refuse("Parameter 'uri' expects a valid migration protocol")

@@ -1,7 +1,7 @@
 """fakeqemu's migration stream, sans-IO: what one fakeqemu sends another on ``migrate``, and what
 ``savevm``-style files would hold. Bytes in, frames out; frames in, bytes out; no sockets here.
 
-The format (version 1):
+The format (version 2):
 
     magic    b"FAKEQEMU-MIGRATION\\n" (19 bytes; QEMU's own streams start with b"QEVM", so neither side
              mistakes the other's)
@@ -13,8 +13,17 @@ Frame kinds, in the order a source sends them:
     H  header: JSON {"machine": "pc"|"q35"|"none", "qemu": [7, 2, 22]} -- checked first by the destination
     R  RAM pass: JSON {"pass": n, "bytes": b} -- one per dirty-memory pass (MIGRATION_PASS); b is what
        QEMU would have sent, counted, not carried
+    P  postcopy: empty; the device state follows at once and the destination runs on it while the rest
+       of the RAM passes come (migrate-start-postcopy)
     S  device state: JSON, the whole VM state (fakeqemu.machine.migration.vmstate)
     E  end: empty; the stream is complete
+
+A paused postcopy (migrate-pause, or a broken stream) is resumed on a new connection whose first frame,
+after magic and version, is
+
+    Q  resume: empty; the RAM frames left, then E, follow
+
+Version 2 added P and Q.
 
 A payload is at most ``MAX_FRAME`` bytes. Any other magic, version, kind or length is a StreamError, with
 the text QEMU uses for the same fault where there is one.
@@ -28,8 +37,8 @@ from dataclasses import dataclass
 from typing import Any
 
 MAGIC = b"FAKEQEMU-MIGRATION\n"
-VERSION = 1
-KINDS = frozenset(b"HRSE")
+VERSION = 2
+KINDS = frozenset(b"HRPSEQ")
 MAX_FRAME = 64 * 1024 * 1024
 _HEAD = struct.Struct(">cI")
 

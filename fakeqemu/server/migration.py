@@ -19,6 +19,7 @@ import trio
 from fakeqemu.machine.migration import vmstate
 from fakeqemu.machine.migration.state import BYTES_PER_ZERO_PAGE
 from fakeqemu.protocols.migration import Decoder, StreamError, frame, preamble
+from fakeqemu.qmp.errors import GenericError
 from fakeqemu.server.signals import unblock_in_child
 
 if TYPE_CHECKING:
@@ -119,8 +120,18 @@ def _connect_error(uri: str, exc: OSError) -> str:
     return f"Failed to connect to '{where}': {exc.strerror or exc}"
 
 
+def _report(text: str) -> None:
+    """error_report: QEMU's line on stderr."""
+    print(f"qemu-system-x86_64: {text}", file=sys.stderr, flush=True)
+
+
+POSTCOPY_PAUSED = "Detected IO failure for postcopy. Migration paused."
+
+
 async def outgoing(vm: VM, uri: str, fd: int | None) -> None:
-    """migrate: connect, RAM passes, stop, device state, completed; failed or cancelled on the way."""
+    """migrate: connect, RAM passes, stop, device state, completed; failed or cancelled on the way. A
+    postcopy whose stream breaks (migrate-pause, a destination gone) pauses, and goes on over the stream
+    ``migrate`` with ``resume`` opens."""
     mig = vm.machine.migration
     scope = trio.CancelScope()
     mig.cancel_hook = scope.cancel
@@ -130,50 +141,99 @@ async def outgoing(vm: VM, uri: str, fd: int | None) -> None:
             stream = await _open(uri, fd)
         except OSError as exc:
             mig.cancel_hook = None
-            print(f"qemu-system-x86_64: {_connect_error(uri, exc)}", file=sys.stderr, flush=True)
+            _report(_connect_error(uri, exc))
             mig.failed(_connect_error(uri, exc))
             return
-        m = vm.machine
-
-        async def cut_at(stage: str) -> None:
-            if m.faults.migration_cut == stage:
-                m.traffic.add("", "note", f"fault: migration stream cut at {stage}".encode())
-                await stream.aclose()
-                raise Cut(stage)
-
-        try:
-            async with stream:
-                await cut_at("setup")
-                head = preamble() + frame("H", {"machine": m.config.machine_type, "qemu": list(m.config.qemu_version)})
-                await stream.send_all(head)
-                mig.sent(len(head))
-                mig.started()
-                await cut_at("active")
-                # the guest's RAM as QEMU streams an idle guest's (zero pages), at max-bandwidth
-                while (todo := mig.ram_pages_left()) > 0:
-                    bandwidth = max(int(mig.parameters["max-bandwidth"]), 1)
-                    pages = max(1, min(todo, int(bandwidth * RAM_SLICE_S) // BYTES_PER_ZERO_PAGE))
-                    await stream.send_all(frame("R", {"pass": mig.passes, "pages": pages}))
-                    mig.sent_pages(pages)
-                    await trio.sleep(pages * BYTES_PER_ZERO_PAGE / bandwidth)
-                mig.finishing()
-                await cut_at("device")
-                data = frame("S", vmstate.snapshot(m)) + frame("E")
-                await stream.send_all(data)
-                mig.sent(len(data))
-                mig.cancel_hook = None
-                mig.completed()
-                return
-        except Cut:
-            error = "Unable to write to socket: Broken pipe"
-        except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-            error = write_error(uri, exc)
+        resuming = False
+        while True:
+            link = trio.CancelScope()
+            mig.pause_hook = link.cancel
+            try:
+                with link:
+                    async with stream:
+                        await _send(vm, stream, resuming)
+                        mig.cancel_hook = mig.pause_hook = None
+                        mig.completed()
+                        return
+            except Cut:
+                error = "Unable to write to socket: Broken pipe"
+            except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                error = write_error(uri, exc)
+            mig.pause_hook = None
+            if mig.status != "postcopy-active":
+                break
+            _report(POSTCOPY_PAUSED)
+            mig.paused()
+            stream, uri = await _resumed(vm)
+            resuming = True
     mig.cancel_hook = None
     if scope.cancelled_caught:
         mig.cancelled()
     else:
-        print(f"qemu-system-x86_64: {error}", file=sys.stderr, flush=True)  # migrate_fd_error's error_report
+        _report(error)
         mig.failed(error)
+
+
+async def _resumed(vm: VM) -> tuple[trio.abc.Stream, str]:
+    """Wait for ``migrate`` with ``resume`` and open its stream (a failed connect stays paused)."""
+    mig = vm.machine.migration
+    send, receive = trio.open_memory_channel[tuple[str, int | None]](1)
+    while True:
+        mig.resume_hook = lambda u, f: send.send_nowait((u, f))
+        uri, fd = await receive.receive()
+        mig.resume_hook = None
+        try:
+            return await _open(uri, fd), uri
+        except OSError as exc:
+            _report(_connect_error(uri, exc))
+
+
+async def _send(vm: VM, stream: trio.abc.Stream, resuming: bool) -> None:
+    """The stream: header and RAM passes at max-bandwidth; the switch to postcopy when asked (device
+    state at once, the rest of the RAM at max-postcopy-bandwidth); else stop and device state last."""
+    m = vm.machine
+    mig = m.migration
+
+    async def cut_at(stage: str) -> None:
+        if m.faults.migration_cut == stage:
+            m.traffic.add("", "note", f"fault: migration stream cut at {stage}".encode())
+            await stream.aclose()
+            raise Cut(stage)
+
+    async def device_state(postcopy: bool) -> None:
+        await cut_at("device")
+        data = (frame("P") if postcopy else b"") + frame("S", vmstate.snapshot(m))
+        await stream.send_all(data)
+        mig.sent(len(data))
+
+    if resuming:
+        await stream.send_all(preamble() + frame("Q"))
+        mig.recovered()
+    else:
+        await cut_at("setup")
+        head = preamble() + frame("H", {"machine": m.config.machine_type, "qemu": list(m.config.qemu_version)})
+        await stream.send_all(head)
+        mig.sent(len(head))
+        mig.started()
+        await cut_at("active")
+    # the guest's RAM as QEMU streams an idle guest's (zero pages), at max-bandwidth
+    while (todo := mig.ram_pages_left()) > 0:
+        if mig.postcopy and mig.status == "active":
+            mig.finishing()
+            await device_state(True)
+        postcopy = mig.status == "postcopy-active"
+        limit = int(mig.parameters["max-postcopy-bandwidth" if postcopy else "max-bandwidth"])
+        bandwidth = max(limit, 1) if limit or not postcopy else 0
+        pages = todo if not bandwidth else max(1, min(todo, int(bandwidth * RAM_SLICE_S) // BYTES_PER_ZERO_PAGE))
+        await stream.send_all(frame("R", {"pass": mig.passes, "pages": pages}))
+        mig.sent_pages(pages)
+        if bandwidth:
+            await trio.sleep(pages * BYTES_PER_ZERO_PAGE / bandwidth)
+    if mig.status == "active":
+        mig.finishing()
+        await device_state(mig.status == "postcopy-active")
+    await stream.send_all(frame("E"))
+    mig.sent(len(frame("E")))
 
 
 def write_error(uri: str, exc: BaseException) -> str:
@@ -188,39 +248,86 @@ def write_error(uri: str, exc: BaseException) -> str:
 # --- destination -------------------------------------------------------------------------------------
 
 
-async def incoming(vm: VM, uri: str, listener: socket.socket | None) -> None:
-    """-incoming / migrate-incoming: take one stream, load it, run or stay paused."""
+async def _accept(uri: str, listener: socket.socket | None) -> trio.abc.Stream:
     if listener is not None:
         with trio.socket.from_stdlib_socket(listener) as lsock:
             conn, _ = await lsock.accept()
-        stream: trio.abc.Stream = trio.SocketStream(conn)
-    elif uri.startswith("exec:"):
+        return trio.SocketStream(conn)
+    if uri.startswith("exec:"):
         proc = await trio.lowlevel.open_process(
             shlex.split(uri[5:]), stdout=subprocess.PIPE, preexec_fn=unblock_in_child
         )
-        stream = _Pipe(proc)
-    else:
-        stream = _fd_stream(int(uri[3:]))
-    decoder = Decoder()
+        return _Pipe(proc)
+    return _fd_stream(int(uri[3:]))
+
+
+async def incoming(vm: VM, uri: str, listener: socket.socket | None) -> None:
+    """-incoming / migrate-incoming: take one stream, load it, run or stay paused. After the switch to
+    postcopy the VM runs on the device state at once; a postcopy stream that breaks (migrate-pause on
+    either side, a source gone) pauses until migrate-recover names where the source resumes."""
+    m = vm.machine
+    mig = m.migration
+    stream = await _accept(uri, listener)
     state: dict[str, object] | None = None
-    async with stream:
-        m = vm.machine
-        try:
-            while not decoder.done:
-                data = await stream.receive_some(65536)
-                if not data:
-                    m.migration.set_status("failed")
-                    raise MigrationLoadError("", "Input/output error")
-                for fr in decoder.feed(bytes(data)):
-                    if fr.kind == "H":
-                        if fr.data.get("machine") != m.config.machine_type:
-                            raise StreamError(f"Machine type '{fr.data.get('machine')}' does not match")
-                        m.migration.incoming_started()
-                    elif fr.kind == "S":
-                        vmstate.check(m, fr.data)
-                        state = fr.data
-        except (StreamError, vmstate.MismatchError) as exc:
-            raise MigrationLoadError(str(exc)) from None
+    while True:
+        decoder = Decoder()
+        link = trio.CancelScope()
+        mig.pause_hook = link.cancel
+        async with stream:
+            with link:
+                try:
+                    while not decoder.done:
+                        data = await stream.receive_some(65536)
+                        if not data:
+                            if mig.status == "postcopy-active":
+                                break
+                            mig.set_status("failed")
+                            raise MigrationLoadError("", "Input/output error")
+                        for fr in decoder.feed(bytes(data)):
+                            if fr.kind == "H":
+                                if fr.data.get("machine") != m.config.machine_type:
+                                    raise StreamError(f"Machine type '{fr.data.get('machine')}' does not match")
+                                mig.incoming_started()
+                            elif fr.kind == "P":
+                                mig.incoming_postcopy()
+                            elif fr.kind == "Q":
+                                mig.recovered()
+                            elif fr.kind == "S":
+                                vmstate.check(m, fr.data)
+                                if mig.status == "postcopy-active":
+                                    vmstate.apply(m, fr.data)
+                                    mig.incoming_running()
+                                else:
+                                    state = fr.data
+                except (StreamError, vmstate.MismatchError) as exc:
+                    raise MigrationLoadError(str(exc)) from None
+        mig.pause_hook = None
+        if decoder.done:
+            break
+        _report("check_section_footer: Read section footer failed: -5")
+        _report(POSTCOPY_PAUSED)
+        mig.paused()
+        stream = await _recovered(vm)
     if state is not None:
         vmstate.apply(m, state)
-    m.migration.incoming_completed()
+    mig.incoming_completed()
+
+
+async def _recovered(vm: VM) -> trio.abc.Stream:
+    """Wait for migrate-recover, listen where it says, take the source's new stream."""
+    from fakeqemu.server.incoming import bind_incoming
+
+    mig = vm.machine.migration
+    send, receive = trio.open_memory_channel[tuple[str, socket.socket | None]](1)
+
+    def listen(uri: str) -> None:  # bound before migrate-recover replies: the source may connect at once
+        try:
+            bound = bind_incoming(uri)
+        except OSError as exc:
+            raise GenericError(f"Failed to bind socket: {exc.strerror}") from None
+        send.send_nowait((uri, bound))
+
+    mig.recover_hook = listen
+    uri, bound = await receive.receive()
+    mig.recover_hook = None
+    return await _accept(uri, bound)

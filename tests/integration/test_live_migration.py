@@ -141,7 +141,7 @@ def test_migrate_errors_and_a_stream_that_is_not_ours(tmp_path: Path) -> None:
             conn, _ = listener.accept()
             with conn:
                 head = conn.recv(23)
-            assert head == b"FAKEQEMU-MIGRATION\n\x00\x00\x00\x01"
+            assert head == b"FAKEQEMU-MIGRATION\n\x00\x00\x00\x02"  # version 2
         finally:
             raw.close()
             listener.close()
@@ -250,3 +250,83 @@ def test_a_destination_that_vanishes_mid_way_fails_the_source_as_qemu_does(tmp_p
             "qemu-system-x86_64: Unable to write to socket: Broken pipe",
             f"qemu-system-x86_64: Failed to connect to '{sock}': Connection refused",
         ]
+
+
+def test_postcopy_pause_recover_resume_as_qemu_reports_them(tmp_path: Path) -> None:
+    """The sequence measured on QEMU 7.2 with two VMs (postcopy at 4 kB/s): migrate-start-postcopy switches
+    (postcopy-active, STOP, pass 2 on the source; active, postcopy-active on the destination);
+    migrate-pause breaks the stream and both sides report postcopy-paused; migrate-recover on the
+    destination announces setup before its reply; migrate with resume goes through postcopy-recover back to
+    postcopy-active on both; the migration then completes. The errors outside those states are QEMU's."""
+    sock, rec = str(tmp_path / "mig.sock"), str(tmp_path / "rec.sock")
+    (tmp_path / "s").mkdir()
+    (tmp_path / "d").mkdir()
+    caps = {"capabilities": [{"capability": "events", "state": True}, {"capability": "postcopy-ram", "state": True}]}
+    with (
+        fakeqemu(tmp_path / "s") as src_proc,
+        fakeqemu(tmp_path / "d", "-incoming", f"unix:{sock}") as dst_proc,
+    ):
+        src, dst = client(src_proc.sockets[0]), client(dst_proc.sockets[0])
+        try:
+            for raw in (src, dst):
+                assert "return" in qmp(raw, "migrate-set-capabilities", caps)
+            slow = {"max-bandwidth": 4096, "max-postcopy-bandwidth": 4096}
+            assert "return" in qmp(src, "migrate-set-parameters", slow)
+            assert "return" in qmp(src, "cont")
+            src.send(json.dumps({"execute": "migrate", "arguments": {"uri": f"unix:{sock}"}}).encode())
+            until(src, "MIGRATION", status="active")
+            assert qmp(src, "migrate-pause")["error"]["desc"] == (
+                "migrate-pause is currently only supported during postcopy-active state"
+            )
+            assert qmp(src, "migrate-recover", {"uri": f"unix:{rec}"})["error"]["desc"] == (
+                "Migrate recover can only be run when postcopy is paused."
+            )
+            resume = {"uri": f"unix:{rec}", "resume": True}
+            assert qmp(src, "migrate", resume)["error"]["desc"] == "Cannot resume if there is no paused migration"
+            src.send(b'{"execute":"migrate-start-postcopy"}')
+            assert names(until(src, "MIGRATION_PASS", **{"pass": 2})) == [
+                "return",
+                "MIGRATION:postcopy-active",
+                "STOP",
+                "MIGRATION_PASS:2",
+            ]
+            assert names(until(dst, "MIGRATION", status="postcopy-active")) == [
+                "MIGRATION:active",
+                "MIGRATION:postcopy-active",
+            ]
+            assert qmp(dst, "query-migrate")["return"] == {
+                "status": "postcopy-active",
+                "socket-address": [{"path": sock, "type": "unix"}],
+            }
+            info = qmp(src, "query-migrate")["return"]
+            assert info["status"] == "postcopy-active" and info["ram"]["postcopy-bytes"] > 0
+            assert qmp(src, "query-status")["return"]["status"] == "finish-migrate"
+            src.send(b'{"execute":"migrate-pause"}')
+            assert names(until(src, "MIGRATION", status="postcopy-paused")) == ["return", "MIGRATION:postcopy-paused"]
+            assert names(until(dst, "MIGRATION", status="postcopy-paused")) == ["MIGRATION:postcopy-paused"]
+            dst.send(json.dumps({"execute": "migrate-recover", "arguments": {"uri": f"unix:{rec}"}}).encode())
+            assert names(until(dst, "MIGRATION", status="setup")) == ["MIGRATION:setup"]
+            assert json.loads(dst.line()) == {"return": {}}
+            assert "return" in qmp(src, "migrate-set-parameters", {"max-postcopy-bandwidth": 0})
+            src.send(json.dumps({"execute": "migrate", "arguments": resume}).encode())
+            assert names(until(src, "MIGRATION", status="completed")) == [
+                "return",
+                "MIGRATION:postcopy-recover",
+                "MIGRATION:postcopy-active",
+                "MIGRATION:completed",
+            ]
+            assert names(until(dst, "MIGRATION", status="completed")) == [
+                "MIGRATION:postcopy-recover",
+                "MIGRATION:postcopy-active",
+                "MIGRATION:completed",
+            ]
+            assert qmp(src, "query-status")["return"]["status"] == "postmigrate"
+            assert qmp(dst, "query-status")["return"]["status"] == "paused"
+        finally:
+            src.close()
+            dst.close()
+        src_proc.popen.terminate()
+        src_proc.popen.wait(20)
+        assert src_proc.stderr_text().splitlines()[0] == (
+            "qemu-system-x86_64: Detected IO failure for postcopy. Migration paused."
+        )

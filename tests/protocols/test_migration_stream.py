@@ -41,7 +41,7 @@ def test_frames_come_out_whole_whatever_the_split() -> None:
     ("data", "error"),
     [
         (b"QEVM\x00\x00\x00\x03", "Not a migration stream"),  # QEMU's own stream
-        (MAGIC + struct.pack(">I", 2), "Unsupported migration stream version 2"),
+        (MAGIC + struct.pack(">I", 1), "Unsupported migration stream version 1"),
         (preamble() + b"X" + struct.pack(">I", 0), "Unknown savevm section type 88"),
         (preamble() + b"S" + struct.pack(">I", 64 * 1024 * 1024 + 1), "over the limit"),
         (preamble() + b"S" + struct.pack(">I", 2) + b"[]", "bad S frame"),

@@ -52,13 +52,17 @@ PAGE = 4096
 #: 824868 bytes for 32898 pages of a 128 MiB pc VM)
 BYTES_PER_ZERO_PAGE = 25
 #: statuses in which a new migrate is refused
-ACTIVE = frozenset({"setup", "active", "cancelling", "pre-switchover", "device", "postcopy-active"})
+ACTIVE = frozenset({"setup", "active", "cancelling", "pre-switchover", "device", "postcopy-active",
+                    "postcopy-paused", "postcopy-recover"})  # fmt: skip
+#: the postcopy statuses, in which query-migrate still reports the source's stats
+POSTCOPY = frozenset({"postcopy-active", "postcopy-paused", "postcopy-recover"})
 
 
 class Migration:
     __slots__ = (
         "autostart",
         "cancel_hook",
+        "destination",
         "error",
         "incoming",
         "listener",
@@ -66,7 +70,11 @@ class Migration:
         "pages_sent",
         "parameters",
         "passes",
+        "pause_hook",
         "postcopy",
+        "postcopy_bytes",
+        "recover_hook",
+        "resume_hook",
         "socket_address",
         "start_time",
         "status",
@@ -101,6 +109,16 @@ class Migration:
         self.cancel_hook: Callable[[], None] | None = None
         #: set by the runtime: listen for the incoming stream on a URI
         self.listener: Callable[[str], None] | None = None
+        #: this VM is (or was last) the incoming side of a migration
+        self.destination = False
+        #: bytes sent once postcopy began
+        self.postcopy_bytes = 0
+        #: set by the runtime while a postcopy stream is open: break it (migrate-pause)
+        self.pause_hook: Callable[[], None] | None = None
+        #: set by the runtime while a postcopy is paused: resume the source on (uri, fd), or listen again
+        #: on the destination (migrate-recover)
+        self.resume_hook: Callable[[str, int | None], None] | None = None
+        self.recover_hook: Callable[[str], None] | None = None
 
     @property
     def capabilities(self) -> dict[str, bool]:
@@ -132,6 +150,8 @@ class Migration:
             raise GenericError("Guest is waiting for an incoming migration")
         self.error = None
         self.postcopy = False
+        self.destination = False
+        self.postcopy_bytes = 0
         self.passes = 0
         self.transferred = 0
         self.pages_sent = 0
@@ -164,13 +184,15 @@ class Migration:
 
     def sent(self, n: int) -> None:
         self.transferred += n
+        if self.status in POSTCOPY:
+            self.postcopy_bytes += n
 
     def ram_pages_left(self) -> int:
         return self.ram_total // PAGE - self.pages_sent
 
     def sent_pages(self, pages: int) -> None:
         self.pages_sent += pages
-        self.transferred += pages * BYTES_PER_ZERO_PAGE
+        self.sent(pages * BYTES_PER_ZERO_PAGE)
 
     def cancelled(self) -> None:
         """migrate_cancel took effect: status cancelled, a stopped source runs again."""
@@ -179,12 +201,43 @@ class Migration:
 
     def finishing(self) -> None:
         """Stop the VM for the last pass and the device state (runstate finish-migrate); after
-        migrate-start-postcopy the rest goes as postcopy (status postcopy-active)."""
+        migrate-start-postcopy the switch to postcopy announces itself first (measured: postcopy-active,
+        STOP, MIGRATION_PASS)."""
+        if self.postcopy:
+            self.set_status("postcopy-active")
         self.machine.stop("finish-migrate")
         self.stop_at = self._elapsed_ms()
         self.passed()
-        if self.postcopy:
-            self.set_status("postcopy-active")
+
+    def paused(self) -> None:
+        """A postcopy whose stream broke (migrate-pause, a peer gone): both sides wait to be resumed."""
+        self.set_status("postcopy-paused")
+
+    def recovered(self) -> None:
+        """A new stream for a paused postcopy: postcopy-recover, then postcopy-active again."""
+        self.set_status("postcopy-recover")
+        self.set_status("postcopy-active")
+
+    def pause(self) -> None:
+        """migrate-pause: only a postcopy that is running can be paused."""
+        if self.status != "postcopy-active" or self.pause_hook is None:
+            raise GenericError("migrate-pause is currently only supported during postcopy-active state")
+        self.pause_hook()
+
+    def recover(self, uri: str) -> None:
+        """migrate-recover on the destination of a paused postcopy: listen on ``uri`` for the source."""
+        if not self.destination or self.status != "postcopy-paused" or self.recover_hook is None:
+            raise GenericError("Migrate recover can only be run when postcopy is paused.")
+        self.incoming = uri
+        self.socket_address = socket_address(uri)
+        self.machine.events.emit("MIGRATION", {"status": "setup"})  # before the reply, as QEMU announces it
+        self.recover_hook(uri)
+
+    def resume(self, uri: str, fd: int | None) -> None:
+        """migrate with resume=true on the source of a paused postcopy."""
+        if self.destination or self.status != "postcopy-paused" or self.resume_hook is None:
+            raise GenericError("Cannot resume if there is no paused migration")
+        self.resume_hook(uri, fd)
 
     def completed(self) -> None:
         total = self._elapsed_ms()
@@ -227,9 +280,11 @@ class Migration:
             if self.status == "failed" and self.error is not None:
                 out["error-desc"] = self.error
             return out
-        if self.incoming is not None or (self.status == "completed" and not self.times):
+        if self.incoming is not None or self.destination or (self.status == "completed" and not self.times):
+            if self.socket_address:
+                out["socket-address"] = self.socket_address
             return out
-        if self.status in ("active", "completed", "cancelling") and self.times:
+        if (self.status in ("active", "completed", "cancelling") or self.status in POSTCOPY) and self.times:
             out["ram"] = self.ram_stats()
         if "total-time" in self.times:
             out["total-time"] = self.times["total-time"]
@@ -259,9 +314,9 @@ class Migration:
             "page-size": PAGE,
             "multifd-bytes": 0,
             "pages-per-second": 0,
-            "precopy-bytes": self.transferred,
+            "precopy-bytes": self.transferred - self.postcopy_bytes,
             "downtime-bytes": 0,
-            "postcopy-bytes": 0,
+            "postcopy-bytes": self.postcopy_bytes,
             "dirty-sync-missed-zero-copy": 0,
         }
 
@@ -276,16 +331,27 @@ class Migration:
             self.listener(uri)
 
     def incoming_started(self) -> None:
+        self.destination = True
         self.set_status("active")
+
+    def incoming_postcopy(self) -> None:
+        """The source switched to postcopy: the device state comes now and the VM runs on it (or stays
+        paused under -S) while the rest of the RAM comes."""
+        self.set_status("postcopy-active")
+
+    def incoming_running(self) -> None:
+        self.machine.runstate = "paused"
+        if self.autostart:
+            self.machine.cont()
 
     def incoming_completed(self) -> None:
         """process_incoming_migration_bh: status completed, then run (no -S) or stay paused."""
         self.incoming = None
         self.socket_address = []
+        postcopy = self.status in POSTCOPY
         self.set_status("completed")
-        self.machine.runstate = "paused"
-        if self.autostart:
-            self.machine.cont()
+        if not postcopy:  # a postcopy destination has run (or stayed paused) since the switch
+            self.incoming_running()
 
 
 def socket_address(uri: str) -> list[dict[str, Any]]:
