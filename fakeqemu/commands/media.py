@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from fakeqemu.commands.block import add_node
 from fakeqemu.commands.registry import Context, command
-from fakeqemu.machine.block import graph, locks, qcow2
+from fakeqemu.machine.block import graph, locks
 from fakeqemu.machine.devices import storage
 from fakeqemu.machine.plug import find_device_state
 from fakeqemu.qmp.errors import DeviceNotFound, GenericError
@@ -159,14 +159,6 @@ def blockdev_insert_medium(ctx: Context, args: dict[str, Any]) -> Any:
     return {}
 
 
-def _probe_format(filename: str) -> str:
-    try:
-        with open(filename, "rb") as f:
-            return "qcow2" if f.read(4) == qcow2.MAGIC else "raw"
-    except OSError:
-        return "raw"
-
-
 @command("blockdev-change-medium")
 def blockdev_change_medium(ctx: Context, args: dict[str, Any]) -> Any:
     """Open the new medium (a format node over a file node, both named ``#blockN``), then open the tray,
@@ -180,7 +172,7 @@ def blockdev_change_medium(ctx: Context, args: dict[str, Any]) -> Any:
         read_only = bool(m.backends.blockdevs[old]["options"].get("read-only", False)) if old is not None else False
     else:
         read_only = mode == "read-only"
-    fmt = str(args.get("format") or _probe_format(filename))
+    fmt = str(args.get("format") or graph.probe_format(filename))
     table = m.backends.blockdevs
     n = 0
     while f"#block{n:03d}" in table or f"#block{n + 1:03d}" in table:

@@ -223,6 +223,14 @@ SCRIPTS += [
 ]
 
 SCRIPTS += [
+    # -drive backends: the image file, its format (given or probed), read-only; their nodes' names are
+    # QEMU's count of nodes (#blockN) where fakeqemu names them after the drive: not compared
+    script("legacy-drives", *call("query-block"), *call("human-monitor-command", {"command-line": "info qtree"}),
+           scrub=[(rb'"node-name": "[^"]*"', b'"node-name": "<node>"')],
+           extra_args=[*SCSI, "-drive", f"if=none,id=drive0,file={IMAGE}",
+                       "-drive", f"if=none,id=drive1,file={ISO},format=raw,readonly=on",
+                       "-device", "scsi-hd,bus=scsi0.0,drive=drive0,id=hd0",
+                       "-device", "scsi-cd,bus=scsi0.0,drive=drive1,id=cd0"]),
     script("block-sizes", *call("human-monitor-command", {"command-line": "info qtree"}),
            *call("qom-get", {"path": "/machine/peripheral/hd0", "property": "logical_block_size"}),
            extra_args=[*SCSI, *disk(1),

@@ -113,16 +113,46 @@ def chain(m: Machine, name: str) -> list[str]:
     return out
 
 
+def _legacy_file(opts: dict[str, Any]) -> str | None:
+    """The image file a -drive (``id``, ``file=PATH``) opens: its format node has a file node below it."""
+    path = opts.get("file")
+    return path if "id" in opts and isinstance(path, str) and "://" not in path else None
+
+
 def leaf_file(m: Machine, name: str) -> dict[str, Any]:
     """The options of the protocol node under a format node (or of the node itself)."""
     opts: dict[str, Any] = table(m)[name]["options"]
     seen = {name}
     while True:
         child = opts.get("file")
+        if _legacy_file(opts) is not None and child not in table(m):
+            return {"driver": "file", "filename": child}
         if not isinstance(child, str) or child not in table(m) or child in seen:
             return opts
         seen.add(child)
         opts = table(m)[child]["options"]
+
+
+def node_driver(m: Machine, name: str) -> str:
+    """The node's driver; a -drive's is its ``format``, else what the image's first bytes say."""
+    opts = table(m)[name]["options"]
+    if "driver" in opts or _legacy_file(opts) is None:
+        return str(opts.get("driver", "raw"))
+    return str(opts["format"]) if "format" in opts else probe_format(str(_legacy_file(opts)))
+
+
+def probe_format(path: str) -> str:
+    """bdrv_probe_all among the formats fakeqemu reads: qcow2 by its magic, else raw."""
+    try:
+        with open(path, "rb") as f:
+            return "qcow2" if f.read(4) == qcow2.MAGIC else "raw"
+    except OSError:
+        return "raw"
+
+
+def read_only(opts: dict[str, Any]) -> bool:
+    """blockdev-add's ``read-only``, or a -drive's ``readonly=on``."""
+    return opts.get("read-only") is True or opts.get("readonly") == "on"
 
 
 def filename(m: Machine, name: str) -> str:
@@ -192,7 +222,7 @@ def file_sizes(opts: dict[str, Any]) -> tuple[int, int]:
 
 def header(m: Machine, name: str) -> qcow2.Header | None:
     """The qcow2 header of a qcow2 node's image file, or None."""
-    if table(m)[name]["options"].get("driver") != "qcow2":
+    if node_driver(m, name) != "qcow2":
         return None
     path = leaf_file(m, name).get("filename")
     if not isinstance(path, str):
@@ -226,10 +256,9 @@ def allocated(m: Machine, name: str) -> set[int]:
 def image_info(m: Machine, name: str) -> dict[str, Any]:
     """ImageInfo, in QAPI member order, with the backing chain as QEMU nests it."""
     entry = table(m)[name]
-    opts = entry["options"]
     leaf = leaf_file(m, name)
     fname = shown_name(m, name)
-    driver = str(opts.get("driver", "raw"))
+    driver = node_driver(m, name)
     virtual, actual = file_sizes(leaf)
     hdr = header(m, name)
     info: dict[str, Any] = {"filename": fname, "format": driver, "actual-size": actual}
@@ -264,8 +293,8 @@ def node_info(m: Machine, name: str) -> dict[str, Any]:
     out: dict[str, Any] = {
         "file": shown_name(m, name),
         "node-name": name,
-        "ro": bool(opts.get("read-only", False)),
-        "drv": str(opts.get("driver", "raw")),
+        "ro": read_only(opts),
+        "drv": node_driver(m, name),
     }
     back = backing_child(entry)
     if back is not None:

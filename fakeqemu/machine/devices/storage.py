@@ -150,20 +150,21 @@ def attach(m: Machine, dev: Device, driver: str) -> None:
 
 
 def backends(m: Machine) -> list[tuple[BlockBackend | None, str | None, str]]:
-    """Every BlockBackend as (its device's, its root node, its name): the named ones (-drive ids) first,
-    as QEMU made them at start, then the devices' own. A legacy drive drive_del'ed while its device holds
-    it (``anonymous``) has lost its name and stays its device's."""
+    """Every BlockBackend as (its device's, its root node, its name): the legacy drives' (-drive,
+    drive_add) where they were made, as QEMU made them, then the devices' own. A legacy drive drive_del'ed
+    while its device holds it (``anonymous``) has lost its name, not its place."""
     out: list[tuple[BlockBackend | None, str | None, str]] = []
-    named: set[str] = set()
+    legacy: set[str] = set()
     for name, entry in m.backends.blockdevs.items():
         drive_id = entry["options"].get("id")
-        if isinstance(drive_id, str) and not entry.get("anonymous"):
-            named.add(name)
+        if isinstance(drive_id, str):
+            legacy.add(name)
             dev = entry.get("attached")
-            out.append((backend_of(m, dev) if dev is not None else None, name, drive_id))
+            blk = backend_of(m, dev) if dev is not None else None
+            out.append((blk, name, "" if entry.get("anonymous") else drive_id))
     for blk in m.backends.blks:
         node = medium(m, blk.dev)
-        if node is None or node not in named:
+        if node is None or node not in legacy:
             out.append((blk, node, ""))
     return out
 
