@@ -426,6 +426,8 @@ def parse_args(argv: Sequence[str]) -> Options:
             obj = device_opts(value, "-object") if value.startswith("{") else split_opts(value, implied="qom-type")
             if str(obj.get("qom-type", "")).startswith("memory-backend-") and obj.get("id") != "pc.ram":
                 cfg.memory_objects.append(obj)
+            elif obj.get("qom-type") == "secret" and isinstance(obj.get("data"), str):
+                cfg.secrets[str(obj.get("id"))] = str(obj["data"])
         elif name == "global":
             _apply_global(cfg, value)
         elif name == "accel":

@@ -125,4 +125,6 @@ class MachineConfig:
     vnc: str | None = None
     vnc_address: tuple[str, int] | None = None
     spice: str | None = None
+    #: -object secret,id=ID,data=DATA: the secrets' data by id (password-secret=)
+    secrets: dict[str, str] = field(default_factory=dict)
     spice_address: tuple[str, int] | None = None

@@ -30,6 +30,7 @@ from fakeqemu.machine.core.trace import Trace, file_sink, stderr_sink
 from fakeqemu.machine.core.vclock import VirtualClock
 from fakeqemu.machine.cpus import Cpus, Topology
 from fakeqemu.machine.devices.dimm import Memory, cli_object
+from fakeqemu.machine.devices.display import DisplayAuth, secret_of, spice_kind, vnc_kind
 from fakeqemu.machine.devices.input import InputHandlers
 from fakeqemu.machine.devices.usb import board_usb
 from fakeqemu.machine.faults import Faults
@@ -187,6 +188,13 @@ class Machine:
         self._static_tree: Tree | None = None
         #: VNC clients connected now (query-vnc's ``clients``: VncClientInfo), kept by the VNC server
         self.vnc_clients: list[dict[str, Any]] = []
+        #: who the VNC and SPICE servers let in (set_password, expire_password)
+        self.vnc_auth = DisplayAuth(vnc_kind(self.config.vnc))
+        self.spice_auth = DisplayAuth(spice_kind(self.config.spice))
+        for auth, spec in ((self.vnc_auth, self.config.vnc), (self.spice_auth, self.config.spice)):
+            secret = secret_of(spec)
+            if secret is not None and secret in self.config.secrets:
+                auth.password = self.config.secrets[secret]
         self.agent: GuestAgent | None = None
         if self.config.agent_port and self.board is not None:
             from fakeqemu.machine.guest.agent import GuestAgent  # here: only a VM with an agent port loads it

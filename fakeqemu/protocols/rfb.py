@@ -1,19 +1,40 @@
-"""The RFB 3.8 protocol (VNC), server side, sans I/O: feed it what the client sent, it returns what to send
-back. Security type None only (QEMU's ``auth: none``); a framebuffer update request is answered with the
-whole screen in Raw encoding, in the pixel format the client chose (32 bits per pixel true colour;
-QEMU's default is 32 bpp, depth 24, little endian, red at bit 16).
+"""The RFB protocol (VNC), server side, sans I/O, as QEMU 7.2's ui/vnc.c speaks it: feed it what the client
+sent, it returns what to send back. Versions 3.3, 3.7 and 3.8 (3.4 and 3.5 are 3.3); one security type,
+None (QEMU's ``auth: none``) or VNC authentication (``-vnc ...,password=on``: a 16-byte random challenge
+the client encrypts with DES under its password, bits of each key byte reversed). A failed authentication,
+or a type the server did not offer, gets "Authentication failed" (3.8) and the connection closes. A
+framebuffer update request is answered with the whole screen in Raw encoding, in the pixel format the
+client chose (32 bits per pixel true colour; QEMU's default is 32 bpp, depth 24, little endian, red at bit
+16).
 
-States: version -> security -> client init -> normal. ``initialized`` turns true once the client has sent
-ClientInit (QEMU's VNC_INITIALIZED); ``error`` is set and ``closed`` true on a protocol violation."""
+States: version -> security -> (challenge ->) client init -> normal. ``initialized`` turns true once the
+client has sent ClientInit (QEMU's VNC_INITIALIZED); ``error`` is set and ``closed`` true on a protocol
+violation or a failed authentication."""
 
 from __future__ import annotations
 
+import os
+import re
 import struct
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from fakeqemu.machine.devices.display import DisplayAuth
+
 VERSION = b"RFB 003.008\n"
-SEC_NONE = 1
+SEC_INVALID, SEC_NONE, SEC_VNC = 0, 1, 2
+#: QEMU's reason, sent with its terminating NUL (sizeof)
+AUTH_FAILED = b"Authentication failed\0"
+
+
+def des_response(password: str, challenge: bytes) -> bytes:
+    """The VNC authentication response: the challenge encrypted (DES, ECB) with the password's first 8
+    bytes, zero-padded, each byte's bits reversed (vnc_munge_des_rfb_key)."""
+    from Crypto.Cipher import DES  # pycryptodome, loaded only when a password is checked
+
+    key = bytes(int(f"{b:08b}"[::-1], 2) for b in password.encode()[:8].ljust(8, b"\0"))
+    return bytes(DES.new(key, DES.MODE_ECB).encrypt(challenge))
 
 
 @dataclass
@@ -67,9 +88,23 @@ _FIXED = {0: 20, 2: 4, 3: 10, 4: 8, 5: 6, 6: 8}
 
 
 class RfbServer:
-    def __init__(self, width: int, height: int, name: str, screen: Callable[[], bytes]) -> None:
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        name: str,
+        screen: Callable[[], bytes],
+        auth: DisplayAuth | None = None,
+        now: Callable[[], float] = time.time,
+        challenge: Callable[[int], bytes] = os.urandom,
+    ) -> None:
         self.width, self.height, self.name = width, height, name
         self.screen = screen  # RGB bytes of the current screen
+        self.auth = auth or DisplayAuth()
+        self.now = now
+        self.make_challenge = challenge
+        self.challenge = b""
+        self.minor = 8
         self.state = "version"
         self.buf = b""
         self.format = PixelFormat()
@@ -109,18 +144,34 @@ class RfbServer:
             line = self._take(12)
             if line is None:
                 return None
-            if not line.startswith(b"RFB 003.") or not line.endswith(b"\n"):
+            m = re.fullmatch(rb"RFB (\d{3})\.(\d{3})\n", line)
+            if m is None:
                 return self._fail(f"bad protocol version {line!r}")
+            major, minor = int(m.group(1)), int(m.group(2))
+            if major != 3 or minor not in (3, 4, 5, 7, 8):
+                self._fail(f"unsupported protocol version {line!r}")
+                return struct.pack(">I", SEC_INVALID)
+            self.minor = 3 if minor in (4, 5) else minor
+            sec = self.sec_type
+            if self.minor == 3:  # the server picks the type
+                return struct.pack(">I", sec) + self._start_auth(sec)
             self.state = "security"
-            return bytes([1, SEC_NONE])
+            return bytes([1, sec])
         if self.state == "security":
             choice = self._take(1)
             if choice is None:
                 return None
-            if choice[0] != SEC_NONE:
-                reason = b"Unsupported security type"
-                self.closed = True
-                return struct.pack(">I", 1) + struct.pack(">I", len(reason)) + reason
+            if choice[0] != self.sec_type:
+                return self._auth_failed()
+            if choice[0] == SEC_NONE and self.minor >= 8:
+                return struct.pack(">I", 0) + self._start_auth(SEC_NONE)
+            return self._start_auth(choice[0])
+        if self.state == "challenge":
+            response = self._take(16)
+            if response is None:
+                return None
+            if not self.auth.usable(self.now()) or des_response(str(self.auth.password), self.challenge) != response:
+                return self._auth_failed()
             self.state = "init"
             return struct.pack(">I", 0)
         if self.state == "init":
@@ -132,6 +183,26 @@ class RfbServer:
                 struct.pack(">HH", self.width, self.height) + self.format.pack() + struct.pack(">I", len(name)) + name
             )
         return self._message()
+
+    @property
+    def sec_type(self) -> int:
+        return SEC_VNC if self.auth.kind == "vnc" else SEC_NONE
+
+    def _start_auth(self, sec: int) -> bytes:
+        if sec == SEC_VNC:
+            self.challenge = self.make_challenge(16)
+            self.state = "challenge"
+            return self.challenge
+        self.state = "init"
+        return b""
+
+    def _auth_failed(self) -> bytes:
+        """authentication_failed: SecurityResult 1, QEMU's reason from 3.8 on, then the connection closes."""
+        self.error, self.closed = "authentication failed", True
+        out = struct.pack(">I", 1)
+        if self.minor >= 8:
+            out += struct.pack(">I", len(AUTH_FAILED)) + AUTH_FAILED
+        return out
 
     def _message(self) -> bytes | None:
         if not self.buf:

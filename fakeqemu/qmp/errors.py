@@ -4,6 +4,7 @@
      +-- GenericError         -- class "GenericError", QEMU's most common one
      +-- CommandNotFound      -- class "CommandNotFound"
      +-- DeviceNotFound       -- class "DeviceNotFound"
+     +-- DeviceNotActive      -- class "DeviceNotActive"
 
 A command raises one of these; the session turns it into {"error": {"class": ..., "desc": ...}}.
 """
@@ -33,3 +34,7 @@ class CommandNotFound(QMPError):
 
 class DeviceNotFound(QMPError):
     cls = "DeviceNotFound"
+
+
+class DeviceNotActive(QMPError):
+    cls = "DeviceNotActive"

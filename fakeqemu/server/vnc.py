@@ -26,8 +26,8 @@ def _basic(sock: trio.socket.SocketType, name: Any) -> dict[str, Any]:
     """VncBasicInfo, in QAPI member order."""
     if isinstance(name, tuple):
         host, port = str(name[0]), str(name[1])
-    else:
-        host, port = str(name), ""
+    else:  # a unix socket: QEMU names its path as the service
+        host, port = "", str(name or "")
     return {"host": host, "service": port, "family": _family(sock), "websocket": False}
 
 
@@ -41,11 +41,13 @@ async def serve_vnc(vm: VM, listener: socket.socket) -> None:
 
 async def _client(vm: VM, listener: trio.socket.SocketType, client: trio.socket.SocketType) -> None:
     machine = vm.machine
-    server = {**_basic(listener, listener.getsockname()), "auth": "none"}
+    server = {**_basic(listener, listener.getsockname()), "auth": machine.vnc_auth.kind}
     info = _basic(client, client.getpeername())
     data = {"server": server, "client": info}
     name = f"QEMU ({machine.config.name})" if machine.config.name else "QEMU"
-    rfb = RfbServer(framebuffer.WIDTH, framebuffer.HEIGHT, name, lambda: framebuffer.render(vm.machine))
+    rfb = RfbServer(
+        framebuffer.WIDTH, framebuffer.HEIGHT, name, lambda: framebuffer.render(vm.machine), machine.vnc_auth
+    )
     dirty = trio.Event()
     send_lock = trio.Lock()
 

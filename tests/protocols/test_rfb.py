@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import struct
 
-from fakeqemu.protocols.rfb import PixelFormat, RfbServer
+from fakeqemu.machine.devices.display import DisplayAuth
+from fakeqemu.protocols.rfb import PixelFormat, RfbServer, des_response
 
 RGB = bytes([10, 20, 30, 40, 50, 60])  # two pixels
 
@@ -51,3 +52,51 @@ def test_bad_input_closes() -> None:
     rfb = handshake()
     rfb.receive(b"\x99")
     assert rfb.closed
+
+
+def vnc_server(password: str | None, clock: float = 100.0) -> RfbServer:
+    auth = DisplayAuth("vnc")
+    auth.password = password
+    return RfbServer(2, 1, "QEMU", lambda: RGB, auth, now=lambda: clock, challenge=lambda n: bytes(range(n)))
+
+
+def test_vnc_authentication_by_version() -> None:
+    challenge = bytes(range(16))
+    rfb = vnc_server("pw")  # 3.8: the type offered, chosen, the challenge, SecurityResult 0
+    assert rfb.receive(b"RFB 003.008\n") == b"\x01\x02"
+    assert rfb.receive(b"\x02") == challenge
+    assert rfb.receive(des_response("pw", challenge)) == b"\0\0\0\0" and not rfb.closed
+    rfb = vnc_server("pw")  # 3.3: the server names the type and sends the challenge at once
+    assert rfb.receive(b"RFB 003.003\n") == b"\0\0\0\x02" + challenge
+    assert rfb.receive(des_response("nope", challenge)) == b"\0\0\0\x01" and rfb.closed  # no reason before 3.8
+    rfb = vnc_server("pw")  # 3.7: no reason either
+    rfb.receive(b"RFB 003.007\n")
+    rfb.receive(b"\x02")
+    assert rfb.receive(bytes(16)) == b"\0\0\0\x01" and rfb.closed
+    rfb = vnc_server("pw")  # a type that was not offered
+    rfb.receive(b"RFB 003.008\n")
+    assert rfb.receive(b"\x01") == b"\0\0\0\x01\0\0\0\x16Authentication failed\0" and rfb.closed
+    rfb = vnc_server(None)  # no password set: refused whatever the answer
+    rfb.receive(b"RFB 003.008\n" + b"\x02")
+    assert rfb.receive(des_response("", challenge)).startswith(b"\0\0\0\x01")
+    expired = DisplayAuth("vnc")
+    expired.password, expired.expires = "pw", 99
+    rfb = RfbServer(2, 1, "QEMU", lambda: RGB, expired, now=lambda: 100.0, challenge=lambda n: challenge)
+    rfb.receive(b"RFB 003.008\n" + b"\x02")
+    assert rfb.receive(des_response("pw", challenge)).startswith(b"\0\0\0\x01")
+    rfb = RfbServer(2, 1, "QEMU", lambda: RGB)  # 3.3 without a password: type 1, then ClientInit
+    assert rfb.receive(b"RFB 003.003\n") == b"\0\0\0\x01"
+    assert rfb.receive(b"\x01")[:4] == struct.pack(">HH", 2, 1)
+    rfb = RfbServer(2, 1, "QEMU", lambda: RGB)
+    assert rfb.receive(b"RFB 004.001\n") == b"\0\0\0\0" and rfb.closed  # QEMU: VNC_AUTH_INVALID
+
+
+def test_expire_times() -> None:
+    auth = DisplayAuth("vnc")
+    auth.password = "pw"
+    for when, expires in (("now", 0), ("never", None), ("+30", 130), ("150", 150), ("x", 0), ("+", 100)):
+        auth.expire(when, 100.5)
+        assert auth.expires == expires, when
+    auth.expire("+0", 100.5)
+    assert auth.usable(100.9)  # QEMU compares whole seconds: expires < now
+    assert not auth.usable(101.0)

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from fakeqemu.machine.core.qdev import Device
 from fakeqemu.machine.core.qom import Obj
-from fakeqemu.qmp.errors import GenericError, QMPError
+from fakeqemu.qmp.errors import DeviceNotActive as DeviceNotActive  # re-exported: its old home
+from fakeqemu.qmp.errors import GenericError
 
 if TYPE_CHECKING:
     from fakeqemu.machine.machine import Machine
@@ -34,10 +35,6 @@ BALLOON_TYPES = frozenset(
 NO_STAT = (1 << 64) - 1
 #: where the guest's memory goes, as fractions of what it has (Linux's virtio_balloon reports these)
 _FREE, _AVAILABLE, _CACHES = 0.6, 0.75, 0.1
-
-
-class DeviceNotActive(QMPError):
-    cls = "DeviceNotActive"
 
 
 class Balloon:
