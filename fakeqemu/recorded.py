@@ -7,11 +7,11 @@ first looked at: each top-level value, and each entry of a top-level object of a
 boards and devices, by board), is a file of its own in a split of the document.
 
 The split is derived data, like bytecode: marshal files (faster to load than JSON, and loading them needs no
-json module) in a folder named after the interpreter, the document's size and its modification time
-(``__split__/machine/cpython-311-SIZE-MTIME``), so a changed document never meets an old split. ``make``
-builds it (``python -m fakeqemu.recorded``); a process that finds it missing or stale builds it (atomically,
-beside any reader). Where the package folder is not writable, the document is parsed whole, as before. A
-part is loaded once per process and shared, never modified.
+json module) in a folder named after the interpreter, the document's size and its modification time in
+whole seconds, as bytecode is stamped (``__split__/machine/cpython-311-SIZE-MTIME``), so a changed document
+does not meet an old split. ``make`` builds it (``python -m fakeqemu.recorded``); a process that finds it
+missing or stale builds it (atomically, beside any reader). Where the package folder is not writable, the
+document is parsed whole, as before. A part is loaded once per process and shared, never modified.
 """
 
 from __future__ import annotations
@@ -74,7 +74,8 @@ def _whole(name: str) -> Mapping[str, Any]:
 def _folder(name: str) -> str:
     st = os.stat(os.path.join(DATA, name))
     tag = sys.implementation.cache_tag
-    return os.path.join(SPLIT, name.removesuffix(".json"), f"{tag}-{st.st_size}-{st.st_mtime_ns}")
+    # whole seconds, as bytecode's stamp: an image layer or an archive keeps no finer modification time
+    return os.path.join(SPLIT, name.removesuffix(".json"), f"{tag}-{st.st_size}-{int(st.st_mtime)}")
 
 
 @functools.cache

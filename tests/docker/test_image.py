@@ -402,3 +402,22 @@ def test_testcontainers_fakeqemu_container(engine: Engine, image: str, monkeypat
             qmp.close()
         cid = vm.get_container_id()
     assert engine.run("inspect", cid, check=False).returncode != 0  # removed
+
+
+def test_recorded_facts_split_in_the_image(engine: Engine, image: str) -> None:
+    """The image carries the recorded facts split in parts (fakeqemu/recorded.py, made at install), fresh for
+    the data files as installed: the unprivileged user reads parts and never has to parse a whole file."""
+    script = (
+        "import os, sys\n"
+        "from fakeqemu import recorded\n"
+        "names = sorted(n for n in os.listdir(recorded.DATA) if n.endswith('.json'))\n"
+        "missing = [n for n in names if recorded._split(n) is None]\n"
+        "print(len(names), missing)\n"
+    )
+    proc = engine.run(
+        "run", "--rm", "--label", LABEL, "--network", "none", "--entrypoint", "/opt/fakeqemu/bin/python", image,
+        "-c", script,
+    )  # fmt: skip
+    count, missing = proc.stdout.split(" ", 1)
+    assert int(count) >= 6
+    assert missing.strip() == "[]"
