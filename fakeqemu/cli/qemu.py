@@ -233,6 +233,10 @@ def _apply_fakeqemu(cfg: MachineConfig, text: str, opts: Options | None = None) 
             if value not in BALLOON_POLICIES:
                 raise UsageError(f"-fakeqemu: balloon must be one of {', '.join(BALLOON_POLICIES)}, not '{value}'")
             cfg.balloon = value
+        elif key == "cdrom":
+            if value not in ("free", "lock", "hold"):  # fakeqemu.machine.guest.cdrom.POLICIES
+                raise UsageError(f"-fakeqemu: cdrom must be one of free, lock, hold, not '{value}'")
+            cfg.cdrom = value
         elif key == "traffic-limit":
             cfg.traffic_limit = parse_bytes(value, "-fakeqemu: traffic-limit")
         elif key == "job-rate":
@@ -250,7 +254,8 @@ def _apply_fakeqemu(cfg: MachineConfig, text: str, opts: Options | None = None) 
         else:
             raise UsageError(
                 f"-fakeqemu: unknown setting '{key}' "
-                "(known: qemu-version, package, rcu-grace-ms, guest, agent, agent-block, balloon, power, watchdog, "
+                "(known: qemu-version, package, rcu-grace-ms, guest, agent, agent-block, balloon, cdrom, power, "
+                "watchdog, "
                 "job-rate, faults, traffic-limit, http, http-token, http-allow-host, http-insecure)"
             )
 

@@ -46,33 +46,21 @@ def _get_blk(m: Machine, args: dict[str, Any]) -> tuple[BlockBackend, str]:
     return blk, str(dev_id)
 
 
-def _blk_name(m: Machine, blk: BlockBackend) -> str:
-    node = storage.medium(m, blk.dev)
-    entry = m.backends.blockdevs.get(node or "", {})
-    drive_id = entry.get("options", {}).get("id")
-    return drive_id if isinstance(drive_id, str) and not entry.get("anonymous") else ""
-
-
-def _move_tray(m: Machine, blk: BlockBackend, tray_open: bool) -> None:
-    """blk_dev_change_media_cb: the device's tray follows, and DEVICE_TRAY_MOVED says so."""
-    if blk.tray_open == tray_open:
-        return
-    blk.tray_open = tray_open
-    m.events.emit(
-        "DEVICE_TRAY_MOVED", {"device": _blk_name(m, blk), "id": storage.qdev_name(blk.dev), "tray-open": tray_open}
-    )
-
-
 def _open_tray(m: Machine, blk: BlockBackend, name: str, force: bool) -> bool:
     """do_open_tray; False where QEMU only asks the guest to open a locked tray (-EINPROGRESS)."""
     if not blk.removable:
         raise GenericError(f"Device '{name}' is not removable")
     if blk.tray_open:
         return True
-    if not blk.locked or force:
-        _move_tray(m, blk, True)
-        return True
-    return False
+    if blk.locked:
+        cdrom = m.cdrom_guest
+        if cdrom is not None and not force:
+            cdrom.eject_request(blk)  # blk_dev_eject_request: the guest decides
+        if not force:
+            return False
+        blk.locked = False  # a forced eject request unlocks the tray
+    storage.move_tray(m, blk, True)
+    return True
 
 
 def _locked(name: str) -> GenericError:
@@ -110,7 +98,9 @@ def _insert_medium(m: Machine, blk: BlockBackend, node: str) -> None:
 def _close_tray(m: Machine, blk: BlockBackend, name: str) -> None:
     if not blk.removable:
         raise GenericError(f"Device '{name}' is not removable")
-    _move_tray(m, blk, False)
+    storage.move_tray(m, blk, False)
+    if m.cdrom_guest is not None:
+        m.cdrom_guest.mount(blk)
 
 
 @command("eject")

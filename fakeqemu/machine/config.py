@@ -97,6 +97,8 @@ class MachineConfig:
     agent_blocked: tuple[str, ...] = ()
     #: the guest's watchdog daemon: off, pet[:<s>], hang[:<s>] (fakeqemu.machine.guest.watchdog)
     watchdog: str = "off"
+    #: the guest's cdrom driver: free, lock or hold (fakeqemu.machine.guest.cdrom)
+    cdrom: str = "free"
     #: what the guest OS does on shutdown (fakeqemu.machine.guest.hotplug.Guest.power_down)
     power: str = "prompt"
     #: ACPI S3 offered to the guest (QEMU's PIIX4_PM / ICH9-LPC disable_s3=0; libvirt's suspend-to-mem)

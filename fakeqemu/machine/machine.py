@@ -46,6 +46,7 @@ from fakeqemu.qmp.errors import GenericError, QMPError
 if TYPE_CHECKING:
     from fakeqemu.machine.devices.balloon import Balloon
     from fakeqemu.machine.guest.agent import GuestAgent
+    from fakeqemu.machine.guest.cdrom import CdromGuest
 
 #: delay between a host reset of a running VM and the firmware's own reset
 GUEST_REBOOT_S = 0.001
@@ -179,6 +180,12 @@ class Machine:
         self.guest = Guest(self, self.pcihp)
         #: the guest's watchdog daemon (its policy: -fakeqemu watchdog=, x-fakeqemu-watchdog)
         self.watchdog_daemon = WatchdogDaemon(self, self.config.watchdog)
+        #: the guest's cdrom driver (None: it never locks a tray, -fakeqemu cdrom=free)
+        self.cdrom_guest: CdromGuest | None = None
+        if self.config.cdrom != "free":
+            from fakeqemu.machine.guest.cdrom import CdromGuest
+
+            self.cdrom_guest = CdromGuest(self, self.config.cdrom)
         #: the virtio balloon and its guest driver's policy (None: the default, see devices.balloon)
         self.balloon: Balloon | None = None
         self.balloon_policy: str | None = None

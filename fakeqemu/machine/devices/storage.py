@@ -70,6 +70,22 @@ def backend_of(m: Machine, dev: Device) -> BlockBackend | None:
     return None
 
 
+def blk_name(m: Machine, blk: BlockBackend) -> str:
+    """The backend's name: its -drive's id (a device's own backend has none)."""
+    node = medium(m, blk.dev)
+    entry = m.backends.blockdevs.get(node or "", {})
+    drive_id = entry.get("options", {}).get("id")
+    return drive_id if isinstance(drive_id, str) and not entry.get("anonymous") else ""
+
+
+def move_tray(m: Machine, blk: BlockBackend, tray_open: bool) -> None:
+    """blk_dev_change_media_cb: the device's tray follows, and DEVICE_TRAY_MOVED says so."""
+    if blk.tray_open == tray_open:
+        return
+    blk.tray_open = tray_open
+    m.events.emit("DEVICE_TRAY_MOVED", {"device": blk_name(m, blk), "id": qdev_name(blk.dev), "tray-open": tray_open})
+
+
 def geometry(m: Machine, node: str | None) -> dict[str, Any]:
     """hd_geometry_guess for a disk without a partition table: 16 heads, 63 sectors, cylinders from the
     size (2..16383); the BIOS translation is LBA once the cylinders pass 1024."""
