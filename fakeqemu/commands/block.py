@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from fakeqemu.commands.block_io import backend_limits
 from fakeqemu.commands.probe import probe_data
 from fakeqemu.commands.registry import Context, command
+from fakeqemu.machine.backends import has_medium
 from fakeqemu.machine.block import graph, locks, stats, throttle
 from fakeqemu.machine.devices import storage
 from fakeqemu.qmp.errors import GenericError
@@ -127,7 +128,8 @@ def blockdev_del(ctx: Context, args: dict[str, Any]) -> Any:
 @command("query-named-block-nodes")
 def query_named_block_nodes(ctx: Context, args: dict[str, Any]) -> Any:
     # QEMU appends each new node to its graph-node list and lists them by prepending: newest first
-    names = [n for n in ctx.machine.backends.blockdevs if not n.startswith("#")]
+    table = ctx.machine.backends.blockdevs
+    names = [n for n, e in table.items() if not n.startswith("#") and has_medium(e)]
     return [graph.node_info(ctx.machine, n) for n in reversed(names)]
 
 
@@ -139,8 +141,7 @@ def query_block(ctx: Context, args: dict[str, Any]) -> Any:
     for blk, node, name in storage.backends(m):
         entry = m.backends.blockdevs.get(node or "", {})
         anonymous = bool(entry.get("anonymous"))  # a legacy drive drive_del'ed while its device holds it
-        opts = entry.get("options", {})
-        empty = node is None or (entry.get("legacy") and "file" not in opts and "driver" not in opts)
+        empty = node is None or not has_medium(entry)
         info: dict[str, Any] = {"device": name}
         if blk is not None:
             info["qdev"] = storage.qdev_name(blk.dev)

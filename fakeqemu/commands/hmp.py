@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from fakeqemu.commands import hmp_basic, hmp_block, hmp_help, hmp_io, hmp_net, snapshots
+from fakeqemu.commands import hmp_basic, hmp_block, hmp_blockinfo, hmp_help, hmp_io, hmp_net, snapshots
 from fakeqemu.commands.qdev import pci_bus_info
 from fakeqemu.commands.registry import Context, command
 from fakeqemu.machine import qtree
@@ -96,6 +96,7 @@ INFO_COMMANDS: dict[str, HmpHandler] = {
     "name": info_name,
     "version": info_version,
     "network": hmp_net.info_network,
+    "block": hmp_blockinfo.info_block,
 }
 
 

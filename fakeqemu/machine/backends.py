@@ -51,6 +51,15 @@ class FdTables:
         self.fdsets.clear()
 
 
+def has_medium(entry: dict[str, Any]) -> bool:
+    """A block table entry with a node behind it: all but a legacy drive given neither file nor driver
+    (an empty -drive / drive_add) or drive_del'ed while a device holds it."""
+    if entry.get("anonymous"):
+        return False
+    opts = entry["options"]
+    return not entry.get("legacy") or "file" in opts or "driver" in opts
+
+
 @dataclass
 class NicClient:
     """A NIC's net client: its name (the device's id, or MODEL.N numbered among the clients of its model

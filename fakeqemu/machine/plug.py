@@ -12,6 +12,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from fakeqemu.machine.acpi.pcihp import unplug_in_progress
+from fakeqemu.machine.backends import has_medium
 from fakeqemu.machine.board import DeviceModel, device_model, recorded
 from fakeqemu.machine.config import IDENTIFIER
 from fakeqemu.machine.core.qdev import Bus, Device, PCIBus, PCIDevice
@@ -438,7 +439,7 @@ def check_backends(machine: Machine, model: DeviceModel, opts: dict[str, str]) -
         node = backends.blockdevs.get(drive)
         if node is None or node.get("anonymous"):
             raise GenericError(f"Property '{owner}.drive' can't find value '{drive}'")
-        if node.get("legacy") and "file" not in node["options"] and "driver" not in node["options"]:
+        if not has_medium(node):
             raise GenericError("Device needs media, but drive is empty")
         user = node.get("attached")
         if user is not None:

@@ -1,4 +1,4 @@
-"""Differential: HMP drive_add and drive_del (legacy drives), their output and errors, and what
+"""Differential: HMP info block, drive_add and drive_del (legacy drives), their output and errors, and what
 query-block lists after them: an empty drive, a drive drive_del'ed while a device uses it (nameless, no
 medium), and the same drive gone with its device after the eject (blockdev_auto_del)."""
 
@@ -13,7 +13,22 @@ DRIVES = (
     "-blockdev", "null-co,node-name=n1",
 )  # fmt: skip
 
+BLOCK = (
+    "-blockdev", "driver=null-co,node-name=n1",
+    "-device", "virtio-blk-pci,drive=n1,id=vb",
+    "-drive", "if=none,id=drive0",
+    "-blockdev", "driver=null-co,node-name=n2,read-only=on,detect-zeroes=on",
+)  # fmt: skip
+
 SCRIPTS: list[Script] = [
+    script(
+        "hmp-info-block",
+        hmp("info block", "info block -n", "info block n1", "info block -v", "info block nosuch", "info block n2"),
+        hmp("info block -n -v", "info block drive0", "info block -v n2", "info block -v -n", "info block x y"),
+        hmp("drive_del drive0", "info block"),
+        machine="pc",
+        extra_args=BLOCK,
+    ),
     script(
         "hmp-drive-add-del",
         hmp("drive_del nosuch", "drive_del", "drive_del n1", "drive_del n1"),
