@@ -17,7 +17,7 @@ BLOCK = (
     "-blockdev", "driver=null-co,node-name=n1",
     "-device", "virtio-blk-pci,drive=n1,id=vb",
     "-drive", "if=none,id=drive0",
-    "-blockdev", "driver=null-co,node-name=n2,read-only=on,detect-zeroes=on",
+    "-blockdev", "driver=null-co,node-name=n2,detect-zeroes=on",
 )  # fmt: skip
 
 SCRIPTS: list[Script] = [
