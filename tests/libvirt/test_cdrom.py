@@ -102,3 +102,33 @@ def test_change_media_and_scsi_disks(libvirt: Libvirt, tmp_path: Path, machine: 
     fake = flow(libvirt, tmp_path / "fake", machine, libvirt.emulator)
     qemu = Path(require("qemu-system-x86_64", "apt-get install -y qemu-system-x86"))
     assert flow(libvirt, tmp_path / "qemu", machine, qemu) == fake
+
+
+def test_change_media_with_a_guest_that_locks_the_tray(libvirt: Libvirt, tmp_path: Path) -> None:
+    """-fakeqemu cdrom=lock: the guest has mounted the medium and locked the tray; libvirt's eject asks for
+    the tray, waits for DEVICE_TRAY_MOVED, which comes when the guest opens it, and carries on."""
+    lv = libvirt
+    iso, iso2 = tmp_path / "a.iso", tmp_path / "b.iso"
+    for raw in (iso, iso2):
+        raw.write_bytes(bytes(1 << 20))
+    image = tmp_path / "disk.qcow2"
+    qcow2.create(str(image), 64 << 20)
+    dom = Domain(lv, "fq-cdrom-locked", "pc", "default", tmp_path)
+    xml = storage_domain_xml(dom.name, "pc", lv.emulator, image, iso).replace(
+        "</domain>",
+        "<qemu:commandline><qemu:arg value='-fakeqemu'/><qemu:arg value='cdrom=lock'/></qemu:commandline></domain>",
+    )
+    dom.v("define", dom.file("dom.xml", xml))
+    dom.v("start", dom.name)
+    try:
+        out = dom.v("qemu-monitor-command", dom.name, '{"execute":"query-block"}')
+        assert '"locked":true' in out.replace(" ", ""), out
+        assert "Successfully ejected media." in dom.v("change-media", dom.name, "hdc", "--eject", "--live")
+        assert cdrom_source(dom.xml(), "hdc") is None
+        assert "Successfully inserted media." in dom.v("change-media", dom.name, "hdc", str(iso2), "--insert", "--live")
+        assert cdrom_source(dom.xml(), "hdc") == str(iso2)
+        out = dom.v("qemu-monitor-command", dom.name, '{"execute":"query-block"}')
+        assert '"locked":true' in out.replace(" ", ""), out  # mounted and locked again
+    finally:
+        dom.v("destroy", dom.name)
+        dom.v("undefine", dom.name)
