@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from fakeqemu.machine.acpi.cpuhp import AcpiCpuHp
 from fakeqemu.machine.acpi.memhp import AcpiMemHp
 from fakeqemu.machine.acpi.pcihp import AcpiPciHp, install
+from fakeqemu.machine.acpi.pm import PM_DEVICE, AcpiPm
 from fakeqemu.machine.backends import Backends, FdTables
 from fakeqemu.machine.block import locks
 from fakeqemu.machine.block.bitmaps import Bitmaps
@@ -139,6 +140,8 @@ class Machine:
         self.cpus = Cpus(self, cfg.topology or Topology(cfg.smp, cfg.smp, 1, 1, 1, cfg.smp))
         self.pcihp: AcpiPciHp | None = None
         self.pci_host: PciHost | None = None
+        #: the ACPI PM1 block (sleep states, PM timer); None without ACPI
+        self.pm: AcpiPm | None = None
         #: memory backends, DIMMs and the ACPI memory hotplug block (fakeqemu.machine.devices.dimm)
         self.memdevs = Memory(self)
         if self.config.machine_type in ("pc", "q35"):
@@ -146,6 +149,7 @@ class Machine:
             self.pci_host = PciHost(self.config.machine_type, self.board.root_bus, self.board.tree)
             self.pci_host.install(self.ioports, self.memory)
             self.pcihp = install(self, self.board.root_bus, self.config.machine_type)
+            self._install_pm()
             if self.pcihp is not None:
                 self._install_cpuhp()
                 if self.config.ram_slots:
@@ -280,6 +284,20 @@ class Machine:
         self.cpus.plug_boot_cpus()
         self.ioports.map(hp.region())
 
+    def _install_pm(self) -> None:
+        """The ACPI PM1 block, the model of the board's PIIX4_PM / ICH9-LPC function; the firmware model
+        (fakeqemu.machine.pci.firmware) maps it through the function's configuration space."""
+        if not self.config.acpi or self.board is None:
+            return
+        kind = self.config.machine_type
+        pm = AcpiPm(self, kind)
+        dev = next((d for d in self.board.root_bus.pci_devices if d.type == PM_DEVICE[kind]), None)
+        if dev is None:
+            return
+        dev.model = pm
+        self.device_models.append(pm)
+        self.pm = pm
+
     def _install_memhp(self) -> None:
         """The ACPI memory hotplug block, its GPE bit 3 on the board's GPE0 (answered by the guest model)."""
         hp = AcpiMemHp(self.config.ram_slots, self._gpe_sender("on_mem_gpe"), self.memdevs.eject, self._ost, self.trace)
@@ -358,7 +376,8 @@ class Machine:
         else:
             self.system_reset("guest-reset", guest=True)
 
-    def system_reset(self, reason: str = "host-qmp-system-reset", guest: bool = False) -> None:
+    def _reset_devices(self) -> None:
+        """qemu_system_reset's device reset: the firmware runs again when the vCPUs next start."""
         for model in list(self.device_models):
             model.reset()
         if self.board is not None:
@@ -367,6 +386,9 @@ class Machine:
             self.pci_host.reset()
             self.pci_host.pending = None
             self.firmware_due = self.config.accel != "qtest"
+
+    def system_reset(self, reason: str = "host-qmp-system-reset", guest: bool = False) -> None:
+        self._reset_devices()
         self.events.emit("RESET", {"guest": guest, "reason": reason})
         if not self.running and self.runstate not in ("inmigrate", "finish-migrate"):
             # main_loop_should_exit: a VM that is not running after a reset is left in prelaunch
@@ -396,12 +418,18 @@ class Machine:
         self.events.emit("SUSPEND")
 
     def wakeup(self) -> None:
-        """qemu_system_wakeup: the board resets without a RESET event, the vCPUs run again, WAKEUP (no
-        RESUME); the guest carries on with what waited for it."""
+        """qemu_system_wakeup: the machine resets without a RESET event (the ACPI blocks too: a pending PCI
+        unplug completes, the PM block is unmapped until the firmware maps it again), the PM block shows
+        WAK_STS, the vCPUs run again, WAKEUP (no RESUME); the guest carries on with what waited for it."""
         if self.runstate != "suspended":
             raise GenericError("Unable to wake up: guest is not in suspended state")
         self.runstate = "running"
+        self._reset_devices()
+        self.guest.on_reset()
+        if self.pm is not None:
+            self.pm.woke()
         self.events.emit("WAKEUP")
+        self.run_firmware()
         self.guest.kick()
         if self.agent is not None:
             self.agent.wake()

@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from fakeqemu.machine.acpi.pm import SLP_TYP_S3, SLP_TYP_S4
 from fakeqemu.machine.core.events import Event
 from fakeqemu.machine.guest.hotplug import check_policy, delay_ms
 from fakeqemu.qmp.errors import GenericError, QMPError
@@ -330,13 +331,18 @@ def _halt(machine: Machine) -> None:
 
 
 def _suspend_ram(machine: Machine) -> None:
-    machine.suspend()
+    """The OS enters S3 through the ACPI PM block's SLP_TYP/SLP_EN (directly where no block is mapped)."""
+    if machine.pm is None or not machine.pm.sleep(SLP_TYP_S3):
+        machine.suspend()
 
 
 def _suspend_disk(machine: Machine) -> None:
+    """The image is written; the OS enters S4 through the PM block: SUSPEND_DISK, then it powers off."""
+    if machine.pm is not None and machine.pm.sleep(SLP_TYP_S4):
+        return
     machine.events.emit("SUSPEND_DISK")
     if not machine.exiting:
-        machine.shutdown("guest-shutdown", guest=True)  # the image is written: the guest powers off
+        machine.shutdown("guest-shutdown", guest=True)
 
 
 _POWER: dict[str, Callable[[Machine], None]] = {
