@@ -245,3 +245,14 @@ class Emulator:
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
+
+
+def recv_exact(sock: socket.socket, n: int) -> bytes:
+    """``n`` bytes from ``sock``, or fewer if the peer closes first."""
+    out = b""
+    while len(out) < n:
+        chunk = sock.recv(n - len(out))
+        if not chunk:
+            break
+        out += chunk
+    return out

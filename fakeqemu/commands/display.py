@@ -57,7 +57,8 @@ def query_spice(ctx: Context, args: dict[str, Any]) -> Any:
         return {"enabled": False, "migrated": False, "mouse-mode": "client"}
     host, port = addr
     return {"enabled": True, "migrated": False, "host": host, "port": port, "auth": ctx.machine.spice_auth.kind,
-            "compiled-version": SPICE_VERSION, "mouse-mode": "server", "channels": []}  # fmt: skip
+            "compiled-version": SPICE_VERSION, "mouse-mode": "server",
+            "channels": [dict(c) for c in ctx.machine.spice_channels]}  # fmt: skip
 
 
 @command("screendump")

@@ -202,6 +202,10 @@ class Machine:
         #: who the VNC and SPICE servers let in (set_password, expire_password)
         self.vnc_auth = DisplayAuth(vnc_kind(self.config.vnc))
         self.spice_auth = DisplayAuth(spice_kind(self.config.spice))
+        #: SPICE channels linked now (query-spice's ``channels``: SpiceChannel) and the server's RSA key,
+        #: kept by the SPICE server (fakeqemu.server.spice)
+        self.spice_channels: list[dict[str, Any]] = []
+        self.spice_key: Any = None
         for auth, spec in ((self.vnc_auth, self.config.vnc), (self.spice_auth, self.config.spice)):
             secret = secret_of(spec)
             if secret is not None and secret in self.config.secrets:

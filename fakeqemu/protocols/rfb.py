@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fakeqemu.machine.devices.display import DisplayAuth
+from fakeqemu.protocols.steps import Stepper
 
 VERSION = b"RFB 003.008\n"
 SEC_INVALID, SEC_NONE, SEC_VNC = 0, 1, 2
@@ -87,7 +88,7 @@ class PixelFormat:
 _FIXED = {0: 20, 2: 4, 3: 10, 4: 8, 5: 6, 6: 8}
 
 
-class RfbServer:
+class RfbServer(Stepper):
     def __init__(
         self,
         width: int,
@@ -105,12 +106,10 @@ class RfbServer:
         self.make_challenge = challenge
         self.challenge = b""
         self.minor = 8
+        super().__init__()
         self.state = "version"
-        self.buf = b""
         self.format = PixelFormat()
         self.initialized = False
-        self.closed = False
-        self.error = ""
         self.keys: list[tuple[bool, int]] = []
         #: the screen last sent, and whether an incremental update request waits for a change
         self.sent: bytes | None = None
@@ -119,25 +118,9 @@ class RfbServer:
     def start(self) -> bytes:
         return VERSION
 
-    def receive(self, data: bytes) -> bytes:
-        self.buf += data
-        out = bytearray()
-        while not self.closed:
-            step = self._step()
-            if step is None:
-                break
-            out += step
-        return bytes(out)
-
     def _fail(self, why: str) -> bytes:
         self.error, self.closed = why, True
         return b""
-
-    def _take(self, n: int) -> bytes | None:
-        if len(self.buf) < n:
-            return None
-        head, self.buf = self.buf[:n], self.buf[n:]
-        return head
 
     def _step(self) -> bytes | None:
         if self.state == "version":

@@ -28,6 +28,7 @@ from fakeqemu.server.driver import Acceptor, Reconnector
 from fakeqemu.server.early import EarlyQMP
 from fakeqemu.server.monitor import QMPMonitor, serve_monitor
 from fakeqemu.server.pty import CONSOLE_DRIVERS, serve_log, serve_pty
+from fakeqemu.server.spice import serve_spice
 from fakeqemu.server.vnc import serve_vnc
 
 log = logging.getLogger("fakeqemu.vm")
@@ -167,6 +168,9 @@ class VM:
                     vnc = self.config.held.displays.get("vnc") if self.config.held is not None else None
                     if vnc is not None:
                         nursery.start_soon(serve_vnc, self, vnc)
+                    spice = self.config.held.displays.get("spice") if self.config.held is not None else None
+                    if spice is not None:
+                        nursery.start_soon(serve_spice, self, spice)
                     ptys = self.config.held.ptys if self.config.held is not None else {}
                     files = self.config.held.files if self.config.held is not None else {}
                     for dev in self.config.machine.devices:

@@ -6,6 +6,7 @@ VNC_INITIALIZED, VNC_DISCONNECTED and query-vnc's ``clients``."""
 from __future__ import annotations
 
 import socket
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -16,6 +17,8 @@ from fakeqemu.protocols.rfb import RfbServer
 
 if TYPE_CHECKING:
     from fakeqemu.server.vm import VM
+
+ClientFn = Callable[["VM", trio.socket.SocketType, trio.socket.SocketType], Awaitable[None]]
 
 
 def _family(sock: socket.socket | trio.socket.SocketType) -> str:
@@ -32,11 +35,16 @@ def _basic(sock: trio.socket.SocketType, name: Any) -> dict[str, Any]:
 
 
 async def serve_vnc(vm: VM, listener: socket.socket) -> None:
+    await serve_display(vm, listener, _client)
+
+
+async def serve_display(vm: VM, listener: socket.socket, client_fn: ClientFn) -> None:
+    """A display's listener: each client it accepts is served by ``client_fn`` in a task of its own."""
     sock = trio.socket.from_stdlib_socket(listener)
     async with trio.open_nursery() as nursery:
         while True:
             client, _ = await sock.accept()
-            nursery.start_soon(_client, vm, sock, client)
+            nursery.start_soon(client_fn, vm, sock, client)
 
 
 async def _client(vm: VM, listener: trio.socket.SocketType, client: trio.socket.SocketType) -> None:

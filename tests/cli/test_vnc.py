@@ -15,16 +15,7 @@ from qemu.qmp.legacy import QEMUMonitorProtocol
 
 from fakeqemu.machine.devices.framebuffer import HEIGHT, WIDTH
 from tests.integration.procs import legacy_monitor
-from tools.launch import connect
-
-
-def recv_exact(s: socket.socket, n: int) -> bytes:
-    out = b""
-    while len(out) < n:
-        chunk = s.recv(n - len(out))
-        assert chunk, "the VNC server closed the connection"
-        out += chunk
-    return out
+from tools.launch import connect, recv_exact
 
 
 def read_update(s: socket.socket) -> bytes:

@@ -23,17 +23,7 @@ from vncdotool.rfb import reverse_bits
 
 from fakeqemu.protocols.rfb import des_response
 from tests.oracle import fakeqemu_target, qemu_target
-from tools.launch import BARE, Emulator, Monitor
-
-
-def recv_exact(s: socket.socket, n: int) -> bytes:
-    out = b""
-    while len(out) < n:
-        chunk = s.recv(n - len(out))
-        if not chunk:
-            break
-        out += chunk
-    return out
+from tools.launch import BARE, Emulator, Monitor, recv_exact
 
 
 def attempt(path: str, password: str | None) -> bytes:
