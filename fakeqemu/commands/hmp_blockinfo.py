@@ -9,23 +9,14 @@ size, backing file); a qcow2 image's ``Format specific information`` is not prin
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 from fakeqemu.commands.hmp_args import C_SPACE, ArgError, get_str, usage
 from fakeqemu.commands.registry import COMMANDS, Context
+from fakeqemu.machine.core.sizes import size_to_str
 
 if TYPE_CHECKING:
     from fakeqemu.machine.machine import Machine
-
-_SUFFIXES = ("", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei")
-
-
-def size_to_str(value: int) -> str:
-    """QEMU's size_to_str: three significant digits of the largest power of 1024 below 1000 of it."""
-    exp = math.frexp(value / (1000.0 / 1024.0))[1]
-    i = max(0, (exp - 1) // 10)
-    return f"{value / (1 << (i * 10)):.3g} {_SUFFIXES[i]}B"
 
 
 def _image_lines(image: dict[str, Any]) -> list[str]:

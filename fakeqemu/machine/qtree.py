@@ -8,23 +8,16 @@ and the devices behind it.
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Any
 
 from fakeqemu.machine.board import Board, recorded
 from fakeqemu.machine.core.qdev import Bus, Device, PCIBus, PCIDevice
+from fakeqemu.machine.core.sizes import size_to_str
 
 _PROP = re.compile(r"^(\s+)([\w.-]+) = (.*)$")
 #: a size property's value in ``info qtree``: ``4096 (4 KiB)``
 _SIZE = re.compile(r"\d+ \([\d.]+ [KMGTPE]?i?B\)")
-
-
-def size_to_str(value: int) -> str:
-    """QEMU's size_to_str: three significant digits and a binary unit."""
-    exp = math.frexp(value / (1000.0 / 1024.0))[1]
-    i = int((exp - 1) / 10)  # C's division truncates toward zero
-    return f"{value / (1 << (i * 10)):0.3g} {('', 'Ki', 'Mi', 'Gi', 'Ti', 'Pi', 'Ei')[i]}B"
 
 
 def _format(template: str, value: Any) -> str:

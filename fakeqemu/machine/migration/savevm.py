@@ -10,13 +10,13 @@ itself is the caller's bytes (the commands layer frames the migration stream).
 from __future__ import annotations
 
 import functools
-import math
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from fakeqemu.machine.block import graph, internal
 from fakeqemu.machine.block.qcow2 import ImageError
+from fakeqemu.machine.core.sizes import size_to_str
 from fakeqemu.qmp.errors import GenericError
 
 if TYPE_CHECKING:
@@ -209,14 +209,6 @@ def vm_clock_ns(m: Machine) -> int:
     return 0 if m.runstate == "prelaunch" else int(m.jobs.now() * 1e9)
 
 
-def size_text(n: int) -> str:
-    """size_to_str"""
-    exp = math.frexp(n / (1000 / 1024.0))[1]
-    i = int((exp - 1) / 10)
-    suffix = ("", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei")[i]
-    return f"{n / (1 << (i * 10)):.3g} {suffix}B"
-
-
 def dump(sn: internal.Snapshot | None, sid: str | None = None) -> str:
     """bdrv_snapshot_dump, one line without its end"""
     if sn is None:
@@ -225,7 +217,7 @@ def dump(sn: internal.Snapshot | None, sid: str | None = None) -> str:
     secs = sn.vm_clock_nsec // 1_000_000_000
     clock = f"{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}.{sn.vm_clock_nsec // 1_000_000 % 1000:03d}"
     icount = "" if sn.icount == -1 else str(sn.icount)
-    return f"{sid or sn.id:<9} {sn.name:<16} {size_text(sn.vm_state_size):>8}{date:>20}{clock:>13}{icount:>11}"
+    return f"{sid or sn.id:<9} {sn.name:<16} {size_to_str(sn.vm_state_size):>8}{date:>20}{clock:>13}{icount:>11}"
 
 
 def info_snapshots(m: Machine) -> str:
