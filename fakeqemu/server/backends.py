@@ -109,6 +109,7 @@ def _listen_tcp(host: str, port: int) -> socket.socket:
 def open_vnc(held: OpenBackends, spec: str) -> tuple[str, int] | None:
     """``-vnc HOST:DISPLAY[,opts]`` (port 5900 + display) or ``unix:PATH``; ``none``: no server."""
     head = spec.split(",", 1)[0]
+    head = head[4:] if head.startswith("vnc=") else head  # the implied option, spelled out (libvirt)
     if head == "none":
         return None
     if head.startswith("unix:"):
