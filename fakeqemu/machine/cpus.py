@@ -5,7 +5,8 @@ first). Possible CPU ``i`` has thread ``i % T``, core ``(i / T) % C``, die ``(i 
 ``i / (T*C*D)`` and the APIC ID x86 packs from them (each field as many bits as its count needs).
 Each plugged vCPU has a real idle thread whose id ``query-cpus-fast`` reports (so a management tool can
 pin it); the thread starts when first asked for, so idle VMs stay cheap. The boot CPUs are
-``/machine/unattached/device[i]``; a hot-added one is ``/machine/peripheral/ID``, a QOM object made like
+``/machine/unattached/device[0]``, ``device[2]``, ``device[3]``, ... (device[1] is the first one's
+kvmvapic); a hot-added one is ``/machine/peripheral/ID``, a QOM object made like
 the boot CPU's recorded one. Hotplug goes through the ACPI CPU hotplug block (fakeqemu.machine.acpi.cpuhp);
 the guest model (fakeqemu.machine.guest.hotplug) answers its GPE.
 """
@@ -86,6 +87,12 @@ class Topology:
         return out
 
 
+def boot_cpu_path(index: int) -> str:
+    """Where QEMU 7.2 puts boot CPU ``index`` (measured): the first CPU's realize adds its kvmvapic as
+    /machine/unattached/device[1], so the other boot CPUs are device[2], device[3], ..."""
+    return f"/machine/unattached/device[{index + 1 if index else 0}]"
+
+
 class VcpuThread:
     """A real, idle thread standing for one vCPU."""
 
@@ -128,7 +135,7 @@ class Cpus:
         self.plugged: dict[int, Vcpu] = {}
         self.cpuhp: Any = None
         for i in range(topology.cpus):
-            self.plugged[i] = Vcpu(i, f"/machine/unattached/device[{i}]")
+            self.plugged[i] = Vcpu(i, boot_cpu_path(i))
 
     def close(self) -> None:
         for v in self.plugged.values():

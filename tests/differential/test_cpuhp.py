@@ -80,6 +80,25 @@ def flow(machine: str, base: int, gpe: int | None) -> list[Script]:
     ]
 
 
-SCRIPTS: list[Script] = [*flow("pc", 0xAF00, 0xAFE0), *flow("q35", 0x0CD8, None)]
+def boot_cpus(machine: str) -> Script:
+    """Boot CPUs past the first: their qom-paths in query-cpus-fast and query-hotpluggable-cpus (device[0],
+    then device[2]...: device[1] is the first CPU's kvmvapic), and a hot-added one beside them."""
+    return script(
+        f"cpuhp-{machine}-boot-cpus",
+        call("query-cpus-fast"),
+        call("query-hotpluggable-cpus"),
+        add("c3", **{"socket-id": 3, "core-id": 0, "thread-id": 0}),
+        call("query-cpus-fast"),
+        machine=machine,
+        extra_args=["-smp", "3,maxcpus=4,sockets=4,cores=1,threads=1"],
+    )
+
+
+SCRIPTS: list[Script] = [
+    *flow("pc", 0xAF00, 0xAFE0),
+    *flow("q35", 0x0CD8, None),
+    boot_cpus("pc"),
+    boot_cpus("q35"),
+]
 
 test_harness_against_qemu, test_differential = differential_tests(SCRIPTS)
