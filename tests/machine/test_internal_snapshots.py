@@ -76,3 +76,24 @@ def test_not_qcow2_has_no_snapshots(tmp_path: Path) -> None:
     raw = tmp_path / "r.raw"
     raw.write_bytes(b"\0" * 4096)
     assert internal.list_snapshots(str(raw)) == []
+
+
+def test_guest_writes_copy_what_a_snapshot_shares(image: str) -> None:
+    """write_cluster (what block jobs write): a new L2 table and data cluster where a snapshot shares them,
+    in place where the image alone owns them; the snapshot keeps the old data."""
+    im = edit(image)
+    im.create(internal.Snapshot("", "a", 1_700_000_000, 0, 0, 0), b"state")
+    im.write_cluster(0, b"\x44" * 65536)
+    im.write_cluster(0, b"\x55" * 65536)
+    im.write_cluster(5, b"\x66" * 65536)
+    assert im.read_cluster(0) == b"\x55" * 65536 and im.read_cluster(9) is None
+    im.close()
+    check(image)
+    io(image, "read -P 0x55 0 64k")
+    io(image, "read -P 0x11 64k 64k")
+    io(image, "read -P 0x66 320k 64k")
+    im = edit(image)
+    im.goto(im.snapshots[0])
+    im.close()
+    check(image)
+    io(image, "read -P 0x11 0 128k")

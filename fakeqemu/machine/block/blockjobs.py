@@ -2,18 +2,20 @@
 
 Each walks its range in QEMU's chunk size, sleeping where QEMU's rate limit makes it sleep, counting the
 ranges that hold no data as done without cost (as QEMU's allocation checks do), and changes the graph
-and the image headers when it finishes as QEMU does. Guest data is never copied: fakeqemu has none.
+and the image headers when it finishes as QEMU does. The clusters that hold data are copied into the
+target's image (fakeqemu.machine.block.data).
 """
 
 from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING
 
 from fakeqemu.machine.block import graph, qcow2
-from fakeqemu.machine.block.jobs import Body, Driver, Job
+from fakeqemu.machine.block.data import Copier
+from fakeqemu.machine.block.jobs import Body, Driver, Job, Wait
 from fakeqemu.qmp.errors import GenericError
 
 if TYPE_CHECKING:
@@ -23,8 +25,26 @@ if TYPE_CHECKING:
 CHUNK = 512 * 1024
 
 
-def copy_range(job: Job, size: int, has_data: set[int], operation: str = "read") -> Body:
+def copy_chunk(job: Job, copier: Copier | None, first: int, last: int, has_data: set[int]) -> Body:
+    """Move the chunk's clusters that hold data; the copy is I/O, so the job lets the loop run after it."""
+    if copier is not None:
+        copier.copy([c for c in range(first, last + 1) if c in has_data])
+        if not job.jobs.rate:
+            yield 0.0
+    return 0
+
+
+def copy_range(job: Job, size: int, has_data: set[int], operation: str = "read",
+               copier: Copier | None = None) -> Body:  # fmt: skip
     """The loop of block/stream.c and block/commit.c: sleep for the rate, copy or skip, count progress."""
+    try:
+        return (yield from _copy_range(job, size, has_data, operation, copier))
+    finally:
+        if copier is not None:
+            copier.close()
+
+
+def _copy_range(job: Job, size: int, has_data: set[int], operation: str, copier: Copier | None) -> Body:
     job.set_remaining(size)
     offset = 0
     delay = 0.0
@@ -38,6 +58,7 @@ def copy_range(job: Job, size: int, has_data: set[int], operation: str = "read")
         first, last = offset // qcow2.CLUSTER, (offset + n - 1) // qcow2.CLUSTER
         copy = any(c in has_data for c in range(first, last + 1))
         if copy:
+            yield from copy_chunk(job, copier, first, last, has_data)
             yield from job.io(n)
         job.progress(n)
         delay = job.ratelimit_delay(n) if copy else 0.0
@@ -64,7 +85,8 @@ class Stream(Driver):
         data: set[int] = set()
         for n in below:
             data |= graph.allocated(self.m, n)
-        return (yield from copy_range(job, graph.length(self.m, self.top), data))
+        copier = Copier(self.m, below, self.top, keep_target=True)
+        return (yield from copy_range(job, graph.length(self.m, self.top), data, copier=copier))
 
     def prepare(self, job: Job) -> int:
         if self.below():
@@ -83,10 +105,11 @@ class Commit(Driver):
 
     def run(self, job: Job) -> Body:
         data: set[int] = set()
-        nodes = graph.chain(self.m, self.top)
-        for n in nodes[: nodes.index(self.base)]:
+        nodes = graph.chain(self.m, self.top)[: graph.chain(self.m, self.top).index(self.base)]
+        for n in nodes:
             data |= graph.allocated(self.m, n)
-        return (yield from copy_range(job, graph.length(self.m, self.top), data))
+        copier = Copier(self.m, nodes, self.base)
+        return (yield from copy_range(job, graph.length(self.m, self.top), data, copier=copier))
 
     def prepare(self, job: Job) -> int:
         for overlay in graph.parents(self.m, self.top):
@@ -116,6 +139,7 @@ class Mirror(Driver):
 
     def run(self, job: Job) -> Body:
         data: set[int] = set()
+        nodes: list[str] = []
         if self.sync != "none":
             nodes = graph.chain(self.m, self.source)
             if self.commit_into_base:
@@ -130,25 +154,16 @@ class Mirror(Driver):
         whole = self.zero_target and self.sync == "full" and not self.commit_into_base
         total = size if whole else 0 if self.sync == "none" else min(len(data) * qcow2.CLUSTER, size)
         job.set_remaining(total)
-        offset = 0
-        while offset < size and self.sync != "none":
-            n = min(CHUNK, size - offset)
-            if (yield from job.io_error(offset, n, "write")):
-                return job.ret
-            first, last = offset // qcow2.CLUSTER, (offset + n - 1) // qcow2.CLUSTER
-            dirty = sum(1 for c in range(first, last + 1) if c in data)
-            if dirty:
-                yield from job.io(n)
-                delay = job.ratelimit_delay(n)
-                if delay:
-                    yield from job.sleep(delay)
-                if job.is_cancelled:
-                    return 0
-            if whole:
-                job.progress(n)
-            elif dirty:
-                job.progress(min(dirty * qcow2.CLUSTER, total - job.progress_current))
-            offset += n
+        copier = Copier(self.m, nodes, self.target) if self.sync != "none" else None
+        try:
+            ret = yield from self._copy(job, copier, size, data, total, whole)
+            if ret is not None:
+                return ret
+            if whole and copier is not None and graph.header(self.m, self.target) is not None:
+                copier.zero(sorted(graph.allocated(self.m, self.target) - data))  # the target reads as the source
+        finally:
+            if copier is not None:
+                copier.close()
         # copying, or asking the layers under the top which clusters they hold, waits for I/O
         below = self.sync == "top" and graph.backing_child(graph.table(self.m)[self.source]) is not None
         if total or below:
@@ -161,6 +176,31 @@ class Mirror(Driver):
             if job.is_cancelled:
                 break
         return 0
+
+    def _copy(self, job: Job, copier: Copier | None, size: int, data: set[int], total: int,
+              whole: bool) -> Generator[Wait, None, int | None]:  # fmt: skip
+        """The mirror's first pass over the disk; a return value ends the job with it."""
+        offset = 0
+        while offset < size and self.sync != "none":
+            n = min(CHUNK, size - offset)
+            if (yield from job.io_error(offset, n, "write")):
+                return job.ret
+            first, last = offset // qcow2.CLUSTER, (offset + n - 1) // qcow2.CLUSTER
+            dirty = sum(1 for c in range(first, last + 1) if c in data)
+            if dirty:
+                yield from copy_chunk(job, copier, first, last, data)
+                yield from job.io(n)
+                delay = job.ratelimit_delay(n)
+                if delay:
+                    yield from job.sleep(delay)
+                if job.is_cancelled:
+                    return 0
+            if whole:
+                job.progress(n)
+            elif dirty:
+                job.progress(min(dirty * qcow2.CLUSTER, total - job.progress_current))
+            offset += n
+        return None
 
     def complete(self, job: Job) -> None:
         self.should_complete = True
@@ -204,14 +244,17 @@ class Backup(Driver):
                 yield from job.wait()
             return 0
         data: set[int] = set()
+        nodes: list[str] = []
         if self.sync in ("full", "top"):
             nodes = graph.chain(self.m, self.source)
-            for n in nodes if self.sync == "full" else nodes[:1]:
+            nodes = nodes if self.sync == "full" else nodes[:1]
+            for n in nodes:
                 data |= graph.allocated(self.m, n)
         size = graph.length(self.m, self.source)
         if self.sync in ("incremental", "bitmap"):
             size = 0  # a bitmap of a VM that wrote nothing marks nothing
-        return (yield from copy_range(job, size, data, "write"))
+        copier = Copier(self.m, nodes, self.target) if nodes else None
+        return (yield from copy_range(job, size, data, "write", copier))
 
     def clean(self, job: Job) -> None:
         if self.bitmap is not None:

@@ -139,6 +139,9 @@ class Image:
                     self.refcounts[i * self.per_block : (i + 1) * self.per_block] = struct.unpack(
                         f">{self.per_block}H", blk
                     )
+            self._l2s: dict[int, list[int]] = {}
+            #: no free cluster below this index (first-fit allocation starts here)
+            self.free_hint = 1
             self.l1 = self._read_l1(self.hdr.l1_table_offset, self.hdr.l1_size)
             self.snapshots, self.table_bytes = _read_table(self.f, self.hdr)
         except BaseException:
@@ -158,6 +161,8 @@ class Image:
         if not 0 <= value <= 0xFFFF:
             raise ImageError(f"Refcount of cluster {i} out of range")
         self.refcounts[i] = value
+        if not value:
+            self.free_hint = min(self.free_hint, i)
 
     def refcount(self, offset: int) -> int:
         i = offset // self.cs
@@ -165,7 +170,7 @@ class Image:
 
     def alloc(self, n: int) -> int:
         """First fit of ``n`` free clusters (cluster 0 is the header), with their refcount block."""
-        start = 1
+        start = max(1, self.free_hint)
         while True:
             self._cover(start + n)
             for blk in range(start // self.per_block, (start + n - 1) // self.per_block + 1):
@@ -176,6 +181,8 @@ class Image:
             start += run + 1
         for k in range(n):
             self.refcounts[start + k] = 1
+        if n == 1 or start == self.free_hint:  # nothing free before it (a first fit of one cluster)
+            self.free_hint = start + n
         return start * self.cs
 
     def _refblock(self, blk: int) -> None:
@@ -203,10 +210,59 @@ class Image:
         return list(struct.unpack(f">{size}Q", os.pread(self.f, size * 8, offset).ljust(size * 8, b"\0")))
 
     def _l2(self, offset: int) -> list[int]:
-        return list(struct.unpack(f">{self.l2_entries}Q", os.pread(self.f, self.cs, offset).ljust(self.cs, b"\0")))
+        table = self._l2s.get(offset)
+        if table is None:
+            raw = os.pread(self.f, self.cs, offset).ljust(self.cs, b"\0")
+            table = self._l2s[offset] = list(struct.unpack(f">{self.l2_entries}Q", raw))
+        return list(table)
 
     def _write_table(self, offset: int, entries: list[int]) -> None:
+        self._l2s.pop(offset, None)
         os.pwrite(self.f, struct.pack(f">{len(entries)}Q", *entries), offset)
+
+    # --- guest data (what block jobs copy) ---------------------------------------------------------
+
+    def read_cluster(self, index: int) -> bytes | None:
+        """Guest cluster ``index`` as this image holds it; None where it holds nothing (its backing shows)."""
+        li, l2i = divmod(index, self.l2_entries)
+        l2_off = self.l1[li] & OFFSET_MASK if li < len(self.l1) else 0
+        if not l2_off:
+            return None
+        entry = self._l2(l2_off)[l2i]
+        if entry & COMPRESSED:
+            raise ImageError("Compressed clusters are not supported")
+        if entry & OFFSET_MASK:
+            return os.pread(self.f, self.cs, entry & OFFSET_MASK).ljust(self.cs, b"\0")
+        return bytes(self.cs) if entry & 1 else None
+
+    def write_cluster(self, index: int, data: bytes) -> None:
+        """Write guest cluster ``index``: in place where the image alone owns it, else copied on write
+        (a new L2 table where a snapshot shares it, a new data cluster)."""
+        li, l2i = divmod(index, self.l2_entries)
+        if li >= len(self.l1):
+            raise ImageError("Cluster beyond the image's L1 table")
+        l2_off = self.l1[li] & OFFSET_MASK
+        if not l2_off:
+            l2_off = self._write_new(bytes(self.cs))
+            self._l2s[l2_off] = [0] * self.l2_entries
+        elif self.refcount(l2_off) > 1:  # shared with a snapshot: this image gets its own copy (the
+            # clusters it maps keep their counts: a count is one per L1 table that reaches the cluster)
+            table = self._l2(l2_off)
+            self.ref(l2_off, -1)
+            l2_off = self._write_new(bytes(self.cs))
+            self._write_table(l2_off, [self._copied(e) for e in table])
+        self.l1[li] = l2_off | COPIED
+        self._l2(l2_off)  # in the cache
+        table = self._l2s[l2_off]
+        data_off = table[l2i] & OFFSET_MASK
+        if not data_off or self.refcount(data_off) != 1:
+            if data_off:
+                self.ref(data_off, -1)
+            data_off = self._write_new(data)
+        else:
+            os.pwrite(self.f, data.ljust(self.cs, b"\0"), data_off)
+        table[l2i] = data_off | COPIED
+        os.pwrite(self.f, struct.pack(">Q", table[l2i]), l2_off + 8 * l2i)
 
     def _write_new(self, data: bytes) -> int:
         off = self.alloc(max(1, -(-len(data) // self.cs)))
