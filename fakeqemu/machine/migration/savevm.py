@@ -203,10 +203,10 @@ def load(m: Machine, name: str, vmstate: str | None, devices: list[str] | None) 
 
 
 def vm_clock_ns(m: Machine) -> int:
-    """QEMU_CLOCK_VIRTUAL: qtest's clock under -accel qtest, else 0 until the guest first runs."""
+    """QEMU_CLOCK_VIRTUAL: the time the VM has run (qtest's clock under -accel qtest)."""
     if m.config.accel == "qtest":
         return m.virtual_clock_ns
-    return 0 if m.runstate == "prelaunch" else int(m.jobs.now() * 1e9)
+    return m.vclock.now_ns()
 
 
 def dump(sn: internal.Snapshot | None, sid: str | None = None) -> str:
