@@ -138,10 +138,10 @@ def query_block(ctx: Context, args: dict[str, Any]) -> Any:
     """One BlockInfo per BlockBackend (fakeqemu.machine.devices.storage.backends), in QAPI member order."""
     m = ctx.machine
     out = []
-    for blk, node, name in storage.backends(m):
-        entry = m.backends.blockdevs.get(node or "", {})
-        anonymous = bool(entry.get("anonymous"))  # a legacy drive drive_del'ed while its device holds it
-        empty = node is None or not has_medium(entry)
+    for blk, node, name, drive in storage.backends(m):
+        # a legacy drive drive_del'ed while its device holds it
+        anonymous = drive is not None and bool(drive.get("anonymous"))
+        empty = node is None or not has_medium(m.backends.blockdevs[node])
         info: dict[str, Any] = {"device": name}
         if blk is not None:
             info["qdev"] = storage.qdev_name(blk.dev)

@@ -11,11 +11,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from fakeqemu.commands.block import add_node
+from fakeqemu.commands.hmp_args import missing
 from fakeqemu.commands.registry import Context, command
 from fakeqemu.machine.block import graph, locks
 from fakeqemu.machine.devices import storage
 from fakeqemu.machine.plug import find_device_state
-from fakeqemu.qmp.errors import DeviceNotFound, GenericError
+from fakeqemu.qmp.errors import DeviceNotFound, GenericError, QMPError
 
 if TYPE_CHECKING:
     from fakeqemu.machine.devices.storage import BlockBackend
@@ -77,11 +78,21 @@ def _remove_medium(m: Machine, blk: BlockBackend, name: str) -> None:
     if node is None:
         return
     table = m.backends.blockdevs
+    if node == storage.legacy_drive(m, blk.dev):
+        # a legacy drive's backend keeps its name and place: the drive becomes an empty one
+        entry = table[node]
+        locks.release(entry)
+        entry["options"] = {k: v for k, v in entry["options"].items() if k not in _MEDIUM_KEYS}
+        return
     table[node]["attached"] = None
     while node is not None and node.startswith("#") and node in table and not graph.parents(m, node):
         entry = table.pop(node)
         locks.release(entry)
         node = graph.file_child(entry)
+
+
+#: a -drive's options that describe its medium (what stays is the drive: its id, interface, ...)
+_MEDIUM_KEYS = frozenset({"file", "driver", "format", "readonly", "read-only", "snapshot", "cache", "aio"})
 
 
 def _insert_medium(m: Machine, blk: BlockBackend, node: str) -> None:
@@ -157,11 +168,10 @@ def blockdev_change_medium(ctx: Context, args: dict[str, Any]) -> Any:
     blk, name = _get_blk(m, args)
     filename = str(args["filename"])
     old = storage.medium(m, blk.dev)
+    if old is not None:  # blk_update_root_state
+        blk.read_only = graph.read_only(m.backends.blockdevs[old]["options"])
     mode = args.get("read-only-mode", "retain")
-    if mode == "retain":
-        read_only = bool(m.backends.blockdevs[old]["options"].get("read-only", False)) if old is not None else False
-    else:
-        read_only = mode == "read-only"
+    read_only = blk.read_only if mode == "retain" else mode == "read-only"
     fmt = str(args.get("format") or graph.probe_format(filename))
     table = m.backends.blockdevs
     n = 0
@@ -179,5 +189,53 @@ def blockdev_change_medium(ctx: Context, args: dict[str, Any]) -> Any:
         for gone in (node, file_node):
             locks.release(table.pop(gone))
         raise
+    blk.read_only = read_only
     _close_tray(m, blk, name)
     return {}
+
+
+# --- HMP ----------------------------------------------------------------------------------------------
+
+
+def hmp_eject(machine: Machine, args: str) -> str:
+    """``eject [-f] device``: by the backend's name (a -drive id), as hmp_eject asks qmp_eject."""
+    words = args.split()
+    force = bool(words) and words[0] == "-f"
+    words = words[1:] if force else words
+    if not words:
+        return missing("eject", "block device name")
+    return _hmp(eject, machine, {"device": words[0], "force": force})
+
+
+def hmp_change(machine: Machine, args: str) -> str:
+    """``change device [-f] filename [format [read-only-mode]]``: blockdev-change-medium by the backend's
+    name."""
+    words = args.split()
+    if not words:
+        return missing("change", "block device name")
+    device, rest = words[0], words[1:]
+    force = bool(rest) and rest[0] == "-f"
+    rest = rest[1:] if force else rest
+    if not rest:
+        return missing("change", "filename")
+    call: dict[str, Any] = {"device": device, "filename": rest[0], "force": force}
+    if len(rest) > 1:
+        call["format"] = rest[1]
+    if len(rest) > 2:
+        if rest[2] not in ("retain", "read-only", "read-write"):
+            return f"Error: invalid parameter value: {rest[2]}\r\n"
+        call["read-only-mode"] = rest[2]
+    return _hmp(blockdev_change_medium, machine, call)
+
+
+def _hmp(fn: Any, machine: Machine, args: dict[str, Any]) -> str:
+    try:
+        fn(Context(machine), args)
+    except QMPError as exc:
+        return f"Error: {exc.desc}\r\n"
+    return ""
+
+
+def register(hmp_commands: dict[str, Any]) -> None:
+    hmp_commands["eject"] = hmp_eject
+    hmp_commands["change"] = hmp_change

@@ -439,7 +439,7 @@ def check_backends(machine: Machine, model: DeviceModel, opts: dict[str, str]) -
         node = backends.blockdevs.get(drive)
         if node is None or node.get("anonymous"):
             raise GenericError(f"Property '{owner}.drive' can't find value '{drive}'")
-        if not has_medium(node):
+        if not has_medium(node) and model.driver not in storage.REMOVABLE:
             raise GenericError("Device needs media, but drive is empty")
         user = node.get("attached")
         if user is not None:

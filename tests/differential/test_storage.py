@@ -222,6 +222,49 @@ SCRIPTS += [
     ),
 ]
 
+
+def hmp(line: str) -> list[Step]:
+    return ask("human-monitor-command", {"command-line": line})
+
+
+def legacy_media() -> list[Step]:
+    """A -drive's backend keeps its name (DEVICE_TRAY_MOVED's ``device``, query-block's) through ejects and
+    media changes; an empty -drive under a cdrom; HMP eject and change, which name backends."""
+    return [
+        *ask("eject", {"device": "drive1"}),
+        *ask("query-block"),
+        *ask("blockdev-change-medium", {"device": "drive1", "filename": str(ISO), "format": "raw"}),
+        *ask("query-block"),
+        *ask("blockdev-change-medium", {"id": "cd2", "filename": str(ISO), "format": "raw"}),
+        *ask("query-block"),
+        *hmp("eject cd0"),
+        *hmp("eject drive1"),
+        *hmp("eject -f drive1"),
+        *hmp("change drive1 " + str(ISO)),
+        *hmp("change drive1 " + str(ISO) + " raw"),
+        *hmp("change drive1 " + str(ISO) + " raw read-only"),
+        *hmp("change drive1 " + str(ISO) + " raw bogus"),
+        *hmp("change drive1 /nonexistent.iso"),
+        *hmp("change nosuch /tmp/x"),
+        *hmp("eject"),
+        *hmp("change drive1"),
+        *hmp("eject drive0"),
+        *hmp("eject -f"),
+        *ask("query-block"),
+        *hmp("eject drive2"),
+        *ask("query-block"),
+    ]
+
+
+SCRIPTS += [
+    script("legacy-media", *legacy_media(), scrub=[(rb'"node-name": "[^"]*"', b'"node-name": "<node>"')],
+           extra_args=[*SCSI, "-drive", f"if=none,id=drive0,file={IMAGE}",
+                       "-drive", f"if=none,id=drive1,file={ISO},format=raw,readonly=on", "-drive", "if=none,id=drive2",
+                       "-device", "scsi-hd,bus=scsi0.0,drive=drive0,id=hd0",
+                       "-device", "scsi-cd,bus=scsi0.0,drive=drive1,id=cd0",
+                       "-device", "ide-cd,bus=ide.1,drive=drive2,id=cd2"]),
+]  # fmt: skip
+
 SCRIPTS += [
     # -drive backends: the image file, its format (given or probed), read-only; their nodes' names are
     # QEMU's count of nodes (#blockN) where fakeqemu names them after the drive: not compared

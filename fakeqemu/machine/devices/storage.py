@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from fakeqemu.machine.backends import has_medium
 from fakeqemu.machine.block import graph
 from fakeqemu.machine.core.qdev import Bus, Device
 from fakeqemu.qmp.errors import GenericError
@@ -41,6 +42,8 @@ class BlockBackend:
     removable: bool
     tray_open: bool = False
     locked: bool = False
+    #: the root state's read-only flag: what a new medium opens with ("retain"), kept while it has none
+    read_only: bool = False
 
 
 def qdev_name(dev: Device) -> str:
@@ -56,9 +59,18 @@ def qdev_name(dev: Device) -> str:
 
 
 def medium(m: Machine, dev: Device) -> str | None:
-    """The node the device's backend has as its root (its medium), if any."""
+    """The node the device's backend has as its root (its medium), if any (an empty -drive is none)."""
     for name, entry in m.backends.blockdevs.items():
-        if entry.get("attached") is dev:
+        if entry.get("attached") is dev and has_medium(entry):
+            return name
+    return None
+
+
+def legacy_drive(m: Machine, dev: Device) -> str | None:
+    """The legacy drive (-drive, drive_add) the device's backend is, by its table name: it keeps the
+    backend's name (and place) whatever medium is in it."""
+    for name, entry in m.backends.blockdevs.items():
+        if entry.get("attached") is dev and isinstance(entry["options"].get("id"), str):
             return name
     return None
 
@@ -72,10 +84,8 @@ def backend_of(m: Machine, dev: Device) -> BlockBackend | None:
 
 def blk_name(m: Machine, blk: BlockBackend) -> str:
     """The backend's name: its -drive's id (a device's own backend has none)."""
-    node = medium(m, blk.dev)
-    entry = m.backends.blockdevs.get(node or "", {})
-    drive_id = entry.get("options", {}).get("id")
-    return drive_id if isinstance(drive_id, str) and not entry.get("anonymous") else ""
+    entry = m.backends.blockdevs.get(legacy_drive(m, blk.dev) or "", {})
+    return "" if entry.get("anonymous") else str(entry.get("options", {}).get("id", ""))
 
 
 def move_tray(m: Machine, blk: BlockBackend, tray_open: bool) -> None:
@@ -161,30 +171,39 @@ def _scsi(bus: Bus, typed: dict[str, Any]) -> None:
 
 def attach(m: Machine, dev: Device, driver: str) -> None:
     """The device's BlockBackend comes with it (a cdrom without a drive has one with no medium)."""
-    if driver in REMOVABLE or medium(m, dev) is not None:
-        m.backends.blks.append(BlockBackend(dev, driver in REMOVABLE))
+    node = medium(m, dev)
+    if driver in REMOVABLE or node is not None:
+        read_only = node is not None and graph.read_only(m.backends.blockdevs[node]["options"])
+        m.backends.blks.append(BlockBackend(dev, driver in REMOVABLE, read_only=read_only))
 
 
-def backends(m: Machine) -> list[tuple[BlockBackend | None, str | None, str]]:
-    """Every BlockBackend as (its device's, its root node, its name): the legacy drives' (-drive,
-    drive_add) where they were made, as QEMU made them, then the devices' own. A legacy drive drive_del'ed
-    while its device holds it (``anonymous``) has lost its name, not its place."""
-    out: list[tuple[BlockBackend | None, str | None, str]] = []
-    legacy: set[str] = set()
+#: a BlockBackend as the queries list it: its device's, its medium, its name, its legacy drive's entry
+Listed = tuple["BlockBackend | None", "str | None", str, "dict[str, Any] | None"]
+
+
+def backends(m: Machine) -> list[Listed]:
+    """Every BlockBackend: the legacy drives' (-drive, drive_add) where they were made, as QEMU made them,
+    then the devices' own. A legacy drive drive_del'ed while its device holds it (``anonymous``) has lost
+    its name, not its place; one whose medium was ejected or changed keeps both."""
+    out: list[Listed] = []
+    listed: set[int] = set()
     for name, entry in m.backends.blockdevs.items():
         drive_id = entry["options"].get("id")
         if isinstance(drive_id, str):
-            legacy.add(name)
             dev = entry.get("attached")
             blk = backend_of(m, dev) if dev is not None else None
-            out.append((blk, name, "" if entry.get("anonymous") else drive_id))
+            if blk is not None:
+                listed.add(id(blk))
+                node = medium(m, blk.dev)
+            else:
+                node = name if has_medium(entry) else None
+            out.append((blk, node, "" if entry.get("anonymous") else drive_id, entry))
     for blk in m.backends.blks:
-        node = medium(m, blk.dev)
-        if node is None or node not in legacy:
-            out.append((blk, node, ""))
+        if id(blk) not in listed:
+            out.append((blk, medium(m, blk.dev), "", None))
     return out
 
 
 def blockstats_backends(m: Machine) -> list[tuple[str, str | None, str | None]]:
     """query-blockstats' view of the backends: name, device, root node."""
-    return [(name, qdev_name(blk.dev) if blk else None, node) for blk, node, name in backends(m)]
+    return [(name, qdev_name(blk.dev) if blk else None, node) for blk, node, name, _ in backends(m)]
