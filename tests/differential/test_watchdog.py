@@ -122,6 +122,19 @@ SCRIPTS: list[Script] = [
         extra_args=IB700,
     ),
     make_script(
+        # WATCHDOG is limited to one a second: the second expiry's reset comes at once, its event at the end
+        # of the second
+        "watchdog-rate-limit",
+        *call("cont"),
+        Qtest("outb 0x443 0x0f"),
+        WaitEvent("RESET"),
+        Qtest("outb 0x443 0x0f"),
+        WaitEvent("RESET"),
+        *STATUS,
+        WaitEvent("WATCHDOG"),
+        extra_args=IB700,
+    ),
+    make_script(
         "i6300esb-registers",
         *[Qtest(line) for line in ESB_READ],
         Qtest(f"outl 0xcf8 {ESB_CF8 | 0x60:#x}"),

@@ -47,11 +47,14 @@ class EventBus:
     Subscribers must not block: a QMP session only appends the bytes to its own outgoing queue.
     """
 
-    __slots__ = ("_clock", "_subscribers")
+    __slots__ = ("_clock", "_limits", "_subscribers")
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._subscribers: list[Subscriber] = []
+        #: rate-limited events: name -> the event waiting for the end of the period (None: the period runs
+        #: with nothing waiting)
+        self._limits: dict[str, Event | None] = {}
 
     def subscribe(self, fn: Subscriber) -> Callable[[], None]:
         self._subscribers.append(fn)
@@ -63,9 +66,39 @@ class EventBus:
         return unsubscribe
 
     def emit(self, name: str, data: dict[str, Any] | None = None) -> Event:
+        event = self._stamp(name, data)
+        self._publish(event)
+        return event
+
+    def _stamp(self, name: str, data: dict[str, Any] | None) -> Event:
         now = self._clock()
         seconds = int(now)
-        event = Event(name, data, seconds, int((now - seconds) * 1_000_000))
+        return Event(name, data, seconds, int((now - seconds) * 1_000_000))
+
+    def _publish(self, event: Event) -> None:
         for fn in list(self._subscribers):
             fn(event)
-        return event
+
+    def emit_limited(
+        self,
+        name: str,
+        data: dict[str, Any] | None,
+        call_later: Callable[[float, Callable[[], None]], object],
+        rate_s: float = 1.0,
+    ) -> None:
+        """monitor_qapi_event_queue for an event QEMU limits to one per ``rate_s`` (WATCHDOG, ...): the first
+        goes out at once and starts the period; one that comes during the period waits for its end (a later
+        one replaces it), goes out then, stamped when it came, and starts another period."""
+        if name not in self._limits:
+            self._publish(self._stamp(name, data))
+            self._limits[name] = None
+            call_later(rate_s, lambda: self._period_end(name, call_later, rate_s))
+            return
+        self._limits[name] = self._stamp(name, data)
+
+    def _period_end(self, name: str, call_later: Callable[[float, Callable[[], None]], object], rate_s: float) -> None:
+        waiting = self._limits.pop(name, None)
+        if waiting is not None:
+            self._publish(waiting)
+            self._limits[name] = None
+            call_later(rate_s, lambda: self._period_end(name, call_later, rate_s))
