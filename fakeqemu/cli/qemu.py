@@ -636,7 +636,10 @@ async def serve(opts: Options, config: VMConfig, ready_fd: int | None = None) ->
     from fakeqemu.server.app import serve_vms
     from fakeqemu.server.migration import MigrationLoadError
 
+    served: list[VM] = []
+
     def ready(vms: list[VM]) -> None:
+        served.extend(vms)
         limits.freeze_heap()
         if ready_fd is not None:
             os.write(ready_fd, b"1")
@@ -671,6 +674,8 @@ async def serve(opts: Options, config: VMConfig, ready_fd: int | None = None) ->
         where = f"-fakeqemu http={opts.http}: " if opts.http is not None else ""
         print(f"{PROG}: {where}{group.exceptions[0]}", file=sys.stderr)
         status = 1
+    if status == 0 and served:
+        status = max(vm.machine.exit_status for vm in served)
     return status
 
 

@@ -114,6 +114,8 @@ class Machine:
         self.throttle_groups: ThrottleGroups | None = None
         #: set by the runtime: called once when the process should exit (quit, signal, guest poweroff)
         self.on_exit: Callable[[], None] | None = None
+        #: the process's exit status once the VM exits (1 after a panic with panic=exit-failure)
+        self.exit_status = 0
         self.exiting = False
         self.backends = Backends()
         #: the fds passed to this VM (getfd, add-fd): closed with the machine
@@ -444,6 +446,8 @@ class Machine:
         if self.actions["shutdown"] == "pause" and guest:
             self.stop("shutdown")
             return
+        if reason == "guest-panic" and self.actions["panic"] == "exit-failure":
+            self.exit_status = 1  # main_loop_should_exit: EXIT_FAILURE
         self.request_exit()
 
     def close(self) -> None:

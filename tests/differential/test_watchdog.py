@@ -167,6 +167,16 @@ SCRIPTS: list[Script] = [
         extra_args=PVPANIC,
     ),
     make_script(
+        "pvpanic-exit-failure",
+        *call("set-action", {"panic": "exit-failure"}),
+        *call("cont"),
+        Qtest("outb 0x505 0x1"),
+        WaitEvent("SHUTDOWN"),
+        WaitClose(),
+        WaitExit(),
+        extra_args=PVPANIC,
+    ),
+    make_script(
         "pvpanic-pause",
         *call("set-action", {"panic": "pause"}),
         *call("cont"),
