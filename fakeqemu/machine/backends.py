@@ -112,11 +112,17 @@ class Backends:
 
     def release(self, dev: object) -> None:
         """A finalized device lets go of its backends (they stay defined, as in QEMU), but a legacy drive
-        (-drive, drive_add) goes with its device (blockdev_auto_del)."""
+        (-drive, drive_add) goes with its device (blockdev_auto_del), and so does a medium no one named
+        (blockdev-change-medium's ``#blockN`` nodes: the backend held their only reference)."""
         from fakeqemu.machine.block import locks
 
-        for name in [n for n, e in self.blockdevs.items() if e.get("legacy") and e.get("attached") is dev]:
-            locks.release(self.blockdevs.pop(name))
+        gone = [n for n, e in self.blockdevs.items() if e.get("attached") is dev and (e.get("legacy") or n[0] == "#")]
+        while gone:
+            entry = self.blockdevs.pop(gone.pop())
+            locks.release(entry)
+            child = entry["options"].get("file")
+            if isinstance(child, str) and child.startswith("#") and child in self.blockdevs:
+                gone.append(child)
         for table in (self.netdevs, self.blockdevs):
             for entry in table.values():
                 if entry.get("attached") is dev:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from fakeqemu.commands.media import blockdev_close_tray, blockdev_open_tray, eject
+from fakeqemu.commands.media import blockdev_change_medium, blockdev_close_tray, blockdev_open_tray, eject
 from fakeqemu.commands.registry import Context
 from fakeqemu.machine.machine import Machine, MachineConfig
 from fakeqemu.qmp.errors import GenericError
@@ -59,3 +59,14 @@ def test_free_never_locks() -> None:
     assert m.cdrom_guest is None
     eject(ctx, {"id": "cd0"})
     assert moved == [True]
+
+
+def test_a_changed_medium_goes_with_its_device() -> None:
+    """blockdev-change-medium's nodes (#blockN) are the backend's alone: they go when the device does."""
+    m, ctx, _ = vm("free", paused=False)
+    blockdev_change_medium(ctx, {"id": "cd0", "filename": __file__, "format": "raw", "read-only-mode": "read-only"})
+    assert any(n.startswith("#") for n in m.backends.blockdevs)
+    (blk,) = m.backends.blks
+    m.backends.release(blk.dev)
+    assert not any(n.startswith("#") for n in m.backends.blockdevs) and "m0" in m.backends.blockdevs
+    m.close()
