@@ -391,12 +391,15 @@ class JsonStreamer:
         body = data.strip(b" \t\r\n")
         if len(body) > (1 << 20) or body[:1] != b"{" or body[-1:] != b"}" or not body.isascii() or b"\\u" in body:
             return False
+        # loaded, and done loading: while the runtime's thread imports it, another thread (the early
+        # greeter's) can find it in sys.modules without its attributes yet
         orjson = sys.modules.get("orjson")
-        if orjson is None:
+        loads, error = getattr(orjson, "loads", None), getattr(orjson, "JSONDecodeError", None)
+        if loads is None or error is None:
             return False
         try:
-            value = orjson.loads(body)
-        except orjson.JSONDecodeError:
+            value = loads(body)
+        except error:
             return False
         # orjson keeps the last of duplicate keys where QEMU fails: every key of the text must survive
         if not isinstance(value, dict) or _count_keys(value) != len(_KEY_COLON.findall(body)):

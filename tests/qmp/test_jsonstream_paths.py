@@ -4,6 +4,7 @@ parser) does; before orjson is loaded (fakeqemu's early answers) every message t
 from __future__ import annotations
 
 import sys
+from types import ModuleType
 
 import orjson
 import pytest
@@ -48,3 +49,12 @@ def test_the_fast_path_is_taken_once_orjson_is_loaded(monkeypatch: pytest.Monkey
     monkeypatch.setitem(sys.modules, "orjson", None)
     assert JsonStreamer().feed(MESSAGES[0]) == [{"execute": "query-status"}]
     assert lexed == [MESSAGES[0]]
+
+
+@pytest.mark.parametrize("message", MESSAGES)
+def test_orjson_still_loading_means_the_exact_path(message: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While the runtime's thread imports orjson, the early greeter's thread finds it in sys.modules without
+    its attributes: it takes the exact path (it raised AttributeError, and the greeter lost the request)."""
+    exact = JsonStreamer().feed(message)
+    monkeypatch.setitem(sys.modules, "orjson", ModuleType("orjson"))
+    assert JsonStreamer().feed(message) == exact
