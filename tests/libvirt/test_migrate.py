@@ -5,6 +5,7 @@ stream between the two fakeqemu processes over TCP on 127.0.0.1."""
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,4 +60,32 @@ def test_virsh_migrate_live(two_hosts: tuple[Libvirt, Libvirt], tmp_path: Path) 
     # the source's events, as libvirt logged them
     statuses = [e for e in src.events("MIGRATION") if '"status"' in e]
     assert any('"completed"' in e for e in statuses), statuses
+    dst.virsh("destroy", dom.name)
+
+
+def test_virsh_migrate_postcopy(two_hosts: tuple[Libvirt, Libvirt], tmp_path: Path) -> None:
+    """``virsh migrate --postcopy`` at 1 MiB/s of a 1 GiB domain, switched by ``virsh migrate-postcopy``
+    once memory moves: libvirt enables postcopy-ram on both sides, QEMU's postcopy-active comes before
+    completed, and the domain runs on the destination."""
+    src, dst = two_hosts
+    dom = Domain(src, "fq-postcopy", "pc", "default", tmp_path / "dom")
+    xml = domain_xml(dom.name, "pc", src.emulator, "default")
+    dom.v(
+        "define", dom.file("dom.xml", xml.replace("<memory unit='MiB'>64</memory>", "<memory unit='MiB'>1024</memory>"))
+    )
+    dom.v("start", dom.name)
+    out: list[str] = []
+    uri = f"qemu:///system?socket={dst.sock}"
+    argv = ["migrate", "--live", "--postcopy", dom.name, uri, "--migrateuri", "tcp://127.0.0.1", "--bandwidth", "1"]
+    mover = threading.Thread(target=lambda: out.append(src.virsh(*argv, "--verbose", timeout=60)))
+    mover.start()
+    try:
+        src.wait_for("memory to move", lambda: "Memory processed" in src.virsh("domjobinfo", dom.name), timeout=30)
+        src.virsh("migrate-postcopy", dom.name)
+    finally:
+        mover.join(60)
+    assert out and "Migration: [100 %]" in out[0], out
+    statuses = [e.partition('"status": "')[2].partition('"')[0] for e in src.events("MIGRATION")]
+    assert statuses[-2:] == ["postcopy-active", "completed"], statuses
+    assert dst.virsh("domstate", dom.name).strip() == "running"
     dst.virsh("destroy", dom.name)
