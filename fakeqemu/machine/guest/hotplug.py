@@ -32,6 +32,7 @@ from fakeqemu.machine.acpi.memhp import FLAG_EJECT, FLAG_INSERTING, FLAG_REMOVIN
 from fakeqemu.machine.acpi.pcihp import DOWN, EJECT, PCI_HOTPLUG_STATUS, SEL, UP, AcpiPciHp
 from fakeqemu.machine.core.events import Event
 from fakeqemu.machine.core.qdev import Device, PCIBus, PCIDevice
+from fakeqemu.machine.guest import pciassign
 
 if TYPE_CHECKING:
     from fakeqemu.machine.machine import Machine
@@ -243,9 +244,11 @@ class Guest:
             return
         scan = hp.known_bsels()
         work: list[tuple[int, int, str]] = []
+        added: list[tuple[int, int]] = []
         for bsel in scan:
             io.write(hp.base + SEL, 4, bsel)
-            io.read(hp.base + UP, 4)
+            up = io.read(hp.base + UP, 4)
+            added += [(bsel, slot) for slot in range(32) if up & (1 << slot)]
             down = io.read(hp.base + DOWN, 4)
             for slot in range(32):
                 if down & (1 << slot):
@@ -261,6 +264,11 @@ class Guest:
                 for bsel, slot, _ in work:
                     self._step(hp, bsel, slot, "not answered", "guest policy never")
             return  # nobody answers: leave the GPE status set
+        for bsel, slot in added:  # the OS scans a new slot and enables what is in it
+            bus = hp.find_bus(bsel)
+            devs = [] if bus is None else bus.devices_in_slot(slot)
+            if bus is not None and devs and self.policy_for_devices(devs) not in ("never", "passive"):
+                pciassign.assign(self.machine, bus, devs)
         if sts & PCI_HOTPLUG_STATUS:
             io.write(base, 1, PCI_HOTPLUG_STATUS)  # _E01: ACPICA clears the edge GPE first
         self.actions.append(("gpe", f"cleared GPE0_STS bit 1; down slots {[(b, s) for b, s, _ in work]}"))
