@@ -24,24 +24,28 @@ def config_written(tree: Tree, dev: PCIDevice, addr: int, size: int) -> None:
     """After a configuration write of ``size`` bytes at ``addr``."""
     if dev.pci_function is None:
         return
-    config = dev.pci_function.config
+    fn = dev.pci_function
+
+    def u32(addr: int) -> int:  # through the function's model (fakeqemu.machine.acpi.pm keeps the PM base)
+        return fn.config_read(addr, 4)
+
     if dev.type == "mch" and _overlaps(addr, size, 0x60, 8):
         host = tree.resolve("/machine/q35")
         if host is not None:
-            bar = config.read(0x60, 8)
+            bar = u32(0x60) | u32(0x64) << 32
             length = {0: 256 << 20, 1: 128 << 20, 2: 64 << 20}.get((bar >> 1) & 3, 0)
             on = bool(bar & 1) and length
             tree.set(host, "MCFG", bar & ~(length - 1) & 0xFFFFFFFFF if on else (1 << 64) - 1)
             tree.set(host, "mcfg_size", length if on else 0)
         return
     if dev.type == "ICH9-LPC" and (_overlaps(addr, size, 0x40, 4) or _overlaps(addr, size, 0x44, 1)):
-        base = config.u32(0x40) & 0xFF80
+        base = u32(0x40) & 0xFF80
         tree.set(dev, "pm_io_base", base)
         tree.set(dev, "gpe0_blk", base + 0x20)
         return
     if dev.type != "PIIX4_PM":
         return
     if _overlaps(addr, size, 0x80, 1) or _overlaps(addr, size, 0x40, 4):
-        tree.set(dev, "pm_io_base", config.u32(0x40) & 0xFFC0)
+        tree.set(dev, "pm_io_base", u32(0x40) & 0xFFC0)
     if _overlaps(addr, size, 0xD2, 1) or _overlaps(addr, size, 0x90, 4):
-        tree.set(dev, "smb_io_base", config.u32(0x90) & 0xFFC0)
+        tree.set(dev, "smb_io_base", u32(0x90) & 0xFFC0)
