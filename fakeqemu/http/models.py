@@ -147,6 +147,19 @@ class VcpuView(BaseModel):
     removing: bool = Field(description="device_del asked, the guest has not ejected it yet")
 
 
+class DimmView(BaseModel):
+    id: str | None = Field(default=None, description="the DIMM's id, if it has one")
+    qom_path: str = Field(alias="qom-path")
+    memdev: str = Field(description="its memory backend's QOM path")
+    slot: int = Field(description="its slot in the ACPI memory hotplug block")
+    addr: int = Field(description="its guest-physical address")
+    size: int
+    node: int
+    hotplugged: bool
+    hotpluggable: bool
+    removing: bool = Field(description="device_del asked, the guest has not ejected it yet")
+
+
 class GuestView(BaseModel):
     policy: str
     effective_policy: str = Field(alias="effective-policy")
@@ -163,6 +176,7 @@ class GuestView(BaseModel):
     actions: list[list[str]] = Field(description="the last things the guest did: [action, detail]")
     agent: AgentView | None = Field(default=None, description="the guest agent, if the VM has its port")
     vcpus: list[VcpuView] = Field(default_factory=list, description="plugged vCPUs")
+    dimms: list[DimmView] = Field(default_factory=list, description="plugged DIMMs (pc-dimm)")
 
 
 class GuestPolicy(BaseModel):

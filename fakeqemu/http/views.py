@@ -132,4 +132,5 @@ def guest(machine: Machine) -> dict[str, Any]:
     info["actions"] = [[action, detail] for action, detail in g.actions[-GUEST_ACTIONS_SHOWN:]]
     info["agent"] = machine.agent.describe() if machine.agent is not None else None
     info["vcpus"] = machine.cpus.describe() if machine.board is not None else []
+    info["dimms"] = machine.memdevs.describe()
     return info

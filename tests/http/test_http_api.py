@@ -157,6 +157,19 @@ async def test_guest_shows_vcpus_and_power(tmp_path: Path) -> None:
         ]
 
 
+async def test_guest_shows_dimms(tmp_path: Path) -> None:
+    async with running([vm_config(tmp_path, memory_mb=128, ram_slots=2, maxmem=1 << 30, guest="never")]) as plane:
+        mem = {"qom-type": "memory-backend-ram", "id": "m0", "size": 128 << 20}
+        await qmp(plane, ("object-add", mem), ("device_add", {"driver": "pc-dimm", "id": "d0", "memdev": "m0"}))
+        plugged = (await plane.get("/api/vms/vm0/guest"))["dimms"]
+        await qmp(plane, ("device_del", {"id": "d0"}))
+        pending = (await plane.get("/api/vms/vm0/guest"))["dimms"]
+        assert [(d["id"], d["slot"], d["addr"], d["memdev"], d["removing"]) for d in plugged] == [
+            ("d0", 0, 1 << 32, "/objects/m0", False)
+        ]
+        assert [(d["qom-path"], d["removing"]) for d in pending] == [("/machine/peripheral/d0", True)]
+
+
 async def test_eject_errors(tmp_path: Path) -> None:
     async with running([vm_config(tmp_path)]) as plane:
         r = await plane.client.post("/api/vms/vm0/devices/ghost/eject")
