@@ -174,6 +174,16 @@ class Poll:
 
 
 @dataclass(frozen=True)
+class QtestPoll:
+    """Send the qtest ``line`` until its reply is ``until`` (a register the running firmware sets in its own
+    time); neither the polls nor their replies are recorded."""
+
+    line: str
+    until: bytes
+    timeout: float = 20.0
+
+
+@dataclass(frozen=True)
 class Call:
     """Run a function of the test (make image files, read them back); bytes it returns are recorded as
     ``call<``, so what it reads is compared too."""
@@ -202,7 +212,9 @@ def stderr_lines(text: str) -> list[bytes]:
     return out
 
 
-Step = Send | Expect | Gather | Sync | WaitEvent | Qtest | Signal | WaitClose | WaitExit | Call | Poll | Stderr
+Step = (
+    Send | Expect | Gather | Sync | WaitEvent | Qtest | QtestPoll | Signal | WaitClose | WaitExit | Call | Poll | Stderr
+)
 
 
 def cmd(execute: str, arguments: dict[str, Any] | None = None, id: Any = None, oob: bool = False) -> bytes:
@@ -397,10 +409,17 @@ class VM:
         self.record("!", b"qmp closed")
 
     # -- qtest
-    def qtest_cmd(self, line: str, timeout: float = 20.0) -> bytes:
+    def qtest_poll(self, line: str, until: bytes, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.qtest_cmd(line, max(0.0, deadline - time.monotonic()), record=False) != until:
+            if time.monotonic() > deadline:
+                raise HarnessError(f"qtest {line!r} never answered {until!r}")
+
+    def qtest_cmd(self, line: str, timeout: float = 20.0, record: bool = True) -> bytes:
         if self.qtest is None:
             raise HarnessError("no qtest connection (start with qtest=True)")
-        self.record("qtest>", line.encode())
+        if record:
+            self.record("qtest>", line.encode())
         self.qtest.send(line.encode() + b"\n")
         deadline = time.monotonic() + timeout
         while True:
@@ -409,7 +428,8 @@ class VM:
                 raise HarnessError(f"no qtest reply to {line!r}")
             reply = reply.rstrip(b"\n")
             if not reply.startswith(b"IRQ "):
-                self.record("qtest<", reply)
+                if record:
+                    self.record("qtest<", reply)
                 return reply
 
     # -- process
@@ -452,6 +472,8 @@ class VM:
                 self.wait_event(name, count, timeout, device)
             case Qtest(line, timeout):
                 self.qtest_cmd(line, timeout)
+            case QtestPoll(line, until, timeout):
+                self.qtest_poll(line, until, timeout)
             case Signal(signum):
                 self.signal(signum)
             case WaitClose(timeout):

@@ -13,6 +13,7 @@ from tests.oracle import (
     Expect,
     Poll,
     Qtest,
+    QtestPoll,
     Script,
     Send,
     Step,
@@ -43,9 +44,10 @@ def placement(machine: str) -> list[Step]:
 
 
 def booted(machine: str) -> list[Step]:
-    """The firmware has placed the block. Its configuration is not read here: the running firmware's own
-    configuration cycles (its boot scan) share 0xcf8 with the test's."""
-    return [Poll("query-pci", BOARDS[machine][2])]
+    """The firmware has placed the block: its PCI set-up is done and PM1_CNT answers at 0x600 (QEMU's SeaBIOS
+    moves the block there after it sets the PM function's interrupt line). Its configuration is not read
+    here: the running firmware's own configuration cycles (its boot scan) share 0xcf8 with the test's."""
+    return [Poll("query-pci", BOARDS[machine][2]), QtestPoll(f"inw {hex(BASE + 4)}", b"OK 0x0000")]
 
 
 def pm1() -> list[Step]:
