@@ -24,6 +24,8 @@ from fakeqemu.http.traffic import ndjson
 from fakeqemu.machine.core.qdev import PCIBus, PCIDevice
 from fakeqemu.machine.faults import FaultConfigError, Faults
 from fakeqemu.machine.guest.hotplug import PolicyError, check_policy
+from fakeqemu.machine.guest.panic import panic
+from fakeqemu.machine.guest.watchdog import WatchdogPolicyError
 from fakeqemu.machine.traffic import TrafficFilter
 from fakeqemu.qmp.errors import QMPError
 from fakeqemu.server.vm import VM
@@ -214,6 +216,26 @@ def build_app(vms: list[VM]) -> FastAPI:
         where = "" if body.device is None else f" for {body.device}"
         note(vm, f"guest policy {body.policy}{where}")
         return models.GuestView.model_validate(views.guest(vm.machine))
+
+    @api.get("/vms/{name}/guest/watchdog", responses=with_vm)
+    async def watchdog(vm: VMDep) -> models.WatchdogView:
+        return models.WatchdogView.model_validate(vm.machine.watchdog_daemon.describe())
+
+    @api.put("/vms/{name}/guest/watchdog", responses=_errors(400, 404))
+    async def set_watchdog(vm: VMDep, body: models.WatchdogPolicy) -> models.WatchdogView:
+        """What the guest's watchdog daemon does: off, pet[:<s>], hang[:<s>] (the watchdog fires s later)."""
+        try:
+            vm.machine.watchdog_daemon.set_policy(body.policy)
+        except WatchdogPolicyError as exc:
+            raise _error(400, str(exc)) from None
+        note(vm, f"watchdog policy {body.policy}")
+        return models.WatchdogView.model_validate(vm.machine.watchdog_daemon.describe())
+
+    @api.post("/vms/{name}/guest/panic", responses=with_vm)
+    async def guest_panic(vm: VMDep, body: models.Panic) -> models.Panicked:
+        """The guest kernel panics now: through pvpanic, QEMU's panic action follows."""
+        note(vm, "guest panic" + (" (kdump)" if body.kdump else ""))
+        return models.Panicked(reported=panic(vm.machine, body.kdump))
 
     @api.post("/vms/{name}/io", responses=with_vm)
     async def io_write(vm: VMDep, body: models.IOWrite) -> models.IOWrite:

@@ -188,6 +188,30 @@ class GuestPolicy(BaseModel):
     device: str | None = Field(default=None, max_length=256, description="a device id; none means the whole VM")
 
 
+class WatchdogPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    policy: str = Field(
+        pattern=r"^(off|(pet|hang)(:[1-9][0-9]{0,3})?)$",
+        description="the guest's watchdog daemon: off, pet[:<s>] (arms, pets), hang[:<s>] (arms, stops petting)",
+    )
+
+
+class WatchdogView(BaseModel):
+    policy: str
+    device: str = Field(description="the watchdog device (ib700, i6300esb), empty without one")
+    guest_armed: bool = Field(alias="guest-armed", description="the guest armed it since it last booted")
+    device_armed: bool = Field(alias="device-armed", description="the device's timer runs")
+
+
+class Panic(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kdump: bool = Field(default=False, description="a crash kernel takes over (GUEST_CRASHLOADED)")
+
+
+class Panicked(BaseModel):
+    reported: bool = Field(description="a pvpanic device told QEMU (GUEST_PANICKED); else the guest just stops")
+
+
 class IOWrite(BaseModel):
     model_config = ConfigDict(extra="forbid")
     port: Port

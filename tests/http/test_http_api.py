@@ -334,3 +334,19 @@ async def test_machine_none_has_no_tree(tmp_path: Path) -> None:
         assert await plane.get("/api/vms/vm0/devices") == {"buses": [], "pending_unplugs": []}
         assert (await plane.client.get("/api/vms/vm0/pcihp")).status_code == 404
         assert (await plane.client.get("/api/vms/vm0/qom")).status_code == 404
+
+
+async def test_guest_watchdog_and_panic(tmp_path: Path) -> None:
+    devices = [{"driver": "ib700", "id": "wd0"}, {"driver": "pvpanic", "id": "pp0"}]
+    async with running([vm_config(tmp_path, devices=devices)]) as plane:
+        view = await plane.get("/api/vms/vm0/guest/watchdog")
+        assert view == {"policy": "off", "device": "ib700", "guest-armed": False, "device-armed": False}
+        r = await plane.client.put("/api/vms/vm0/guest/watchdog", json={"policy": "sometimes"})
+        assert r.status_code == 422  # the document's pattern
+        r = await plane.client.put("/api/vms/vm0/guest/watchdog", json={"policy": "hang:0"})
+        assert r.status_code == 422
+        assert (await plane.send("PUT", "/api/vms/vm0/guest/watchdog", {"policy": "pet:30"}))["policy"] == "pet:30"
+        await qmp(plane, ("set-action", {"panic": "pause"}))  # (the default, shutdown, would end the VM)
+        assert await plane.send("POST", "/api/vms/vm0/guest/panic", {}) == {"reported": True}
+        events = [e["event"] for e in await plane.get("/api/vms/vm0/events")]
+        assert events[-2:] == ["GUEST_PANICKED", "STOP"]
