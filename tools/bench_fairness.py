@@ -1,7 +1,8 @@
 """One client's heavy but legal input against another client's wait, fakeqemu and QEMU 7.2 in the same run.
 
 Client A sends one heavy message (2 Mi tokens, a 1 M-element id, 100,000-deep nesting) and waits for the
-answers; meanwhile client B, on a second monitor, runs query-status round trips back to back. Reported:
+answers; meanwhile client B, on a second monitor and from a process of its own, runs query-status round
+trips back to back. Reported:
 B's worst round trip while A's message is being handled, and how long A waited, per emulator.
 
     python -m tools.bench_fairness [--only fakeqemu|qemu]
@@ -10,11 +11,13 @@ B's worst round trip while A's message is being handled, and how long A waited, 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import shutil
 import socket
 import sys
-import threading
 import time
+from multiprocessing.sharedctypes import Synchronized
+from multiprocessing.synchronize import Event
 
 from tools.launch import BARE, FAKEQEMU, Emulator
 
@@ -35,35 +38,41 @@ def _negotiate(sock: socket.socket) -> socket.SocketIO:
     return f  # type: ignore[return-value]
 
 
+def _other(sock: socket.socket, started: Event, stop: Event, worst: Synchronized[float]) -> None:
+    """Client B, in a process of its own (in a thread its waits would include this process's GIL, which the
+    thread reading A's replies holds: the faster the emulator answers A, the more B's wait grew)."""
+    fb = sock.makefile("rb")
+    started.set()
+    while not stop.is_set():
+        t = time.perf_counter()
+        sock.sendall(b'{"execute": "query-status"}')
+        fb.readline()
+        worst.value = max(worst.value, time.perf_counter() - t)
+
+
 def measure(argv: list[str], payload: bytes) -> tuple[float, float]:
     with Emulator(prefix="fair-") as emu:
         a_path, b_path = emu.path("a.sock"), emu.path("b.sock")
         monitors = ["-qmp", f"unix:{a_path},server=on,wait=off", "-qmp", f"unix:{b_path},server=on,wait=off"]
         emu.start([*argv, "-M", "pc", *BARE, "-S", *monitors])
         a, b = emu.connect("a.sock"), emu.connect("b.sock")
-        fa, fb = _negotiate(a), _negotiate(b)
-        worst = [0.0]
-        stop = threading.Event()
-
-        def other() -> None:
-            while not stop.is_set():
-                t = time.perf_counter()
-                b.sendall(b'{"execute": "query-status"}')
-                fb.readline()
-                worst[0] = max(worst[0], time.perf_counter() - t)
-
-        thread = threading.Thread(target=other)
-        thread.start()
+        fa = _negotiate(a)
+        _negotiate(b)
+        ctx = multiprocessing.get_context("fork")
+        started, stop, worst = ctx.Event(), ctx.Event(), ctx.Value("d", 0.0)
+        other = ctx.Process(target=_other, args=(b, started, stop, worst))
+        other.start()
+        started.wait()  # B is sending before A does
         start = time.perf_counter()
         a.sendall(payload + MARKER)
         while b'"mark"' not in fa.readline():
             pass
         elapsed = time.perf_counter() - start
         stop.set()
-        thread.join()
+        other.join()
         for s in (a, b):
             s.close()
-        return worst[0], elapsed
+        return worst.value, elapsed
 
 
 def main() -> int:

@@ -36,6 +36,7 @@ from fakeqemu.server.driver import (
     serve_connection,
 )
 from fakeqemu.server.early import HEAVY_BYTES, HEAVY_TOKENS, EarlyQMP
+from fakeqemu.server.gil import NO_COLLECTION, QUICK_SWITCHES
 
 if TYPE_CHECKING:
     from fakeqemu.machine.machine import Machine
@@ -174,7 +175,8 @@ class QMPMonitor:
             if len(event.data) >= HEAVY_BYTES or self.session.pending_tokens >= HEAVY_TOKENS:
                 # a big read, or the end of a big message: parse it in a worker thread so the other clients
                 # (and this VM's timers) keep being served meanwhile
-                items += await trio.to_thread.run_sync(self.session.receive_heavy, event.data, not traced)
+                with QUICK_SWITCHES, NO_COLLECTION:  # the other clients get the GIL soon (fakeqemu.server.gil)
+                    items += await trio.to_thread.run_sync(self.session.receive_heavy, event.data, not traced)
             else:
                 items += self.session.receive_data(event.data)
         for item in items:

@@ -13,12 +13,12 @@ import array
 import os
 import selectors
 import socket
-import sys
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from fakeqemu.server.chardev import is_listening
+from fakeqemu.server.gil import QUICK_SWITCHES
 
 if TYPE_CHECKING:
     from fakeqemu.server.early import EarlyQMP
@@ -26,9 +26,6 @@ if TYPE_CHECKING:
 #: bytes read at once, and file descriptors taken with them (as fakeqemu.server.driver's)
 READ_SIZE = 65536
 MAX_FDS = 16
-#: the interpreter's thread switch interval while the greeter runs beside the importing main thread: a
-#: client's message waits this long at most for the greeter to get the GIL (the default is 5 ms)
-SWITCH_INTERVAL_S = 0.0005
 
 
 class EarlyGreeter:
@@ -45,10 +42,9 @@ class EarlyGreeter:
         self._sel: selectors.BaseSelector | None = None
         self._wake_r, self._wake_w = os.pipe()
         self._thread = threading.Thread(target=self._run, name="fakeqemu-early-greeter", daemon=True)
-        self._switch_interval = sys.getswitchinterval()
 
     def start(self) -> None:
-        sys.setswitchinterval(SWITCH_INTERVAL_S)
+        QUICK_SWITCHES.acquire()  # a client's message waits for the greeter to get the GIL beside the imports
         self._thread.start()
 
     def _run(self) -> None:
@@ -131,7 +127,7 @@ class EarlyGreeter:
         """Stop accepting; return the connections already greeted, by monitor index."""
         os.write(self._wake_w, b"x")
         self._thread.join()
-        sys.setswitchinterval(self._switch_interval)
+        QUICK_SWITCHES.release()
         os.close(self._wake_r)
         os.close(self._wake_w)
         return self._accepted
