@@ -13,6 +13,7 @@ from fakeqemu.commands import dispatch
 from fakeqemu.commands.hmp_args import ArgError, missing, one_word, usage, valid_id
 from fakeqemu.commands.hmp_help import device_list, properties_help
 from fakeqemu.commands.registry import COMMANDS, Context
+from fakeqemu.machine.devices.watchdog import ACTIONS as WATCHDOG_ACTIONS
 from fakeqemu.protocols.qemuopts import split_opts
 from fakeqemu.qmp.encode import encode
 from fakeqemu.qmp.errors import QMPError
@@ -135,6 +136,21 @@ def info_cpus(machine: Machine, args: str) -> str:
     return "".join(out)
 
 
+def hmp_watchdog_action(machine: Machine, args: str) -> str:
+    """hmp_watchdog_action: the action, lowercased; QEMU's enum parse error for another word."""
+    try:
+        word = one_word("watchdog_action", args)
+    except ArgError as exc:
+        return str(exc)
+    if not word:
+        return missing("watchdog_action")
+    action = word.lower()
+    if action not in WATCHDOG_ACTIONS:
+        return f"Error: invalid parameter value: {word}\r\n"
+    _call(machine, "watchdog-set-action", {"action": action})
+    return ""
+
+
 def register(hmp_commands: dict[str, HmpHandler], info_commands: dict[str, HmpHandler]) -> None:
     for names, qmp in ((("stop", "s"), "stop"), (("cont", "c"), "cont"), (("quit", "q"), "quit")):
         for name in names:
@@ -145,6 +161,7 @@ def register(hmp_commands: dict[str, HmpHandler], info_commands: dict[str, HmpHa
     hmp_commands["device_del"] = hmp_device_del
     hmp_commands["qom-list"] = hmp_qom_list
     hmp_commands["qom-get"] = hmp_qom_get
+    hmp_commands["watchdog_action"] = hmp_watchdog_action
     info_commands["kvm"] = info_kvm
     info_commands["chardev"] = info_chardev
     info_commands["cpus"] = info_cpus

@@ -94,6 +94,11 @@ SCRIPTS: list[Script] = [
         *call("set-action", {"panic": "reset"}),
         *call("set-action", {"watchdog": "inject-nmi", "unknown": 1}),
         *call("set-action", {}),
+        *[
+            step
+            for line in ("watchdog_action PAUSE", "watchdog_action bogus", "watchdog_action", "watchdog_action a b")
+            for step in call("human-monitor-command", {"command-line": line})
+        ],
         must=[
             OK,
             b'{"error": {"class": "GenericError", "desc": "Parameter \'action\' does not accept value \'explode\'"}}',
