@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from fakeqemu import __version__
-from fakeqemu.cli import limits, traceopts
+from fakeqemu.cli import idedrives, limits, traceopts
 from fakeqemu.cli.chardevs import parse_legacy, parse_socket
 from fakeqemu.cli.devicehelp import wants_help
 from fakeqemu.cli.lifecycle import MonitorSockets, PidFile, StartupError, ignore_signals
@@ -325,6 +325,7 @@ def parse_args(argv: Sequence[str]) -> Options:
     help_request: traceopts.ListAndExit | None = None
     late_error: UsageError | None = None
     device_ids: set[str] = set()  # of the QemuOpts-syntax -device options
+    ide_drives: list[tuple[int, str, dict[str, str]]] = []
     i = 0
     while i < len(argv):
         arg = argv[i]
@@ -448,9 +449,11 @@ def parse_args(argv: Sequence[str]) -> Options:
                 raise UsageError(f"-blockdev {value}: 'node-name' must be specified for the root node")
             cfg.blockdevs.append(bd)
             cfg.blockdev_args.append(value)
-        elif name == "drive":
-            drive = split_opts(value)
-            if "id" in drive:
+        elif name == "drive" or name in idedrives.SHORTHANDS:
+            drive = split_opts(value) if name == "drive" else idedrives.shorthand(name, value)
+            if idedrives.is_ide(drive):  # numbered once the machine is known
+                ide_drives.append((len(cfg.blockdevs), value, drive))
+            elif "id" in drive:
                 cfg.blockdevs.append({**drive, "node-name": drive["id"]})
         elif name == "pidfile":
             o.pidfile = value
@@ -476,6 +479,7 @@ def parse_args(argv: Sequence[str]) -> Options:
         raise help_request
     if late_error is not None:
         raise late_error
+    idedrives.resolve(cfg, ide_drives)
     if o.vm.qtest is not None:
         cfg.chardevs.append("qtest")
     for mon in mons:
@@ -572,8 +576,9 @@ def _pick_accel(requested: list[str]) -> str:
 
 
 _WITH_ARG = frozenset(
-    {"machine", "M", "name", "m", "qmp", "qtest", "device", "pidfile", "fakeqemu", "action", "watchdog-action"}
-)
+    {"machine", "M", "name", "m", "qmp", "qtest", "device", "pidfile", "fakeqemu", "action", "watchdog-action",
+     *idedrives.SHORTHANDS}
+)  # fmt: skip
 
 
 def _check_qemuopts_id(arg: str, value: str, dev: dict[str, Any], ids: set[str]) -> None:

@@ -64,6 +64,8 @@ class MachineConfig:
     #: backends defined on the command line: -netdev (by id), -blockdev (by node-name), -drive (by id)
     netdevs: list[dict[str, Any]] = field(default_factory=list)
     blockdevs: list[dict[str, Any]] = field(default_factory=list)
+    #: the ide-hd / ide-cd devices the board makes for -drive if=ide, -cdrom, -hda (fakeqemu.cli.idedrives)
+    board_drives: list[dict[str, str]] = field(default_factory=list)
     #: the -blockdev option texts, parallel to ``blockdevs`` (for QEMU's error messages)
     blockdev_args: list[str] = field(default_factory=list)
     #: image locks the CLI took before the monitors answered, by node name: the first machine adopts them

@@ -179,7 +179,7 @@ class Machine:
                     self.close()
                     texts = self.config.blockdev_args
                     raise ColdPlugError(texts[n] if n < len(texts) else str(bd), str(exc), "-blockdev") from None
-            if self.config.devices or self.config.usb:
+            if self.config.devices or self.config.usb or self.config.board_drives:
                 self._cold_plug()
             if self.pcihp is not None:
                 self.pcihp.reset()  # QEMU's first system reset, once the machine is created
@@ -227,8 +227,10 @@ class Machine:
     def _cold_plug(self) -> None:
         """The board's USB controller (-usb) and the -device options, in QEMU's order (the plug path, with storage
         and the block graph, is loaded here: a VM without devices does not need it before its first replies)."""
-        from fakeqemu.machine.plug import device_add
+        from fakeqemu.machine.plug import board_device_add, device_add
 
+        for opts in self.config.board_drives:  # made by the board, before any -device
+            board_device_add(self, opts)
         texts = self.config.device_args
         for opts in board_usb(self.config.machine_type) if self.config.usb else ():
             device_add(self, opts, hotplug=False)

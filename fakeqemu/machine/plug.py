@@ -162,11 +162,14 @@ def _dimm_add(machine: Machine, dev_id: str | None, opts: dict[str, str], hotplu
     return machine.memdevs.device_add(dev_id, typed, hotplug)
 
 
-def _attach(machine: Machine, dev: Device, bus: Bus, opts: dict[str, str]) -> None:
-    """The device joins the QOM tree (by its id, or anonymously), its bus and its backends."""
+def _attach(machine: Machine, dev: Device, bus: Bus, opts: dict[str, str], unattached: bool = False) -> None:
+    """The device joins the QOM tree (by its id, or anonymously; one the board made under
+    /machine/unattached), its bus and its backends."""
     board = machine.board
     assert board is not None
-    if dev.id is not None:
+    if unattached:
+        board.tree.must("/machine/unattached").add_child("device[*]", dev, listed=False)
+    elif dev.id is not None:
         board.peripheral.add_child(dev.id, dev)
     else:
         board.peripheral_anon.add_child(f"device[{board.anon_count}]", dev)
@@ -201,6 +204,15 @@ def _typed_props(model: DeviceModel, opts: dict[str, str], raw: dict[str, Any] |
     return typed
 
 
+def board_device_add(machine: Machine, opts: dict[str, str]) -> Device:
+    """A device the board makes itself (the ide-hd / ide-cd of a -drive if=ide)."""
+    board = machine.board
+    assert board is not None
+    model = device_model(board.kind, opts["driver"])
+    assert model is not None
+    return bus_device_add(machine, model, None, opts, False, unattached=True)
+
+
 def bus_device_add(
     machine: Machine,
     model: DeviceModel,
@@ -208,6 +220,7 @@ def bus_device_add(
     opts: dict[str, str],
     hotplug: bool,
     raw: dict[str, Any] | None = None,
+    unattached: bool = False,
 ) -> Device:
     """qdev_device_add for a device on a bus that is not PCI (USB, virtio-serial, HDA, ISA)."""
     board = machine.board
@@ -239,7 +252,7 @@ def bus_device_add(
         storage.prepare(machine, model, bus, typed, opts)
     dev = board.create(model, dev_id, -1, hotplug, typed)
     dev.machine = machine
-    _attach(machine, dev, bus, opts)
+    _attach(machine, dev, bus, opts, unattached)
     _child_bus_handlers(dev, hotplug)
     machine.inputs.register(model.driver, dev)
     return dev

@@ -265,6 +265,30 @@ SCRIPTS += [
                        "-device", "ide-cd,bus=ide.1,drive=drive2,id=cd2"]),
 ]  # fmt: skip
 
+
+def board_drives() -> list[Step]:
+    return [
+        *call("query-block"),
+        *call("human-monitor-command", {"command-line": "info qtree"}),
+        *call("eject", {"device": "ide1-cd0"}),
+        *call("query-block"),
+    ]
+
+
+#: QEMU makes the board's IDE devices before its later devices (/machine/unattached/device[N] shifts them);
+#: fakeqemu numbers them after the board's: their paths are not compared
+BOARD_SCRUB = [(rb'"node-name": "[^"]*"', b'"node-name": "<node>"'),
+               (rb"/machine/unattached/device\[\d+\]", b"/machine/unattached/device[<n>]")]  # fmt: skip
+
+SCRIPTS += [
+    # the board's own IDE devices for -drive if=ide (the default), -cdrom, -hda
+    script("board-drives-pc", *board_drives(), scrub=BOARD_SCRUB,
+           extra_args=["-cdrom", str(ISO), "-drive", f"file={IMAGE},index=0,format=qcow2"]),
+    script("board-drives-q35", *board_drives()[:2], scrub=BOARD_SCRUB, machine="q35",
+           extra_args=["-drive", f"file={ISO},media=cdrom,format=raw", "-hdd", str(IMAGE), "-drive",
+                       f"if=ide,id=mine,file={ISO},format=raw,media=cdrom,bus=4"]),
+]  # fmt: skip
+
 SCRIPTS += [
     # -drive backends: the image file, its format (given or probed), read-only; their nodes' names are
     # QEMU's count of nodes (#blockN) where fakeqemu names them after the drive: not compared
@@ -313,6 +337,11 @@ COLD = [
     ["-M", "pc", *SCSI, "-device", "scsi-hd,id=a"],
     ["-M", "pc", "-device", "scsi-cd,id=a"],
     ["-M", "pc", *SCSI, "-device", "scsi-cd,id=a,bus=ide.0"],
+    ["-M", "pc", "-drive", f"file={ISO},format=raw,index=4"],
+    ["-M", "pc", "-drive", f"file={ISO},format=raw,if=ide,bus=2"],
+    ["-M", "pc", "-drive", f"file={ISO},format=raw,index=1", "-drive", f"file={ISO},format=raw,index=1"],
+    ["-M", "q35", "-drive", f"file={ISO},format=raw,unit=1"],
+    ["-M", "pc", "-cdrom", str(ISO), "-device", "ide-cd,bus=ide.1,unit=0"],
 ]  # fmt: skip
 
 
