@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from fakeqemu.commands import dispatch
-from fakeqemu.commands.hmp_args import ArgError, missing, one_word, usage, valid_id
+from fakeqemu.commands.hmp_args import C_SPACE, ArgError, get_str, missing, one_word, usage, valid_id
 from fakeqemu.commands.hmp_help import device_list, properties_help
 from fakeqemu.commands.registry import COMMANDS, Context
 from fakeqemu.machine.devices.watchdog import ACTIONS as WATCHDOG_ACTIONS
@@ -151,6 +151,73 @@ def hmp_watchdog_action(machine: Machine, args: str) -> str:
     return ""
 
 
+def _password_args(cmd: str, args: str, required: int) -> tuple[list[str], str | None]:
+    """The string arguments of set_password / expire_password: ``required`` words, then ``-d DISPLAY`` and (for
+    set_password) the connected action, as QEMU's argument parser reads them."""
+    words: list[str] = []
+    display: str | None = None
+    rest = args
+    try:
+        while rest.strip(C_SPACE):
+            word, rest = get_str(rest)
+            if word == "-d" and len(words) >= required:
+                display, rest = get_str(rest)
+            else:
+                words.append(word)
+    except ArgError:
+        raise ArgError(usage(cmd)) from None
+    if len(words) < required:
+        raise ArgError(missing(cmd))
+    if len(words) > required + (1 if cmd == "set_password" else 0):
+        raise ArgError(f"{cmd}: extraneous characters at the end of line\r\n" + usage(cmd))
+    return words, display
+
+
+def _hmp_qmp(machine: Machine, name: str, args: dict[str, Any]) -> str:
+    try:
+        _call(machine, name, args)
+    except QMPError as exc:
+        return f"Error: {exc.desc}\r\n"
+    return ""
+
+
+def hmp_set_password(machine: Machine, args: str) -> str:
+    """hmp_set_password: the connected action, then the protocol, parsed as QAPI enums."""
+    try:
+        words, display = _password_args("set_password", args, 2)
+    except ArgError as exc:
+        return str(exc)
+    protocol, password = words[0], words[1]
+    connected = words[2] if len(words) > 2 else "keep"
+    for value, allowed in ((connected, ("keep", "disconnect", "fail")), (protocol, ("vnc", "spice"))):
+        if value not in allowed:
+            return f"Error: invalid parameter value: {value}\r\n"
+    qmp: dict[str, Any] = {"protocol": protocol, "password": password}
+    if len(words) > 2:
+        qmp["connected"] = connected
+    if display is not None and protocol == "vnc":
+        qmp["display"] = display
+    out = _hmp_qmp(machine, "set_password", qmp)
+    vnc_without_auth = machine.config.vnc_address is not None and machine.vnc_auth.kind == "none"
+    if out and protocol == "vnc" and connected == "keep" and display in (None, "default") and vnc_without_auth:
+        # vnc_display_password's error_printf_unless_qmp, which a human monitor shows
+        out = "If you want use passwords please enable password auth using '-vnc ${dpy},password'.\r\n" + out
+    return out
+
+
+def hmp_expire_password(machine: Machine, args: str) -> str:
+    try:
+        words, display = _password_args("expire_password", args, 2)
+    except ArgError as exc:
+        return str(exc)
+    if words[0] not in ("vnc", "spice"):
+        return f"Error: invalid parameter value: {words[0]}\r\n"
+    qmp: dict[str, Any] = {"protocol": words[0], "time": words[1]}
+    if display is not None and words[0] == "vnc":
+        qmp["display"] = display
+    return _hmp_qmp(machine, "expire_password", qmp)
+
+
 def register(hmp_commands: dict[str, HmpHandler], info_commands: dict[str, HmpHandler]) -> None:
     for names, qmp in ((("stop", "s"), "stop"), (("cont", "c"), "cont"), (("quit", "q"), "quit")):
         for name in names:
@@ -162,6 +229,8 @@ def register(hmp_commands: dict[str, HmpHandler], info_commands: dict[str, HmpHa
     hmp_commands["qom-list"] = hmp_qom_list
     hmp_commands["qom-get"] = hmp_qom_get
     hmp_commands["watchdog_action"] = hmp_watchdog_action
+    hmp_commands["set_password"] = hmp_set_password
+    hmp_commands["expire_password"] = hmp_expire_password
     info_commands["kvm"] = info_kvm
     info_commands["chardev"] = info_chardev
     info_commands["cpus"] = info_cpus

@@ -43,6 +43,11 @@ def commands(protocol: str = "vnc") -> list[Step]:
             *call("query-vnc"),
             *call("query-vnc-servers"),
         ]
+    hmp = ["set_password vnc abc", "set_password vnc abc keep", "set_password vnc abc fail", "set_password rdp x",
+           "set_password", "set_password vnc", "set_password vnc abc -d default", "set_password vnc abc -d nosuch keep",
+           "set_password spice x", "expire_password vnc now", "expire_password vnc", "expire_password spice never",
+           "expire_password vnc +5 -d nosuch", "set_password vnc a b c d"]  # fmt: skip
+    steps += [step for line in hmp for step in call("human-monitor-command", {"command-line": line})]
     return [*steps, *call("query-spice")]
 
 
