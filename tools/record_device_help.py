@@ -26,7 +26,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from fakeqemu.cli.devicehelp import first_line, listing
+from fakeqemu.commands.devicehelp import first_line, listing
 from tools.qemu_link import Qemu
 
 #: QEMU 7.2 sometimes aborts while it lists a type's properties (acpi-ged-x86: GLib "failed to allocate"

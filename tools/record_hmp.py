@@ -4,8 +4,8 @@
 ``help`` lists every command's ``name params -- help`` (the table sorted at start-up), ``help info`` the
 ``info`` table; a help text may span lines. Each entry is recorded on its own (``help NAME`` and
 ``help info NAME`` print exactly that entry), and the entries joined must give the whole listing back,
-so the split is checked. Also kept: ``help log`` (QEMU's special case) and ``device_add help`` (the device
-types by category, as ``-device help`` prints them).
+so the split is checked. Also kept: ``help log`` (QEMU's special case). ``device_add help`` prints what
+``-device help`` does: tools/record_device_help.py records it.
 
 Usage: python -m tools.record_hmp [--binary qemu-system-x86_64] [--out PATH]
 """
@@ -64,7 +64,6 @@ def main() -> None:
             "commands": _entries(hmp, ""),
             "info": _entries(hmp, "info"),
             "log": hmp("help log").replace("\r\n", "\n"),
-            "devices": hmp("device_add help").replace("\r\n", "\n"),
         }
     finally:
         qemu.close()

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 from fakeqemu import __version__
 from fakeqemu.cli import idedrives, limits, traceopts
 from fakeqemu.cli.chardevs import parse_legacy, parse_socket
-from fakeqemu.cli.devicehelp import wants_help
 from fakeqemu.cli.lifecycle import MonitorSockets, PidFile, StartupError, ignore_signals
 from fakeqemu.cli.qemuopts import UsageError, device_opts, flag_warnings, parse_bytes, parse_memory, split_opts
+from fakeqemu.commands.devicehelp import wants_help
 from fakeqemu.machine.block import locks
 from fakeqemu.machine.config import IDENTIFIER, MachineConfig
 from fakeqemu.server.backends import BackendError, OpenBackends, open_chardev, open_spice, open_vnc
@@ -599,7 +599,7 @@ def _check_qemuopts_id(arg: str, value: str, dev: dict[str, Any], ids: set[str])
 def _device_help(arg: str, value: str) -> traceopts.ListAndExit:
     """``-device help`` (every device) or ``-device DRIVER,help`` (its properties): QEMU prints it once the
     whole command line is read (qemu_process_help_options) and exits 0, even when the driver is unknown."""
-    from fakeqemu.cli.devicehelp import device_help
+    from fakeqemu.commands.devicehelp import device_help
 
     text, error = device_help(split_opts(value, implied="driver")["driver"])
     if error is not None:

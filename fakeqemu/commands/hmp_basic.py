@@ -10,8 +10,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from fakeqemu.commands import dispatch
+from fakeqemu.commands.devicehelp import device_help
 from fakeqemu.commands.hmp_args import C_SPACE, ArgError, get_str, missing, one_word, usage, valid_id
-from fakeqemu.commands.hmp_help import device_list, properties_help
+from fakeqemu.commands.hmp_help import crlf, device_list
 from fakeqemu.commands.registry import COMMANDS, Context
 from fakeqemu.machine.devices.watchdog import ACTIONS as WATCHDOG_ACTIONS
 from fakeqemu.protocols.qemuopts import split_opts
@@ -71,12 +72,11 @@ def hmp_device_add(machine: Machine, args: str) -> str:
         if driver in _HELP:
             return device_list()
         if driver is not None and any(k in _HELP for k in opts):
-            props = dispatch.run(Context(machine, monitor="hmp"), "device-list-properties", {"typename": driver})
-            return properties_help(driver, props).replace("\n", "\r\n")
+            text, error = device_help(driver)  # qdev_device_help, as -device DRIVER,help
+            return crlf(text if error is None else error + "\n")
         dispatch.run(Context(machine, monitor="hmp"), "device_add", dict(opts))
     except QMPError as exc:
-        prefix = "" if driver is not None and any(k in _HELP for k in opts) else "Error: "
-        return f"{prefix}{exc.desc}\r\n"
+        return f"Error: {exc.desc}\r\n"
     return ""
 
 

@@ -1,6 +1,6 @@
 """HMP ``help``/``?`` and ``info`` without a subcommand, from QEMU 7.2's own help texts (recorded by
 tools/record_hmp.py into fakeqemu/data/hmp.json: every command's ``name params -- help`` entry, the
-``info`` table, ``help log`` and the device listing of ``device_add help``).
+``info`` table and ``help log``; ``device_add help`` lists what fakeqemu.commands.devicehelp has).
 
 The listing is QEMU's whole table, commands fakeqemu does not answer included (they answer ``unknown
 command``): the help is what QEMU 7.2 prints, not a list of what fakeqemu models.
@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 from fakeqemu import data_text
 from fakeqemu.commands.hmp_args import C_SPACE, ArgError, get_str
-from fakeqemu.qmp.encode import encode
 
 if TYPE_CHECKING:
     from fakeqemu.machine.machine import Machine
@@ -76,18 +75,7 @@ def info_help() -> str:
 
 
 def device_list() -> str:
-    """``device_add help``: the device types by category (qdev_device_help's listing)."""
-    return crlf(recorded()["devices"])
+    """``device_add help``: the device types by category (qdev_device_help's listing, as ``-device help``)."""
+    from fakeqemu.commands.devicehelp import device_help
 
-
-def properties_help(driver: str, props: list[dict[str, Any]]) -> str:
-    """``DRIVER options:`` and a line per property (device-list-properties' answer), sorted by name."""
-    lines = [f"{driver} options:"]
-    for prop in sorted(props, key=lambda p: p["name"].encode()):
-        line = f"  {prop['name']}=<{prop['type']}>"
-        if "description" in prop or "default-value" in prop:
-            line = line.ljust(24) + " - " + prop.get("description", "")
-            if "default-value" in prop:
-                line += f" (default: {encode(prop['default-value'])})"
-        lines.append(line)
-    return "\n".join(lines) + "\n"
+    return crlf(device_help("help")[0])

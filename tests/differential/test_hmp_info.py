@@ -25,6 +25,8 @@ SCRIPTS: list[Script] = [
         hmp("device_add e1000 x", 'device_add "e1000', "device_add e1000,id=9bad", "device_add e1000,addr=zz"),
         hmp("device_add e1000,help", "device_add nosuch,help", "device_add virtio-net-pci,help"),
         hmp("device_add help", "device_add ?,x"),
+        # types fakeqemu does not model, an alias, an abstract type: the recorded listings (commands.devicehelp)
+        hmp("device_add ich9-ahci,help", "device_add virtio-net,help", "device_add device,help"),
         hmp("device_add e1000,id=x,addr=0x5", "device_add e1000,id=x", 'device_add "driver=e1000,id=y"'),
         call("query-pci"),
         machine="pc",

@@ -1,5 +1,6 @@
-"""``-device help`` and ``-device TYPE,help``: what QEMU 7.2 prints (qdev_device_help), from its recorded
-output (fakeqemu/data/device-help.json, tools/record_device_help.py), read only when asked."""
+"""``-device help`` and ``-device TYPE,help`` (and HMP ``device_add help``, ``device_add TYPE,help``): what
+QEMU 7.2 prints (qdev_device_help), from its recorded output (fakeqemu/data/device-help.json,
+tools/record_device_help.py), read only when asked."""
 
 from __future__ import annotations
 
