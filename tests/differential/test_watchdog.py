@@ -63,11 +63,19 @@ def fires(action: str, then: list[Step], arm: list[str], extra: list[str] = IB70
 
 IB700_NOW = ["outb 0x443 0x0f"]  # time_map[15]: 0 seconds
 ESB_ARM = [
+    # BAR 0 at 0xe0000000, memory decoding on; both stage preloads 1 (the unlock sequence before each), so
+    # each stage lasts 1 << 5 ticks of 30 ns at 1 MHz
+    f"outl 0xcf8 {ESB_CF8 | 0x10:#x}",
+    "outl 0xcfc 0xe0000000",
+    f"outl 0xcf8 {ESB_CF8 | 0x04:#x}",
+    "outw 0xcfc 0x2",
+    *[line for reg in (0x0, 0x4) for line in ("writeb 0xe000000c 0x80", "writeb 0xe000000c 0x86",
+                                               f"writel {0xE0000000 + reg:#x} 0x1")],
     f"outl 0xcf8 {ESB_CF8 | 0x60:#x}",
-    "outw 0xcfc 0x4",  # 1 MHz clock: each stage is 0xfffff << 5 ticks of 30 ns, about 1 s
+    "outw 0xcfc 0x4",  # 1 MHz clock
     f"outl 0xcf8 {ESB_CF8 | 0x68:#x}",
     "outb 0xcfc 0x2",  # enable
-]
+]  # fmt: skip
 ESB_READ = [f"outl 0xcf8 {ESB_CF8 | 0x60:#x}", "inw 0xcfc", f"outl 0xcf8 {ESB_CF8 | 0x68:#x}", "inb 0xcfc"]
 STATUS = call("query-status")
 QUIT: list[Step] = [*call("quit"), WaitClose(), WaitExit(), Stderr()]
