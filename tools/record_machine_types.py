@@ -65,6 +65,19 @@ def diff(base: dict[str, Any], objects: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in out.items() if v}
 
 
+def deprecation(binary: str, machine: str) -> str:
+    """The warning QEMU prints when it starts a deprecated machine type (not under -qtest), without its
+    ``qemu-system-x86_64: warning: `` prefix."""
+    res = subprocess.run(
+        [binary, "-M", machine, "-display", "none", "-nodefaults", "-S", "-monitor", "stdio"],
+        input="quit\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return res.stderr.strip().split("warning: ", 1)[1]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", default="qemu-system-x86_64")
@@ -73,9 +86,10 @@ def main() -> int:
     boards = json.loads(BOARDS.read_text())["boards"]
     probe = start(opts.binary, "none", [])
     try:
-        machines = [m["name"] for m in probe.ok("query-machines")]
+        listed = probe.ok("query-machines")
     finally:
         probe.close()
+    machines = [m["name"] for m in listed]
     version = subprocess.run([opts.binary, "--version"], capture_output=True, text=True, check=True).stdout
     data: dict[str, Any] = {"qemu": version.splitlines()[0], "diffs": {}, "trees": {}}
     for machine in sorted(machines):
@@ -92,6 +106,7 @@ def main() -> int:
             data["trees"][machine] = objects
         else:
             data["diffs"][machine] = {"base": base, **diff(boards[base]["objects"], objects)}
+    data["deprecated"] = {m["name"]: deprecation(opts.binary, m["name"]) for m in listed if m["deprecated"]}
     opts.out.write_text(json.dumps(data, indent=None, separators=(",", ":")) + "\n")
     print(f"wrote {opts.out} ({opts.out.stat().st_size} bytes)", file=sys.stderr)
     return 0

@@ -740,6 +740,13 @@ def _main(argv: Sequence[str] | None) -> int:
             "Copyright (c) 2003-2022 Fabrice Bellard and the QEMU Project developers"
         )
         return 0
+    cfg = opts.vm.machine
+    if not cfg.qtest:
+        from fakeqemu.machine.machine_types import deprecation
+
+        deprecated = deprecation(cfg.machine_name)
+        if deprecated is not None:
+            traceopts.warn(cfg, deprecated)
     if opts.http_warning is not None:
         print(f"fakeqemu: {opts.http_warning}", file=sys.stderr, flush=True)
     limits.raise_soft_limit()

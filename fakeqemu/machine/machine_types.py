@@ -10,15 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from fakeqemu.recorded import document
-
 #: the machine types fakeqemu records whole (machine.json) and their aliases
 CURRENT = {"pc-i440fx-7.2": "pc", "pc-q35-7.2": "q35"}
 ALIASES = {"pc": "pc-i440fx-7.2", "q35": "pc-q35-7.2"}
 
 
 def recorded_types() -> Mapping[str, Any]:
-    """The recorded differences and trees (each part read when first looked at, never modified)."""
+    """The recorded differences and trees (each part read when first looked at, never modified); the
+    command line of a 7.2 board does not load the reader."""
+    from fakeqemu.recorded import document
+
     return document("machine-types.json")
 
 
@@ -62,3 +63,11 @@ def tree_objects(name: str) -> Mapping[str, Any]:
     """The recorded objects of a machine type fakeqemu builds no board for."""
     objects: Mapping[str, Any] = recorded_types()["trees"][name or "none"]
     return objects
+
+
+def deprecation(name: str) -> str | None:
+    """The warning QEMU prints (not under -qtest) when it starts machine type ``name``, if deprecated."""
+    if not name:  # a 7.2 board (not deprecated) does not load the record
+        return None
+    text = recorded_types()["deprecated"].get(name)
+    return None if text is None else str(text)

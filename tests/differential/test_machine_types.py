@@ -69,3 +69,15 @@ def test_unsupported_machine_refused_like_qemu(qemu_binary: str, tmp_path: Path,
     actual = _run(fakeqemu_target().command(args))
     assert expected[0] == 1, expected
     assert actual == expected
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("machine", ["pc-i440fx-1.4", "pc-i440fx-1.7", "pc-i440fx-2.0"])
+def test_deprecated_machine_warned_like_qemu(qemu_binary: str, machine: str) -> None:
+    """QEMU warns about a deprecated machine type (not under -qtest) before it creates the devices: a
+    refused -device ends both, after the warning."""
+    args = [*BASE, "-M", machine, "-S", "-device", "nosuch"]
+    expected = _run(qemu_target().command(args))
+    actual = _run(fakeqemu_target().command(args))
+    assert expected[0] == 1, expected
+    assert actual == expected
