@@ -9,7 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from fakeqemu.commands import hmp_basic, hmp_block, hmp_blockinfo, hmp_help, hmp_io, hmp_net, media, snapshots
+from fakeqemu.commands import (
+    hmp_basic,
+    hmp_block,
+    hmp_blockinfo,
+    hmp_blockio,
+    hmp_help,
+    hmp_io,
+    hmp_net,
+    media,
+    snapshots,
+)
 from fakeqemu.commands.qdev import pci_bus_info
 from fakeqemu.commands.registry import Context, command
 from fakeqemu.machine import qtree
@@ -125,6 +135,7 @@ hmp_io.register(HMP_COMMANDS)
 hmp_basic.register(HMP_COMMANDS, INFO_COMMANDS)
 snapshots.register(HMP_COMMANDS, INFO_COMMANDS)
 media.register(HMP_COMMANDS)
+hmp_blockio.register(HMP_COMMANDS)
 
 
 def run(machine: Machine, line: str, monitor: object = None) -> str:

@@ -147,6 +147,16 @@ class _Expr:
         return val
 
 
+HmpExprError = _HmpError
+
+
+def expression(text: str, pos: int) -> tuple[int, int]:
+    """One 'l' (64-bit) argument: QEMU's expression at ``pos``; its value and where it ends."""
+    e = _Expr(text, pos)
+    e.skip()
+    return e.sum(), e.p
+
+
 def _s64(v: int) -> int:
     v &= (1 << 64) - 1
     return v - (1 << 64) if v >> 63 else v

@@ -69,6 +69,10 @@ def disks(name: str) -> list[Step]:
     return steps
 
 
+def hmp(*lines: str) -> list[Step]:
+    return [step for line in lines for step in call("human-monitor-command", {"command-line": line})]
+
+
 def throttle(qdev: str | None = None, device: str | None = None, **limits: Any) -> list[Step]:
     args: dict[str, Any] = dict(ZERO)
     if qdev is not None:
@@ -123,6 +127,12 @@ SCRIPTS: list[Script] = [
         *throttle(device="drv9"),
         *throttle(device="drv8"),
         *throttle(device="cd0", bps=1),
+        *hmp(
+            "block_resize drv9 2",
+            "block_resize drv9 1.5G",
+            "block_set_io_throttle drv9 5 0 0 0 0 0",
+            "block_set_io_throttle cd0 5 0 0 0 0 0",
+        ),
         extra_args=[
             "-drive",
             f"file={DRIVE_IMAGE},format=raw,if=none,id=drv9,readonly=on,"
@@ -155,6 +165,22 @@ SCRIPTS: list[Script] = [
         *call("block_resize", {"device": "", "node-name": "f1", "size": 512}),
         *call("block_resize", {"node-name": "s0", "size": 512}),
         *call("query-named-block-nodes"),
+        *hmp(
+            "block_resize f1 2X",
+            "block_resize nosuch 1M",
+            "block_resize",
+            "block_resize f1",
+            'block_resize "f1',
+            "block_set_io_throttle disk0/virtio-backend 1000 0 0 0 0 0",
+            "block_set_io_throttle disk0 1 0 0 0 0 0",
+            "block_set_io_throttle disk0/virtio-backend 1000",
+            "block_set_io_throttle nosuch 1 0 0 0 0 0",
+            "block_set_io_throttle disk1/virtio-backend 1 1 0 0 0 0",
+            "block_set_io_throttle",
+            "block_set_io_throttle disk1/virtio-backend (1+2)*3 0 0 0 0 0 x",
+            "block_set_io_throttle disk1/virtio-backend 0x10 0 0 0 0 0",
+        ),
+        *call("query-block"),
         *call("blockdev-add", {"driver": "null-co", "node-name": "n0"}),
         *call("block_resize", {"node-name": "n0", "size": 512}),
         sizes("io-resize"),
