@@ -139,6 +139,7 @@ SCRIPTS: list[Script] = [
         call("query-acpi-ospm-status"),
         call("query-memory-size-summary"),
     ),
+    script("memhp-q35-ram-size", call("query-memdev"), machine="q35", extra_args=["-m", "256M"]),
     script(
         "memhp-pc-slots-no-room",
         ram("m1", 256 * MiB),

@@ -17,8 +17,11 @@ DIMM = """<memory model='dimm'>
 """
 
 
-def memory_domain_xml(name: str, machine: str, emulator: Path) -> str:
-    return f"""<domain type='qemu'>
+def memory_domain_xml(name: str, machine: str, emulator: Path, guest: str = "") -> str:
+    cmdline = ""
+    if guest:
+        cmdline = f"<qemu:commandline><qemu:arg value='-fakeqemu'/><qemu:arg value='guest={guest}'/></qemu:commandline>"
+    return f"""<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
   <name>{name}</name>
   <maxMemory slots='4' unit='MiB'>1024</maxMemory>
   <memory unit='MiB'>64</memory>
@@ -31,6 +34,7 @@ def memory_domain_xml(name: str, machine: str, emulator: Path) -> str:
     <controller type='usb' model='none'/>
     <memballoon model='none'/>
   </devices>
+  {cmdline}
 </domain>
 """
 
@@ -51,6 +55,29 @@ def test_dimm_attach_and_detach(libvirt: Libvirt, tmp_path: Path, machine: str) 
         deleted = len(lv.events("DEVICE_DELETED"))
         dom.v("detach-device", dom.name, dimm, "--live")
         assert "model='dimm'" not in dom.xml()
+        assert len(lv.events("DEVICE_DELETED")) == deleted + 1
+    finally:
+        dom.v("destroy", dom.name)
+        dom.v("undefine", dom.name)
+
+
+def test_dimm_detach_waits_for_the_guest(libvirt: Libvirt, tmp_path: Path) -> None:
+    """With a guest that never answers, libvirt waits its 5 s and keeps the DIMM (as with a real QEMU
+    whose guest ignores the request); an injected eject then completes the unplug and libvirt drops it."""
+    lv = libvirt
+    dom = Domain(lv, "fq-dimm-never", "pc", "never", tmp_path)
+    dom.v("define", dom.file("dom.xml", memory_domain_xml(dom.name, "pc", lv.emulator, guest="never")))
+    dom.v("start", dom.name)
+    try:
+        dimm = dom.file("dimm.xml", DIMM)
+        dom.v("attach-device", dom.name, dimm, "--live")
+        deleted = len(lv.events("DEVICE_DELETED"))
+        out = dom.v("detach-device", dom.name, dimm, "--live")
+        assert "model='dimm'" in dom.xml(), out
+        assert len(lv.events("DEVICE_DELETED")) == deleted
+        cmd = '{"execute":"x-fakeqemu-eject","arguments":{"id":"dimm0"}}'
+        assert '"return":{}' in dom.v("qemu-monitor-command", dom.name, cmd).replace(" ", "")
+        lv.wait_for("libvirt to drop the DIMM", lambda: "model='dimm'" not in dom.xml())
         assert len(lv.events("DEVICE_DELETED")) == deleted + 1
     finally:
         dom.v("destroy", dom.name)

@@ -225,7 +225,10 @@ class Memory:
         for name, typ in objects.list_props():
             if typ.startswith("child<memory-backend"):
                 child = objects.children[name]
-                out.append(memdev_info(child))
+                info = memdev_info(child)
+                if not isinstance(child, MemoryBackend):  # the board's RAM backend: as big as -m
+                    info["size"] = self.ram
+                out.append(info)
         return out
 
     # --- DIMMs --------------------------------------------------------------------------------------------
