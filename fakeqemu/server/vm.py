@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import trio
 
 import fakeqemu.commands.all  # noqa: F401  (registers every QMP command)
+from fakeqemu.machine.block.jobs import Offloaded
 from fakeqemu.machine.core.events import Event
 from fakeqemu.machine.machine import Machine, MachineConfig
 from fakeqemu.machine.traffic import Record
@@ -100,6 +101,7 @@ class VM:
         self.machine.on_exit = self._on_exit
         self.machine.timers.on_change = self._wake_timers
         self.machine.migration.transport = self._migrate
+        self.machine.jobs.offload = self._offload
         self.machine.migration.listener = self._listen_incoming
         self.machine.clients = self._qmp_clients
         self.event_log: deque[Event] = deque(maxlen=EVENT_LOG_LIMIT)
@@ -232,6 +234,15 @@ class VM:
 
         bound, self.config.incoming_listener = self.config.incoming_listener, None
         self._nursery.start_soon(incoming, self, uri, bound or bind_incoming(uri))
+
+    # --- work off the loop's thread ----------------------------------------------------------------
+
+    def _offload(self, work: Offloaded, then: Callable[[], None]) -> None:
+        self._nursery.start_soon(self._run_offloaded, work, then)
+
+    async def _run_offloaded(self, work: Offloaded, then: Callable[[], None]) -> None:
+        await trio.to_thread.run_sync(work.run)
+        then()
 
     # --- timers ----------------------------------------------------------------------------------
 

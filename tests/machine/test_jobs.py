@@ -147,3 +147,46 @@ def test_on_error_stop_pauses_the_job_until_it_is_resumed(tmp_path: Path) -> Non
     advance(m, clock, 102.0)
     assert names(events)[-2:] == ["JOB_STATUS_CHANGE:ready", "BLOCK_JOB_READY:"]
     assert query_block_jobs(Context(m), {})[0]["io-status"] == "ok"
+
+
+def sparse(path: Path, data_at: int, byte: bytes) -> None:
+    with open(path, "wb") as f:
+        f.truncate(4 * MiB)
+        f.seek(data_at)
+        f.write(byte * 65536)
+
+
+def test_a_copy_moves_data_and_leaves_holes_where_both_read_as_zeroes(tmp_path: Path) -> None:
+    """A raw source's holes read as zeroes: written where the target holds data, skipped where it has a
+    hole itself, so a mirror of a mostly empty disk writes (and costs) only its data."""
+    m, clock, events = setup(tmp_path)
+    sparse(tmp_path / "src.raw", MiB, b"\7")
+    sparse(tmp_path / "dst.raw", 2 * MiB, b"\1")
+    blockdev_mirror(Context(m), {"job-id": "m", "device": "src", "target": "dst", "sync": "full"})
+    advance(m, clock, 100.1)
+    assert statuses(events)[-1] == "m:ready"
+    assert (tmp_path / "dst.raw").read_bytes() == (tmp_path / "src.raw").read_bytes()
+    assert (tmp_path / "dst.raw").stat().st_blocks * 512 <= 2 * 65536 + 8192  # the holes stayed holes
+
+
+def test_a_job_waiting_for_its_copy_is_busy_and_pauses_after_it(tmp_path: Path) -> None:
+    """The copy runs off the loop's thread (Jobs.offload): meanwhile the job is busy, nothing enters it,
+    and a pause asked for then takes effect once the copy is back."""
+    m, clock, events = setup(tmp_path)
+    (tmp_path / "src.raw").write_bytes(b"\2" * (4 * MiB))
+    held: list[tuple[Any, Any]] = []
+    m.jobs.offload = lambda work, then: held.append((work, then))
+    blockdev_mirror(Context(m), {"job-id": "m", "device": "src", "target": "dst", "sync": "full"})
+    advance(m, clock, 100.1)
+    assert len(held) == 1 and query_block_jobs(Context(m), {})[0]["busy"] is True
+    job = m.jobs.find("m")
+    job.user_pause()
+    assert statuses(events)[-1] == "m:running" and len(held) == 1
+    work, then = held.pop()
+    work.run()
+    then()
+    assert statuses(events)[-1] == "m:paused"
+    job.user_resume()
+    advance(m, clock, 100.2)
+    assert statuses(events)[-1] == "m:ready"
+    assert (tmp_path / "dst.raw").read_bytes() == (tmp_path / "src.raw").read_bytes()

@@ -25,23 +25,52 @@ if TYPE_CHECKING:
 CHUNK = 512 * 1024
 
 
-def copy_chunk(job: Job, copier: Copier | None, first: int, last: int, has_data: set[int]) -> Body:
-    """Move the chunk's clusters that hold data; the copy is I/O, so the job lets the loop run after it."""
+#: bytes a job without a rate or speed limit queues before it copies them (one trip to the worker thread)
+BATCH = 64 << 20
+
+
+def copy_chunk(job: Job, copier: Copier | None, n: int, clusters: list[int]) -> Generator[Wait, None, None]:
+    """Move the chunk's clusters that hold data, and take the time ``n`` bytes take at the VM's job rate.
+    A job at a rate or speed limit copies each chunk as it goes; a quick one queues them up to BATCH."""
     if copier is not None:
-        copier.copy([c for c in range(first, last + 1) if c in has_data])
-        if not job.jobs.rate:
-            yield 0.0
-    return 0
+        copier.pending += clusters
+        if job.jobs.rate or job.speed or len(copier.pending) * qcow2.CLUSTER >= BATCH:
+            spent = yield from flush(job, copier)
+            yield from job.io(n, spent)
+            return
+    yield from job.io(n)
+
+
+def flush(job: Job, copier: Copier) -> Generator[Wait, None, float]:
+    """Copy what ``copier`` has queued, off the loop's thread; the seconds it took."""
+    clusters, copier.pending = copier.pending, []
+    spent = (yield from job.run_io(lambda: copier.copy(clusters))) if clusters else 0.0
+    _report(job, copier)
+    return spent
+
+
+def _report(job: Job, copier: Copier) -> None:
+    errors, copier.errors = copier.errors, []
+    for text in errors:
+        job.jobs.note(text)
+
+
+def close(job: Job, copier: Copier | None) -> None:
+    if copier is not None:
+        copier.close()
+        _report(job, copier)
 
 
 def copy_range(job: Job, size: int, has_data: set[int], operation: str = "read",
                copier: Copier | None = None) -> Body:  # fmt: skip
     """The loop of block/stream.c and block/commit.c: sleep for the rate, copy or skip, count progress."""
     try:
-        return (yield from _copy_range(job, size, has_data, operation, copier))
+        ret = yield from _copy_range(job, size, has_data, operation, copier)
+        if copier is not None and not ret and not job.is_cancelled:
+            yield from flush(job, copier)
+        return ret
     finally:
-        if copier is not None:
-            copier.close()
+        close(job, copier)
 
 
 def _copy_range(job: Job, size: int, has_data: set[int], operation: str, copier: Copier | None) -> Body:
@@ -56,10 +85,10 @@ def _copy_range(job: Job, size: int, has_data: set[int], operation: str, copier:
         if (yield from job.io_error(offset, n, operation)):
             return job.ret
         first, last = offset // qcow2.CLUSTER, (offset + n - 1) // qcow2.CLUSTER
-        copy = any(c in has_data for c in range(first, last + 1))
+        clusters = [c for c in range(first, last + 1) if c in has_data]
+        copy = bool(clusters)
         if copy:
-            yield from copy_chunk(job, copier, first, last, has_data)
-            yield from job.io(n)
+            yield from copy_chunk(job, copier, n, clusters)
         job.progress(n)
         delay = job.ratelimit_delay(n) if copy else 0.0
         offset += n
@@ -159,11 +188,14 @@ class Mirror(Driver):
             ret = yield from self._copy(job, copier, size, data, total, whole)
             if ret is not None:
                 return ret
-            if whole and copier is not None and graph.header(self.m, self.target) is not None:
-                copier.zero(sorted(graph.allocated(self.m, self.target) - data))  # the target reads as the source
-        finally:
             if copier is not None:
-                copier.close()
+                yield from flush(job, copier)
+                if whole and graph.header(self.m, self.target) is not None:  # the target reads as the source
+                    extra = sorted(graph.allocated(self.m, self.target) - data)
+                    if extra:
+                        yield from job.run_io(lambda: copier.zero(extra))
+        finally:
+            close(job, copier)
         # copying, or asking the layers under the top which clusters they hold, waits for I/O
         below = self.sync == "top" and graph.backing_child(graph.table(self.m)[self.source]) is not None
         if total or below:
@@ -186,10 +218,10 @@ class Mirror(Driver):
             if (yield from job.io_error(offset, n, "write")):
                 return job.ret
             first, last = offset // qcow2.CLUSTER, (offset + n - 1) // qcow2.CLUSTER
-            dirty = sum(1 for c in range(first, last + 1) if c in data)
+            clusters = [c for c in range(first, last + 1) if c in data]
+            dirty = len(clusters)
             if dirty:
-                yield from copy_chunk(job, copier, first, last, data)
-                yield from job.io(n)
+                yield from copy_chunk(job, copier, n, clusters)
                 delay = job.ratelimit_delay(n)
                 if delay:
                     yield from job.sleep(delay)

@@ -22,6 +22,8 @@ from fakeqemu.machine.block.qcow2 import ImageError
 OFFSET_MASK = 0x00FFFFFFFFFFFE00
 COPIED = 1 << 63
 COMPRESSED = 1 << 62
+#: Image.locate's answer for a cluster that reads as zeroes
+ZERO = -1
 _ENTRY = struct.Struct(">QIHHIIQII")
 _EXTRA = struct.Struct(">QQq")
 
@@ -140,6 +142,8 @@ class Image:
                         f">{self.per_block}H", blk
                     )
             self._l2s: dict[int, list[int]] = {}
+            #: L2 tables changed in the cache, not yet written
+            self._dirty: set[int] = set()
             #: no free cluster below this index (first-fit allocation starts here)
             self.free_hint = 1
             self.l1 = self._read_l1(self.hdr.l1_table_offset, self.hdr.l1_size)
@@ -218,51 +222,96 @@ class Image:
 
     def _write_table(self, offset: int, entries: list[int]) -> None:
         self._l2s.pop(offset, None)
+        self._dirty.discard(offset)
         os.pwrite(self.f, struct.pack(f">{len(entries)}Q", *entries), offset)
 
     # --- guest data (what block jobs copy) ---------------------------------------------------------
 
-    def read_cluster(self, index: int) -> bytes | None:
-        """Guest cluster ``index`` as this image holds it; None where it holds nothing (its backing shows)."""
+    def locate(self, index: int) -> int | None:
+        """Where guest cluster ``index``'s data is in this file: its offset, ZERO for a cluster that reads
+        as zeroes, None where this image holds nothing (its backing shows)."""
         li, l2i = divmod(index, self.l2_entries)
         l2_off = self.l1[li] & OFFSET_MASK if li < len(self.l1) else 0
         if not l2_off:
             return None
-        entry = self._l2(l2_off)[l2i]
+        entry = self._l2s[l2_off][l2i] if l2_off in self._l2s else self._l2(l2_off)[l2i]
         if entry & COMPRESSED:
             raise ImageError("Compressed clusters are not supported")
         if entry & OFFSET_MASK:
-            return os.pread(self.f, self.cs, entry & OFFSET_MASK).ljust(self.cs, b"\0")
-        return bytes(self.cs) if entry & 1 else None
+            return entry & OFFSET_MASK
+        return ZERO if entry & 1 else None
+
+    def holds(self, index: int) -> bool:
+        return self.locate(index) is not None
+
+    @property
+    def backed(self) -> bool:
+        """Does a cluster this image does not hold read as something other than zeroes?"""
+        return bool(self.hdr.backing_file)
+
+    def read_cluster(self, index: int) -> bytes | None:
+        """Guest cluster ``index`` as this image holds it; None where it holds nothing (its backing shows)."""
+        off = self.locate(index)
+        if off is None or off == ZERO:
+            return None if off is None else bytes(self.cs)
+        return os.pread(self.f, self.cs, off).ljust(self.cs, b"\0")
 
     def write_cluster(self, index: int, data: bytes) -> None:
         """Write guest cluster ``index``: in place where the image alone owns it, else copied on write
         (a new L2 table where a snapshot shares it, a new data cluster)."""
-        li, l2i = divmod(index, self.l2_entries)
+        os.pwrite(self.f, data.ljust(self.cs, b"\0"), self.place([index])[0])
+        self.flush_tables()
+
+    def place(self, indexes: list[int]) -> list[int]:
+        """The offsets guest clusters ``indexes`` are to be written at: in place where the image alone owns
+        the cluster, else newly allocated (one contiguous run for all of them, after the L2 tables they
+        need), with the L2 entries changed in memory until ``flush_tables``."""
+        tables = {li: self._own_l2(li) for li in sorted({i // self.l2_entries for i in indexes})}
+        out = [0] * len(indexes)
+        fresh: list[int] = []
+        for k, index in enumerate(indexes):
+            li, l2i = divmod(index, self.l2_entries)
+            off = self._l2s[tables[li]][l2i] & OFFSET_MASK
+            if off and self.refcount(off) == 1:
+                out[k] = off
+                continue
+            if off:
+                self.ref(off, -1)
+            fresh.append(k)
+        if fresh:
+            base = self.alloc(len(fresh))
+            for j, k in enumerate(fresh):
+                out[k] = base + j * self.cs
+        for k, index in enumerate(indexes):
+            li, l2i = divmod(index, self.l2_entries)
+            self._l2s[tables[li]][l2i] = out[k] | COPIED
+        self._dirty.update(tables.values())
+        return out
+
+    def _own_l2(self, li: int) -> int:
+        """The L2 table of L1 entry ``li``, this image's own: made where there is none, copied where a
+        snapshot shares it (the clusters it maps keep their counts: a count is one per L1 table that
+        reaches the cluster); in the cache."""
         if li >= len(self.l1):
             raise ImageError("Cluster beyond the image's L1 table")
         l2_off = self.l1[li] & OFFSET_MASK
         if not l2_off:
             l2_off = self._write_new(bytes(self.cs))
             self._l2s[l2_off] = [0] * self.l2_entries
-        elif self.refcount(l2_off) > 1:  # shared with a snapshot: this image gets its own copy (the
-            # clusters it maps keep their counts: a count is one per L1 table that reaches the cluster)
+        elif self.refcount(l2_off) > 1:
             table = self._l2(l2_off)
             self.ref(l2_off, -1)
             l2_off = self._write_new(bytes(self.cs))
             self._write_table(l2_off, [self._copied(e) for e in table])
         self.l1[li] = l2_off | COPIED
         self._l2(l2_off)  # in the cache
-        table = self._l2s[l2_off]
-        data_off = table[l2i] & OFFSET_MASK
-        if not data_off or self.refcount(data_off) != 1:
-            if data_off:
-                self.ref(data_off, -1)
-            data_off = self._write_new(data)
-        else:
-            os.pwrite(self.f, data.ljust(self.cs, b"\0"), data_off)
-        table[l2i] = data_off | COPIED
-        os.pwrite(self.f, struct.pack(">Q", table[l2i]), l2_off + 8 * l2i)
+        return l2_off
+
+    def flush_tables(self) -> None:
+        """Write the L2 tables ``place`` changed."""
+        dirty, self._dirty = self._dirty, set()
+        for off in sorted(dirty):
+            os.pwrite(self.f, struct.pack(f">{self.l2_entries}Q", *self._l2s[off]), off)
 
     def _write_new(self, data: bytes) -> int:
         off = self.alloc(max(1, -(-len(data) // self.cs)))
@@ -375,9 +424,11 @@ class Image:
 
     # --- writing back -----------------------------------------------------------------------------
 
-    def close(self, write: bool = True) -> None:
+    def close(self, write: bool = True, sync: bool = True) -> None:
+        """Write the metadata back (and, with ``sync``, to the disk: a snapshot; a copy's data needs not)."""
         try:
             if write:
+                self.flush_tables()
                 self._write_table(self.hdr.l1_table_offset, self.l1)
                 for blk, off in enumerate(self.rtable):
                     if off:
@@ -386,6 +437,7 @@ class Image:
                         os.pwrite(self.f, struct.pack(f">{self.per_block}H", *counts), off)
                 self._write_table(self.hdr.refcount_table_offset, self.rtable)
                 qcow2.write_header(self.f, self.hdr)
-                os.fsync(self.f)
+                if sync:
+                    os.fsync(self.f)
         finally:
             os.close(self.f)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import os
+import threading
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +64,33 @@ SLICE_S = 0.1
 #: Wait: seconds to sleep, or None to wait until entered
 Wait = float | None
 Body = Generator[Wait, None, int]
+
+
+class Offloaded:
+    """Work a job hands to another thread (a copy: QEMU's coroutine waiting in a read or write), and
+    whether it is done."""
+
+    __slots__ = ("done", "error", "fn")
+
+    def __init__(self, fn: Callable[[], None]) -> None:
+        self.fn = fn
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        """In the worker thread."""
+        try:
+            self.fn()
+        except BaseException as exc:  # given back to the job, on the loop's thread
+            self.error = exc
+        finally:
+            self.done.set()
+
+
+def run_inline(work: Offloaded, then: Callable[[], None], timers: Timers) -> None:
+    """Jobs.offload without a runtime: the work now, the job entered from the next timer run."""
+    work.run()
+    timers.call_later(0, then)
 
 
 def ok(n: int = 0) -> Generator[Wait, None, int]:
@@ -170,6 +198,8 @@ class Job:
         self.on_error = "report"
         self.error_fired = False
         self._co: Body | None = None
+        #: the work running off the loop's thread that the job waits for (it stays busy meanwhile)
+        self.io_pending: Offloaded | None = None
         self._timer: TimerHandle | None = None
         self.txn = txn or Txn()
         self.txn.jobs.insert(0, self)
@@ -249,7 +279,7 @@ class Job:
                 self.deferred = True
                 self.jobs.bottom_half(self._exit)
             return
-        self.busy = False
+        self.busy = self.io_pending is not None
         if wait is not None:
             self._timer = self.jobs.timers.call_later(wait, self.enter)
 
@@ -294,13 +324,34 @@ class Job:
         """block_job_ratelimit_get_delay: how long to sleep after moving ``n`` bytes."""
         return self.limit.delay(self.jobs.now(), n)
 
-    def io(self, n: int) -> Generator[Wait, None, None]:
-        """The time moving ``n`` bytes takes at the VM's job rate (none in quick mode), slept in ticks of
-        at least IO_TICK: one timer wake-up per tick, not per chunk."""
+    def run_io(self, fn: Callable[[], None]) -> Generator[Wait, None, float]:
+        """Run ``fn`` off the loop's thread (Jobs.offload) and wait for it, busy as a coroutine in a read
+        or write is (nothing enters it meanwhile; a pause or cancel takes effect after it); returns the
+        seconds it took."""
+        work = Offloaded(fn)
+        self.io_pending = work
+        start = self.jobs.now()
+        self.jobs.offload(work, lambda: self._io_done(work))
+        yield None
+        if work.error is not None:
+            raise work.error
+        return self.jobs.now() - start
+
+    def _io_done(self, work: Offloaded) -> None:
+        if self.io_pending is not work:  # the job was run to its end meanwhile (job_finish_sync)
+            return
+        self.io_pending = None
+        self.busy = True
+        self._step()
+
+    def io(self, n: int, spent: float = 0.0) -> Generator[Wait, None, None]:
+        """The time moving ``n`` bytes takes at the VM's job rate (none in quick mode), less the ``spent``
+        seconds the copy really took, slept in ticks of at least IO_TICK: one timer wake-up per tick, not
+        per chunk."""
         rate = self.jobs.rate
         if not rate:
             return
-        self.io_owed += n / rate
+        self.io_owed += n / rate - spent
         if self.io_owed >= IO_TICK:
             owed, self.io_owed = self.io_owed, 0.0
             yield owed
@@ -477,6 +528,9 @@ class Job:
         if self.started and not self.deferred:
             self.busy = True
             while not self.deferred:
+                work, self.io_pending = self.io_pending, None
+                if work is not None:
+                    work.done.wait()
                 self._step()
         if self.jobs.take_bottom_half(self._exit):
             self._exit()  # job_finish_sync polls until the job's exit has run
@@ -555,7 +609,7 @@ class Job:
 class Jobs:
     """A VM's jobs, newest first (QEMU inserts at the head of its list)."""
 
-    __slots__ = ("_bh", "error_at", "events", "list", "note", "now", "rate", "timers")
+    __slots__ = ("_bh", "error_at", "events", "list", "note", "now", "offload", "rate", "timers")
 
     def __init__(self, timers: Timers, events: EventBus, now: Callable[[], float]) -> None:
         self.timers = timers
@@ -568,6 +622,11 @@ class Jobs:
         #: where a job's I/O fails (the VM's faults), by job id; and where a fired fault is noted
         self.error_at: Callable[[str], int | None] = lambda job_id: None
         self.note: Callable[[str], None] = lambda text: None
+        #: runs a job's work in another thread, then calls the second argument on the loop's thread (the
+        #: runtime's; without one, at once and then from a timer)
+        self.offload: Callable[[Offloaded, Callable[[], None]], None] = lambda work, then: run_inline(
+            work, then, timers
+        )
 
     def bottom_half(self, fn: Callable[[], None]) -> None:
         """aio_bh_schedule_oneshot: ``fn`` runs before the current command's reply is sent (QEMU 7.2's
