@@ -8,17 +8,15 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from tests.differential.test_blockjobs import ROOT, image_root, qemu_img  # noqa: F401  (its image fixtures)
 from tests.oracle import Call, Script, Step, WaitClose, call, differential_tests, script
+from tests.scratch import scratch
 
 #: an image for the -drive script, which opens it at start (never resized)
-DRIVE_IMAGE = Path(tempfile.gettempdir()) / "fakeqemu-differential-block-io.raw"
-if not DRIVE_IMAGE.exists():
-    DRIVE_IMAGE.write_bytes(b"\0" * (1 << 20))
+DRIVE_IMAGE = scratch("fakeqemu-differential-block-io.raw")
+DRIVE_IMAGE.write_bytes(b"\0" * (1 << 20))
 ZERO = {"bps": 0, "bps_rd": 0, "bps_wr": 0, "iops": 0, "iops_rd": 0, "iops_wr": 0}
 
 

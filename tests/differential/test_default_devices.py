@@ -6,17 +6,15 @@ and the errors of devices on the wrong bus or on none."""
 from __future__ import annotations
 
 import json
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from fakeqemu.machine.block import qcow2
 from tests.oracle import Script, Step, WaitEvent, call, differential_tests, script
+from tests.scratch import scratch
 
 #: libvirt's block nodes for a qcow2 disk (file + qcow2, no backing) under a virtio-blk-pci
-IMAGE = Path(tempfile.gettempdir()) / "fakeqemu-differential-default-devices.qcow2"
-if not IMAGE.exists():
-    qcow2.create(str(IMAGE), 64 << 20)
+IMAGE = scratch("fakeqemu-differential-default-devices.qcow2")
+qcow2.create(str(IMAGE), 64 << 20)
 DISK = [
     "-blockdev", json.dumps({"driver": "file", "filename": str(IMAGE), "node-name": "libvirt-1-storage",
                              "auto-read-only": True, "discard": "unmap"}),

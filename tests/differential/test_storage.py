@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,15 +24,14 @@ from tests.oracle import (
     script,
     sends,
 )
+from tests.scratch import scratch
 
 #: a 64 MiB qcow2 image: a small disk, whose guessed geometry needs no LBA translation
-IMAGE = Path(tempfile.gettempdir()) / "fakeqemu-differential-storage.qcow2"
-if not IMAGE.exists():
-    qcow2.create(str(IMAGE), 64 << 20)
+IMAGE = scratch("fakeqemu-differential-storage.qcow2")
+qcow2.create(str(IMAGE), 64 << 20)
 #: a 4 MiB raw image: a cdrom's medium
-ISO = Path(tempfile.gettempdir()) / "fakeqemu-differential-storage.iso"
-if not ISO.exists():
-    ISO.write_bytes(bytes(4 << 20))
+ISO = scratch("fakeqemu-differential-storage.iso")
+ISO.write_bytes(bytes(4 << 20))
 
 
 def disk(n: int, readonly: bool = False) -> list[str]:
