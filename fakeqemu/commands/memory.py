@@ -12,8 +12,6 @@ from fakeqemu.qmp.errors import GenericError
 
 @command("object-add")
 def object_add(ctx: Context, args: dict[str, Any]) -> Any:
-    if ctx.machine.board is None:
-        raise GenericError("fakeqemu models object-add only on the pc and q35 machines")
     props = {k: v for k, v in args.items() if k not in ("qom-type", "id")}
     ctx.machine.memdevs.object_add(args["qom-type"], args["id"], props)
     return {}

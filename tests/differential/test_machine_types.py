@@ -57,6 +57,23 @@ SCRIPTS: list[Script] = [
     script("machine-type-x-remote", walk("/machine", "type"), walk("/machine/unattached"), machine="x-remote"),
     script("machine-type-none", walk("/machine", "type"), walk("/chardevs"), machine="none"),
 ]
+# a memory backend on a machine without a board: /objects appears with it on none (listed second under /)
+SCRIPTS += [
+    script(
+        f"machine-type-{machine}-object-add",
+        call("object-add", {"qom-type": "memory-backend-ram", "id": "ram1"}),
+        call("object-del", {"id": "ram1"}),
+        call("object-add", {"qom-type": "memory-backend-ram", "id": "ram1", "size": 1048576}),
+        call("object-add", {"qom-type": "memory-backend-ram", "id": "ram1", "size": 1048576}),
+        walk("/"),
+        walk("/objects"),
+        call("query-memdev"),
+        call("object-del", {"id": "ram1"}),
+        walk("/objects"),
+        machine=machine,
+    )
+    for machine in ("none", "isapc")
+]
 
 test_harness_against_qemu, test_differential = differential_tests(SCRIPTS)
 

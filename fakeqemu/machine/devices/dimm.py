@@ -169,11 +169,13 @@ class Memory:
 
     def _objects(self) -> Obj:
         """/objects, made this VM's own the first time it gets a child (the board's is shared)."""
-        board = self.machine.board
-        assert board is not None
-        root = board.tree.must("/")
+        root = self.machine.qom_tree().must("/")
+        if "objects" not in root.children:
+            # -M none has no /objects until the first object (container_get), listed second under /
+            root.props = [root.props[0], ("objects", "child<container>"), *root.props[1:]]
+            root.add_child("objects", Obj("container", [("type", "string")], {"type": "container"}, dynamic=[]))
         objects = root.children["objects"]
-        if not objects.shared:
+        if not objects.shared and objects.table is not None:
             return objects
         fixed = [p for p in objects.props if not p[1].startswith("child<")]
         own = Obj(objects.type, fixed, objects.values, dynamic=[])
@@ -197,8 +199,11 @@ class Memory:
         size = options.get("size")
         if size == 0:
             raise GenericError(f"property 'size' of {qom_type} doesn't take value '0'")
-        template = self.machine.board.tree.must("/objects/pc.ram") if self.machine.board is not None else None
-        assert template is not None
+        from fakeqemu.machine.board import Board
+
+        board = self.machine.board
+        # a machine without a board has no RAM backend to copy: the pc board's (the same class)
+        template = (board if board is not None else Board("pc")).tree.must("/objects/pc.ram")
         backend = MemoryBackend(template, qom_type, backend_id, options)
         objects.add_child(backend_id, backend)
         self.backends[backend_id] = backend
@@ -217,10 +222,7 @@ class Memory:
 
     def query_memdev(self) -> list[dict[str, Any]]:
         """query-memdev: every backend under /objects, in the order qom-list lists them."""
-        board = self.machine.board
-        if board is None:
-            return []
-        objects = board.tree.must("/objects")
+        objects = self.machine.qom_tree().must("/objects")
         out = []
         for name, typ in objects.list_props():
             if typ.startswith("child<memory-backend"):
