@@ -335,9 +335,13 @@ class FaultsBody(BaseModel):
         max_length=MAX_ENTRIES,
         description="job id (or *) -> byte offset where its I/O fails once (EIO)",
     )
-    migration_cut: Literal["setup", "active", "device"] | None = Field(
-        default=None, description="the outgoing migration stream is cut at this step"
+    migration_cut: Literal["setup", "active", "ram", "device"] | None = Field(
+        default=None, description="the outgoing migration stream is cut at this step (ram: mid-way)"
     )
+    migration_vanish: Literal["setup", "ram", "device"] | None = Field(
+        default=None, description="this VM, a migration's destination, dies when its stream reaches this step"
+    )
+    migration_stuck: bool = Field(default=False, description="the outgoing migration never converges")
     guest: str | None = Field(
         default=None,
         pattern=POLICY_PATTERN,

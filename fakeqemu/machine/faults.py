@@ -24,8 +24,13 @@ Jobs and migration:
 - ``job_error``: job id (or ``*``) -> byte offset: the job's I/O fails there once (EIO), and the job's
   ``on-error`` policy decides (report: BLOCK_JOB_ERROR and the job ends with the error; stop: it pauses
   until resumed; ignore: it goes on)
-- ``migration_cut``: ``setup``, ``active`` or ``device``: the outgoing migration stream is cut at that
-  step (the source fails and runs on; the destination fails to load and exits, as QEMU's does)
+- ``migration_cut``: ``setup``, ``active``, ``ram`` (mid-way through the RAM, in the middle of a frame) or
+  ``device``: the outgoing migration stream is cut at that step (the source fails and runs on; the
+  destination fails to load and exits, as QEMU's does)
+- ``migration_vanish``: ``setup``, ``ram`` or ``device``: set on a destination, it dies (as ``kill_vm``)
+  when its incoming stream reaches that step; the source finds its peer gone and fails
+- ``migration_stuck``: true: the guest dirties its RAM as fast as it goes, so the migration never
+  converges (pass after pass, MIGRATION_PASS each) until it is cancelled or the fault is lifted
 Guest-side faults (eject delayed or never) are the guest policy's: see fakeqemu.machine.guest.hotplug.
 """
 
@@ -37,7 +42,11 @@ from typing import Any
 
 #: the faults that name commands and fire once per matching request, ``[cmd]`` or ``{cmd: counts}``
 COMMAND_SETS = ("close_mid_reply", "crash_on", "drop", "disconnect", "kill_vm")
-KNOWN = ("delay", "fail", "close_after", *COMMAND_SETS, "seed", "job_error", "migration_cut")
+KNOWN = ("delay", "fail", "close_after", *COMMAND_SETS, "seed", "job_error", "migration_cut", "migration_vanish",
+         "migration_stuck")  # fmt: skip
+#: the steps of a migration stream a cut or a vanishing destination can pick
+CUT_STEPS = ("setup", "active", "ram", "device")
+VANISH_STEPS = ("setup", "ram", "device")
 DISTRIBUTIONS = ("seconds", "uniform", "exponential", "normal")
 #: the longest delay a fault may ask for
 MAX_DELAY_S = 3600.0
@@ -136,6 +145,8 @@ class Faults:
     seed: int | None = None
     job_error: dict[str, int] = field(default_factory=dict)
     migration_cut: str | None = None
+    migration_vanish: str | None = None
+    migration_stuck: bool = False
     rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -174,6 +185,8 @@ class Faults:
         out["seed"] = self.seed
         out["job_error"] = dict(self.job_error)
         out["migration_cut"] = self.migration_cut
+        out["migration_vanish"] = self.migration_vanish
+        out["migration_stuck"] = self.migration_stuck
         return out
 
     @classmethod
@@ -294,7 +307,15 @@ def _parse(data: dict[str, Any]) -> Faults:
             raise FaultConfigError(f"job_error for {job} must be a byte offset >= 0")
         faults.job_error[str(job)] = offset
     cut = data.get("migration_cut")
-    if cut is not None and cut not in ("setup", "active", "device"):
-        raise FaultConfigError("migration_cut must be setup, active or device")
+    if cut is not None and cut not in CUT_STEPS:
+        raise FaultConfigError(f"migration_cut must be {', '.join(CUT_STEPS[:-1])} or {CUT_STEPS[-1]}")
     faults.migration_cut = cut
+    vanish = data.get("migration_vanish")
+    if vanish is not None and vanish not in VANISH_STEPS:
+        raise FaultConfigError(f"migration_vanish must be {', '.join(VANISH_STEPS[:-1])} or {VANISH_STEPS[-1]}")
+    faults.migration_vanish = vanish
+    stuck = data.get("migration_stuck", False)
+    if not isinstance(stuck, bool):
+        raise FaultConfigError("migration_stuck must be true or false")
+    faults.migration_stuck = stuck
     return faults

@@ -225,10 +225,18 @@ async def _send(vm: VM, stream: trio.abc.Stream, resuming: bool) -> None:
         limit = int(mig.parameters["max-postcopy-bandwidth" if postcopy else "max-bandwidth"])
         bandwidth = max(limit, 1) if limit or not postcopy else 0
         pages = todo if not bandwidth else max(1, min(todo, int(bandwidth * RAM_SLICE_S) // BYTES_PER_ZERO_PAGE))
-        await stream.send_all(frame("R", {"pass": mig.passes, "pages": pages}))
+        ram = frame("R", {"pass": mig.passes, "pages": pages})
+        if m.faults.migration_cut == "ram":  # mid-way: half a frame goes, then the stream ends
+            await stream.send_all(ram[: len(ram) // 2])
+            await cut_at("ram")
+        await stream.send_all(ram)
         mig.sent_pages(pages)
         if bandwidth:
             await trio.sleep(pages * BYTES_PER_ZERO_PAGE / bandwidth)
+        if m.faults.migration_stuck and mig.status == "active" and not mig.ram_pages_left():
+            # the guest dirtied it all again meanwhile: another pass (a slice apart)
+            mig.new_pass()
+            await trio.sleep(RAM_SLICE_S)
     if mig.status == "active":
         mig.finishing()
         await device_state(mig.status == "postcopy-active")
@@ -269,6 +277,14 @@ async def incoming(vm: VM, uri: str, listener: socket.socket | None) -> None:
     mig = m.migration
     stream = await _accept(uri, listener)
     state: dict[str, object] | None = None
+
+    async def vanish_at(stage: str) -> None:
+        """The fault file's ``migration_vanish``: this destination dies here."""
+        if m.faults.migration_vanish == stage:
+            m.traffic.add("", "note", f"fault: migration destination vanishes at {stage}".encode())
+            vm.kill()
+            await trio.sleep_forever()
+
     while True:
         decoder = Decoder()
         link = trio.CancelScope()
@@ -284,6 +300,8 @@ async def incoming(vm: VM, uri: str, listener: socket.socket | None) -> None:
                             mig.set_status("failed")
                             raise MigrationLoadError("", "Input/output error")
                         for fr in decoder.feed(bytes(data)):
+                            if fr.kind in "HRS":
+                                await vanish_at({"H": "setup", "R": "ram", "S": "device"}[fr.kind])
                             if fr.kind == "H":
                                 if fr.data.get("machine") != m.config.machine_type:
                                     raise StreamError(f"Machine type '{fr.data.get('machine')}' does not match")

@@ -350,3 +350,60 @@ async def test_guest_watchdog_and_panic(tmp_path: Path) -> None:
         assert await plane.send("POST", "/api/vms/vm0/guest/panic", {}) == {"reported": True}
         events = [e["event"] for e in await plane.get("/api/vms/vm0/events")]
         assert events[-2:] == ["GUEST_PANICKED", "STOP"]
+
+
+async def test_a_migration_that_never_converges_until_cancelled(tmp_path: Path) -> None:
+    """PUT faults ``migration_stuck``: pass after pass (MIGRATION_PASS each) while the peer reads the
+    stream, until migrate_cancel; the HTTP API shows the migration faults it was given."""
+    import socket
+    import threading
+
+    async with running([vm_config(tmp_path)]) as plane:
+        got = await plane.send("PUT", "/api/vms/vm0/faults", {"migration_stuck": True, "migration_cut": "ram"})
+        assert (got["migration_stuck"], got["migration_cut"], got["migration_vanish"]) == (True, "ram", None)
+        r = await plane.client.put("/api/vms/vm0/faults", json={"migration_vanish": "active"})
+        assert r.status_code == 422  # a destination vanishes at setup, ram or device
+        await plane.send("PUT", "/api/vms/vm0/faults", {"migration_stuck": True})
+        path = str(tmp_path / "peer.sock")
+        listener = socket.socket(socket.AF_UNIX)
+        listener.bind(path)
+        listener.listen(1)
+
+        def drain() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                while conn.recv(65536):
+                    pass
+
+        reader = threading.Thread(target=drain)
+        reader.start()
+
+        async def scenario() -> list[str]:
+            client = QMPClient("t")
+            await client.connect(plane.qmp)
+            seen: list[str] = []
+            try:
+                caps = {"capabilities": [{"capability": "events", "state": True}]}
+                await client.execute("migrate-set-capabilities", caps)
+                await client.execute("migrate", {"uri": f"unix:{path}"})
+                while True:
+                    event = await client.events.get()
+                    data = cast(dict[str, Any], event.get("data", {}))
+                    seen.append(f"{event['event']}:{data.get('status', data.get('pass'))}")
+                    if seen[-1] == "MIGRATION_PASS:4":
+                        await client.execute("migrate_cancel")
+                    if seen[-1] == "MIGRATION:cancelled":
+                        return seen
+            finally:
+                await client.disconnect()
+
+        try:
+            seen = await in_asyncio(scenario, limit=20.0)
+        finally:
+            reader.join(10)
+            listener.close()
+        assert seen[:6] == ["MIGRATION:setup", "MIGRATION_PASS:1", "MIGRATION:active", "MIGRATION_PASS:2",
+                            "MIGRATION_PASS:3", "MIGRATION_PASS:4"]  # fmt: skip
+        assert seen[-2:] == ["MIGRATION:cancelling", "MIGRATION:cancelled"]
+        notes = await plane.get("/api/vms/vm0/traffic")
+        assert any(r["data"].startswith("faults {") for r in notes["records"] if r["direction"] == "note")

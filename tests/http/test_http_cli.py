@@ -76,6 +76,8 @@ def test_fault_file(tmp_path: Path) -> None:
         "seed": None,
         "job_error": {},
         "migration_cut": None,
+        "migration_vanish": None,
+        "migration_stuck": False,
     }
     cfg = parse_args(["-fakeqemu", f"faults={path}"]).vm.machine
     assert (cfg.guest, cfg.faults.to_json()["close_after"]) == ("delay:500", 3)

@@ -9,6 +9,8 @@ import socket
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.integration.procs import Raw, fakeqemu
 
 EVENTS_ON = (
@@ -147,10 +149,13 @@ def test_migrate_errors_and_a_stream_that_is_not_ours(tmp_path: Path) -> None:
             listener.close()
 
 
-def test_a_stream_cut_at_the_device_state_fails_both_sides_and_the_source_runs_on(tmp_path: Path) -> None:
+@pytest.mark.parametrize("step", ["ram", "device"])
+def test_a_stream_cut_fails_both_sides_and_the_source_runs_on(tmp_path: Path, step: str) -> None:
+    """The fault file's ``migration_cut`` mid-way through the RAM (half a frame, then nothing) or at the
+    device state (the source stopped: it runs again)."""
     sock = str(tmp_path / "mig.sock")
     faults = tmp_path / "faults.toml"
-    faults.write_text('migration_cut = "device"\n')
+    faults.write_text(f'migration_cut = "{step}"\n')
     (tmp_path / "s").mkdir()
     (tmp_path / "d").mkdir()
     with (
@@ -163,11 +168,10 @@ def test_a_stream_cut_at_the_device_state_fails_both_sides_and_the_source_runs_o
             assert "return" in qmp(src, "cont")
             src.send(json.dumps({"execute": "migrate", "arguments": {"uri": f"unix:{sock}"}}).encode())
             seen = until(src, "MIGRATION", status="failed")
-            assert names(seen)[-3:] == ["MIGRATION_PASS:2", "MIGRATION:failed", "RESUME"][:2] or names(seen)[-2:] == [
-                "MIGRATION_PASS:2",
-                "MIGRATION:failed",
-            ]
-            assert json.loads(src.line()).get("event") == "RESUME"  # the source runs again
+            tail = {"ram": ["MIGRATION_PASS:1", "MIGRATION:active"], "device": ["MIGRATION:active", "MIGRATION_PASS:2"]}
+            assert [n for n in names(seen) if n.startswith("MIGRATION")][-3:] == [*tail[step], "MIGRATION:failed"]
+            if step == "device":
+                assert json.loads(src.line()).get("event") == "RESUME"  # the stopped source runs again
             assert qmp(src, "query-migrate")["return"] == {
                 "status": "failed",
                 "error-desc": "Unable to write to socket: Broken pipe",
@@ -215,15 +219,20 @@ def test_stats_progress_at_max_bandwidth_and_migrate_cancel_stops_it(tmp_path: P
             src.close()
 
 
-def test_a_destination_that_vanishes_mid_way_fails_the_source_as_qemu_does(tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", ["killed", "fault"])
+def test_a_destination_that_vanishes_mid_way_fails_the_source_as_qemu_does(tmp_path: Path, how: str) -> None:
     """Measured on QEMU 7.2 (source at 4 kB/s, destination killed once active): MIGRATION failed,
-    ``Unable to write to socket: Broken pipe`` in query-migrate and on stderr, the source runs on."""
+    ``Unable to write to socket: Broken pipe`` in query-migrate and on stderr, the source runs on. The
+    destination is killed by the test, or dies by the fault file's ``migration_vanish`` at its first RAM
+    frame."""
     sock = str(tmp_path / "mig.sock")
+    faults = tmp_path / "faults.toml"
+    faults.write_text('migration_vanish = "ram"\n' if how == "fault" else "")
     (tmp_path / "s").mkdir()
     (tmp_path / "d").mkdir()
     with (
         fakeqemu(tmp_path / "s") as src_proc,
-        fakeqemu(tmp_path / "d", "-incoming", f"unix:{sock}") as dst_proc,
+        fakeqemu(tmp_path / "d", "-incoming", f"unix:{sock}", "-fakeqemu", f"faults={faults}") as dst_proc,
     ):
         src = client(src_proc.sockets[0])
         try:
@@ -232,8 +241,10 @@ def test_a_destination_that_vanishes_mid_way_fails_the_source_as_qemu_does(tmp_p
             assert "return" in qmp(src, "migrate-set-parameters", {"max-bandwidth": 4096})
             src.send(json.dumps({"execute": "migrate", "arguments": {"uri": f"unix:{sock}"}}).encode())
             until(src, "MIGRATION", status="active")
-            dst_proc.popen.kill()
+            if how == "killed":
+                dst_proc.popen.kill()
             dst_proc.popen.wait(20)
+            assert "load of migration failed" not in dst_proc.stderr_text()  # it died, it did not fail
             assert names(until(src, "MIGRATION", status="failed")) == ["MIGRATION:failed"]
             assert qmp(src, "query-migrate")["return"] == {
                 "status": "failed",

@@ -27,7 +27,9 @@ def test_round_trip_keeps_the_shape_given() -> None:
         "kill_vm": ["device_del"],
         "seed": 7,
         "job_error": {"m1": 4096},
-        "migration_cut": "active",
+        "migration_cut": "ram",
+        "migration_vanish": "device",
+        "migration_stuck": True,
     }
     assert Faults.from_json(data).to_json() == data
     assert Faults.from_json({}).to_json()["close_after"] is None
@@ -58,6 +60,9 @@ def test_delay_distributions_are_bounded_and_seeded() -> None:
         ({"delay": [1]}, "must be a table"),
         ({"close_after": {"times": 1}}, "requests must be a whole number"),
         ({"close_after": True}, "close_after must be a whole number"),
+        ({"migration_cut": "midway"}, "migration_cut must be setup, active, ram or device"),
+        ({"migration_vanish": "active"}, "migration_vanish must be setup, ram or device"),
+        ({"migration_stuck": 1}, "migration_stuck must be true or false"),
     ],
 )
 def test_bad_faults_say_why(data: dict[str, object], message: str) -> None:

@@ -69,6 +69,7 @@ class Migration:
         "machine",
         "pages_sent",
         "parameters",
+        "pass_start",
         "passes",
         "pause_hook",
         "postcopy",
@@ -99,6 +100,7 @@ class Migration:
         self.passes = 0
         self.transferred = 0
         self.pages_sent = 0
+        self.pass_start = 0
         #: migrate-start-postcopy was asked: the switch-over goes through postcopy-active
         self.postcopy = False
         self.start_time = 0.0
@@ -155,6 +157,7 @@ class Migration:
         self.passes = 0
         self.transferred = 0
         self.pages_sent = 0
+        self.pass_start = 0
         self.times = {}
         self.start_time = self.machine.monotonic()
         self.set_status("setup")
@@ -188,7 +191,12 @@ class Migration:
             self.postcopy_bytes += n
 
     def ram_pages_left(self) -> int:
-        return self.ram_total // PAGE - self.pages_sent
+        return self.ram_total // PAGE - (self.pages_sent - self.pass_start)
+
+    def new_pass(self) -> None:
+        """The guest dirtied the RAM sent so far again (faults' ``migration_stuck``): another pass."""
+        self.pass_start = self.pages_sent
+        self.passed()
 
     def sent_pages(self, pages: int) -> None:
         self.pages_sent += pages
