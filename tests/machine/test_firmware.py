@@ -86,3 +86,14 @@ def test_q35_places_mmconfig_and_numbers_root_ports() -> None:
     info = entries(m)
     assert info["rp1"]["pci_bridge"]["bus"]["secondary"] == 1
     assert m.pci_host is not None and m.pci_host.config_read(0, 0, 0x60, 4) == 0xB0000001
+
+
+def test_a_port_the_firmware_places_answers_at_first_access() -> None:
+    """The deferred set-up runs when the guest model touches a port nothing decodes yet: the PM block the
+    firmware places at 0x600 answers that very access (its timer reads as a count, not all ones)."""
+    for kind in ("pc", "q35"):
+        cfg = MachineConfig(machine_type=kind, paused=False)
+        m = Machine(cfg, clock=time.time, monotonic=time.monotonic)
+        assert m.pci_host is not None and m.pci_host.pending is not None
+        assert m.ioports.read(0x608, 4) != 0xFFFFFFFF
+        assert m.pci_host.pending is None

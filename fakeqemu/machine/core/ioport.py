@@ -47,13 +47,21 @@ class Dispatch:
         self._resolvers.append(resolver)
 
     def find(self, addr: int) -> PortRegion | None:
-        for r in self._regions:
-            if r.base <= addr < r.base + r.length:
-                return r
+        region = self._static(addr)
+        if region is not None:
+            return region
         for resolve in self._resolvers:
             region = resolve(addr)
             if region is not None:
                 return region
+        # a resolver may have mapped regions meanwhile (the firmware's deferred PCI set-up places the PM
+        # block): look at the static map again
+        return self._static(addr)
+
+    def _static(self, addr: int) -> PortRegion | None:
+        for r in self._regions:
+            if r.base <= addr < r.base + r.length:
+                return r
         return None
 
 
