@@ -61,6 +61,7 @@ SCRIPTS: list[Script] = [
 SCRIPTS += [
     script(
         f"machine-type-{machine}-object-add",
+        call("query-memdev"),
         call("object-add", {"qom-type": "memory-backend-ram", "id": "ram1"}),
         call("object-del", {"id": "ram1"}),
         call("object-add", {"qom-type": "memory-backend-ram", "id": "ram1", "size": 1048576}),

@@ -222,7 +222,9 @@ class Memory:
 
     def query_memdev(self) -> list[dict[str, Any]]:
         """query-memdev: every backend under /objects, in the order qom-list lists them."""
-        objects = self.machine.qom_tree().must("/objects")
+        objects = self.machine.qom_tree().resolve("/objects")
+        if objects is None:
+            return []  # -M none before its first object: no /objects
         out = []
         for name, typ in objects.list_props():
             if typ.startswith("child<memory-backend"):
