@@ -177,13 +177,25 @@ def build_app(vms: list[VM]) -> FastAPI:
 
     @api.post("/vms/{name}/devices/{device}/eject", responses=_errors(404, 409))
     async def eject(vm: VMDep, device: str) -> models.Ejected:
-        """The guest ejects this device's slot now (its _EJ0: select the bus, write the eject register),
-        whatever the guest policy. DEVICE_DELETED follows after the RCU grace period."""
-        bus, dev = find_pci_device(vm, device)
-        if vm.machine.pcihp is None or bus.bsel is None:
-            raise _error(409, f"{device} is not on an ACPI hotplug bus (bus {bus.bus_name})")
-        bsel, slot = bus.bsel, dev.slot
-        note(vm, f"guest eject {device} (bsel {bsel} slot {slot})")
+        """The guest ejects this device now, whatever the guest policy: a PCI device's slot (its _EJ0:
+        select the bus, write the eject register), a vCPU through the CPU hotplug block, a DIMM through
+        the memory hotplug block. DEVICE_DELETED follows after the RCU grace period."""
+        board = vm.machine.board
+        found = board.find_device(device) if board is not None else None
+        vcpu = vm.machine.cpus.find(found) if found is not None else None
+        dimm = vm.machine.memdevs.find(found) if found is not None else None
+        bsel: int | None = None
+        if found is not None and vcpu is not None:
+            slot, where, dev = vcpu.index, f"cpu {vcpu.index}", found
+        elif found is not None and dimm is not None:
+            slot, where, dev = dimm.slot, f"dimm slot {dimm.slot}", found
+        else:
+            bus, dev = find_pci_device(vm, device)
+            if vm.machine.pcihp is None or bus.bsel is None:
+                raise _error(409, f"{device} is not on an ACPI hotplug bus (bus {bus.bus_name})")
+            bsel, slot = bus.bsel, dev.slot
+            where = f"bsel {bsel} slot {slot}"
+        note(vm, f"guest eject {device} ({where})")
         try:
             with vm.machine.io_from("http"):
                 vm.machine.guest.eject_device(dev)
@@ -216,6 +228,24 @@ def build_app(vms: list[VM]) -> FastAPI:
         where = "" if body.device is None else f" for {body.device}"
         note(vm, f"guest policy {body.policy}{where}")
         return models.GuestView.model_validate(views.guest(vm.machine))
+
+    @api.put("/vms/{name}/guest/power", responses=_errors(400, 404))
+    async def set_power(vm: VMDep, body: models.PowerPolicy) -> models.GuestView:
+        """What the guest OS does on the power button or a shutdown: prompt, delay:<ms>, ignore, hang."""
+        vm.machine.guest.set_power(body.policy)
+        note(vm, f"guest power policy {body.policy}")
+        return models.GuestView.model_validate(views.guest(vm.machine))
+
+    @api.put("/vms/{name}/guest/agent", responses=_errors(400, 404))
+    async def set_agent(vm: VMDep, body: models.AgentPolicy) -> models.AgentView:
+        """The guest agent's state: running, delay:<ms> (answers late), hung (reads nothing), absent
+        (its port closes: VSERPORT_CHANGE)."""
+        agent = vm.machine.agent
+        if agent is None:
+            raise _error(404, "this VM has no guest agent port (org.qemu.guest_agent.0)")
+        agent.set_policy(body.policy)
+        note(vm, f"guest agent policy {body.policy}")
+        return models.AgentView.model_validate(agent.describe())
 
     @api.get("/vms/{name}/guest/watchdog", responses=with_vm)
     async def watchdog(vm: VMDep) -> models.WatchdogView:

@@ -188,6 +188,20 @@ class GuestPolicy(BaseModel):
     device: str | None = Field(default=None, max_length=256, description="a device id; none means the whole VM")
 
 
+class PowerPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    policy: str = Field(
+        pattern=r"^(prompt|ignore|hang|delay:[0-9]{1,9})$", description="prompt, delay:<ms>, ignore, hang"
+    )
+
+
+class AgentPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    policy: str = Field(
+        pattern=r"^(running|hung|absent|delay:[0-9]{1,9})$", description="running, delay:<ms>, hung, absent"
+    )
+
+
 class WatchdogPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
     policy: str = Field(
@@ -225,7 +239,7 @@ class IOValue(BaseModel):
 
 class Ejected(BaseModel):
     id: str
-    bsel: int
+    bsel: int | None = Field(description="the PCI bus selector; null for a vCPU or a DIMM")
     slot: int
 
 

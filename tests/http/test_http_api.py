@@ -155,6 +155,11 @@ async def test_guest_shows_vcpus_and_power(tmp_path: Path) -> None:
             ("/machine/unattached/device[0]", False),
             ("/machine/peripheral/c1", True),
         ]
+        # the guest (never) does not eject it: the API makes it, through the CPU hotplug block
+        assert await plane.send("POST", "/api/vms/vm0/devices/c1/eject") == {"id": "c1", "bsel": None, "slot": 1}
+        guest = await plane.get("/api/vms/vm0/guest")
+        assert ["cpu-eject", "cpu 1"] in guest["actions"]
+        assert [v["index"] for v in guest["vcpus"]] == [0]
 
 
 async def test_guest_shows_dimms(tmp_path: Path) -> None:
@@ -407,3 +412,18 @@ async def test_a_migration_that_never_converges_until_cancelled(tmp_path: Path) 
         assert seen[-2:] == ["MIGRATION:cancelling", "MIGRATION:cancelled"]
         notes = await plane.get("/api/vms/vm0/traffic")
         assert any(r["data"].startswith("faults {") for r in notes["records"] if r["direction"] == "note")
+
+
+async def test_guest_power_and_agent_policies(tmp_path: Path) -> None:
+    with_agent = vm_config(tmp_path, agent_port="channel0", agent_chardev="charchannel0")
+    async with running([with_agent, vm_config(tmp_path, "plain")]) as plane:
+        r = await plane.client.put("/api/vms/plain/guest/agent", json={"policy": "hung"})
+        assert r.status_code == 404
+        agent = await plane.send("PUT", "/api/vms/vm0/guest/agent", {"policy": "absent"})
+        assert (agent["policy"], agent["open"]) == ("absent", False)
+        assert (await plane.get("/api/vms/vm0/guest"))["agent"]["policy"] == "absent"
+        r = await plane.client.put("/api/vms/vm0/guest/agent", json={"policy": "asleep"})
+        assert r.status_code == 422
+        assert (await plane.send("PUT", "/api/vms/vm0/guest/power", {"policy": "hang"}))["power"] == "hang"
+        r = await plane.client.put("/api/vms/vm0/guest/power", json={"policy": "never"})
+        assert r.status_code == 422
