@@ -5,7 +5,9 @@ answers; meanwhile client B, on a second monitor and from a process of its own, 
 trips back to back. Reported:
 B's worst round trip while A's message is being handled, and how long A waited, per emulator.
 
-    python -m tools.bench_fairness [--only fakeqemu|qemu]
+    python -m tools.bench_fairness [--only fakeqemu|qemu] [--case nesting] [--runs N]
+
+With ``--runs N`` each case runs N times, the emulators taking turns, and the median of each is printed.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import argparse
 import multiprocessing
 import shutil
 import socket
+import statistics
 import sys
 import time
 from multiprocessing.sharedctypes import Synchronized
@@ -78,17 +81,30 @@ def measure(argv: list[str], payload: bytes) -> tuple[float, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=["fakeqemu", "qemu"])
+    parser.add_argument("--case", help="only the cases whose name contains this (e.g. nesting)")
+    parser.add_argument("--runs", type=int, default=1, help="runs per case and emulator (median printed)")
     ns = parser.parse_args()
     emulators = {"fakeqemu": list(FAKEQEMU)}
     if shutil.which(QEMU):
         emulators["qemu"] = [QEMU]
     for name, payload in PAYLOADS.items():
-        for emu, argv in emulators.items():
-            if ns.only and emu != ns.only:
-                continue
-            worst, elapsed = measure(argv, payload)
-            print(f"{name:22} {emu:9} other client's worst wait {worst * 1000:8.1f} ms; heavy client {elapsed:6.2f} s")
-            sys.stdout.flush()
+        if ns.case and ns.case not in name:
+            continue
+        waits: dict[str, list[float]] = {}
+        for _ in range(ns.runs):
+            for emu, argv in emulators.items():
+                if ns.only and emu != ns.only:
+                    continue
+                worst, elapsed = measure(argv, payload)
+                waits.setdefault(emu, []).append(worst)
+                print(
+                    f"{name:22} {emu:9} other client's worst wait {worst * 1000:8.1f} ms; heavy client {elapsed:6.2f} s"
+                )
+                sys.stdout.flush()
+        if ns.runs > 1:
+            for emu, values in waits.items():
+                ms = sorted(round(v * 1000, 1) for v in values)
+                print(f"{name:22} {emu:9} median {statistics.median(ms):8.1f} ms over {len(ms)} runs: {ms}")
     return 0
 
 

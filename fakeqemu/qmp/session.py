@@ -112,11 +112,12 @@ class QMPSession:
         """Tokens of the request still being received."""
         return self._stream.pending
 
-    def receive_heavy(self, data: bytes, merge: bool = True) -> list[Item]:
-        """receive_data for a worker thread, with each request's structured ``id`` (echoed in its reply)
-        encoded already, and (``merge``) runs of the session's own answers (parse errors: 100,000 of them
-        for 100,000 stray brackets) joined into one: a client's heavy input then costs the VM's own
-        thread next to nothing."""
+    def receive_batch(self, data: bytes, merge: bool = True) -> list[Item]:
+        """receive_data as the monitor takes it (in a worker thread for a big read), with each request's
+        structured ``id`` (echoed in its reply) encoded already, and (``merge``) runs of the session's own
+        answers (parse errors: 100,000 of them for 100,000 stray brackets, a few thousand in a short read)
+        joined into one: a client's heavy input then costs the VM's own thread one send per run, not one
+        per error."""
         out: list[Item] = []
         run: list[bytes] = []
         for item in self.receive_data(data):

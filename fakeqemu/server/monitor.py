@@ -176,9 +176,9 @@ class QMPMonitor:
                 # a big read, or the end of a big message: parse it in a worker thread so the other clients
                 # (and this VM's timers) keep being served meanwhile
                 with QUICK_SWITCHES, NO_COLLECTION:  # the other clients get the GIL soon (fakeqemu.server.gil)
-                    items += await trio.to_thread.run_sync(self.session.receive_heavy, event.data, not traced)
+                    items += await trio.to_thread.run_sync(self.session.receive_batch, event.data, not traced)
             else:
-                items += self.session.receive_data(event.data)
+                items += self.session.receive_batch(event.data, not traced)
         for item in items:
             if traced:
                 self._trace_request(item)

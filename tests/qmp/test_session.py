@@ -172,7 +172,7 @@ def test_quit_sends_shutdown_before_the_reply_and_asks_to_exit() -> None:
     assert exits == [True]
 
 
-def test_receive_heavy_answers_as_receive_data_does() -> None:
+def test_receive_batch_answers_as_receive_data_does() -> None:
     """The worker-thread path: same requests (ids encoded already, replies byte-equal), parse errors joined."""
 
     def wire(session: QMPSession, items: list[Output | Request]) -> bytes:
@@ -183,5 +183,5 @@ def test_receive_heavy_answers_as_receive_data_does() -> None:
     for s in (plain, heavy):
         s.receive_data(b'{"execute": "qmp_capabilities"}')
     expected = plain.receive_data(data)
-    got = heavy.receive_heavy(data)
+    got = heavy.receive_batch(data)
     assert len(got) < len(expected) and wire(heavy, got) == wire(plain, expected)
