@@ -52,3 +52,41 @@ async def test_pending_output_is_capped_and_the_reader_keeps_working(
         nursery.cancel_scope.cancel()
     lazy.close()
     busy.close()
+
+
+@pytest.mark.parametrize("count", [1500, 6000])  # one short read (the VM's thread parses it), one big (a worker)
+async def test_a_run_of_parse_errors_is_one_send(monkeypatch: pytest.MonkeyPatch, count: int) -> None:
+    """Stray closing brackets answer one error each, byte for byte, but the VM's thread queues the run as
+    one write, not one per error (a client's heavy input stays cheap for the others)."""
+    sends: list[int] = []
+    real_send = driver.Link.send
+
+    def counting_send(self: driver.Link, data: bytes, *, bulk: bool = False) -> None:
+        sends.append(len(data))
+        real_send(self, data, bulk=bulk)
+
+    monkeypatch.setattr(driver.Link, "send", counting_send)
+    vm = VM(VMConfig(machine=MachineConfig(paused=True)))
+    vm._new_machine()
+    srv, client = trio.socket.socketpair()
+    conn = QMPMonitor(vm, "heavy")
+    with client:
+        await _serve_heavy(srv, client, conn, sends, count)
+
+
+async def _serve_heavy(
+    srv: trio.socket.SocketType, client: trio.socket.SocketType, conn: QMPMonitor, sends: list[int], count: int
+) -> None:
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(serve_connection, SocketTransport(srv), conn, "heavy")
+        buf = bytearray()
+        assert (await _line(client, buf)).startswith(b'{"QMP"')
+        await client.send(b'{"execute":"qmp_capabilities"}')
+        assert await _line(client, buf) == b'{"return": {}}'
+        del sends[:]
+        await client.send(b"]" * count + b'{"execute": "query-kvm", "id": 1}')
+        errors = [await _line(client, buf) for _ in range(count)]
+        assert set(errors) == {b'{"error": {"class": "GenericError", "desc": "JSON parse error, expecting value"}}'}
+        assert await _line(client, buf) == b'{"return": {"enabled": false, "present": true}, "id": 1}'
+        assert len(sends) == 2  # the run of errors, then the reply
+        nursery.cancel_scope.cancel()
