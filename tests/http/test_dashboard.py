@@ -4,8 +4,8 @@ timeline with the pending step highlighted, "eject now" unplugs it, and DEVICE_D
 (the timeline completes) and reaches a qemu.qmp client. Screenshots of the timeline, pending and complete,
 are kept in the test's tmp_path. The vCPU and DIMM tables show a hot-plugged vCPU and DIMM and their
 pending unplugs; "eject now" of the DIMM goes through the memory hotplug block to DEVICE_DELETED; the power
-section shows the run state and drives the power policy; the agent section switches the agent to absent
-(its port closes)."""
+section shows the run state and drives the power policy and the power button (ignored: POWERDOWN only);
+the agent section switches the agent to absent (its port closes)."""
 
 from __future__ import annotations
 
@@ -133,6 +133,11 @@ async def test_dashboard_shows_vcpus_dimms_and_power(tmp_path: Path, chromium_bi
                     await page.click("#setpower")
                     await page.wait_for_function("document.getElementById('power').textContent === 'ignore'")
                     assert plane.vms[0].machine.guest.power == "ignore"
+                    await page.click("#powerbutton")  # the guest ignores it: POWERDOWN, still running
+                    await page.wait_for_function(
+                        "document.getElementById('events').textContent.includes('POWERDOWN')", timeout=5_000
+                    )
+                    assert await page.inner_text("#runstate") == "running"
 
                     with qmp.listener(("DEVICE_DELETED",)) as deleted:
                         await qmp.execute("device_del", {"id": "c1"})
