@@ -24,6 +24,7 @@ from fakeqemu.commands.qdev import pci_bus_info
 from fakeqemu.commands.registry import Context, command
 from fakeqemu.machine import qtree
 from fakeqemu.machine.core.trace import pointer
+from fakeqemu.machine.devices import usbport
 
 if TYPE_CHECKING:
     from fakeqemu.machine.machine import Machine
@@ -99,7 +100,14 @@ def info_qtree(machine: Machine, args: str) -> str:
     return "" if board is None else qtree.info_qtree(board)
 
 
+def info_usb(machine: Machine, args: str) -> str:
+    board = machine.board
+    buses = [] if board is None else [b for b in reversed(board.buses()) if b.type == "usb-bus"]
+    return usbport.info_usb(buses)
+
+
 INFO_COMMANDS: dict[str, HmpHandler] = {
+    "usb": info_usb,
     "pci": info_pci,
     "qtree": info_qtree,
     "status": info_status,

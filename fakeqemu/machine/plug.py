@@ -16,7 +16,7 @@ from fakeqemu.machine.backends import has_medium
 from fakeqemu.machine.board import DeviceModel, device_model, recorded
 from fakeqemu.machine.config import IDENTIFIER
 from fakeqemu.machine.core.qdev import Bus, Device, PCIBus, PCIDevice
-from fakeqemu.machine.devices import storage
+from fakeqemu.machine.devices import storage, usbport
 from fakeqemu.machine.devices.dimm import DIMM_PROP_TYPES, DIMM_TYPE
 from fakeqemu.machine.devices.models import attach_model
 from fakeqemu.qmp.errors import DeviceNotFound, GenericError
@@ -250,8 +250,13 @@ def bus_device_add(
     check_backends(machine, model, {**opts, **({"id": dev_id} if dev_id else {})})
     if model.bus_type in ("IDE", "SCSI"):
         storage.prepare(machine, model, bus, typed, opts)
+    port = usbport.claim(bus, model.driver, opts) if bus.type == "usb-bus" else None
     dev = board.create(model, dev_id, -1, hotplug, typed)
     dev.machine = machine
+    dev.usb_port = port
+    if model.driver == "usb-storage":
+        # its SCSI disk is finalized first (measured)
+        dev.deleted_paths = (*(f"/{sub.bus_name}/legacy[0]" for sub in dev.child_buses), *dev.deleted_paths)
     _attach(machine, dev, bus, opts, unattached)
     _child_bus_handlers(dev, hotplug)
     machine.inputs.register(model.driver, dev)

@@ -14,6 +14,7 @@ from typing import Any
 from fakeqemu.machine.board import Board, recorded
 from fakeqemu.machine.core.qdev import Bus, Device, PCIBus, PCIDevice
 from fakeqemu.machine.core.sizes import size_to_str
+from fakeqemu.machine.devices import usbport
 
 _PROP = re.compile(r"^(\s+)([\w.-]+) = (.*)$")
 #: a size property's value in ``info qtree``: ``4096 (4 KiB)``
@@ -107,6 +108,14 @@ def device_lines(dev: Device, bus_number: int = 0) -> list[str]:
     if pci is not None:
         props["multifunction"] = pci.multifunction
     child_buses = {b.template_name: b for b in dev.child_buses}
+    usb_bus = dev.parent_bus if dev.usb_port is not None and isinstance(dev.parent_bus, Bus) else None
+    nested: dict[str, Any] = {}
+    if dev.type == "usb-storage":
+        # realize hands the drive to the SCSI disk it makes (usb_msd_storage_realize); that disk's
+        # device_id is the drive's BlockBackend name (a -drive's id; none for a -blockdev node)
+        drive = props.get("drive", "")
+        nested = {"drive": drive, "device_id": _blk_name(dev, drive)}
+        props["drive"] = ""
     lines = list(dev.qtree or ())
     i = 0
     while i < len(lines):
@@ -122,6 +131,8 @@ def device_lines(dev: Device, bus_number: int = 0) -> list[str]:
                 bars.append(lines[i + 1])
                 i += 1
             out += pci_lines(line, bars, pci, bus_number)
+        elif usb_bus is not None and line.lstrip().startswith("addr 0.0, port "):
+            out.append(usbport.qtree_line(line, usb_bus, dev))
         elif template_bus is not None and template_bus in child_buses:
             indent = line[: len(line) - len(line.lstrip())]
             bus = child_buses[template_bus]
@@ -133,12 +144,20 @@ def device_lines(dev: Device, bus_number: int = 0) -> list[str]:
             out.extend(f"{indent}  {sub}" for sub in bus_lines(bus, number))
         else:
             m = _PROP.match(line)
-            if m is not None and m.group(2) in props:
+            if m is not None and len(m.group(1)) > 2 and m.group(2) in nested:
+                out.append(f"{m.group(1)}{m.group(2)} = {_format(m.group(3), nested[m.group(2)])}")
+            elif m is not None and m.group(2) in props:
                 out.append(f"{m.group(1)}{m.group(2)} = {_format(m.group(3), props[m.group(2)])}")
             else:
                 out.append(line)
         i += 1
     return out
+
+
+def _blk_name(dev: Device, drive: Any) -> str:
+    entry = dev.machine.backends.blockdevs.get(str(drive), {}) if dev.machine is not None else {}
+    name = entry.get("options", {}).get("id")
+    return name if isinstance(name, str) and not entry.get("anonymous") else ""
 
 
 def bus_lines(bus: Bus, bus_number: int = 0) -> list[str]:

@@ -45,6 +45,7 @@ class Device(Obj):
         "model",
         "parent_bus",
         "qtree",
+        "usb_port",
         "user_props",
     )
 
@@ -67,6 +68,8 @@ class Device(Obj):
         #: its ``info qtree`` lines as recorded (None for the board's own devices, which are in the
         #: board's recorded text)
         self.qtree: tuple[str, ...] | None = None
+        #: the USB port it was attached to (usb_claim_port), on a USB bus
+        self.usb_port: str | None = None
         self.machine: Machine | None = None
         #: what the device does beyond its QOM properties (a watchdog's timer, pvpanic's register):
         #: fakeqemu.machine.devices; None for most devices
@@ -245,7 +248,16 @@ class Bus(Obj):
     """A qdev bus (USB, virtio-serial, HDA, ISA, PCI, ...): its instance properties (hotplug-handler,
     realized, child[N] links) come and go, so they live in the GLib-ordered table."""
 
-    __slots__ = ("bus_name", "devices", "hotplug_handler", "links", "next_index", "parent_device", "template_name")
+    __slots__ = (
+        "bus_name",
+        "devices",
+        "hotplug_handler",
+        "links",
+        "next_index",
+        "parent_device",
+        "template_name",
+        "usb_free",
+    )
 
     def __init__(self, type_name: str, name: str) -> None:
         super().__init__(type_name, (("type", "string"),), dynamic=(
@@ -262,6 +274,9 @@ class Bus(Obj):
         self.next_index = 0
         #: child[N] link name -> device
         self.links: dict[str, Device] = {}
+        #: a USB bus's free ports, in the order they are handed out (a freed port goes last); made on
+        #: the first claim
+        self.usb_free: list[str] | None = None
 
     def add(self, dev: Device) -> None:
         """bus_add_child: the device joins the bus with a ``child[N]`` link."""
@@ -275,6 +290,8 @@ class Bus(Obj):
     def remove(self, dev: Device) -> None:
         if dev in self.devices:
             self.devices.remove(dev)
+            if dev.usb_port is not None and self.usb_free is not None:
+                self.usb_free.append(dev.usb_port)
         for name, d in list(self.links.items()):
             if d is dev:
                 del self.links[name]
