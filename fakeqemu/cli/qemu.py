@@ -336,6 +336,8 @@ def parse_args(argv: Sequence[str]) -> Options:
         if name in FLAGS:
             if name == "S":
                 cfg.paused = True
+            elif name == "preconfig":
+                cfg.preconfig = True
             elif name == "daemonize":
                 o.daemonize = True
             elif name == "no-shutdown":

@@ -51,6 +51,17 @@ def cont(ctx: Context, args: dict[str, Any]) -> Any:
     ctx.machine.cont()
 
 
+@command("x-exit-preconfig")
+def x_exit_preconfig(ctx: Context, args: dict[str, Any]) -> Any:
+    """qmp_x_exit_preconfig: the machine is made ready, then runs unless -S or -incoming."""
+    m = ctx.machine
+    if not m.preconfig:
+        raise GenericError("The command is permitted only before machine initialization")
+    m.preconfig = False
+    if not m.config.paused and m.runstate == "prelaunch":
+        m.cont()
+
+
 @command("stop")
 def stop(ctx: Context, args: dict[str, Any]) -> Any:
     ctx.machine.stop()

@@ -3,22 +3,32 @@ plane alike.
 
 The order of checks is QEMU's (qapi/qmp-dispatch.c): command lookup (CommandNotFound), oob permission,
 then the VM's injected command faults (``crash_on``, ``fail``: fakeqemu.machine.faults), argument visitor
-errors, then the command's own errors. Negotiation is the session's (fakeqemu.qmp.session); faults that act
-on a connection (delay, closing it) are the monitor's (fakeqemu.server.qmp).
+errors, then the command's own errors. Under --preconfig only the commands of fakeqemu/data/preconfig.json
+(QEMU's 'allow-preconfig' ones) run, checked after oob as in QEMU. Negotiation is the session's
+(fakeqemu.qmp.session); faults that act on a connection (delay, closing it) are the monitor's (fakeqemu.server.qmp).
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import signal
 from typing import Any
 
+from fakeqemu import data_text
 from fakeqemu.commands.registry import COMMANDS, Context
 from fakeqemu.machine.faults import Failure
 from fakeqemu.qmp.encode import encode
 from fakeqemu.qmp.errors import CommandNotFound, GenericError, QMPError
 from fakeqemu.qmp.schema import Schema
 from fakeqemu.qmp.session import QMPSession, Request
+
+
+@functools.cache
+def preconfig_commands() -> frozenset[str]:
+    """The commands QEMU 7.2 allows before the machine is ready ('allow-preconfig': true in its schema)."""
+    return frozenset(json.loads(data_text("preconfig.json"))["commands"])
 
 
 def run(ctx: Context, name: str, arguments: dict[str, Any], *, oob: bool = False) -> Any:
@@ -29,6 +39,8 @@ def run(ctx: Context, name: str, arguments: dict[str, Any], *, oob: bool = False
     if oob and not cmd.allow_oob:
         raise GenericError(f"The command {name} does not support OOB")
     machine = ctx.machine
+    if machine.preconfig and name not in preconfig_commands():  # qmp_command_available
+        raise GenericError(f"The command '{name}' is permitted only after machine initialization has completed")
     faults = machine.faults
     if faults.active:
         if faults.fires("crash_on", name):

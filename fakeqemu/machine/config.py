@@ -45,6 +45,8 @@ class MachineConfig:
     machine_name: str = ""
     name: str | None = None
     paused: bool = False  # -S
+    #: --preconfig: prelaunch, only allow-preconfig commands until x-exit-preconfig
+    preconfig: bool = False
     no_shutdown: bool = False  # -no-shutdown
     #: what the VM does on a guest reboot, shutdown, panic and watchdog expiry (QEMU's set-action)
     actions: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_ACTIONS))

@@ -103,7 +103,9 @@ class Machine:
         #: QEMU_CLOCK_VIRTUAL for device timers: runs while the VM runs
         self.vclock = VirtualClock(self.timers, monotonic, manual=self.config.accel == "qtest")
         self._runstate = ""
-        self.runstate = "prelaunch" if self.config.paused else "running"
+        self.runstate = "prelaunch" if self.config.paused or self.config.preconfig else "running"
+        #: QEMU's phase before PHASE_MACHINE_READY (--preconfig): left by x-exit-preconfig
+        self.preconfig = self.config.preconfig
         #: QEMU's run-state actions (set-action); -no-shutdown is shutdown=pause
         self.actions = dict(self.config.actions)
         if self.config.no_shutdown:
