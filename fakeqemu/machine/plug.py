@@ -463,6 +463,9 @@ def check_backends(machine: Machine, model: DeviceModel, opts: dict[str, str]) -
         if not has_medium(node) and model.driver not in storage.REMOVABLE:
             raise GenericError("Device needs media, but drive is empty")
         user = node.get("attached")
+        if user is not None and node.get("options", {}).get("if") == "none":
+            # a -drive's BlockBackend takes one device (set_drive_helper: blk_attach_dev fails)
+            raise GenericError(f"Drive '{drive}' is already in use by another device")
         if user is not None:
             new = f"{_future_path(machine, opts)}/virtio-backend" if model.backend_type else opts.get("id")
             raise GenericError(

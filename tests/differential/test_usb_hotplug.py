@@ -83,6 +83,7 @@ def xhci(bus: str) -> list[Step]:
         *add("usb-mouse", "m1", bus=bus, port="3"),
         *add("usb-mouse", "m3", bus=bus, port="1.1"),
         *add("usb-mouse", "m4", bus="usb.1"),
+        *add("usb-storage", "s2", drive="d0"),
         *add("usb-storage", "s3", drive="nosuch"),
         *unplug("s1", 2),
         *unplug("k0"),
