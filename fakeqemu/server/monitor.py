@@ -25,6 +25,7 @@ from fakeqemu.qmp.encode import encode
 from fakeqemu.qmp.errors import QMPError
 from fakeqemu.qmp.jsonstream import JsonParseError
 from fakeqemu.qmp.session import Item, Output, QMPSession, Request
+from fakeqemu.server.blocking import blocking_config, read_to_end
 from fakeqemu.server.driver import (
     Acceptor,
     Closed,
@@ -67,6 +68,9 @@ class QMPMonitor:
         self.requests = 0
         self.link: Link | None = None
         self._unsubscribe: Callable[[], None] | None = None
+        #: in-band input queued behind a command that blocks (None: nothing blocks)
+        self._inband: list[Item] | None = None
+        self._inband_scope = trio.CancelScope()
 
     @property
     def closed(self) -> bool:
@@ -164,6 +168,7 @@ class QMPMonitor:
             if self._unsubscribe is not None:
                 self._unsubscribe()
                 self._unsubscribe = None
+            self._inband_scope.cancel()
             close_fds(self.ctx.received_fds)
             return
         items, self._pending = self._pending, []  # what the early path left, first
@@ -180,20 +185,45 @@ class QMPMonitor:
             else:
                 items += self.session.receive_batch(event.data, not traced)
         for item in items:
-            if traced:
-                self._trace_request(item)
-            if isinstance(item, Output):
-                if item.request is not None and self.ctx.machine.faults.active:
-                    await self._faulty(item.request.command, item.data)
-                else:
-                    self._send(item.data)
-            elif self.ctx.machine.faults.active:
-                if self._faulty_request(item.command):
-                    await self._faulty(item.command, answer(self.session, self.ctx, item))
-            else:
-                self._send(answer(self.session, self.ctx, item))
+            if self._inband is not None and not (isinstance(item, Request) and item.oob):
+                self._inband.append(item)  # behind a blocked in-band command (fakeqemu.server.blocking)
+                continue
+            if blocking_config(item) is not None:
+                self._inband = [item]
+                self.vm.start_soon(self._run_inband)
+                continue
+            await self._process(item, traced)
             if self.closed:
                 return
+
+    async def _process(self, item: Item, traced: bool) -> None:
+        if traced:
+            self._trace_request(item)
+        if isinstance(item, Output):
+            if item.request is not None and self.ctx.machine.faults.active:
+                await self._faulty(item.request.command, item.data)
+            else:
+                self._send(item.data)
+        elif self.ctx.machine.faults.active:
+            if self._faulty_request(item.command):
+                await self._faulty(item.command, answer(self.session, self.ctx, item))
+        else:
+            self._send(answer(self.session, self.ctx, item))
+
+    async def _run_inband(self) -> None:
+        """The in-band queue behind a blocking command: wait for each blocker, then answer in order."""
+        self._inband_scope = trio.CancelScope()
+        with self._inband_scope:
+            while self._inband and not self.closed:
+                item = self._inband[0]
+                path = blocking_config(item)
+                if path is not None:
+                    await read_to_end(path)
+                del self._inband[0]
+                await self._process(item, bool(self.ctx.machine.trace.enabled))
+                if self.link is not None:
+                    await self.link.drain()
+        self._inband = None
 
     def _note(self, text: str) -> None:
         self.traffic.add(self.conn_name, "note", f"fault: {text}".encode())

@@ -11,7 +11,7 @@ import logging
 import socket
 import sys
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import trio
@@ -234,6 +234,10 @@ class VM:
 
         bound, self.config.incoming_listener = self.config.incoming_listener, None
         self._nursery.start_soon(incoming, self, uri, bound or bind_incoming(uri))
+
+    def start_soon(self, task: Callable[[], Awaitable[None]]) -> None:
+        """Run ``task`` beside the VM's servers (a monitor's blocked in-band queue: fakeqemu.server.blocking)."""
+        self._nursery.start_soon(task)
 
     # --- work off the loop's thread ----------------------------------------------------------------
 
