@@ -19,8 +19,16 @@ from fakeqemu import __version__
 from fakeqemu.cli import idedrives, limits, traceopts
 from fakeqemu.cli.chardevs import parse_legacy, parse_socket
 from fakeqemu.cli.lifecycle import MonitorSockets, PidFile, StartupError, ignore_signals
-from fakeqemu.cli.qemuopts import UsageError, device_opts, flag_warnings, parse_bytes, parse_memory, split_opts
-from fakeqemu.commands.devicehelp import wants_help
+from fakeqemu.cli.qemuopts import (
+    UsageError,
+    device_opts,
+    flag_warnings,
+    keyval_help,
+    parse_bytes,
+    parse_memory,
+    split_opts,
+)
+from fakeqemu.commands.devicehelp import is_help, wants_help
 from fakeqemu.machine.block import locks
 from fakeqemu.machine.config import IDENTIFIER, MachineConfig
 from fakeqemu.server.backends import BackendError, OpenBackends, open_chardev, open_spice, open_vnc
@@ -171,8 +179,6 @@ def _apply_machine(cfg: MachineConfig, text: str) -> None:
     opts = split_opts(text, implied="type")
     mtype = opts.get("type")
     if mtype is not None:
-        if mtype == "help":
-            raise UsageError("machine help is not available in fakeqemu; see query-machines")
         from fakeqemu.machine.machine_types import resolve
 
         picked = resolve(mtype)
@@ -323,6 +329,8 @@ def parse_args(argv: Sequence[str]) -> Options:
     accels: list[str] = []
     compat_monitors = 0
     help_request: traceopts.ListAndExit | None = None
+    machine_named: str | None = None  # the type the -M options so far name (machine_opts_dict's "type")
+    cpu_option: str | None = None
     late_error: UsageError | None = None
     device_ids: set[str] = set()  # of the QemuOpts-syntax -device options
     ide_drives: list[tuple[int, str, dict[str, str]]] = []
@@ -361,6 +369,11 @@ def parse_args(argv: Sequence[str]) -> Options:
         value = argv[i]
         i += 1
         if name in ("machine", "M"):
+            machine_named, asked = keyval_help(value, "type", machine_named)
+            if asked:  # QEMU answers it as it parses the option (machine_help_func), then exits 0
+                from fakeqemu.commands.machinehelp import machine_help
+
+                raise traceopts.ListAndExit(machine_help(machine_named), 0)
             try:
                 _apply_machine(cfg, value)
             except UsageError as exc:  # QEMU selects the machine after it has answered -device help
@@ -439,7 +452,14 @@ def parse_args(argv: Sequence[str]) -> Options:
         elif name == "global":
             _apply_global(cfg, value)
         elif name == "accel":
-            accels.append(split_opts(value, implied="accel").get("accel", ""))
+            accel = split_opts(value, implied="accel").get("accel")
+            if accel is None or is_help(accel):  # QEMU lists its accelerators as it parses the option
+                from fakeqemu.commands.machinehelp import accel_help
+
+                raise traceopts.ListAndExit(accel_help(), 0)
+            accels.append(accel)
+        elif name == "cpu":
+            cpu_option = value
         elif name == "netdev":
             nd = device_opts(value, "-netdev") if value.startswith("{") else split_opts(value, implied="type")
             if "id" not in nd:
@@ -477,6 +497,10 @@ def parse_args(argv: Sequence[str]) -> Options:
             pass
         else:
             raise UsageError(f"{arg}: invalid option")
+    if cpu_option is not None and is_help(cpu_option):  # qemu_process_help_options: before -device help
+        from fakeqemu.commands.machinehelp import cpu_help
+
+        raise traceopts.ListAndExit(cpu_help(), 0)
     if help_request is not None:
         raise help_request
     if late_error is not None:

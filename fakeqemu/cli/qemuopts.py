@@ -6,9 +6,18 @@ from __future__ import annotations
 from typing import Any
 
 from fakeqemu.machine.config import size_bytes
-from fakeqemu.protocols.qemuopts import flag_warnings, split_opts
+from fakeqemu.protocols.qemuopts import flag_warnings, keyval_help, split_opts
 
-__all__ = ["UsageError", "device_opts", "flag_warnings", "parse_bytes", "parse_memory", "parse_size_mb", "split_opts"]
+__all__ = [
+    "UsageError",
+    "device_opts",
+    "flag_warnings",
+    "keyval_help",
+    "parse_bytes",
+    "parse_memory",
+    "parse_size_mb",
+    "split_opts",
+]
 
 
 class UsageError(Exception):

@@ -48,6 +48,20 @@ def split_opts(text: str, implied: str | None = None) -> dict[str, str]:
     return opts
 
 
+def keyval_help(text: str, implied: str, was: str | None) -> tuple[str | None, bool]:
+    """keyval_parse_into for one key: the value of ``implied`` after ``text`` is merged (``was`` before), and
+    whether ``text`` asks for help (an item ``help`` or ``?`` without a value, anywhere)."""
+    asked = False
+    for n, item in enumerate(_items(text)):
+        if item in ("help", "?"):
+            asked = True
+        elif n == 0 and item and "=" not in item:
+            was = item
+        elif item.partition("=")[0] == implied:
+            was = item.partition("=")[2]
+    return was, asked
+
+
 def flag_warnings(text: str, implied: str | None = None) -> list[str]:
     """QemuOpts' warnings for the bare flags of an option string (all but ``help`` and ``?``), as
     opts_parse prints them before it goes on."""
