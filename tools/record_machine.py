@@ -45,6 +45,7 @@ DRIVERS: dict[str, dict[str, Any]] = {
     "rtl8139": {},
     "pci-bridge": {"chassis_nr": 1},
     "pcie-root-port": {"chassis": 9},
+    "pcie-pci-bridge": {},
 }
 ROOT_PORT = ["-device", "pcie-root-port,id=rp1,bus=pcie.0,chassis=1,addr=0x3"]
 
@@ -413,10 +414,10 @@ BRIDGE_IDS = ["a", "rp1", "br1", "br2", "port9", "x0", "bridge.long-name", "q", 
 def record_bridge_children(binary: str) -> dict[str, Any]:
     """driver -> id -> the child property names of a cold-plugged bridge with that id, in qom-list order."""
     out: dict[str, Any] = {}
-    for driver, chassis in (("pci-bridge", "chassis_nr"), ("pcie-root-port", "chassis")):
+    for driver, chassis in (("pci-bridge", "chassis_nr"), ("pcie-root-port", "chassis"), ("pcie-pci-bridge", "")):
         args: list[str] = []
         for n, dev_id in enumerate(BRIDGE_IDS):
-            args += ["-device", f"{driver},id={dev_id},{chassis}={n + 1},addr={n + 3:#x}"]
+            args += ["-device", f"{driver},id={dev_id},addr={n + 3:#x}" + (f",{chassis}={n + 1}" if chassis else "")]
         vm = start(binary, "q35", args)
         try:
             out[driver] = {
@@ -440,7 +441,19 @@ def main() -> int:
     ap.add_argument("--only-cold", action="store_true", help="re-record only the cold-plugged drivers")
     ap.add_argument("--driver", action="append", help="with --only-cold: only this driver (repeatable)")
     ap.add_argument("--only-without-qtest", action="store_true", help="re-record only the boards without -qtest")
+    ap.add_argument("--only-hot", action="store_true", help="re-record only the hot-added drivers (with --driver)")
+    ap.add_argument("--only-bridges", action="store_true", help="re-record only the bridge children table")
     opts = ap.parse_args()
+    if opts.only_hot or opts.only_bridges:
+        part: dict[str, Any] = json.loads(opts.out.read_text())
+        for machine in ("pc", "q35") if opts.only_hot else ():
+            for driver in opts.driver or list(DRIVERS):
+                print(f"  {machine} {driver}", file=sys.stderr)
+                part["devices"][machine][driver] = record_device(opts.binary, machine, driver)
+        if opts.only_bridges:
+            part["bridge-children"] = record_bridge_children(opts.binary)
+        opts.out.write_text(json.dumps(part, indent=None, separators=(",", ":")) + "\n")
+        return 0
     if opts.only_without_qtest:
         boards: dict[str, Any] = json.loads(opts.out.read_text())
         for machine in ("pc", "q35"):

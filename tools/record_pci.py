@@ -224,15 +224,18 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", default="qemu-system-x86_64")
     ap.add_argument("--out", type=Path, default=OUT)
-    ap.add_argument("--driver", action="append", help="re-record only this cold-plugged driver (repeatable)")
+    ap.add_argument("--driver", action="append", help="re-record only this driver (repeatable)")
     args = ap.parse_args()
     if args.driver:
         data = json.loads(args.out.read_text())
         for machine in ("pc", "q35"):
             for driver in args.driver:
-                if machine == "q35" and driver not in BEHIND_ROOT_PORT:
+                if driver in DRIVERS:
+                    rec = record_device(args.binary, machine, driver)
+                elif machine == "q35" and driver not in BEHIND_ROOT_PORT:
                     continue
-                rec = record_cold(args.binary, machine, driver)
+                else:
+                    rec = record_cold(args.binary, machine, driver)
                 if rec is not None:
                     data["devices"][machine][driver] = rec
         args.out.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")

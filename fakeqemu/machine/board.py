@@ -70,9 +70,13 @@ class DeviceModel:
     def on_pci(self) -> bool:
         return self.bus_type == "PCI"
 
+    #: DeviceClass.hotpluggable: a PCI device's as recorded on pc's root bus, which is hotpluggable (the
+    #: property reads false on a bus without a hotplug handler, q35's pcie.0)
+    class_hotpluggable: bool = True
+
     @property
     def hotpluggable(self) -> bool:
-        return bool(self.objects[""]["values"].get("hotpluggable", True))
+        return self.class_hotpluggable
 
 
 #: QAPI member order of query-pci's types: QEMU's output visitor inserts members in this order, which
@@ -122,8 +126,11 @@ _BRIDGE_WINDOWS = (
     "pci_bridge_vga_io_hi[0]",
     "pci_bridge_vga_mem[0]",
 )
+#: pci-bridge and pcie-pci-bridge: pci_bridge_initfn, then the SHPC BAR and shpc_init's MMIO region
+_SHPC_BRIDGE = ("{id}", "pci_bridge_pci[0]", "pci_bridge_io[0]", *_BRIDGE_WINDOWS, "shpc-bar[0]", "shpc-mmio[0]")
 BRIDGE_CHILD_ORDER: dict[str, tuple[str, ...]] = {
-    "pci-bridge": ("{id}", "pci_bridge_pci[0]", "pci_bridge_io[0]", *_BRIDGE_WINDOWS, "shpc-bar[0]", "shpc-mmio[0]"),
+    "pci-bridge": _SHPC_BRIDGE,
+    "pcie-pci-bridge": _SHPC_BRIDGE,
     "pcie-root-port": (
         "{id}",
         "pci_bridge_pci[0]",
@@ -169,6 +176,9 @@ def device_model(board: str, driver: str) -> DeviceModel | None:
         for d in pc.get("deleted", [])
         if "device" not in d and d["path"] != TEMPLATE_PATH
     )
+    if "deleted" not in pc and "/virtio-backend" in rec["objects"]:
+        # recorded cold (never unplugged): a virtio proxy's backend device is unparented with its bus first
+        deleted = ("/virtio-backend",)
     path_values = []
     for rel, obj in rec["objects"].items():
         for key, val in obj["values"].items():
@@ -194,6 +204,7 @@ def device_model(board: str, driver: str) -> DeviceModel | None:
         hotplug_error=hp_err if isinstance(hp_err, dict) and "desc" in hp_err else None,
         consumed=frozenset(k for k, v in rec.get("args", {}).items() if root_values.get(k) == "" and v != ""),
         arg_defaults=_arg_defaults(rec, pc.get("device-list-properties", [])),
+        class_hotpluggable=bool((pc if bus_type == "PCI" else rec)["objects"][""]["values"].get("hotpluggable", True)),
     )
 
 
@@ -202,8 +213,6 @@ _AUTO = 4294967295
 
 
 def _arg_defaults(rec: Mapping[str, Any], props: list[Any]) -> dict[str, Any]:
-    if not rec.get("cold"):
-        return {}
     known = {p["name"]: p for p in props}
     out: dict[str, Any] = {}
     for key in rec.get("args", {}):
@@ -528,6 +537,7 @@ class Board:
                 made[parent].add_child(name, obj, listed=not (parent == "" and model.driver in BRIDGE_CHILD_ORDER))
         dev.id = dev_id
         dev.hotplugged = hotplugged
+        dev.class_hotpluggable = model.class_hotpluggable
         dev.deleted_paths = model.deleted_paths
         if model.is_nic and "mac" not in user:
             # qemu_macaddr_default_if_unset: the next address of a per-VM counter

@@ -111,13 +111,14 @@ def test_models_know_their_backend_owner() -> None:
     assert e1000 is not None and e1000.backend_type is None
 
 
-@pytest.mark.parametrize("driver", ["pci-bridge", "pcie-root-port"])
+@pytest.mark.parametrize("driver", ["pci-bridge", "pcie-root-port", "pcie-pci-bridge"])
 def test_bridge_children_list_in_qemu_order_for_any_id(driver: str) -> None:
     recorded_lists: dict[str, list[str]] = recorded()["bridge-children"][driver]
-    chassis = "chassis_nr" if driver == "pci-bridge" else "chassis"
+    chassis = {"pci-bridge": "chassis_nr", "pcie-root-port": "chassis"}.get(driver)
     cfg = MachineConfig(machine_type="q35", qtest=True, paused=True)
     for n, dev_id in enumerate(recorded_lists):
-        cfg.devices.append({"driver": driver, "id": dev_id, chassis: str(n + 1), "addr": hex(n + 3)})
+        opts = {chassis: str(n + 1)} if chassis else {}
+        cfg.devices.append({"driver": driver, "id": dev_id, "addr": hex(n + 3), **opts})
     m = Machine(cfg)
     assert m.board is not None
     for dev_id, want in recorded_lists.items():

@@ -37,8 +37,8 @@ class Device(Obj):
 
     __slots__ = (
         "child_buses",
+        "class_hotpluggable",
         "deleted_paths",
-        "hotpluggable",
         "hotplugged",
         "id",
         "machine",
@@ -61,7 +61,8 @@ class Device(Obj):
         self.id: str | None = None
         self.parent_bus: Bus | Obj | None = None
         self.hotplugged = bool(values.get("hotplugged", False))
-        self.hotpluggable = bool(values.get("hotpluggable", True))
+        #: DeviceClass.hotpluggable (the recorded value, taken where the device sat on a hotpluggable bus)
+        self.class_hotpluggable = bool(values.get("hotpluggable", True))
         self.child_buses: list[Bus] = []
         #: the property values the user set (device_add / -device), typed; the mac fakeqemu assigned
         self.user_props: dict[str, Any] = {}
@@ -82,11 +83,19 @@ class Device(Obj):
         """A bridge's secondary PCI buses (a USB controller's or virtio-serial device's buses are not PCI)."""
         return [b for b in self.child_buses if isinstance(b, PCIBus)]
 
+    @property
+    def hotpluggable(self) -> bool:
+        """device_get_hotpluggable: the class's flag, and a bus that has a hotplug handler."""
+        bus = self.parent_bus
+        return self.class_hotpluggable and (not isinstance(bus, Bus) or bus.hotplug_handler is not None)
+
     def dynamic_value(self, name: str) -> Any:
         if name == "type":
             return self.type
         if name == "hotplugged":
             return self.hotplugged
+        if name == "hotpluggable" and isinstance(self.parent_bus, PCIBus):
+            return self.hotpluggable
         if name == "parent_bus" and isinstance(self.parent_bus, Bus):
             return self.parent_bus.path
         return None

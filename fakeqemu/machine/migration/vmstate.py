@@ -27,6 +27,7 @@ VMSD_NAMES = {
     "rtl8139": "rtl8139",
     "pci-bridge": "pci_bridge",
     "pcie-root-port": "pcie-root-port",
+    "pcie-pci-bridge": "pcie-pci-bridge",
 }
 
 

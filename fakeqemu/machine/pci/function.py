@@ -109,13 +109,17 @@ def _bytes(hexstr: str, size: int) -> bytes:
     return bytes.fromhex(hexstr).ljust(size, b"\0")
 
 
+#: PCI Express functions whatever bus they sit on (INTERFACE_PCIE_DEVICE only): on q35, their 4 KiB record
+PCIE_ONLY = frozenset({"pcie-root-port", "pcie-pci-bridge"})
+
+
 def _record(kind: str, dev: PCIDevice, behind_port: bool, on_root: bool) -> Mapping[str, Any] | None:
     data = recorded()
     if dev.type in data["devices"]["pc"]:
         # on q35 a device behind a root port is PCI Express (4 KiB, modern-only virtio); elsewhere it is
         # the conventional function recorded on pc
         board = "q35" if kind == "q35" and behind_port and dev.type in data["devices"]["q35"] else "pc"
-        if dev.type == "pcie-root-port" and kind == "q35":
+        if dev.type in PCIE_ONLY and kind == "q35":
             board = "q35"
         rec: Mapping[str, Any] = data["devices"][board][dev.type]
         return rec
