@@ -104,11 +104,21 @@ def block_resize(ctx: Context, args: dict[str, Any]) -> Any:
         image = _image_path(m, name)
         if image is not None:
             _io(lambda: qcow2.resize(image, size))
+        _resized(table[name])
         return {}
     path = _image_path(m, name)
     if isinstance(path, str):
         _io(lambda: os.truncate(path, size))
+    _resized(table[name])
     return {}
+
+
+def _resized(entry: dict[str, Any]) -> None:
+    """blk_dev_resize_cb: the device on the backend learns its new size (virtio-blk: a config change)."""
+    holder = entry.get("attached")
+    resized = getattr(getattr(holder, "model", None), "resized", None)
+    if callable(resized):
+        resized()
 
 
 def _image_path(m: Machine, name: str) -> str | None:

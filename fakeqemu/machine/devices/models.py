@@ -24,6 +24,10 @@ def attach_model(machine: Machine, dev: Device) -> None:
         from fakeqemu.machine.devices.pvpanic import PvPanic
 
         model = PvPanic(machine, dev)
+    elif dev.type == "virtio-blk-pci":
+        from fakeqemu.machine.devices.virtio_blk import VirtioBlk
+
+        model = VirtioBlk(machine, dev)
     if model is not None:
         dev.model = model
         machine.device_models.append(model)

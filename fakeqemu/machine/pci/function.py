@@ -87,7 +87,7 @@ class PciFunction:
         self.config.write(addr, size, value)
 
     def bar_read(self, bar: int, offset: int, size: int) -> int:
-        if self.model is not None and bar == 0:
+        if bar == 0 and hasattr(self.model, "bar_read"):
             return int(self.model.bar_read(offset, size))
         if self.virtio is not None:
             where = self.virtio.region_at(bar, offset)
@@ -96,7 +96,7 @@ class PciFunction:
         return 0
 
     def bar_write(self, bar: int, offset: int, size: int, value: int) -> None:
-        if self.model is not None and bar == 0:
+        if bar == 0 and hasattr(self.model, "bar_write"):
             self.model.bar_write(offset, size, value)
             return
         if self.virtio is not None:
@@ -159,6 +159,8 @@ def _virtio(config: ConfigSpace, rec: Mapping[str, Any], dev: PCIDevice) -> Virt
         elif cap == CAP_ID_MSIX:
             nvectors = (config.u16(off + 2) & 0x7FF) + 1
     virtio = VirtioTransport(rec, regions, nvectors)
+    if hasattr(dev.model, "device_config"):
+        virtio.device = dev.model
     mac = dev.user_props.get("mac")
     if isinstance(mac, str) and dev.type == "virtio-net-pci":
         virtio.device_config[0:6] = bytes(int(b, 16) for b in mac.split(":"))

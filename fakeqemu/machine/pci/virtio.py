@@ -7,7 +7,7 @@ accepted and nothing moves.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 NO_VECTOR = 0xFFFF
 QUEUE_MAX = 1024
@@ -20,6 +20,20 @@ COMMON, NOTIFY, ISR, DEVICE = 1, 2, 3, 4
 DFSELECT, DF, GFSELECT, GF, MSIX, NUMQ, STATUS, CFGGENERATION = 0x00, 0x04, 0x08, 0x0C, 0x10, 0x12, 0x14, 0x15
 Q_SELECT, Q_SIZE, Q_MSIX, Q_ENABLE, Q_NOFF = 0x16, 0x18, 0x1A, 0x1C, 0x1E
 Q_RINGS = 0x20  # desc lo/hi, avail lo/hi, used lo/hi: six 32-bit halves up to 0x38
+
+
+#: device status bits
+DRIVER_OK, FEATURES_OK, NEEDS_RESET = 0x04, 0x08, 0x40
+
+
+class DeviceConfig(Protocol):
+    """A device that fills its configuration region itself (VirtioDeviceClass get_config/set_config)."""
+
+    def device_config(self, size: int) -> bytes: ...
+
+    def config_written(self, config: bytes) -> None: ...
+
+    def status_written(self, status: int, features: int) -> None: ...
 
 
 class Queue:
@@ -39,12 +53,14 @@ class VirtioTransport:
     __slots__ = (
         "config_generation",
         "config_vector",
+        "device",
         "device_config",
         "dfselect",
         "features",
         "gfselect",
         "guest_features",
         "isr",
+        "negotiated",
         "nvectors",
         "queue_sel",
         "queues",
@@ -61,16 +77,22 @@ class VirtioTransport:
         self.dfselect = 0
         self.gfselect = 0
         self.guest_features = [0, 0]
+        #: the device's guest features (vdev->guest_features): what the driver wrote that the device
+        #: offers, until FEATURES_OK
+        self.negotiated = 0
         self.config_generation = 0
         self.isr = 0
         self.status = 0
         self.config_vector = NO_VECTOR
         self.queue_sel = 0
+        #: the device model behind the region, when its configuration is live (virtio-blk)
+        self.device: DeviceConfig | None = None
 
     def reset(self) -> None:
         """virtio_reset + virtio_pci_reset (the transport's copy of the guest features stays)."""
         self.status = 0
         self.isr = 0
+        self.negotiated = 0
         self.queue_sel = 0
         self.config_vector = NO_VECTOR
         for q in self.queues:
@@ -93,13 +115,30 @@ class VirtioTransport:
             value, self.isr = self.isr, 0
             return value
         if kind == DEVICE:
-            data = self.device_config[off : off + size].ljust(size, b"\xff")
-            return int.from_bytes(data, "little")
+            if self.device is not None:
+                # virtio_config_modern_read*: get_config refreshes the whole region first
+                self.device_config[:] = self.device.device_config(len(self.device_config))
+            if off + size > len(self.device_config):
+                return (1 << (8 * size)) - 1  # an access that runs past the region reads all ones
+            return int.from_bytes(self.device_config[off : off + size], "little")
         return 0
 
     def write(self, kind: int, off: int, size: int, value: int) -> None:
         if kind == COMMON:
             self._common_write(off, value)
+        elif kind == DEVICE and self.device is not None and off + size <= len(self.device_config):
+            # virtio_config_modern_write*: the bytes land in the region, then set_config sees all of it
+            self.device_config[:] = self.device.device_config(len(self.device_config))
+            self.device_config[off : off + size] = value.to_bytes(size, "little")
+            self.device.config_written(bytes(self.device_config))
+
+    def notify_config(self) -> None:
+        """virtio_notify_config: once the driver is up, ISR bits 0 and 1 and a new config generation (the
+        interrupt itself is not delivered: no INTx line or MSI-X message is modelled)."""
+        if not self.status & DRIVER_OK:
+            return
+        self.isr |= 0x03
+        self.config_generation = (self.config_generation + 1) & 0xFF
 
     def _queue(self) -> Queue | None:
         return self.queues[self.queue_sel] if self.queue_sel < len(self.queues) else None
@@ -147,6 +186,9 @@ class VirtioTransport:
         elif off == GF:
             if self.gfselect < 2:
                 self.guest_features[self.gfselect] = value
+                if not self.status & FEATURES_OK:  # virtio_set_features refuses once FEATURES_OK
+                    wanted = self.guest_features[1] << 32 | self.guest_features[0]
+                    self.negotiated = wanted & self.features
         elif off == MSIX:
             self.config_vector = value if value < self.nvectors else NO_VECTOR
         elif off == STATUS:
@@ -154,6 +196,8 @@ class VirtioTransport:
                 self.reset()
             else:
                 self.status = value & 0xFF
+                if self.device is not None:
+                    self.device.status_written(self.status, self.negotiated)
         elif off == Q_SELECT:
             if value < QUEUE_MAX:
                 self.queue_sel = value
@@ -171,9 +215,7 @@ class VirtioTransport:
                 q.enabled = 1
             elif self.guest_features[1] & 1:
                 # virtio_error on a VERSION_1 device: NEEDS_RESET, and a config change once DRIVER_OK
-                self.status |= 0x40
-                if self.status & 0x04:
-                    self.isr |= 0x02
-                    self.config_generation = (self.config_generation + 1) & 0xFF
+                self.status |= NEEDS_RESET
+                self.notify_config()
         elif Q_RINGS <= off < Q_RINGS + 24 and off % 4 == 0:
             q.rings[(off - Q_RINGS) // 4] = value

@@ -1,0 +1,156 @@
+"""Differential: virtio-blk's device configuration region through the modern virtio-pci transport (BAR 4:
+common config at 0, ISR at 0x1000, device config at 0x2000), against QEMU 7.2: capacity, geometry, block
+sizes and limits from the drive (raw and qcow2, an MBR's partition geometry, a cold-plugged -drive as
+qos-test starts it), block_resize with and without DRIVER_OK (ISR, config generation, new capacity), the
+guest's write of ``wce`` and device properties that change the region."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+from tests.differential.test_blockjobs import ROOT, image_root, qemu_img  # noqa: F401  (its image fixtures)
+from tests.differential.test_pci_config import QUIET, enable_virtio
+from tests.oracle import Call, Qtest, Script, Step, call, differential_tests, script
+from tests.scratch import scratch
+
+BASE = 0xE0000000
+ISR, DEVICE = BASE + 0x1000, BASE + 0x2000
+#: the image qos-test's virtio-blk tests give drive0: 64 MiB of zeroes
+DRIVE_IMAGE = scratch("fakeqemu-differential-virtio-blk.raw")
+with DRIVE_IMAGE.open("wb") as _f:
+    _f.truncate(64 << 20)
+
+
+def mbr(heads: int, sectors: int) -> bytes:
+    """A sector 0 with one partition entry ending on head ``heads - 1``, sector ``sectors``."""
+    sector = bytearray(512)
+    entry = bytes([0x80, 1, 1, 0, 0x83, heads - 1, sectors, 0x10]) + (2048).to_bytes(4, "little")
+    sector[0x1BE : 0x1BE + 16] = entry + (4096).to_bytes(4, "little")
+    sector[510:512] = b"\x55\xaa"
+    return bytes(sector)
+
+
+def make_images(name: str) -> Call:
+    """d0.qcow2 (64 MiB), d1.raw (48 MiB + 1 KiB, MBR of 4 heads x 32 sectors), d2.raw (100 MiB, MBR of
+    255 heads: the LBA-translated kind, which QEMU replaces by 16 x 63)."""
+
+    def make() -> None:
+        d = ROOT / name
+        shutil.rmtree(d, ignore_errors=True)
+        d.mkdir(parents=True)
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(d / "d0.qcow2"), "64M"], check=True)
+        for file, size, head in (("d1.raw", (48 << 20) + 1024, mbr(4, 32)), ("d2.raw", 100 << 20, mbr(255, 63))):
+            with (d / file).open("wb") as f:
+                f.write(head)
+                f.truncate(size)
+
+    return Call(make)
+
+
+def config(base: int = DEVICE, size: int = 60) -> list[Step]:
+    """The whole region in one read, and the capacity as libqos reads it (readq)."""
+    return [Qtest(f"read {hex(base)} {size}"), Qtest(f"readq {hex(base)}")]
+
+
+def driver_ok() -> list[Step]:
+    """Status ACKNOWLEDGE, DRIVER, FEATURES_OK then DRIVER_OK; the status and generation read back."""
+    return [
+        Qtest(f"writeb {hex(BASE + 0x14)} 0x1"),
+        Qtest(f"writeb {hex(BASE + 0x14)} 0x3"),
+        Qtest(f"writel {hex(BASE + 0x8)} 0x1"),
+        Qtest(f"writel {hex(BASE + 0xC)} 0x1"),
+        Qtest(f"writeb {hex(BASE + 0x14)} 0xb"),
+        Qtest(f"writeb {hex(BASE + 0x14)} 0xf"),
+        Qtest(f"readb {hex(BASE + 0x14)}"),
+        Qtest(f"readb {hex(BASE + 0x15)}"),
+    ]
+
+
+def look(slots: tuple[int, ...]) -> list[Step]:
+    """Map each slot's BAR 4 at BASE + slot << 24 and read its device config."""
+    return [
+        s for slot in slots for s in enable_virtio(0, slot << 3, BASE + (slot << 24)) + config(DEVICE + (slot << 24))
+    ]
+
+
+def disk(name: str, n: int, fmt: str, ext: str, slot: int, **props: object) -> list[Step]:
+    return [
+        *call("blockdev-add", {"driver": "file", "node-name": f"s{n}", "filename": f"{ROOT}/{name}/d{n}.{ext}"}),
+        *call("blockdev-add", {"driver": fmt, "node-name": f"f{n}", "file": f"s{n}"}),
+        *call(
+            "device_add", {"driver": "virtio-blk-pci", "id": f"disk{n}", "drive": f"f{n}", "addr": hex(slot)} | props
+        ),
+    ]
+
+
+SCRIPTS: list[Script] = [
+    script(
+        "virtio-blk-config-drive",
+        # qos-test's set-up: -drive if=none + -device virtio-blk-pci at 04.0; the config test's steps
+        enable_virtio(0, 0x20, BASE),
+        config(),
+        Qtest(f"readb {hex(ISR)}"),
+        driver_ok(),
+        *call("block_resize", {"device": "drive0", "size": 32 << 20}),
+        Qtest(f"readb {hex(BASE + 0x15)}"),
+        Qtest(f"readb {hex(ISR)}"),
+        Qtest(f"readb {hex(ISR)}"),
+        config(),
+        # a guest write of wce (offset 32), then the region read back
+        Qtest(f"writeb {hex(DEVICE + 32)} 0x0"),
+        Qtest(f"readb {hex(DEVICE + 32)}"),
+        Qtest(f"writeb {hex(DEVICE + 32)} 0x1"),
+        Qtest(f"readl {hex(DEVICE + 32)}"),
+        # a write past the region is dropped; a narrower read of capacity
+        Qtest(f"writel {hex(DEVICE + 58)} 0x12345678"),
+        Qtest(f"readl {hex(DEVICE)}"),
+        Qtest(f"readw {hex(DEVICE + 16)}"),
+        # reset: status 0, the next resize raises nothing until DRIVER_OK again
+        Qtest(f"writeb {hex(BASE + 0x14)} 0x0"),
+        *call("block_resize", {"device": "drive0", "size": 16 << 20}),
+        Qtest(f"readb {hex(ISR)}"),
+        Qtest(f"readb {hex(BASE + 0x15)}"),
+        config(),
+        # the image as the next emulator's start needs it
+        *call("block_resize", {"device": "drive0", "size": 64 << 20}),
+        extra_args=[
+            *QUIET,
+            *("-drive", f"if=none,id=drive0,file={DRIVE_IMAGE},format=raw,auto-read-only=off"),
+            *("-device", "virtio-blk-pci,drive=drive0,addr=04.0"),
+        ],
+    ),
+    script(
+        "virtio-blk-config-images",
+        make_images("vblk"),
+        disk("vblk", 0, "qcow2", "qcow2", 4),
+        disk("vblk", 1, "raw", "raw", 5),
+        disk("vblk", 2, "raw", "raw", 6),
+        look((4, 5, 6)),
+        # a qcow2 grown while its driver is up (BAR 4 of 04.0 is at BASE + 0x4000000)
+        [Qtest(f"writeb {hex(BASE + (4 << 24) + 0x14)} {hex(v)}") for v in (1, 3, 0xB, 0xF)],
+        *call("block_resize", {"node-name": "f0", "size": 80 << 20}),
+        Qtest(f"readb {hex(ISR + (4 << 24))}"),
+        config(DEVICE + (4 << 24)),
+    ),
+    script(
+        "virtio-blk-config-properties",
+        make_images("vblkp"),
+        disk(
+            "vblkp",
+            1,
+            "raw",
+            "raw",
+            4,
+            logical_block_size=4096,
+            physical_block_size=16384,
+            min_io_size=8192,
+            opt_io_size=65536,
+            **{"write-cache": "off", "queue-size": 128, "max-discard-sectors": 4096},
+        ),
+        disk("vblkp", 2, "raw", "raw", 5, cyls=100, heads=16, secs=32, **{"seg-max-adjust": False}),
+        look((4, 5)),
+    ),
+]
+
+test_harness_against_qemu, test_differential = differential_tests(SCRIPTS)
