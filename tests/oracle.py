@@ -531,6 +531,10 @@ def running(target: Target, **kwargs: Any) -> Iterator[VM]:
 # ---------------------------------------------------------------------------------------- scripts
 
 
+#: a scrub's replacement: bytes (with group references), or a function of the match (re.sub's)
+Repl = bytes | Callable[[re.Match[bytes]], bytes]
+
+
 @dataclass(frozen=True)
 class Script:
     """A scenario: how to start the VM and the steps to run (the greeting is read first, always)."""
@@ -547,8 +551,9 @@ class Script:
     #: recorded facts, independent of fakeqemu)
     must: tuple[Entry, ...] = ()
     #: (pattern, replacement) applied to every received entry: what the script declares may differ
-    #: (a date, a size that is fakeqemu's own), named in the replacement
-    scrub: tuple[tuple[bytes, bytes], ...] = ()
+    #: (a date, a size that is fakeqemu's own), named in the replacement; or a function that puts what
+    #: QEMU leaves unordered in one order (info mtree's address spaces)
+    scrub: tuple[tuple[bytes, Repl], ...] = ()
 
     def __str__(self) -> str:
         return self.name
@@ -563,7 +568,7 @@ def script(
     paused: bool = True,
     negotiate: bool = True,
     must: Sequence[Entry | bytes] = (),
-    scrub: Sequence[tuple[bytes, bytes]] = (),
+    scrub: Sequence[tuple[bytes, Repl]] = (),
 ) -> Script:
     """Build a Script; ``must`` items that are plain bytes mean QMP messages (``qmp<``, CRLF added)."""
     flat: list[Step] = []

@@ -16,6 +16,7 @@ from fakeqemu.commands import (
     hmp_blockio,
     hmp_help,
     hmp_io,
+    hmp_mtree,
     hmp_net,
     media,
     snapshots,
@@ -113,6 +114,7 @@ INFO_COMMANDS: dict[str, HmpHandler] = {
     "status": info_status,
     "name": info_name,
     "version": info_version,
+    "mtree": hmp_mtree.info_mtree,
     "network": hmp_net.info_network,
     "block": hmp_blockinfo.info_block,
 }

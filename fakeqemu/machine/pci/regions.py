@@ -1,0 +1,241 @@
+"""The VM's memory regions as QEMU 7.2's memory API holds them (what HMP ``info mtree`` prints).
+
+The board's own regions are recorded from QEMU (tools/record_mtree.py writes fakeqemu/data/mtree.json, read
+when first needed). The PCI parts are derived from the functions' configuration space, as QEMU's
+pci_update_mappings and pci_bridge_update_mappings make them: each function's bus-master address space
+(its alias of ``system`` enabled by the command register's bus-master bit); each BAR with an address, while
+its decoding is on, a priority-1 subregion of its bus's I/O or memory container, named and divided as the
+device type's recorded BAR (``bars``); a bridge's or root port's windows, priority-1 aliases of its own
+``pci_bridge_io`` / ``pci_bridge_pci`` containers at their base, sized from base and limit while the
+command register decodes that space (0 otherwise), into which the BARs behind it go.
+
+Not modelled: regions the firmware or a guest changes on the board itself (PAM, SMRAM, the PM I/O block's
+base, q35's MMCONFIG window, kvmvapic's ROM alias), ROM BARs a guest enables, the VGA aliases of bridges.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from fakeqemu.machine.core.pciconfig import UNMAPPED, ConfigSpace
+from fakeqemu.machine.core.qdev import PCIBus, PCIDevice
+from fakeqemu.recorded import document
+
+FULL = (1 << 64) - 1
+COMMAND_MASTER = 0x4
+
+
+@functools.cache
+def recorded() -> Mapping[str, Any]:
+    return document("mtree.json")
+
+
+class Region:
+    """A MemoryRegion: its place in its container, priority, whether enabled, alias, subregions (in
+    QEMU's list order: higher priority first, the latest added first among equals)."""
+
+    __slots__ = ("addr", "alias", "enabled", "kind", "last", "name", "nv", "offset", "owner", "prio", "sub")
+
+    def __init__(self, name: str, kind: str, addr: int, last: int, prio: int = 0, owner: str = "") -> None:
+        self.name, self.kind, self.addr, self.last, self.prio = name, kind, addr, last, prio
+        #: what ``-o`` prints after the region (`` owner:{dev id=x}``, `` parent:{obj path=...}``)
+        self.owner = owner
+        self.enabled = True
+        self.nv = False
+        self.alias: Region | None = None
+        self.offset = 0
+        self.sub: list[Region] = []
+
+    def add(self, region: Region) -> None:
+        """memory_region_add_subregion_overlap: before the first subregion of no higher priority."""
+        for i, other in enumerate(self.sub):
+            if region.prio >= other.prio:
+                self.sub.insert(i, region)
+                return
+        self.sub.append(region)
+
+    def type(self) -> str:
+        """memory_region_type (an alias: its target's)."""
+        return self.alias.type() if self.alias is not None else self.kind
+
+
+class AddressSpace:
+    __slots__ = ("name", "root")
+
+    def __init__(self, name: str, root: Region) -> None:
+        self.name, self.root = name, root
+
+
+def _build(rec: Mapping[str, Any], named: dict[str, Region], aliases: list[tuple[Region, str]]) -> Region:
+    r = Region(rec["name"], rec["kind"], rec.get("addr", 0), rec.get("last", 0), rec["prio"], rec.get("owner", ""))
+    r.enabled = not rec.get("disabled", False)
+    r.nv = bool(rec.get("nv", False))
+    if "alias" in rec:
+        aliases.append((r, rec["alias"]))
+        r.offset = rec["offset"]
+    else:
+        named.setdefault(r.name, r)
+    for sub in rec.get("sub", ()):
+        r.sub.append(_build(sub, named, aliases))
+    return r
+
+
+def owner_text(dev: PCIDevice) -> str:
+    """mtree_expand_owner for a device."""
+    return f" owner:{{dev id={dev.id}}}" if dev.id else f" owner:{{dev path={dev.path}}}"
+
+
+class Bus:
+    """A PCI bus's I/O and memory containers (the root bus's: the board's ``io`` and ``pci``)."""
+
+    __slots__ = ("io", "mem")
+
+    def __init__(self, io: Region, mem: Region) -> None:
+        self.io, self.mem = io, mem
+
+
+def address_spaces(kind: str, root_bus: PCIBus, memory_mb: int) -> list[AddressSpace]:
+    """The VM's address spaces now, in QEMU's order of creation where it is fixed (QEMU prints them in
+    the order of a hash table of pointers: no order at all across runs)."""
+    board = recorded()["boards"][kind]
+    named: dict[str, Region] = {}
+    aliases: list[tuple[Region, str]] = []
+    spaces = []
+    for block in board["spaces"]:
+        root = _build(block["root"], named, aliases)
+        spaces += [AddressSpace(name, root) for name in block["names"]]
+    for name, rec in board["regions"].items():
+        if name not in named:
+            named[name] = _build(rec, named, aliases)
+    for region, target in aliases:
+        region.alias = named[target]
+    _ram(named, memory_mb)
+    system = named["system"]
+    io = next(s.root for s in spaces if s.name == "I/O")
+    devices: list[PCIDevice] = []
+    _bus(root_bus, Bus(io, named["pci"]), devices)
+    for dev in devices:
+        if dev.pci_function is not None and dev.type in PM_BLOCKS:
+            _pm_blocks(dev.type, dev.pci_function.config_read, named, io)
+    for dev in devices:
+        spaces.append(AddressSpace(dev.type, _bus_master(dev, system)))
+    return spaces
+
+
+def _ram(named: dict[str, Region], memory_mb: int) -> None:
+    """-m: pc.ram and its alias below 4 GiB (guests under the 32-bit PCI hole only)."""
+    size = memory_mb << 20
+    ram = named.get("pc.ram")
+    below = next((r for r in walk(named["system"]) if r.name == "ram-below-4g"), None)
+    if ram is None or below is None or ram.last == size - 1 or size > 0xB0000000:
+        return
+    ram.last = below.last = size - 1
+
+
+#: the power-management function's I/O blocks that its configuration registers place: the region, the base
+#: register and its mask, the enable register and bit (pm_io_space_update, smbus_io_space_update,
+#: ich9_lpc_pmbase_sci_update: ICH9's block sits at 0, disabled, while ACPI is off)
+PM_BLOCKS: dict[str, tuple[tuple[str, int, int, int, int], ...]] = {
+    "PIIX4_PM": (("piix4-pm", 0x40, 0xFFC0, 0x80, 0x01), ("pm-smbus", 0x90, 0xFFC0, 0xD2, 0x01)),
+    "ICH9-LPC": (("ich9-pm", 0x40, 0xFF80, 0x44, 0x80),),
+}
+
+
+def _pm_blocks(dtype: str, read: Callable[[int, int], int], named: dict[str, Region], io: Region) -> None:
+    for name, base_reg, mask, enable_reg, bit in PM_BLOCKS[dtype]:
+        region = named.get(name)
+        if region is None or region not in io.sub:
+            continue
+        on = bool(read(enable_reg, 1) & bit)
+        base = read(base_reg, 4) & mask
+        if dtype == "ICH9-LPC":
+            base = base if on else 0
+            on = base != 0
+        io.sub.remove(region)  # memory_region_set_address: deleted and added again
+        region.addr, region.enabled = base, on
+        io.add(region)
+
+
+def _bus_master(dev: PCIDevice, system: Region) -> Region:
+    owner = owner_text(dev)
+    root = Region("bus master container", "i/o", 0, FULL, 0, owner)
+    alias = Region("bus master", "i/o", 0, FULL, 0, owner)
+    alias.alias = system
+    fn = dev.pci_function
+    alias.enabled = fn is not None and bool(fn.config.u16(0x04) & COMMAND_MASTER)
+    root.add(alias)
+    return root
+
+
+def _bus(bus: PCIBus, containers: Bus, devices: list[PCIDevice]) -> None:
+    """Each function on ``bus`` (in plug order, as realized), its BARs and, for a bridge, its windows and
+    what is behind them."""
+    for dev in bus.pci_devices:
+        devices.append(dev)
+        fn = dev.pci_function
+        config = None if fn is None else fn.config  # never looked at: its reset state, nothing decoded
+        owner = owner_text(dev)
+        if dev.pci_child_buses:
+            behind = _windows(config, containers, owner)
+        if config is not None:
+            _bars(dev, config, containers, owner)
+        for sub in dev.pci_child_buses:
+            _bus(sub, behind, devices)
+
+
+def _windows(config: ConfigSpace | None, parent: Bus, owner: str) -> Bus:
+    """pci_bridge_region_init: pref_mem, mem and io aliases into the parent bus, in that order."""
+    mem = Region("pci_bridge_pci", "i/o", 0, FULL, 0, owner)
+    io = Region("pci_bridge_io", "i/o", 0, 0xFFFFFFFF, 0, owner)
+    command = 0 if config is None else config.u16(0x04)
+    ranges = ((0, 0xFFF), (0, 0xFFFFF), (0, 0xFFFFF)) if config is None else config.ranges()
+    (io_base, io_limit), mem_range, pref_range = ranges
+    for name, target, container, (base, limit), on in (
+        ("pci_bridge_pref_mem", mem, parent.mem, pref_range, command & 2),
+        ("pci_bridge_mem", mem, parent.mem, mem_range, command & 2),
+        ("pci_bridge_io", io, parent.io, (io_base, io_limit), command & 1),
+    ):
+        size = limit + 1 - base if on and limit >= base else 0
+        alias = Region(name, "i/o", base, size - 1 if size else 0, 1, owner)
+        alias.alias, alias.offset = target, base
+        container.add(alias)
+    return Bus(io, mem)
+
+
+def _bars(dev: PCIDevice, config: ConfigSpace, bus: Bus, owner: str) -> None:
+    """pci_update_mappings: each decoded BAR as the device type's recorded region, priority 1."""
+    templates: Mapping[str, Any] = recorded()["bars"].get(dev.type, {})
+    made: dict[str, Region] = {}
+    for bar in config.bars():
+        if bar.address == UNMAPPED:
+            continue
+        rec = templates.get(str(bar.index))
+        if rec is None:
+            continue  # a device type without a recording: its BARs are not shown
+        region = _from_template(rec, bar.address, bar.size - 1, owner, made)
+        (bus.io if bar.io else bus.mem).add(region)
+
+
+def _from_template(rec: Mapping[str, Any], addr: int, last: int, owner: str, made: dict[str, Region]) -> Region:
+    """A BAR's region (or one of its subregions) from its recording; ``made`` names the device's regions
+    so far, for an alias whose target is another BAR's region (rtl8139's memory BAR is an alias of its
+    I/O BAR's region)."""
+    region = Region(rec["name"], rec["kind"], addr, last, rec["prio"], owner)
+    made.setdefault(rec["name"], region)
+    for sub in rec.get("sub", ()):
+        region.sub.append(_from_template(sub, sub["addr"], sub["last"], owner, {}))
+    if "alias" in rec:
+        target = made.get(rec["alias"])
+        if target is None:
+            t = rec["target"]
+            target = _from_template(t, 0, t["last"], owner, made)
+        region.alias, region.offset = target, rec["offset"]
+    return region
+
+
+def walk(region: Region) -> Iterator[Region]:
+    yield region
+    for sub in region.sub:
+        yield from walk(sub)

@@ -1,0 +1,149 @@
+"""Differential: HMP ``info mtree`` (and ``-o``, ``-D``, ``-d``, its option errors) through
+human-monitor-command: the board's regions, each PCI function's bus-master address space, BARs a guest
+(qtest's config cycles) or the firmware (SeaBIOS under TCG) programs, bridge and root-port windows, a
+hot-plugged device's regions and their removal on eject.
+
+QEMU prints address spaces in the order of a hash table keyed by pointers, which changes from run to run:
+both transcripts get their blocks (separated by a blank line) sorted. After the firmware has run, only the
+blocks the model derives are compared (the I/O space, the PCI containers, the bus-master spaces of
+functions no boot driver touches): SeaBIOS's PAM and SMRAM settings and kvmvapic's ROM are not modelled.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Collection
+
+import pytest
+
+from tests.differential.test_firmware_pci import PC_DEVICES, Q35_DEVICES
+from tests.differential.test_hmp_commands import hmp
+from tests.differential.test_hmp_monitor import transcript
+from tests.oracle import (
+    Poll,
+    Qtest,
+    Script,
+    Step,
+    WaitEvent,
+    call,
+    differential_tests,
+    fakeqemu_target,
+    qemu_target,
+    script,
+)
+
+_REPLY = re.compile(rb'^\{"return": "((?:[^"\\]|\\.)*)"')
+
+
+def blocks(keep: Collection[str] = ()) -> tuple[bytes, Callable[[re.Match[bytes]], bytes]]:
+    """A scrub that sorts an ``info mtree`` reply's blocks (only those whose heading is in ``keep``,
+    when given)."""
+
+    def canonical(m: re.Match[bytes]) -> bytes:
+        text: str = json.loads(b'"' + m[1] + b'"')
+        if not text.startswith(("address-space: ", "memory-region: ")):
+            return m[0]
+        parts = [p for p in text.split("\r\n\r\n") if p]
+        if keep:
+            parts = [p for p in parts if any(p.startswith(k + "\r\n") or f"\r\n{k}\r\n" in p for k in keep)]
+        return b'{"return": ' + json.dumps("\r\n\r\n".join(sorted(parts))).encode()
+
+    return _REPLY.pattern, canonical
+
+
+def cfg(bus_dev_fn: int, offset: int, size: str, value: int) -> list[Step]:
+    """A configuration write through 0xcf8/0xcfc (``size``: l, w or b)."""
+    addr = 0x80000000 | (bus_dev_fn << 8) | (offset & ~3)
+    return [Qtest(f"outl 0xcf8 0x{addr:x}"), Qtest(f"out{size} 0x{0xCFC + (offset & 3):x} 0x{value:x}")]
+
+
+MTREE = ("info mtree", "info mtree -o", "info mtree -D", "info mtree -d -o -D")
+ERRORS = ("info mtree -x", "info mtree -fo", "info mtree -o -f", "info mtree -", "info mtree -D -", "info mtree x")
+
+#: 00:06.0 (devfn 0x30) and a bridge at 00:05.0 (devfn 0x28)
+NIC, BRIDGE = 0x30, 0x28
+PROGRAMMED: list[Step] = [
+    *call("device_add", {"driver": "virtio-net-pci", "id": "hn", "addr": "0x6", "romfile": ""}),
+    *hmp("info mtree -o"),
+    *cfg(NIC, 0x10, "l", 0xC101),  # legacy I/O BAR
+    *cfg(NIC, 0x14, "l", 0xFEB00000),  # MSI-X
+    *cfg(NIC, 0x20, "l", 0xFE000000),  # the modern BAR (64-bit)
+    *cfg(NIC, 0x24, "l", 0),
+    *hmp("info mtree -o"),  # decoding still off: nothing mapped
+    *cfg(NIC, 0x04, "w", 0x0007),  # I/O, memory, bus master
+    *cfg(BRIDGE, 0x1C, "w", 0xC0C0),  # I/O window 0xc000-0xcfff
+    *cfg(BRIDGE, 0x20, "l", 0xFE9FFE80),  # memory window 0xfe800000-0xfe9fffff
+    *cfg(BRIDGE, 0x04, "w", 0x0001),  # I/O only
+    *hmp("info mtree -o -D"),
+    *cfg(NIC, 0x04, "w", 0x0002),  # memory only, no bus master
+    *cfg(BRIDGE, 0x04, "w", 0x0003),
+    *hmp("info mtree -o"),
+    *call("device_del", {"id": "hn"}),
+    Qtest("outl 0xae08 0x40"),
+    WaitEvent("DEVICE_DELETED"),
+    *hmp("info mtree -o"),
+]
+
+#: after the firmware: the blocks the model derives (and bus-master spaces of functions no boot driver uses)
+PCI_BLOCKS = (
+    "address-space: I/O",
+    "memory-region: pci",
+    "memory-region: pci_bridge_pci",
+    "memory-region: pci_bridge_io",
+)
+PC_BOOTED = (
+    "address-space: virtio-net-pci",
+    "address-space: e1000",
+    "address-space: pci-bridge",
+    "address-space: PIIX4_PM",
+)
+Q35_BOOTED = (
+    "address-space: virtio-net-pci",
+    "address-space: pcie-root-port",
+    "address-space: ICH9-LPC",
+    "address-space: mch",
+)
+
+
+def booted(machine: str, until: bytes, devices: tuple[str, ...], keep: tuple[str, ...]) -> Script:
+    """Once the firmware's last write shows in query-pci (see test_firmware_pci)."""
+    steps = [Poll("query-pci", until), *hmp("info mtree -o", "info mtree -D")]
+    scrub = [blocks(PCI_BLOCKS + keep)]
+    return script(f"mtree-{machine}-booted", steps, machine=machine, paused=False, extra_args=devices, scrub=scrub)
+
+
+SCRIPTS: list[Script] = [
+    script("mtree-pc", hmp(*MTREE, *ERRORS), machine="pc", scrub=[blocks()]),
+    script("mtree-q35", hmp(*MTREE), machine="q35", scrub=[blocks()]),
+    script("mtree-pc-devices", hmp(*MTREE), machine="pc", extra_args=PC_DEVICES, scrub=[blocks()]),
+    script("mtree-q35-root-ports", hmp(*MTREE), machine="q35", extra_args=Q35_DEVICES, scrub=[blocks()]),
+    script(
+        "mtree-programmed-hotplug",
+        PROGRAMMED,
+        machine="pc",
+        extra_args=("-device", "pci-bridge,id=br,chassis_nr=1,addr=5"),
+        scrub=[blocks()],
+    ),
+    booted("pc", b'"address": 49152', PC_DEVICES, PC_BOOTED),
+    booted("q35", b'"address": 4271898624', Q35_DEVICES, Q35_BOOTED),
+]
+
+
+test_harness_against_qemu, test_differential = differential_tests(SCRIPTS)
+
+
+@pytest.mark.qemu
+def test_human_monitor_socket(qemu_binary: str) -> None:
+    """The same through ``-monitor`` (readline echo, CRLF, the prompt), blocks sorted."""
+    typed = [(b"info mtree -o\n", 1), (b"info mtree -D -x\n", 1)]
+
+    def blocks_of(command: list[str]) -> list[list[bytes]]:
+        out = []
+        for chunk in transcript(command, typed):
+            at = chunk.find(b"address-space: ")  # the echoed line first, then the blocks
+            at = len(chunk) if at < 0 else at
+            out.append([chunk[:at], *sorted(chunk[at:].split(b"\r\n\r\n"))])
+        return out
+
+    assert blocks_of(fakeqemu_target().command([])) == blocks_of(qemu_target().command([]))
