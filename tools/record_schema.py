@@ -18,6 +18,9 @@ QEMU reject the call in its final unexpected-member check, after every member wa
 * the real name of each alternate, which QEMU prints in its type error ("expected: BlockdevRef"):
   ``alternate-names`` {masked name: real name}.
 
+Which uint64 members are QAPI ``size`` (they differ only in keyval mode) is then marked by
+tools/record_sizes.py, from the code QEMU's build generated: run it after this tool.
+
 Usage: python -m tools.record_schema [--binary qemu-system-x86_64] [--machine none] [--out PATH]
 """
 

@@ -466,11 +466,15 @@ def parse_args(argv: Sequence[str]) -> Options:
                 raise UsageError(f"-netdev {value}: Parameter 'id' is missing")
             cfg.netdevs.append(nd)
         elif name == "blockdev":
-            bd = device_opts(value)
+            from fakeqemu.cli.keyval import visit_option
+            from fakeqemu.machine.block import graph
+
+            bd = visit_option(arg, value, ("blockdev-add", "arg-type"), implied="driver")
             if "node-name" not in bd:
                 raise UsageError(f"-blockdev {value}: 'node-name' must be specified for the root node")
-            cfg.blockdevs.append(bd)
-            cfg.blockdev_args.append(value)
+            for node in graph.unnest(bd, {str(b.get("node-name")) for b in cfg.blockdevs}):
+                cfg.blockdevs.append(node)
+                cfg.blockdev_args.append(value)
         elif name == "drive" or name in idedrives.SHORTHANDS:
             drive = split_opts(value) if name == "drive" else idedrives.shorthand(name, value)
             if idedrives.is_ide(drive):  # numbered once the machine is known

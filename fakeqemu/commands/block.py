@@ -16,6 +16,7 @@ from fakeqemu.commands.probe import probe_data
 from fakeqemu.commands.registry import Context, command
 from fakeqemu.machine.backends import has_medium
 from fakeqemu.machine.block import graph, locks, stats, throttle
+from fakeqemu.machine.block.graph import auto_name
 from fakeqemu.machine.devices import storage
 from fakeqemu.qmp.errors import GenericError
 
@@ -43,14 +44,6 @@ def check_file(filename: str) -> None:
         os.stat(filename)
     except OSError as exc:
         raise GenericError(f"Could not open '{filename}': {exc.strerror}") from None
-
-
-def auto_name(table: dict[str, Any]) -> str:
-    """The name QEMU gives a node created without one (``#blockNNN``)."""
-    n = 0
-    while f"#block{n:03d}" in table:
-        n += 1
-    return f"#block{n:03d}"
 
 
 def drop_unused(machine: Machine, name: str) -> None:

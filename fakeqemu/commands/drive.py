@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from fakeqemu.commands.block import FORMAT_DRIVERS, add_node, auto_name, drop_unused
+from fakeqemu.commands.block import FORMAT_DRIVERS, add_node, drop_unused
 from fakeqemu.commands.blockjobs import JOB_ACTIONS, backup_job, mirror_checks, start_job, transaction
 from fakeqemu.commands.registry import Context, command
 from fakeqemu.machine.block import graph, qcow2
 from fakeqemu.machine.block.blockjobs import Mirror
+from fakeqemu.machine.block.graph import auto_name
 from fakeqemu.machine.block.jobs import Job, Txn
 from fakeqemu.qmp.errors import GenericError
 

@@ -15,9 +15,10 @@ to stderr and die with SIGABRT. ``clock_step``/``clock_set`` exist under upstrea
 from __future__ import annotations
 
 import base64
-import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from fakeqemu.qmp.cnum import strtou64
 
 if TYPE_CHECKING:
     from fakeqemu.machine.core.ioport import PortRegion
@@ -36,27 +37,10 @@ class QtestAbort(Exception):
         self.stderr = f"**\n{msg}\n"
 
 
-_C_INT = re.compile(r"[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
-
-
 def parse_c_u64(text: str) -> int | None:
     """qemu_strtou64/qemu_strtoul with base 0 and no end pointer: the whole word must be a number;
     a leading '-' wraps. None on error (empty, trailing characters, overflow)."""
-    m = _C_INT.fullmatch(text)
-    if m is None:
-        return None
-    digits = m.group(2)
-    if digits[:2] in ("0x", "0X"):
-        value = int(digits[2:], 16)
-    elif digits.startswith("0") and len(digits) > 1:
-        value = int(digits[1:], 8)
-    else:
-        value = int(digits)
-    if value >= 1 << 64:
-        return None
-    if m.group(1) == "-":
-        value = (-value) & ((1 << 64) - 1)
-    return value
+    return strtou64(text)
 
 
 def _u64(word: str, line: int) -> int:

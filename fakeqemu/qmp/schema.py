@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
+from fakeqemu.qmp import cnum
 from fakeqemu.qmp.errors import GenericError
 from fakeqemu.qmp.ghash import StrHashTable
 from fakeqemu.recorded import document
@@ -138,6 +139,68 @@ _BUILTIN: dict[str, Check] = {
     **{k: _sized_check(k) for k in _SIZED},
 }
 
+
+# -- keyval mode (qobject_input_visitor_new_keyval): every scalar arrives as a string ---------------------
+def _keyval_text(value: Any, full: str) -> str:
+    """qobject_input_get_keyval: a scalar's text; a dict or list where a scalar belongs is refused."""
+    if type(value) is not str:
+        raise GenericError(f"Parameters '{full}.*' are unexpected")
+    return value
+
+
+def _keyval_parsed(parse: Callable[[str], Any], word: str) -> Check:
+    def check(value: Any, name: str | None, full: str) -> Any:
+        out = parse(_keyval_text(value, full))
+        if out is None:
+            raise GenericError(f"Parameter '{full}' expects {word}")
+        return out
+
+    return check
+
+
+def _keyval_bool(text: str) -> bool | None:
+    """qapi_bool_parse."""
+    return True if text in ("on", "yes", "true", "y") else False if text in ("off", "no", "false", "n") else None
+
+
+def _keyval_number(value: Any, name: str | None, full: str) -> Any:
+    out = cnum.strtod_finite(_keyval_text(value, full))
+    if out is None:
+        raise _type_error(full, "number")
+    return out
+
+
+def _keyval_str(value: Any, name: str | None, full: str) -> Any:
+    return _keyval_text(value, full)
+
+
+def _ranged(parse: Check, kind: str) -> Check:
+    """visit_type_intN/uintN: the 64-bit visit, then the range, named by the member's own name."""
+    low, high = _SIZED[kind]
+
+    def check(value: Any, name: str | None, full: str) -> Any:
+        number = parse(value, name, full)
+        if not low <= number <= high:
+            raise GenericError(f"Parameter '{_bare(name)}' expects {kind}_t")
+        return number
+
+    return check
+
+
+_KEYVAL_INT = _keyval_parsed(cnum.strtoi64, "integer")
+_KEYVAL_UINT = _keyval_parsed(cnum.strtou64, "integer")
+_KEYVAL_BUILTIN: dict[str, Check] = {
+    "str": _keyval_str,
+    "bool": _keyval_parsed(_keyval_bool, "'on' or 'off'"),
+    "int": _KEYVAL_INT,
+    "number": _keyval_number,
+    "null": _check_null,
+    "any": _check_any,
+    "uint64": _KEYVAL_UINT,
+    "size": _keyval_parsed(cnum.strtosz, "size"),
+    **{k: _ranged(_KEYVAL_UINT if k.startswith("u") else _KEYVAL_INT, k) for k in _SIZED},
+}
+
 _JSON_KIND: dict[type, str] = {
     str: "str",
     bool: "bool",
@@ -241,6 +304,8 @@ class Schema:
         self._int_types: dict[str, dict[str, str]] = data["int-types"]
         self._alt_names: dict[str, str] = data["alternate-names"]
         self._checks: dict[str, Check] = {}
+        #: the same checks in keyval mode (qobject_input_visitor_new_keyval: -blockdev KEY=VALUE,...)
+        self._keyval_checks: dict[str, Check] = {}
         self._own: dict[str, dict[str, Any]] = {}
         #: every command (QEMU's and fakeqemu's own) by name; its check is compiled when first needed
         self._command_entities = {e["name"]: e for e in self.entities if e["meta-type"] == "command"}
@@ -316,61 +381,76 @@ class Schema:
         result: dict[str, Any] = entry[0](args, None, "")
         return result
 
+    # -- checking a value of a type (command-line options QEMU visits against a QAPI type) -------------
+    def type_of(self, command: str, what: str = "arg-type") -> str:
+        """The (masked) name of a command's argument or return type: e.g. BlockdevOptions is blockdev-add's."""
+        name: str = self._command_entities[command][what]
+        return name
+
+    def check_value(self, tname: str, value: Any, keyval: bool = False) -> Any:
+        """Visit ``value`` as QEMU's QObject input visitor visits type ``tname``: in keyval mode (a
+        KEY=VALUE,... option after keyval_parse: every scalar a string, converted per the schema) or not
+        (JSON). Returns the typed value; GenericError with QEMU's text on the first error."""
+        return self._check_for(tname, keyval)(value, None, "")
+
     # -- compiling checks ---------------------------------------------------------------------------
-    def _check_for(self, tname: str) -> Check:
-        check = self._checks.get(tname)
+    def _check_for(self, tname: str, keyval: bool = False) -> Check:
+        cache = self._keyval_checks if keyval else self._checks
+        check = cache.get(tname)
         if check is not None:
             return check
         e = self._entity(tname)
         mt = e["meta-type"]
         if mt == "builtin":
-            check = _BUILTIN[tname]
+            check = (_KEYVAL_BUILTIN if keyval else _BUILTIN)[tname]
         elif mt == "enum":
-            check = self._enum_check(e)
+            check = self._enum_check(e, keyval)
         elif mt == "array":
-            check = self._array_check(e)
+            check = self._array_check(e, keyval)
         elif mt == "alternate":
-            check = self._alternate_check(e)
+            check = self._alternate_check(e, keyval)
         else:
             obj = _Object()
             # registered before its members compile: recursive types refer to it
-            check = self._checks[tname] = obj.check_struct
-            self._fill_object(obj, e)
-        self._checks[tname] = check
+            check = cache[tname] = obj.check_struct
+            self._fill_object(obj, e, keyval)
+        cache[tname] = check
         return check
 
-    def _member_check(self, owner: str, key: str, tname: str) -> Check:
+    def _member_check(self, owner: str, key: str, tname: str, keyval: bool) -> Check:
         kind = self._int_types.get(owner, {}).get(key)
         if kind is None:
-            return self._check_for(tname)
-        element = _BUILTIN[kind]
+            return self._check_for(tname, keyval)
+        element = (_KEYVAL_BUILTIN if keyval else _BUILTIN)[kind]
         if tname == "int":
             return element
 
         def check_int_list(value: Any, name: str | None, full: str) -> Any:
-            return self._visit_list(value, full, element)
+            return self._visit_list(value, full, element, keyval)
 
         return check_int_list
 
-    def _fill_object(self, obj: _Object, e: dict[str, Any]) -> None:
+    def _fill_object(self, obj: _Object, e: dict[str, Any], keyval: bool) -> None:
         for m in e["members"]:
             member = _Member(m["name"], "default" in m)
-            member.check = self._member_check(e["name"], m["name"], m["type"])
+            member.check = self._member_check(e["name"], m["name"], m["type"], keyval)
             obj.members.append(member)
         obj.names = frozenset(m["name"] for m in e["members"])
         if "tag" in e:
             obj.tag = e["tag"]
             for v in e.get("variants", []):
                 sub = _Object()
-                self._fill_object(sub, self._entity(v["type"]))
+                self._fill_object(sub, self._entity(v["type"]), keyval)
                 obj.variants[v["case"]] = sub
 
     @staticmethod
-    def _enum_check(e: dict[str, Any]) -> Check:
+    def _enum_check(e: dict[str, Any], keyval: bool) -> Check:
         values = frozenset(e["values"])
 
         def check_enum(value: Any, name: str | None, full: str) -> Any:
-            if type(value) is not str:
+            if keyval:
+                _keyval_text(value, full)
+            elif type(value) is not str:
                 raise _type_error(full, "string")
             if value not in values:
                 raise GenericError(f"Parameter '{_bare(name)}' does not accept value '{value}'")
@@ -379,30 +459,30 @@ class Schema:
         return check_enum
 
     @staticmethod
-    def _visit_list(value: Any, full: str, element: Check) -> Any:
+    def _visit_list(value: Any, full: str, element: Check, keyval: bool) -> Any:
         if type(value) is not list:
             raise _type_error(full, "array")
         changed: list[Any] | None = None
         for i, item in enumerate(value):
-            out = element(item, None, f"{full}[{i}]")
+            out = element(item, None, f"{full}.{i}" if keyval else f"{full}[{i}]")
             if out is not item:
                 if changed is None:
                     changed = list(value)
                 changed[i] = out
         return value if changed is None else changed
 
-    def _array_check(self, e: dict[str, Any]) -> Check:
+    def _array_check(self, e: dict[str, Any], keyval: bool) -> Check:
         element_type: str = e["element-type"]
         cache: list[Check] = []
 
         def check_array(value: Any, name: str | None, full: str) -> Any:
             if not cache:
-                cache.append(self._check_for(element_type))
-            return self._visit_list(value, full, cache[0])
+                cache.append(self._check_for(element_type, keyval))
+            return self._visit_list(value, full, cache[0], keyval)
 
         return check_array
 
-    def _alternate_check(self, e: dict[str, Any]) -> Check:
+    def _alternate_check(self, e: dict[str, Any], keyval: bool) -> Check:
         alt_name = self._alt_names.get(e["name"], e["name"])
         branches: dict[str, str] = {}
         int_kinds = self._int_types.get(e["name"], {})
@@ -425,7 +505,9 @@ class Schema:
             check = checks.get(branch)
             if check is None:
                 check = checks[branch] = (
-                    _BUILTIN[int_kinds[branch]] if branch.startswith("#") else self._check_for(branch)
+                    (_KEYVAL_BUILTIN if keyval else _BUILTIN)[int_kinds[branch]]
+                    if branch.startswith("#")
+                    else self._check_for(branch, keyval)
                 )
             return check(value, name, full)
 

@@ -9,6 +9,7 @@ themselves (fakeqemu.machine.block.qcow2), as QEMU reads them.
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from fakeqemu.machine.block import internal, qcow2
@@ -21,6 +22,27 @@ if TYPE_CHECKING:
 #: protocol drivers whose ``filename`` names a file on the host
 FILE_DRIVERS = frozenset({"file", "host_device", "host_cdrom"})
 SECTOR = 512
+
+
+def auto_name(names: Collection[str]) -> str:
+    """The name QEMU gives a node created without one (``#blockNNN``)."""
+    n = 0
+    while f"#block{n:03d}" in names:
+        n += 1
+    return f"#block{n:03d}"
+
+
+def unnest(opts: dict[str, Any], names: set[str]) -> list[dict[str, Any]]:
+    """A node whose ``file`` child is given inline (a dict): the nodes bdrv_open makes of it, children
+    first, each child named (``#blockNNN`` when it has no node-name) and referred to by name; ``names``
+    are the names taken (the new ones are added)."""
+    child = opts.get("file")
+    if not isinstance(child, dict):
+        return [opts]
+    if "node-name" not in child:
+        child = {**child, "node-name": auto_name(names)}
+    names.add(str(child["node-name"]))
+    return [*unnest(child, names), {**opts, "file": child["node-name"]}]
 
 
 def table(m: Machine) -> dict[str, dict[str, Any]]:

@@ -1,0 +1,122 @@
+"""Differential: ``-blockdev`` in the KEY=VALUE syntax, which QEMU parses with keyval_parse and visits
+against BlockdevOptions in keyval mode (fakeqemu.cli.keyval): values typed per the schema (``read-only=on``
+a boolean, ``cache.direct=on`` a nested member, ``file.driver=...`` a nested BlockdevOptions, integers in
+C's bases), and its refusals (a value of the wrong type, an unknown key, a missing driver, keys used
+inconsistently, a list index missing, a help request), exit status and message."""
+
+from __future__ import annotations
+
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.oracle import Step, Target, call, differential_tests, fakeqemu_target, qemu_target, script
+from tests.scratch import scratch
+
+IMAGE = scratch("fakeqemu-differential-keyval.raw")
+IMAGE.write_bytes(bytes(1 << 20))
+FILE = f"driver=file,filename={IMAGE}"
+
+STARTS = [
+    ["-blockdev", f"{FILE},node-name=f0,read-only=on,cache.direct=on,cache.no-flush=off,discard=unmap"],
+    ["-blockdev", f"file,filename={IMAGE},node-name=f1,read-only=yes,auto-read-only=true,detect-zeroes=on"],
+    ["-blockdev", f"driver=raw,node-name=r2,read-only=on,file.driver=file,file.filename={IMAGE},file.read-only=y,"
+                  "file.node-name=f2"],
+    ["-blockdev", f"{FILE},node-name=f3,read-only=on,aio-max-batch=0x10",
+     "-blockdev", "raw,node-name=r3,file=f3,read-only=on"],
+    ["-blockdev", "driver=null-co,node-name=n4,discard=unmap,detect-zeroes=unmap,force-share=no"],
+    ["-blockdev", "null-co,node-name=n5,read-only=off,force-share=off,cache.no-flush=on"],
+]  # fmt: skip
+
+
+def looks() -> list[Step]:
+    return [*call("query-named-block-nodes"), *call("query-block")]
+
+
+#: QEMU names an anonymous node #blockNNN after its count of nodes made so far
+SCRUB = [(rb"#block\d+", b"#block<n>")]
+SCRIPTS = [
+    script(f"keyval-start-{n}", *looks(), scrub=SCRUB,
+           extra_args=[*args, "-device", f"virtio-blk-pci,drive={args[-1].split('node-name=')[1].split(',')[0]},id=d0"])
+    for n, args in enumerate(STARTS)
+]  # fmt: skip
+
+test_harness_against_qemu, test_differential = differential_tests(SCRIPTS)
+
+BASE = ("-M", "pc", "-display", "none", "-nodefaults", "-S")
+REFUSALS = [
+    f"{FILE},node-name=f,read-only=maybe",
+    f"{FILE},node-name=f,read-only=",
+    f"{FILE},node-name=f,cache.direct=1",
+    f"{FILE},node-name=f,cache=on",
+    f"{FILE},node-name=f,read-only.x=on",
+    f"{FILE},node-name=f,aio-max-batch=12k",
+    f"{FILE},node-name=f,aio-max-batch=0x",
+    f"{FILE},node-name=f,aio-max-batch=08",
+    f"{FILE},node-name=f,aio-max-batch= 7",
+    f"{FILE},node-name=f,discard=foo",
+    f"{FILE},node-name=f,zz=1",
+    f"{FILE},node-name=f,cache.zz=1",
+    f"{FILE},node-name=f,help",
+    f"{FILE},node-name=f,?",
+    "node-name=f",
+    "driver=bogus,node-name=f",
+    "bogus,node-name=f",
+    "raw,node-name=r,file.driver=file",
+    "raw,node-name=r,file.driver=bogus",
+    "raw,node-name=r,file.driver=file,file.filename=x,file.read-only=maybe",
+    "raw,node-name=r,file=f,file.driver=file",
+    "raw,node-name=r,file.driver=file,file=f",
+    "null-co,node-name=n,size=1.5",  # (size=-1 is accepted and QEMU 7.2 aborts in parse_option_size)
+    "null-co,node-name=n,size=18446744073709551616",
+    "null-co,node-name=n,latency-ns=-0x",
+    "null-co,node-name=n,latency-ns=99999999999999999999",
+    "null-co,node-name=n,a.0=x",
+    "null-co,node-name=n,a.1=x",
+    "null-co,node-name=n,a.0=x,a.b=y",
+    "null-co,node-name=n,1a=x",
+    "null-co,node-name=n,a..b=x",
+    "null-co,node-name=n,=x",
+    "null-co,node-name=n,x",
+    "null-co,node-name=" + "n" * 130 + ",x=1",
+    "null-co,node-name=n," + "k" * 130 + "=1",
+    "null-co,node-name=n,a." + "k" * 130 + "=1",
+    "quorum,node-name=q,children.0=a,children.2=b,vote-threshold=1",
+    "quorum,node-name=q,children.0.driver=null-co,children.0.bogus=1,vote-threshold=1",
+    "quorum,node-name=q,children=a,vote-threshold=1",
+    "quorum,node-name=q,children.0=a,vote-threshold=x",
+    "blkdebug,node-name=b,image=f,inject-error.0.event=read_aio,inject-error.0.errno=x",
+    "blkdebug,node-name=b,image=f,inject-error.0.event=bogus",
+    "qcow2,node-name=q,file=f,cache-size=1k",
+    "qcow2,node-name=q,file=f,cache-clean-interval=0x1g",
+    "qcow2,node-name=q,file=f,encrypt.format=aes,encrypt.key-secret=s,overlap-check.template=bogus",
+    "qcow2,node-name=q,file=f,overlap-check=all,discard-no-unref=on",
+    "nbd,node-name=n,server.type=inet,server.host=h,server.port=1,reconnect-delay=x",
+    "nbd,node-name=n,server.type=unix",
+    '{"driver":"file","node-name":"f","read-only":"on"}',
+    '{"driver":"null-co","node-name":"n","size":"1"}',
+    '{"driver":"raw","node-name":"r","file":{"driver":"bogus"}}',
+    '{"driver":"null-co","node-name":"n","zz":1}',
+]
+
+
+def _outcome(target: Target, value: str) -> tuple[int, str, str]:
+    res = subprocess.run(
+        target.command([*BASE, "-blockdev", value, "-device", "no-such-device"]),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    return res.returncode, res.stdout, res.stderr
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("value", REFUSALS, ids=[v[:60] for v in REFUSALS])
+def test_blockdev_refusal_like_qemu(qemu_binary: str, value: str) -> None:
+    with ThreadPoolExecutor(2) as pool:
+        ours = pool.submit(_outcome, fakeqemu_target(), value)
+        qemu = _outcome(qemu_target(), value)
+    assert qemu[0] == 1, qemu
+    assert ours.result() == qemu
