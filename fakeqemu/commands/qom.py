@@ -8,9 +8,11 @@ from typing import Any
 from fakeqemu.commands.probe import recorded_device_properties
 from fakeqemu.commands.registry import Context, command
 from fakeqemu.machine.board import device_model, modelled_drivers, recorded
-from fakeqemu.machine.core.qom import Tree
+from fakeqemu.machine.core.qdev import PCIDevice
+from fakeqemu.machine.core.qom import Obj, Tree
 from fakeqemu.machine.devices import balloon
 from fakeqemu.machine.devices.dimm import DIMM_TYPE
+from fakeqemu.machine.pci import regions
 from fakeqemu.qmp.errors import DeviceNotFound, GenericError
 
 
@@ -27,9 +29,25 @@ def qom_list(ctx: Context, args: dict[str, Any]) -> Any:
 
 @command("qom-get")
 def qom_get(ctx: Context, args: dict[str, Any]) -> Any:
-    path = args["path"]
+    path, prop = args["path"], args["property"]
     tree = _tree(ctx, path)
-    return tree.get(tree.must(path), args["property"])
+    obj = tree.must(path)
+    if obj.type == "memory-region" and prop in regions.QOM_PROPERTIES and isinstance(obj.parent, PCIDevice):
+        value = _pci_region(ctx, tree, obj, prop)
+        if value is not None:
+            return value
+    return tree.get(obj, prop)
+
+
+def _pci_region(ctx: Context, tree: Tree, obj: Obj, prop: str) -> Any:
+    """A PCI function's BAR or window region as the function's registers place it now."""
+    machine, dev = ctx.machine, obj.parent
+    host = machine.pci_host
+    if host is None or not isinstance(dev, PCIDevice):
+        return None
+    machine.pci_now()
+    lay = regions.layout(host.kind, host.root_bus, machine.config.memory_mb)
+    return regions.qom_property(lay, dev, obj.name, lambda name: tree.get(obj, name), prop)
 
 
 #: properties QOM gives a getter only (object and device base classes)

@@ -58,6 +58,15 @@ def cfg(bus_dev_fn: int, offset: int, size: str, value: int) -> list[Step]:
     return [Qtest(f"outl 0xcf8 0x{addr:x}"), Qtest(f"out{size} 0x{0xCFC + (offset & 3):x} 0x{value:x}")]
 
 
+def qom(device: str, *regions: str) -> list[Step]:
+    """qom-get of what a mapping changes in each of ``device``'s memory regions."""
+    steps: list[Step] = []
+    for region in regions:
+        for prop in ("addr", "size", "priority", "container"):
+            steps += call("qom-get", {"path": f"{device}/{region}", "property": prop})
+    return steps
+
+
 MTREE = ("info mtree", "info mtree -o", "info mtree -D", "info mtree -d -o -D")
 ERRORS = ("info mtree -x", "info mtree -fo", "info mtree -o -f", "info mtree -", "info mtree -D -", "info mtree x")
 
@@ -76,6 +85,8 @@ PROGRAMMED: list[Step] = [
     *cfg(BRIDGE, 0x20, "l", 0xFE9FFE80),  # memory window 0xfe800000-0xfe9fffff
     *cfg(BRIDGE, 0x04, "w", 0x0001),  # I/O only
     *hmp("info mtree -o -D"),
+    *qom("/machine/peripheral/hn", "virtio-pci[0]", "virtio-pci[1]", "virtio-net-pci-msix[0]"),
+    *qom("/machine/peripheral/br", "pci_bridge_io[1]", "pci_bridge_mem[0]"),
     *cfg(NIC, 0x04, "w", 0x0002),  # memory only, no bus master
     *cfg(BRIDGE, 0x04, "w", 0x0003),
     *hmp("info mtree -o"),
@@ -106,9 +117,28 @@ Q35_BOOTED = (
 )
 
 
+VN = "/machine/peripheral/vn"
+PC_QOM: list[Step] = [
+    *qom(VN, "virtio-pci[0]", "virtio-pci[1]", "virtio-net-pci-msix[0]", "msix-table[0]", "bus master[0]"),
+    *qom("/machine/peripheral/e1", "e1000-mmio[0]", "e1000-io[0]"),
+    *qom("/machine/peripheral/br", "pci_bridge_io[0]", "pci_bridge_io[1]", "pci_bridge_mem[0]"),
+    *qom("/machine/peripheral/br", "pci_bridge_pref_mem[0]", "shpc-bar[0]"),
+    *qom("/machine/peripheral/vb", "virtio-pci[0]", "virtio-pci[1]"),
+]
+Q35_QOM: list[Step] = [
+    *qom(VN, "virtio-pci[0]", "virtio-net-pci-msix[0]"),
+    *qom("/machine/peripheral/rp1", "pci_bridge_io[1]", "pci_bridge_mem[0]", "pci_bridge_pref_mem[0]"),
+    *qom("/machine/peripheral/rp2", "pci_bridge_mem[0]"),
+]
+
+
 def booted(machine: str, until: bytes, devices: tuple[str, ...], keep: tuple[str, ...]) -> Script:
     """Once the firmware's last write shows in query-pci (see test_firmware_pci)."""
-    steps = [Poll("query-pci", until), *hmp("info mtree -o", "info mtree -D")]
+    steps = [
+        Poll("query-pci", until),
+        *hmp("info mtree -o", "info mtree -D"),
+        *(PC_QOM if machine == "pc" else Q35_QOM),
+    ]
     scrub = [blocks(PCI_BLOCKS + keep)]
     return script(f"mtree-{machine}-booted", steps, machine=machine, paused=False, extra_args=devices, scrub=scrub)
 
@@ -116,8 +146,8 @@ def booted(machine: str, until: bytes, devices: tuple[str, ...], keep: tuple[str
 SCRIPTS: list[Script] = [
     script("mtree-pc", hmp(*MTREE, *ERRORS), machine="pc", scrub=[blocks()]),
     script("mtree-q35", hmp(*MTREE), machine="q35", scrub=[blocks()]),
-    script("mtree-pc-devices", hmp(*MTREE), machine="pc", extra_args=PC_DEVICES, scrub=[blocks()]),
-    script("mtree-q35-root-ports", hmp(*MTREE), machine="q35", extra_args=Q35_DEVICES, scrub=[blocks()]),
+    script("mtree-pc-devices", hmp(*MTREE), PC_QOM, machine="pc", extra_args=PC_DEVICES, scrub=[blocks()]),
+    script("mtree-q35-root-ports", hmp(*MTREE), Q35_QOM, machine="q35", extra_args=Q35_DEVICES, scrub=[blocks()]),
     script(
         "mtree-programmed-hotplug",
         PROGRAMMED,

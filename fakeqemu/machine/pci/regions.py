@@ -36,7 +36,7 @@ class Region:
     """A MemoryRegion: its place in its container, priority, whether enabled, alias, subregions (in
     QEMU's list order: higher priority first, the latest added first among equals)."""
 
-    __slots__ = ("addr", "alias", "enabled", "kind", "last", "name", "nv", "offset", "owner", "prio", "sub")
+    __slots__ = ("addr", "alias", "enabled", "kind", "last", "name", "nv", "offset", "owner", "prio", "qom", "sub")
 
     def __init__(self, name: str, kind: str, addr: int, last: int, prio: int = 0, owner: str = "") -> None:
         self.name, self.kind, self.addr, self.last, self.prio = name, kind, addr, last, prio
@@ -47,6 +47,8 @@ class Region:
         self.alias: Region | None = None
         self.offset = 0
         self.sub: list[Region] = []
+        #: its QOM path, for a container PCI regions go in (what their ``container`` property names)
+        self.qom = ""
 
     def add(self, region: Region) -> None:
         """memory_region_add_subregion_overlap: before the first subregion of no higher priority."""
@@ -96,13 +98,40 @@ class Bus:
         self.io, self.mem = io, mem
 
 
+class Placed:
+    """A region a PCI function put into a container (a BAR, a bridge window), for its QOM properties."""
+
+    __slots__ = ("container", "region", "size", "window")
+
+    def __init__(self, region: Region, container: Region, size: int, window: bool) -> None:
+        self.region, self.container, self.size, self.window = region, container, size, window
+
+
+class Layout:
+    __slots__ = ("placed", "spaces")
+
+    def __init__(self) -> None:
+        self.spaces: list[AddressSpace] = []
+        #: id(device) -> what it has placed now
+        self.placed: dict[int, list[Placed]] = {}
+
+    def put(self, dev: PCIDevice, container: Region, region: Region, size: int, window: bool) -> None:
+        container.add(region)
+        self.placed.setdefault(id(dev), []).append(Placed(region, container, size, window))
+
+
 def address_spaces(kind: str, root_bus: PCIBus, memory_mb: int) -> list[AddressSpace]:
     """The VM's address spaces now, in QEMU's order of creation where it is fixed (QEMU prints them in
     the order of a hash table of pointers: no order at all across runs)."""
+    return layout(kind, root_bus, memory_mb).spaces
+
+
+def layout(kind: str, root_bus: PCIBus, memory_mb: int) -> Layout:
     board = recorded()["boards"][kind]
     named: dict[str, Region] = {}
     aliases: list[tuple[Region, str]] = []
-    spaces = []
+    out = Layout()
+    spaces = out.spaces
     for block in board["spaces"]:
         root = _build(block["root"], named, aliases)
         spaces += [AddressSpace(name, root) for name in block["names"]]
@@ -115,13 +144,15 @@ def address_spaces(kind: str, root_bus: PCIBus, memory_mb: int) -> list[AddressS
     system = named["system"]
     io = next(s.root for s in spaces if s.name == "I/O")
     devices: list[PCIDevice] = []
-    _bus(root_bus, Bus(io, named["pci"]), devices)
+    for root in (io, named["pci"]):  # their QOM parent is the -o text's: /machine/unattached
+        root.qom = root.owner.partition("path=")[2].rstrip("}") + f"/{root.name}[0]"
+    _bus(root_bus, Bus(io, named["pci"]), devices, out)
     for dev in devices:
         if dev.pci_function is not None and dev.type in PM_BLOCKS:
             _pm_blocks(dev.type, dev.pci_function.config_read, named, io)
     for dev in devices:
         spaces.append(AddressSpace(dev.type, _bus_master(dev, system)))
-    return spaces
+    return out
 
 
 def _ram(named: dict[str, Region], memory_mb: int) -> None:
@@ -169,26 +200,27 @@ def _bus_master(dev: PCIDevice, system: Region) -> Region:
     return root
 
 
-def _bus(bus: PCIBus, containers: Bus, devices: list[PCIDevice]) -> None:
+def _bus(bus: PCIBus, containers: Bus, devices: list[PCIDevice], out: Layout) -> None:
     """Each function on ``bus`` (in plug order, as realized), its BARs and, for a bridge, its windows and
     what is behind them."""
     for dev in bus.pci_devices:
         devices.append(dev)
         fn = dev.pci_function
         config = None if fn is None else fn.config  # never looked at: its reset state, nothing decoded
-        owner = owner_text(dev)
         if dev.pci_child_buses:
-            behind = _windows(config, containers, owner)
+            behind = _windows(dev, config, containers, out)
         if config is not None:
-            _bars(dev, config, containers, owner)
+            _bars(dev, config, containers, out)
         for sub in dev.pci_child_buses:
-            _bus(sub, behind, devices)
+            _bus(sub, behind, devices, out)
 
 
-def _windows(config: ConfigSpace | None, parent: Bus, owner: str) -> Bus:
+def _windows(dev: PCIDevice, config: ConfigSpace | None, parent: Bus, out: Layout) -> Bus:
     """pci_bridge_region_init: pref_mem, mem and io aliases into the parent bus, in that order."""
+    owner = owner_text(dev)
     mem = Region("pci_bridge_pci", "i/o", 0, FULL, 0, owner)
     io = Region("pci_bridge_io", "i/o", 0, 0xFFFFFFFF, 0, owner)
+    mem.qom, io.qom = f"{dev.path}/pci_bridge_pci[0]", f"{dev.path}/pci_bridge_io[0]"
     command = 0 if config is None else config.u16(0x04)
     ranges = ((0, 0xFFF), (0, 0xFFFFF), (0, 0xFFFFF)) if config is None else config.ranges()
     (io_base, io_limit), mem_range, pref_range = ranges
@@ -200,12 +232,13 @@ def _windows(config: ConfigSpace | None, parent: Bus, owner: str) -> Bus:
         size = limit + 1 - base if on and limit >= base else 0
         alias = Region(name, "i/o", base, size - 1 if size else 0, 1, owner)
         alias.alias, alias.offset = target, base
-        container.add(alias)
+        out.put(dev, container, alias, size, True)
     return Bus(io, mem)
 
 
-def _bars(dev: PCIDevice, config: ConfigSpace, bus: Bus, owner: str) -> None:
+def _bars(dev: PCIDevice, config: ConfigSpace, bus: Bus, out: Layout) -> None:
     """pci_update_mappings: each decoded BAR as the device type's recorded region, priority 1."""
+    owner = owner_text(dev)
     templates: Mapping[str, Any] = recorded()["bars"].get(dev.type, {})
     made: dict[str, Region] = {}
     for bar in config.bars():
@@ -215,7 +248,7 @@ def _bars(dev: PCIDevice, config: ConfigSpace, bus: Bus, owner: str) -> None:
         if rec is None:
             continue  # a device type without a recording: its BARs are not shown
         region = _from_template(rec, bar.address, bar.size - 1, owner, made)
-        (bus.io if bar.io else bus.mem).add(region)
+        out.put(dev, bus.io if bar.io else bus.mem, region, bar.size, False)
 
 
 def _from_template(rec: Mapping[str, Any], addr: int, last: int, owner: str, made: dict[str, Region]) -> Region:
@@ -233,6 +266,28 @@ def _from_template(rec: Mapping[str, Any], addr: int, last: int, owner: str, mad
             target = _from_template(t, 0, t["last"], owner, made)
         region.alias, region.offset = target, rec["offset"]
     return region
+
+
+#: the memory-region properties a PCI function's mapping changes
+QOM_PROPERTIES = frozenset({"addr", "priority", "container", "size"})
+
+
+def qom_property(lay: Layout, dev: PCIDevice, child: str, recorded_value: Callable[[str], Any], prop: str) -> Any:
+    """``prop`` of the memory region QOM names ``child`` under ``dev`` while ``dev`` has it placed (a BAR:
+    the one of that name and recorded size; a bridge window: the alias, recorded with priority 1), as
+    QEMU's memory-region getters answer; None when it is not placed (the recorded value stands: a BAR
+    never mapped, or, not modelled, one unmapped again, whose address and priority QEMU keeps)."""
+    stem = child.rpartition("[")[0]
+    for p in lay.placed.get(id(dev), ()):
+        if p.region.name != stem:
+            continue
+        if p.window != (recorded_value("priority") == 1):  # windows are added at realize, priority 1
+            continue
+        if not p.window and recorded_value("size") != p.size:
+            continue
+        values = {"addr": p.region.addr, "priority": p.region.prio, "container": p.container.qom, "size": p.size}
+        return values[prop]
+    return None
 
 
 def walk(region: Region) -> Iterator[Region]:
