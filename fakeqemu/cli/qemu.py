@@ -465,6 +465,7 @@ def parse_args(argv: Sequence[str]) -> Options:
             if "id" not in nd:
                 raise UsageError(f"-netdev {value}: Parameter 'id' is missing")
             cfg.netdevs.append(nd)
+            cfg.netdev_args.append(value)
         elif name == "blockdev":
             from fakeqemu.cli.keyval import visit_option
             from fakeqemu.machine.block import graph

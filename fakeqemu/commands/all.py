@@ -1,6 +1,7 @@
 """Imports every command module so that each registers its commands."""
 
 from fakeqemu.commands import (  # noqa: F401
+    announce,
     backends,
     balloon,
     block,

@@ -7,6 +7,7 @@ from typing import Any
 from fakeqemu.commands.fds import claim_netdev_fds, release
 from fakeqemu.commands.registry import Context, command
 from fakeqemu.machine.config import IDENTIFIER
+from fakeqemu.machine.net.sockets import NetdevError, check_socket, open_netdev, parse_fd
 from fakeqemu.qmp.errors import DeviceNotFound, GenericError
 
 
@@ -18,8 +19,18 @@ def netdev_add(ctx: Context, args: dict[str, Any]) -> Any:
     table = ctx.machine.backends.netdevs
     if netdev_id in table:
         raise GenericError(f"Duplicate ID '{netdev_id}'")
+    if args.get("type") == "socket":
+        try:
+            check_socket(args)
+        except NetdevError as exc:
+            raise GenericError(str(exc)) from None
     fds = claim_netdev_fds(ctx, args)  # a tap's fd passed with getfd: the netdev owns it now
-    ctx.machine.backends.add_netdev(netdev_id, {"options": dict(args), "attached": None, "fds": fds})
+    try:
+        net = open_netdev(netdev_id, args, lambda text: parse_fd(text) if text[:1].isdigit() else fds[0])
+    except NetdevError as exc:
+        release(fds)
+        raise GenericError(str(exc)) from None
+    ctx.machine.backends.add_netdev(netdev_id, {"options": dict(args), "attached": None, "fds": fds, "socket": net})
     return {}
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from fakeqemu.commands import (
+    announce,
     hmp_basic,
     hmp_block,
     hmp_blockinfo,
@@ -146,6 +147,7 @@ hmp_basic.register(HMP_COMMANDS, INFO_COMMANDS)
 snapshots.register(HMP_COMMANDS, INFO_COMMANDS)
 media.register(HMP_COMMANDS)
 hmp_blockio.register(HMP_COMMANDS)
+announce.register(HMP_COMMANDS)
 
 
 def run(machine: Machine, line: str, monitor: object = None) -> str:

@@ -24,6 +24,7 @@ from fakeqemu.qmp.schema import Schema
 
 if TYPE_CHECKING:
     from fakeqemu.machine.machine import Machine
+    from fakeqemu.machine.net.sockets import NetSocket
 
 #: show_netdevs: the backend types this build of QEMU 7.2 has, in its order
 NETDEV_TYPES = (
@@ -102,7 +103,7 @@ def hmp_netdev_del(machine: Machine, args: str) -> str:
     return ""
 
 
-def _netdev_line(name: str, options: dict[str, Any]) -> str:
+def _netdev_line(name: str, options: dict[str, Any], sock: NetSocket | None) -> str:
     kind = str(options.get("type", ""))
     info = ""
     if kind == "user":
@@ -112,6 +113,8 @@ def _netdev_line(name: str, options: dict[str, Any]) -> str:
         info = f"net={net},restrict={'on' if on else 'off'}"
     elif kind == "tap" and "fd" in options:
         info = f"fd={options['fd']}"
+    elif kind == "socket" and sock is not None:
+        info = sock.info
     return f"{name}: index=0,type={kind},{info}\r\n"
 
 
@@ -122,7 +125,8 @@ def info_network(machine: Machine, args: str) -> str:
         if isinstance(client, NicClient):
             out.append(f"{client.name}: index=0,type=nic,model={client.model},macaddr={client.mac}\r\n")
             if client.peer is not None:
-                out.append(" \\ " + _netdev_line(*client.peer))
+                out.append(" \\ " + _netdev_line(*client.peer, backends.net_socket(client)))
         elif backends.netdevs[client].get("attached") is None:
-            out.append(_netdev_line(client, backends.netdevs[client]["options"]))
+            entry = backends.netdevs[client]
+            out.append(_netdev_line(client, entry["options"], entry.get("socket")))
     return "".join(out)

@@ -13,6 +13,13 @@ from fakeqemu.machine.migration.state import Migration
 from fakeqemu.qmp.errors import GenericError
 
 SCHEMES = ("tcp:", "unix:", "fd:", "exec:")
+#: the announce-* parameters' bounds as migrate_params_check has them (its message says 0 for the step)
+ANNOUNCE_LIMITS = (
+    ("announce-initial", 0, 100000, "0 and 100000"),
+    ("announce-max", 0, 100000, "0 and 100000"),
+    ("announce-rounds", 0, 1000, "0 and 1000"),
+    ("announce-step", 1, 10000, "0 and 10000"),
+)
 
 
 def migration(ctx: Context) -> Migration:
@@ -45,6 +52,9 @@ def query_migrate_parameters(ctx: Context, args: dict[str, Any]) -> Any:
 def migrate_set_parameters(ctx: Context, args: dict[str, Any]) -> Any:
     if "downtime-limit" in args and not 0 <= args["downtime-limit"] <= 2000 * 1000:
         raise GenericError("Parameter 'downtime_limit' expects an integer in the range of 0 to (2000 * 1000) ms")
+    for key, low, high, text in ANNOUNCE_LIMITS:  # migrate_params_check, after the others
+        if key in args and not low <= args[key] <= high:
+            raise GenericError(f"Parameter '{key.replace('-', '_')}' expects a value between {text}")
     params = migration(ctx).parameters
     for key, value in args.items():
         if key in params:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from fakeqemu.machine.devices.storage import BlockBackend
+    from fakeqemu.machine.net.sockets import NetSocket
 
 
 def close_fd(fd: int) -> None:
@@ -74,10 +76,11 @@ class NicClient:
 
 
 class Backends:
-    __slots__ = ("blks", "blockdevs", "clients", "netdevs")
+    __slots__ = ("blks", "blockdevs", "clients", "netdevs", "on_blocked")
 
     def __init__(self) -> None:
-        #: id -> {"options": the netdev_add arguments, "attached": the device using it or None}
+        #: id -> {"options": the netdev_add arguments, "attached": the device using it or None,
+        #: "socket": a socket netdev's NetSocket (fakeqemu.machine.net.sockets)}
         self.netdevs: dict[str, dict[str, Any]] = {}
         #: node-name -> {"options": the blockdev-add arguments, "attached": ...}
         self.blockdevs: dict[str, dict[str, Any]] = {}
@@ -85,15 +88,23 @@ class Backends:
         self.clients: list[str | NicClient] = []
         #: the block devices' BlockBackends (fakeqemu.machine.devices.storage), in creation order
         self.blks: list[BlockBackend] = []
+        #: set by the runtime: a socket netdev's socket is full; wait until it is writable, then flush
+        self.on_blocked: Callable[[NetSocket], None] | None = None
 
     def add_netdev(self, netdev_id: str, entry: dict[str, Any]) -> None:
         self.netdevs[netdev_id] = entry
+        net = entry.get("socket")
+        if net is not None:
+            net.on_blocked = self._blocked
         self.clients.append(netdev_id)
 
     def del_netdev(self, netdev_id: str) -> dict[str, Any] | None:
         entry = self.netdevs.pop(netdev_id, None)
         if entry is not None:
             self.clients.remove(netdev_id)
+            net = entry.pop("socket", None)
+            if net is not None:  # qemu_cleanup_net_client: its socket is closed (a NIC peer's link goes down)
+                net.close()
         return entry
 
     def add_nic(self, dev_id: str | None, model: str, mac: str, device: object, netdev: str | None) -> None:
@@ -104,6 +115,35 @@ class Backends:
         entry = self.netdevs.get(netdev or "")
         peer = (str(netdev), entry["options"]) if entry is not None else None
         self.clients.append(NicClient(dev_id, model, mac, device, peer))
+
+    def _blocked(self, net: NetSocket) -> None:
+        if self.on_blocked is not None:
+            self.on_blocked(net)
+
+    def nics(self) -> list[NicClient]:
+        return [c for c in self.clients if isinstance(c, NicClient)]
+
+    def net_socket(self, nic: NicClient) -> NetSocket | None:
+        """The socket behind a NIC's peer, if the peer is a socket netdev still defined (a deleted one
+        leaves the NIC link-down)."""
+        if nic.peer is None:
+            return None
+        entry = self.netdevs.get(nic.peer[0])
+        if entry is None or entry["options"] is not nic.peer[1]:
+            return None
+        net: NetSocket | None = entry.get("socket")
+        return net
+
+    def net_running(self, running: bool) -> None:
+        """net_vm_change_state_handler: the frames held while the VM did not run go out; when it stops,
+        what the sockets do not take is dropped."""
+        for entry in self.netdevs.values():
+            net = entry.get("socket")
+            if net is not None:
+                if running:
+                    net.flush()
+                else:
+                    net.stopped()
 
     def model_of(self, client: str | NicClient) -> str:
         if isinstance(client, NicClient):
@@ -138,7 +178,10 @@ class Backends:
         self.blks.clear()
 
     def close(self) -> None:
-        """Close the fds the netdevs own (a tap's fd claimed from getfd)."""
+        """Close the fds the netdevs own (a tap's fd claimed from getfd, a socket netdev's socket)."""
         for entry in self.netdevs.values():
             for fd in entry.pop("fds", []):
                 close_fd(fd)
+            net = entry.pop("socket", None)
+            if net is not None:
+                net.close()

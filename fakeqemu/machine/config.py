@@ -65,6 +65,8 @@ class MachineConfig:
     device_args: list[str] = field(default_factory=list)
     #: backends defined on the command line: -netdev (by id), -blockdev (by node-name), -drive (by id)
     netdevs: list[dict[str, Any]] = field(default_factory=list)
+    #: the -netdev options as given (QEMU's start-up errors quote them), in the order of ``netdevs``
+    netdev_args: list[str] = field(default_factory=list)
     blockdevs: list[dict[str, Any]] = field(default_factory=list)
     #: the ide-hd / ide-cd devices the board makes for -drive if=ide, -cdrom, -hda (fakeqemu.cli.idedrives)
     board_drives: list[dict[str, str]] = field(default_factory=list)

@@ -15,7 +15,7 @@ from fakeqemu.machine.acpi.cpuhp import AcpiCpuHp
 from fakeqemu.machine.acpi.memhp import AcpiMemHp
 from fakeqemu.machine.acpi.pcihp import AcpiPciHp, install
 from fakeqemu.machine.acpi.pm import PM_DEVICE, AcpiPm
-from fakeqemu.machine.backends import Backends, FdTables
+from fakeqemu.machine.backends import Backends, FdTables, NicClient
 from fakeqemu.machine.block import locks
 from fakeqemu.machine.block.bitmaps import Bitmaps
 from fakeqemu.machine.block.jobs import Jobs
@@ -38,6 +38,9 @@ from fakeqemu.machine.faults import Faults
 from fakeqemu.machine.guest.hotplug import Guest
 from fakeqemu.machine.guest.watchdog import WatchdogDaemon
 from fakeqemu.machine.migration.state import Migration
+from fakeqemu.machine.net.announce import Announcer
+from fakeqemu.machine.net.guest import guest_announce
+from fakeqemu.machine.net.sockets import NetdevError, open_netdev, parse_fd
 from fakeqemu.machine.pci.firmware import SeaBios
 from fakeqemu.machine.pci.host import PciHost
 from fakeqemu.machine.timeline import Timeline
@@ -102,6 +105,9 @@ class Machine:
         self.faults = Faults.from_json(self.config.faults.to_json())  # a copy: reset restores the config's
         #: QEMU_CLOCK_VIRTUAL for device timers: runs while the VM runs
         self.vclock = VirtualClock(self.timers, monotonic, manual=self.config.accel == "qtest")
+        self.backends = Backends()
+        #: announce-self's timers (fakeqemu.machine.net.announce)
+        self.announcer = Announcer(self.timers, self.trace, self.backends.nics, self._send_frame, self._nic_announce)
         self._runstate = ""
         self.runstate = "prelaunch" if self.config.paused or self.config.preconfig else "running"
         #: QEMU's phase before PHASE_MACHINE_READY (--preconfig): left by x-exit-preconfig
@@ -119,7 +125,6 @@ class Machine:
         #: the process's exit status once the VM exits (1 after a panic with panic=exit-failure)
         self.exit_status = 0
         self.exiting = False
-        self.backends = Backends()
         #: the fds passed to this VM (getfd, add-fd): closed with the machine
         self.fds = FdTables()
         #: migration capabilities as migrate-set-capabilities left them (filled with QEMU's defaults on use)
@@ -164,8 +169,7 @@ class Machine:
                 except QMPError as exc:
                     self.close()
                     raise ColdPlugError(str(obj.get("id", "")), exc.desc, "-object") from None
-            for nd in self.config.netdevs:
-                self.backends.add_netdev(str(nd["id"]), {"options": nd, "attached": None})
+            self._open_netdevs()
             for n, bd in enumerate(self.config.blockdevs):
                 entry: dict[str, Any] = {"options": bd, "attached": None, "backing": _backing(bd)}
                 if "id" in bd:  # a -drive: a legacy drive (its unit numbers the anonymous ones)
@@ -330,7 +334,10 @@ class Machine:
 
     @runstate.setter
     def runstate(self, state: str) -> None:
+        was = self._runstate in RUNNING_STATES
         self._runstate = state
+        if was != (state in RUNNING_STATES):
+            self.backends.net_running(not was)
         if state in CLOCK_STATES:
             self.vclock.start()
         else:
@@ -454,10 +461,32 @@ class Machine:
             self.exit_status = 1  # main_loop_should_exit: EXIT_FAILURE
         self.request_exit()
 
+    def _open_netdevs(self) -> None:
+        """-netdev: each backend as QEMU's net_init_clients makes it (a socket netdev opens its socket)."""
+        texts = self.config.netdev_args
+        for n, nd in enumerate(self.config.netdevs):
+            try:
+                net = open_netdev(str(nd["id"]), nd, parse_fd)
+            except NetdevError as exc:
+                self.close()
+                raise ColdPlugError(texts[n] if n < len(texts) else f"id={nd['id']}", str(exc), "-netdev") from None
+            self.backends.add_netdev(str(nd["id"]), {"options": nd, "attached": None, "socket": net})
+
+    def _send_frame(self, nic: NicClient, frame: bytes) -> None:
+        """qemu_send_packet_raw from a NIC: to its peer's socket (a NIC with no peer drops it)."""
+        net = self.backends.net_socket(nic)
+        if net is not None:
+            net.receive(frame, self.running)
+
+    def _nic_announce(self, nic: NicClient) -> None:
+        """NetClientInfo.announce: virtio-net's guest announce (fakeqemu.machine.net.guest)."""
+        guest_announce(nic.device)
+
     def close(self) -> None:
         """Give back what the VM holds of the host: the fds passed to it, and those its netdevs own. The
         machine is done with (a reset builds a new one); its vCPU threads end."""
         self.fds.close()
+        self.announcer.close()
         self.backends.close()
         self.cpus.close()
         for entry in self.backends.blockdevs.values():

@@ -498,6 +498,7 @@ def claim_backends(machine: Machine, dev: Device, opts: dict[str, str]) -> None:
     mac = dev.user_props.get("mac")
     if mac is not None:  # a NIC (the board gave it a MAC): its net client
         backends.add_nic(dev.id, dev.type, str(mac), dev, opts.get("netdev"))
+        machine.announcer.nic_timer(dev.type)
 
 
 def find_device_state(machine: Machine, dev_id: str) -> Device:

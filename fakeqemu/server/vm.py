@@ -20,6 +20,7 @@ import fakeqemu.commands.all  # noqa: F401  (registers every QMP command)
 from fakeqemu.machine.block.jobs import Offloaded
 from fakeqemu.machine.core.events import Event
 from fakeqemu.machine.machine import Machine, MachineConfig
+from fakeqemu.machine.net.sockets import NetSocket
 from fakeqemu.machine.traffic import Record
 from fakeqemu.protocols.agent import AgentChannel
 from fakeqemu.qmp.schema import Schema
@@ -82,6 +83,8 @@ class VM:
         self.addresses: list[str] = []
         self._cancel: trio.CancelScope | None = None
         self._timer_wakeup = trio.Event()
+        #: socket netdevs waiting to be writable (fakeqemu.machine.net.sockets)
+        self._net_waiting: set[NetSocket] = set()
         self.machine: Machine
         #: the guest's end of the agent port (None without one); replaced with the machine
         self.agent_channel: AgentChannel | None = None
@@ -100,6 +103,7 @@ class VM:
         self.machine = built or Machine(self.config.machine, monotonic=trio.current_time)
         self.machine.on_exit = self._on_exit
         self.machine.timers.on_change = self._wake_timers
+        self.machine.backends.on_blocked = self._net_blocked
         self.machine.migration.transport = self._migrate
         self.machine.jobs.offload = self._offload
         self.machine.migration.listener = self._listen_incoming
@@ -249,6 +253,25 @@ class VM:
         then()
 
     # --- timers ----------------------------------------------------------------------------------
+
+    def _net_blocked(self, net: NetSocket) -> None:
+        """A socket netdev's socket is full (its peer reads slowly): flush it once it is writable."""
+        if net not in self._net_waiting and net.sock is not None:
+            self._net_waiting.add(net)
+            self._nursery.start_soon(self._net_writable, net)
+
+    async def _net_writable(self, net: NetSocket) -> None:
+        try:
+            while (sock := net.sock) is not None:
+                net.on_close = trio.lowlevel.notify_closing
+                await trio.lowlevel.wait_writable(sock)
+                if net.flush():
+                    break
+        except (trio.ClosedResourceError, OSError):
+            pass
+        finally:
+            net.on_close = None
+            self._net_waiting.discard(net)
 
     def _wake_timers(self) -> None:
         self._timer_wakeup.set()

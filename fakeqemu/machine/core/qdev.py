@@ -116,6 +116,7 @@ class Device(Obj):
             self.parent.remove_child(self)
         machine = self.machine
         if machine is not None:
+            machine.announcer.nic_timer(self.type)  # a virtio-net's unrealize deletes its announce timer
             machine.timeline.add(
                 self.id or path, "unparented", f"left the tree; finalize after {machine.rcu.grace * 1000:g} ms"
             )

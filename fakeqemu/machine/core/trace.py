@@ -33,6 +33,9 @@ from fakeqemu.recorded import document
 #: what each event fakeqemu emits prints after its name (QEMU 7.2's trace-events files, printf turned
 #: into Python %-formats; %p arguments are passed already formatted by ``pointer``)
 FORMATS: dict[str, str] = {
+    # net/trace-events (announce.c)
+    "qemu_announce_self_iter": "%s:%s:%s skip: %d",
+    "qemu_announce_timer_del": "free named: %d free timer: %d id: %s",
     # hw/acpi/trace-events (pcihp.c)
     "acpi_pci_eject_slot": "bsel: %u slot: %u",
     "acpi_pci_unplug": "bsel: %d slot: %d",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from fakeqemu.machine.net.announce import AnnounceParameters
 from fakeqemu.qmp.errors import GenericError
 
 if TYPE_CHECKING:
@@ -338,6 +339,12 @@ class Migration:
         if self.listener is not None:
             self.listener(uri)
 
+    def announce(self) -> None:
+        """The loaded VM announces itself with the announce-* parameters (its own timer, no id): the
+        frames wait until it runs."""
+        announcer = self.machine.announcer
+        announcer.start(announcer.migration, AnnounceParameters.migration(self.parameters))
+
     def incoming_started(self) -> None:
         self.destination = True
         self.set_status("active")
@@ -359,6 +366,7 @@ class Migration:
         postcopy = self.status in POSTCOPY
         self.set_status("completed")
         if not postcopy:  # a postcopy destination has run (or stayed paused) since the switch
+            self.announce()
             self.incoming_running()
 
 

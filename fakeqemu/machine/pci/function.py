@@ -162,7 +162,8 @@ def _virtio(config: ConfigSpace, rec: Mapping[str, Any], dev: PCIDevice) -> Virt
     if hasattr(dev.model, "device_config"):
         virtio.device = dev.model
     mac = dev.user_props.get("mac")
-    if isinstance(mac, str) and dev.type == "virtio-net-pci":
+    virtio.net = dev.type == "virtio-net-pci"
+    if isinstance(mac, str) and virtio.net:
         virtio.device_config[0:6] = bytes(int(b, 16) for b in mac.split(":"))
     return virtio
 

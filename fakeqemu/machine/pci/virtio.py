@@ -61,6 +61,7 @@ class VirtioTransport:
         "guest_features",
         "isr",
         "negotiated",
+        "net",
         "nvectors",
         "queue_sel",
         "queues",
@@ -74,6 +75,8 @@ class VirtioTransport:
         self.device_config = bytearray.fromhex(rec.get("device_config", ""))
         self.regions = regions
         self.nvectors = nvectors
+        #: a virtio-net: its reset clears the ANNOUNCE status bit (fakeqemu.machine.net.guest)
+        self.net = False
         self.dfselect = 0
         self.gfselect = 0
         self.guest_features = [0, 0]
@@ -95,6 +98,8 @@ class VirtioTransport:
         self.negotiated = 0
         self.queue_sel = 0
         self.config_vector = NO_VECTOR
+        if self.net and len(self.device_config) > 6:
+            self.device_config[6] &= ~0x02  # virtio_net_reset: VIRTIO_NET_S_ANNOUNCE
         for q in self.queues:
             q.num = q.num_default
             q.vector = NO_VECTOR

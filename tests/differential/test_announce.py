@@ -1,0 +1,147 @@
+"""Self-announce against QEMU 7.2: announce-self (named timers, interfaces, rounds 0), HMP announce_self
+with the migration announce parameters, the frames a paused VM holds until it runs, and the argument
+errors; each NIC's frames read from the other end of its ``-netdev socket,fd=`` socketpair (a stream:
+length-prefixed; a datagram socket: one frame each). The script waits for the timers' end in the trace
+(``qemu_announce_timer_del``), never for a time; the frames are read once the process has exited, so
+their count is exact. Transcript: the QMP replies, the frames of each socket, the announce trace lines."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from tests.oracle import Target, fakeqemu_target, qemu_target
+from tools.launch import BARE, Emulator, Monitor
+
+NIC0 = "52:54:00:12:34:56"
+NIC1 = "52:54:00:ab:cd:ef"
+
+
+class Run:
+    def __init__(self, emu: Emulator, mon: Monitor) -> None:
+        self.emu = emu
+        self.mon = mon
+        self.out: list[str] = []
+        self.ended = 0
+
+    def qmp(self, execute: str, arguments: dict[str, Any] | None = None) -> None:
+        msg: dict[str, Any] = {"execute": execute}
+        if arguments is not None:
+            msg["arguments"] = arguments
+        self.mon.sock.sendall(json.dumps(msg).encode())
+        while "event" in (reply := self.mon.line()):
+            pass
+        self.out.append(f"{execute} -> {json.dumps(reply)}")
+
+    def hmp(self, line: str) -> None:
+        self.qmp("human-monitor-command", {"command-line": line})
+
+    def timer_ends(self, tid: str) -> None:
+        """Wait for the next timer to delete itself (its last round done, or rounds 0): ``tid``'s."""
+        self.ended += 1
+        self.emu.wait_log(rf"(?:free named: 1 free timer: \d id: [^\n]*\n[^$]*?){{{self.ended}}}")
+        ended = re.findall(r"free named: 1 free timer: \d id: (.*)", self.emu.stderr())
+        assert ended[self.ended - 1] == tid, ended
+
+
+@contextmanager
+def vm(target: Target) -> Iterator[tuple[Run, socket.socket, socket.socket]]:
+    stream, stream_peer = socket.socketpair()
+    dgram, dgram_peer = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    emu = Emulator(prefix="announce-")
+    try:
+        fds = (stream_peer.fileno(), dgram_peer.fileno())
+        args = [
+            *("-M", "pc", *BARE, "-S", "-qmp", f"unix:{emu.path('qmp.sock')},server=on,wait=off"),
+            *("-netdev", f"socket,fd={fds[0]},id=s0", "-device", f"virtio-net-pci,netdev=s0,id=n0,mac={NIC0}"),
+            *("-netdev", f"socket,fd={fds[1]},id=s1", "-device", f"e1000,netdev=s1,id=n1,mac={NIC1}"),
+            *("-trace", "qemu_announce*"),
+        ]
+        emu.start(target.command(args), pass_fds=fds, log=True)
+        stream_peer.close()
+        dgram_peer.close()
+        mon = Monitor(emu.connect("qmp.sock"))
+        try:
+            yield Run(emu, mon), stream, dgram
+        finally:
+            mon.close()
+    finally:
+        stream.close()
+        dgram.close()
+        emu.close()
+
+
+def frames_of(stream: socket.socket, dgram: socket.socket) -> list[str]:
+    """Everything the process sent, read after it exited: the stream to EOF, the datagrams queued."""
+    data = b""
+    while chunk := stream.recv(65536):
+        data += chunk
+    out = []
+    while data:
+        (n,) = struct.unpack(">I", data[:4])
+        out.append(f"s0 {data[4 : 4 + n].hex()}")
+        data = data[4 + n :]
+    dgram.setblocking(False)
+    while True:
+        try:
+            out.append(f"s1 {dgram.recv(65536).hex()}")
+        except BlockingIOError:
+            return out
+
+
+def script(target: Target) -> list[str]:
+    with vm(target) as (run, stream, dgram):
+        run.hmp("info network")
+        run.qmp("announce-self", {})
+        run.qmp("announce-self", {"initial": 1, "max": 2, "rounds": 1})
+        run.qmp("announce-self", {"initial": "1", "max": 2, "rounds": 1, "step": 1})
+        run.qmp("announce-self", {"initial": 1, "max": 2, "rounds": 1, "step": 1, "bogus": 1})
+        run.qmp("announce-self", {"initial": 1, "max": 2, "rounds": 1, "step": 1, "interfaces": "n0"})
+        run.qmp("announce-self", {"initial": 1, "max": 2, "rounds": 1, "step": 1.5})
+        # paused (-S): the frames wait in the netdevs' queues until the VM runs
+        run.qmp("announce-self", {"initial": 1, "max": 3, "rounds": 3, "step": 1, "id": "held"})
+        run.timer_ends("held")
+        run.qmp("cont")
+        run.qmp("announce-self", {"initial": 1, "max": 50, "rounds": 4, "step": 2, "interfaces": ["n1"], "id": "x"})
+        run.timer_ends("x")
+        run.qmp("announce-self", {"initial": 1, "max": 2, "rounds": 2, "step": 1, "interfaces": [], "id": "none"})
+        run.timer_ends("none")
+        run.qmp("announce-self", {"initial": 1, "max": 2, "rounds": 0, "step": 1, "id": "zero"})
+        run.timer_ends("zero")
+        run.qmp("announce-self", {"initial": 1, "max": 2, "rounds": 2, "step": 1})  # no id: the "" timer
+        run.timer_ends("")
+        # HMP takes the migration announce parameters
+        for params in ({"announce-step": 0}, {"announce-initial": 100001}, {"announce-rounds": 1001}):
+            run.qmp("migrate-set-parameters", params)
+        run.qmp("migrate-set-parameters", {"announce-initial": 1, "announce-max": 4, "announce-rounds": 2})
+        run.qmp("migrate-set-parameters", {"announce-step": 1})
+        run.hmp("announce_self n0,nope hmp")
+        run.timer_ends("hmp")
+        run.hmp("announce_self")
+        run.timer_ends("")
+        run.hmp("announce_self n1 a b")
+        run.hmp('announce_self "n1')
+        # stopped again: what the timers send now is held, and dropped when the VM quits
+        run.qmp("stop")
+        run.qmp("announce-self", {"initial": 1, "max": 2, "rounds": 2, "step": 1, "id": "dropped"})
+        run.timer_ends("dropped")
+        run.qmp("quit")
+        assert run.emu.proc is not None
+        run.out.append(f"exit {run.emu.proc.wait(20)}")
+        run.out += frames_of(stream, dgram)
+        run.out += [line for line in run.emu.stderr().splitlines() if line.startswith("qemu_announce")]
+        return run.out
+
+
+@pytest.mark.qemu
+def test_announce_like_qemu(qemu_binary: str) -> None:
+    expected = script(qemu_target())
+    assert sum(line.startswith("s0 ") for line in expected) == 3 + 2 + 2 + 2  # held, none (empty list), "", hmp x2
+    assert script(fakeqemu_target()) == expected
