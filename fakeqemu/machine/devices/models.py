@@ -24,6 +24,10 @@ def attach_model(machine: Machine, dev: Device) -> None:
         from fakeqemu.machine.devices.pvpanic import PvPanic
 
         model = PvPanic(machine, dev)
+    elif dev.type == "e1000e":
+        from fakeqemu.machine.devices.e1000e import E1000e
+
+        model = E1000e(machine, dev)
     elif dev.type == "virtio-blk-pci":
         from fakeqemu.machine.devices.virtio_blk import VirtioBlk
 
