@@ -95,6 +95,7 @@ COLD_PCI: dict[str, dict[str, Any]] = {
     "i82801": {},
     "megasas": {},
     "tpci200": {},
+    "sdhci-pci": {},
     "virtio-iommu-pci": {},
     "virtio-mouse-pci": {},  # device-plug-test's
     "i6300esb": {},
@@ -123,6 +124,8 @@ COLD_BUS: dict[str, tuple[list[str], dict[str, Any]]] = {
     "hda-micro": (_HDA, {"bus": "snd.0", "cad": 0, "audiodev": "au0"}),
     "hda-output": (_HDA, {"bus": "snd.0", "cad": 0, "audiodev": "au0"}),
     "ib700": ([], {}),
+    # qos-test's ipoctal232 on a tpci200's IndustryPack bus (ipoctal232-test.c: bus=ipack0.0)
+    "ipoctal232": (["-device", "tpci200,id=ipack0,addr=0x5"], {"bus": "ipack0.0"}),
     "pvpanic": ([], {}),
     # the board's IDE bus (PIIX on pc, AHCI on q35); a cdrom without a drive, as libvirt's empty one
     "ide-hd": (_NULL, {"bus": "ide.0", "drive": "disk0"}),

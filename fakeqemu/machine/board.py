@@ -26,7 +26,7 @@ BUS_TYPES = frozenset({"PCI", "PCIE"})
 BOARD_BUS_TYPES = frozenset({"ISA", "IDE"})
 #: a driver that is not a PCI device sits on a bus of this type (by the abstract type it derives from)
 BUS_OF = {"usb-device": "usb-bus", "virtio-serial-port": "virtio-serial-bus", "isa-device": "ISA", "hda-codec": "HDA",
-          "ide-device": "IDE", "scsi-device": "SCSI"}  # fmt: skip
+          "ide-device": "IDE", "scsi-device": "SCSI", "ipack-device": "IndustryPack"}  # fmt: skip
 #: the containers that gain and lose children at run time
 DYNAMIC_CONTAINERS = frozenset({"/machine/peripheral", "/machine/peripheral-anon"})
 ROOT_BUS = {"pc": "/machine/i440fx/pci.0", "q35": "/machine/q35/pcie.0"}

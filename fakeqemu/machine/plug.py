@@ -247,6 +247,8 @@ def bus_device_add(
         iobase, irq = ISA_SERIAL_PORTS[typed["index"]]
         typed.setdefault("iobase", iobase)
         typed.setdefault("irq", irq)
+    if bus.type == "IndustryPack":
+        typed["slot"] = _ipack_slot(bus, int(typed.get("slot", -1)))
     check_backends(machine, model, {**opts, **({"id": dev_id} if dev_id else {})})
     if model.bus_type in ("IDE", "SCSI"):
         storage.prepare(machine, model, bus, typed, opts)
@@ -402,6 +404,19 @@ def _check_value(model: DeviceModel | None, key: str, typ: str, text: str) -> An
             raise GenericError(f"Property '{model.backend_type or model.driver}.mac' doesn't take value '{text}'")
         return ":".join(f"{int(b, 16):02x}" for b in text.split(":"))
     return text
+
+
+#: a tpci200's IndustryPack bus: N_MODULES
+IPACK_SLOTS = 4
+
+
+def _ipack_slot(bus: Bus, slot: int) -> int:
+    """ipack_device_realize: a slot not given is the one after the last realized device's."""
+    if slot < 0:
+        slot = next((int(d.get("slot")) + 1 for d in reversed(bus.devices)), 0)
+    if slot >= IPACK_SLOTS:
+        raise GenericError(f"Only {IPACK_SLOTS} slots available.")
+    return slot
 
 
 def _check_devfn(bus: PCIBus, dev: PCIDevice, multifunction: bool) -> None:

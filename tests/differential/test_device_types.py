@@ -8,7 +8,7 @@ from __future__ import annotations
 from tests.oracle import Script, Step, call, differential_tests, script
 
 GROUPS = {
-    "misc": ("AC97", "ES1370", "e1000-82544gc", "e1000-82545em", "ne2k_pci", "tulip", "pcnet", "vmxnet3"),
+    "misc": ("AC97", "ES1370", "e1000-82544gc", "e1000-82545em", "ne2k_pci", "tulip", "pcnet", "vmxnet3", "sdhci-pci"),
     "eepro100": (
         "i82550",
         "i82551",

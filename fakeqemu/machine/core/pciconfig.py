@@ -63,6 +63,26 @@ class ConfigSpace:
             byte = (value >> (8 * i)) & 0xFF
             self.data[a] = (self.data[a] & ~mask & 0xFF) | (byte & mask)
 
+    def register_bar(self, index: int, flags: int, size: int) -> None:
+        """pci_register_bar: BAR ``index`` of ``size`` bytes (a power of two) with its type bits ``flags``;
+        the writable bits are the size's (a 64-bit memory BAR takes the next register too)."""
+        off = 0x10 + 4 * index
+        wide = not flags & 1 and flags & 4
+        width = 8 if wide else 4
+        wmask = bytearray(self.wmask)
+        wmask[off : off + width] = (~(size - 1) & ((1 << (8 * width)) - 1)).to_bytes(width, "little")
+        self.wmask = bytes(wmask)
+        initial = bytearray(self._initial)
+        for space in (initial, self.data):
+            space[off : off + width] = flags.to_bytes(width, "little")
+        self._initial = bytes(initial)
+
+    def set_initial(self, addr: int, size: int, value: int) -> None:
+        """A register the device's realize sets (both now and after a reset)."""
+        raw = value.to_bytes(size, "little")
+        self.data[addr : addr + size] = raw
+        self._initial = self._initial[:addr] + raw + self._initial[addr + size :]
+
     def u8(self, addr: int) -> int:
         return self.data[addr]
 

@@ -156,14 +156,19 @@ class E1000e:
 
     # --- BAR 0 ---------------------------------------------------------------------------------------
 
-    def bar_read(self, offset: int, size: int) -> int:
-        """e1000e_core_read (the region is 4 bytes wide: a narrower access gets the register's low bytes)."""
+    def bar_read(self, bar: int, offset: int, size: int) -> int:
+        """e1000e_core_read (the region is 4 bytes wide: a narrower access gets the register's low bytes); the
+        other BARs are not modelled."""
+        if bar != 0:
+            return 0
         index = register_index(offset)
         kind = _lookup(READS, _READ_STARTS, index)
         value = 0 if kind is None else self._read(kind, index)
         return value & ((1 << (8 * size)) - 1)
 
-    def bar_write(self, offset: int, size: int, value: int) -> None:
+    def bar_write(self, bar: int, offset: int, size: int, value: int) -> None:
+        if bar != 0:
+            return
         index = register_index(offset)
         kind = _lookup(WRITES, _WRITE_STARTS, index)
         if kind is not None:

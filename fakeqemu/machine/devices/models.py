@@ -10,7 +10,7 @@ if TYPE_CHECKING:
 
 
 def attach_model(machine: Machine, dev: Device) -> None:
-    """Realize: the device's registers join the VM (ports, configuration space, BAR 0)."""
+    """Realize: the device's registers join the VM (ports, configuration space, BARs)."""
     model: Any = None
     if dev.type == "ib700":
         from fakeqemu.machine.devices.watchdog import Ib700
@@ -32,6 +32,14 @@ def attach_model(machine: Machine, dev: Device) -> None:
         from fakeqemu.machine.devices.virtio_blk import VirtioBlk
 
         model = VirtioBlk(machine, dev)
+    elif dev.type == "nvme":
+        from fakeqemu.machine.devices.nvme import Nvme
+
+        model = Nvme(machine, dev)
+    elif dev.type == "sdhci-pci":
+        from fakeqemu.machine.devices.sdhci import Sdhci
+
+        model = Sdhci(machine, dev)
     if model is not None:
         dev.model = model
         machine.device_models.append(model)

@@ -66,8 +66,11 @@ class PvPanic:
         elif value & CRASH_LOADED:
             guest_crashloaded(self.machine)
 
-    bar_read = read
-    bar_write = write
+    def bar_read(self, bar: int, offset: int, size: int) -> int:
+        return self.read(offset, size)
+
+    def bar_write(self, bar: int, offset: int, size: int, value: int) -> None:
+        self.write(offset, size, value)
 
     def reset(self) -> None:
         pass

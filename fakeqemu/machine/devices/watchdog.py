@@ -180,12 +180,12 @@ class I6300esb:
 
     # --- BAR 0 ---------------------------------------------------------------------------------------
 
-    def bar_read(self, offset: int, size: int) -> int:
+    def bar_read(self, bar: int, offset: int, size: int) -> int:
         if size == 2 and offset == 0xC:
             return 0x1200 if self.previous_reboot_flag else 0
         return 0
 
-    def bar_write(self, offset: int, size: int, value: int) -> None:
+    def bar_write(self, bar: int, offset: int, size: int, value: int) -> None:
         if offset == 0xC and value == 0x80:
             self.unlock_state = 1
             return
@@ -205,9 +205,9 @@ class I6300esb:
 
     def pet(self) -> None:
         """What a guest driver writes to reload the timer: the unlock sequence, then bit 8 at 0xc."""
-        self.bar_write(0xC, 1, 0x80)
-        self.bar_write(0xC, 1, 0x86)
-        self.bar_write(0xC, 2, 0x100)
+        self.bar_write(0, 0xC, 1, 0x80)
+        self.bar_write(0, 0xC, 1, 0x86)
+        self.bar_write(0, 0xC, 2, 0x100)
 
 
 def find_watchdog(machine: Machine) -> Ib700 | I6300esb | None:

@@ -39,8 +39,8 @@ class PciFunction:
     def __init__(self, config: ConfigSpace, virtio: VirtioTransport | None) -> None:
         self.config = config
         self.virtio = virtio
-        #: the device's own registers (fakeqemu.machine.devices: i6300esb, pvpanic-pci): configuration
-        #: reads and writes it claims, and its BARs
+        #: the device's own registers (fakeqemu.machine.devices: i6300esb, pvpanic-pci, nvme, sdhci-pci):
+        #: configuration reads and writes it claims, and its BARs (``bar_read(bar, offset, size)``)
         self.model: Any = None
         #: a root port's slot: whether a device was behind it when last looked at (None: not a port)
         self.populated: bool | None = None
@@ -87,8 +87,8 @@ class PciFunction:
         self.config.write(addr, size, value)
 
     def bar_read(self, bar: int, offset: int, size: int) -> int:
-        if bar == 0 and hasattr(self.model, "bar_read"):
-            return int(self.model.bar_read(offset, size))
+        if hasattr(self.model, "bar_read"):
+            return int(self.model.bar_read(bar, offset, size))
         if self.virtio is not None:
             where = self.virtio.region_at(bar, offset)
             if where is not None:
@@ -96,8 +96,8 @@ class PciFunction:
         return 0
 
     def bar_write(self, bar: int, offset: int, size: int, value: int) -> None:
-        if bar == 0 and hasattr(self.model, "bar_write"):
-            self.model.bar_write(offset, size, value)
+        if hasattr(self.model, "bar_write"):
+            self.model.bar_write(bar, offset, size, value)
             return
         if self.virtio is not None:
             where = self.virtio.region_at(bar, offset)

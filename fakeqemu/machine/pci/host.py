@@ -58,6 +58,8 @@ class PciHost:
             behind_port = parent is not None and parent.type == "pcie-root-port"
             fn = dev.pci_function = make_function(self.kind, dev, behind_port, bus is self.root_bus)
             fn.model = dev.model
+            if hasattr(dev.model, "realize_config"):
+                dev.model.realize_config(fn.config)  # the BARs and registers its properties change
         if dev.type == "pcie-root-port" and dev.child_buses:
             fn.sync_slot(dev.child_buses[0].devices)
         return fn

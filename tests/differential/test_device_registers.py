@@ -1,0 +1,238 @@
+"""Differential: the register blocks fakeqemu models behind a device's BARs, read and written by qtest as
+QEMU's qos-test reaches them: nvme (the controller registers, MSI-X table, the CMB of cmb_size_mb, the PMR of
+a pmrdev backend, out-of-bounds accesses), sdhci-pci (capabilities, maximum current, version, the storing
+registers); and the ipoctal232 on a tpci200's IndustryPack bus (QOM, info qtree)."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from tests.differential.test_pci_config import QUIET, cfg_read, cfg_write, dump, sizing
+from tests.oracle import Qtest, Script, Step, Target, call, differential_tests, fakeqemu_target, qemu_target, script
+
+DEVFN = 4 << 3
+BAR0, CMB, PMR = 0xE0000000, 0xE0200000, 0xE1000000
+
+
+def mapped(bars: dict[int, int], command: int = 0x6) -> list[Step]:
+    """Size every BAR as qpci_iomap does, place the given ones (64-bit: the high half 0), enable decoding."""
+    out = [*dump(0, DEVFN, 0x60), *sizing(0, DEVFN, range(6))]
+    for bar, addr in bars.items():
+        out += cfg_write(0, DEVFN, 0x10 + 4 * bar, addr) + cfg_write(0, DEVFN, 0x14 + 4 * bar, 0)
+    out += cfg_write(0, DEVFN, 0x04, command, "w")
+    out += [step for bar in bars for step in cfg_read(0, DEVFN, 0x10 + 4 * bar)]
+    return out
+
+
+def reads(base: int, offsets: list[int], width: str = "l") -> list[Step]:
+    return [Qtest(f"read{width} {hex(base + off)}") for off in offsets]
+
+
+NVME_REGS = [*range(0, 0x60, 4), *range(0xE00, 0xE1C, 4)]
+
+
+def nvme_script(name: str, opts: str, steps: list[Step], extra: list[str] | None = None) -> Script:
+    args = [*QUIET, *(extra or []), "-device", f"nvme,id=nv0,addr=0x4,serial=foo{opts}"]
+    return script(f"nvme-{name}", *steps, extra_args=args)
+
+
+NVME_BASIC = [
+    *mapped({0: BAR0}),
+    *reads(BAR0, NVME_REGS),
+    Qtest(f"readq {hex(BAR0)}"),
+    *reads(BAR0, [0x0, 0x1, 0x8, 0xFFF], "b"),
+    *reads(BAR0, [0x2, 0xFFE, 0xFFF], "w"),
+    *reads(BAR0, [0xFFC, 0xFFD, 0x1000, 0x1004, 0x2000, 0x200C, 0x2010, 0x240C, 0x3000, 0x3FFC]),
+    *reads(BAR0, [0x200C, 0x2410], "b"),
+    # MSI-X table: a vector unmasked, a byte write (not valid), PBA
+    Qtest(f"writel {hex(BAR0 + 0x200C)} 0x0"),
+    Qtest(f"writel {hex(BAR0 + 0x2000)} 0xfee00000"),
+    Qtest(f"writeb {hex(BAR0 + 0x2004)} 0x55"),
+    *reads(BAR0, [0x2000, 0x2004, 0x200C, 0x201C]),
+    # interrupt masks
+    Qtest(f"writel {hex(BAR0 + 0xC)} 0x5"),
+    Qtest(f"writel {hex(BAR0 + 0x10)} 0x4"),
+    *reads(BAR0, [0xC, 0x10]),
+    # enable with nothing set up: the start checks fail (CSTS.CFS); disable resets
+    Qtest(f"writel {hex(BAR0 + 0x14)} 0x1"),
+    *reads(BAR0, [0x14, 0x1C]),
+    Qtest(f"writel {hex(BAR0 + 0x14)} 0x0"),
+    *reads(BAR0, [0xC, 0x14, 0x1C]),
+    # admin queue attributes and addresses, then an enable that passes: CSTS.RDY
+    Qtest(f"writel {hex(BAR0 + 0x24)} 0x001f001f"),
+    Qtest(f"writeq {hex(BAR0 + 0x28)} 0x123456000"),
+    Qtest(f"writel {hex(BAR0 + 0x30)} 0x789000"),
+    Qtest(f"writel {hex(BAR0 + 0x34)} 0x1"),
+    Qtest(f"writel {hex(BAR0 + 0x14)} 0x460001"),
+    *reads(BAR0, [0x14, 0x1C, 0x24, 0x28, 0x2C, 0x30, 0x34]),
+    # shutdown notification: complete at once; cleared again
+    Qtest(f"writel {hex(BAR0 + 0x14)} 0x464001"),
+    *reads(BAR0, [0x14, 0x1C]),
+    Qtest(f"writel {hex(BAR0 + 0x14)} 0x460001"),
+    *reads(BAR0, [0x1C]),
+    # a byte write is widened to two bytes; read-only and reserved registers keep their values
+    Qtest(f"writeb {hex(BAR0 + 0x14)} 0x0"),
+    *reads(BAR0, [0x14, 0x1C, 0x24]),
+    *[Qtest(f"writel {hex(BAR0 + off)} 0xffffffff") for off in (0x0, 0x4, 0x8, 0x1C, 0x38, 0x3C, 0x50, 0xE00, 0xE04)],
+    Qtest(f"writel {hex(BAR0 + 0x1000)} 0x1"),
+    *reads(BAR0, [0x0, 0x4, 0x8, 0x1C, 0x38, 0x3C, 0x50, 0x54, 0xE00, 0xE04, 0xE08, 0x1000]),
+    # a reset: the controller registers and the MSI-X table as at realize
+    Qtest(f"writel {hex(BAR0 + 0x14)} 0x1"),
+    *call("system_reset"),
+    *mapped({0: BAR0}),
+    *reads(BAR0, [0x0, 0xC, 0x10, 0x14, 0x1C, 0x24, 0x28, 0x2000, 0x200C]),
+]
+
+CMB_STEPS = [
+    *mapped({0: BAR0, 2: CMB}),
+    *reads(BAR0, [0x0, 0x4, 0x38, 0x3C, 0x50, 0x54, 0x58]),
+    # qos-test's oob-cmb-access
+    Qtest(f"writel {hex(CMB)} 0xccbbaa99"),
+    Qtest(f"readb {hex(CMB)}"),
+    Qtest(f"readw {hex(CMB)}"),
+    Qtest(f"readq {hex(CMB)}"),
+    Qtest(f"writel {hex(CMB + 0x1FFFFF)} 0x44332211"),
+    Qtest(f"readb {hex(CMB + 0x1FFFFF)}"),
+    Qtest(f"readw {hex(CMB + 0x1FFFFF)}"),
+    Qtest(f"readl {hex(CMB + 0x1FFFFF)}"),
+    Qtest(f"readl {hex(CMB + 0x1FFFFE)}"),
+    Qtest(f"readl {hex(CMB + 0x200000)}"),
+    Qtest(f"writeq {hex(CMB + 0x100)} 0x0102030405060708"),
+    Qtest(f"readl {hex(CMB + 0x102)}"),
+    Qtest(f"readq {hex(CMB + 0x100)}"),
+    # CMBMSC: the registers enabled (CRE), a controller base address (CMSE), disabled again
+    Qtest(f"writel {hex(BAR0 + 0x50)} 0x1"),
+    *reads(BAR0, [0x38, 0x3C, 0x50, 0x58]),
+    Qtest(f"writel {hex(BAR0 + 0x54)} 0x1"),
+    Qtest(f"writel {hex(BAR0 + 0x50)} 0xabc003"),
+    *reads(BAR0, [0x38, 0x3C, 0x50, 0x54, 0x58]),
+    Qtest(f"writel {hex(BAR0 + 0x50)} 0x0"),
+    *reads(BAR0, [0x38, 0x3C, 0x50, 0x58]),
+    # the buffer keeps its data over a reset
+    *call("system_reset"),
+    *mapped({0: BAR0, 2: CMB}),
+    Qtest(f"readl {hex(CMB)}"),
+    *reads(BAR0, [0x0, 0x4, 0x38, 0x3C, 0x50, 0x54]),
+]
+
+PMR_STEPS = [
+    *mapped({0: BAR0, 4: PMR}),
+    *reads(BAR0, [0x0, 0x4, 0xE00, 0xE04, 0xE08, 0xE0C, 0xE10, 0xE14, 0xE18]),
+    # qos-test's pmr-test-access: the region answers only while PMRCTL.EN is set
+    Qtest(f"writel {hex(PMR)} 0xccbbaa99"),
+    Qtest(f"readl {hex(PMR)}"),
+    Qtest(f"writel {hex(BAR0 + 0xE04)} 0x1"),
+    *reads(BAR0, [0xE04, 0xE08]),
+    Qtest(f"readl {hex(PMR)}"),
+    Qtest(f"writel {hex(PMR)} 0x44332211"),
+    Qtest(f"writel {hex(PMR + 4)} 0x88776655"),
+    Qtest(f"readb {hex(PMR)}"),
+    Qtest(f"readw {hex(PMR + 1)}"),
+    Qtest(f"readq {hex(PMR)}"),
+    Qtest(f"readl {hex(PMR + 6)}"),
+    Qtest(f"readl {hex(PMR + 8)}"),
+    Qtest(f"writel {hex(BAR0 + 0xE04)} 0x0"),
+    *reads(BAR0, [0xE04, 0xE08]),
+    Qtest(f"readl {hex(PMR)}"),
+    # PMRMSCU/L: an address, and one whose end wraps (CBAI)
+    Qtest(f"writel {hex(BAR0 + 0xE18)} 0x1"),
+    Qtest(f"writel {hex(BAR0 + 0xE14)} 0x5002"),
+    *reads(BAR0, [0xE08, 0xE14, 0xE18]),
+    Qtest(f"writel {hex(BAR0 + 0xE18)} 0xffffffff"),
+    Qtest(f"writel {hex(BAR0 + 0xE14)} 0xfffff002"),
+    *reads(BAR0, [0xE08, 0xE14, 0xE18]),
+    # PMRCTL stays over a reset (nvme_ctrl_reset leaves it), and so does the memory
+    Qtest(f"writel {hex(BAR0 + 0xE04)} 0x1"),
+    *call("system_reset"),
+    *mapped({0: BAR0, 4: PMR}),
+    *reads(BAR0, [0xE04, 0xE08]),
+    Qtest(f"readl {hex(PMR)}"),
+]
+
+SDHCI_REGS = list(range(0, 0x100, 4))
+SDHCI_STEPS = [
+    *mapped({0: BAR0}, command=0x2),
+    *reads(BAR0, SDHCI_REGS),
+    Qtest(f"readq {hex(BAR0 + 0x40)}"),
+    Qtest(f"readq {hex(BAR0 + 0x48)}"),
+    *reads(BAR0, [0xFE, 0x41, 0x26], "w"),
+    *reads(BAR0, [0xFF, 0x43, 0x27], "b"),
+    # read-only: capabilities, maximum current, version
+    Qtest(f"writeq {hex(BAR0 + 0x40)} 0x1122334455667788"),
+    Qtest(f"writel {hex(BAR0 + 0x48)} 0x1"),
+    Qtest(f"writel {hex(BAR0 + 0xFC)} 0x0"),
+    *reads(BAR0, [0x40, 0x44, 0x48, 0xFC]),
+    # the storing registers, whole and in parts
+    Qtest(f"writel {hex(BAR0 + 0x00)} 0x12345678"),
+    Qtest(f"writeb {hex(BAR0 + 0x01)} 0xab"),
+    Qtest(f"writel {hex(BAR0 + 0x08)} 0xdeadbeef"),
+    Qtest(f"writew {hex(BAR0 + 0x0A)} 0x1234"),
+    Qtest(f"writel {hex(BAR0 + 0x34)} 0xffffffff"),
+    Qtest(f"writel {hex(BAR0 + 0x38)} 0x00ff00ff"),
+    Qtest(f"writel {hex(BAR0 + 0x54)} 0xffffffff"),
+    Qtest(f"writel {hex(BAR0 + 0x58)} 0x87654321"),
+    Qtest(f"writel {hex(BAR0 + 0x5C)} 0x1"),
+    Qtest(f"writew {hex(BAR0 + 0x5A)} 0xffff"),
+    *reads(BAR0, [0x00, 0x08, 0x30, 0x34, 0x38, 0x54, 0x58, 0x5C, 0xFC]),
+    Qtest(f"writel {hex(BAR0 + 0x30)} 0xffffffff"),
+    Qtest(f"writel {hex(BAR0 + 0x34)} 0x0"),
+    *reads(BAR0, [0x30, 0x34]),
+    *call("system_reset"),
+    *mapped({0: BAR0}, command=0x2),
+    *reads(BAR0, [0x00, 0x08, 0x24, 0x34, 0x38, 0x40, 0x54, 0x58, 0xFC]),
+]
+
+IPACK_ARGS = ["-device", "tpci200,id=ipack0,addr=0x4"]
+IPACK = [
+    *call("qom-list", {"path": "/machine/peripheral/oct0"}),
+    *call("qom-list", {"path": "/machine/peripheral/oct1"}),
+    *call("qom-get", {"path": "/machine/peripheral/oct1", "property": "slot"}),
+    *call("human-monitor-command", {"command-line": "info qtree"}),
+    *call("device_add", {"driver": "ipoctal232", "id": "oct2", "bus": "ipack0.0"}),
+]
+
+SCRIPTS: list[Script] = [
+    nvme_script("registers", "", NVME_BASIC),
+    nvme_script("cmb", ",cmb_size_mb=2", CMB_STEPS),
+    nvme_script("queues", ",max_ioqpairs=300,msix_qsize=7", [*mapped({0: BAR0}), *reads(BAR0, [0x0, 0x2000, 0x4000])]),
+    nvme_script("pmr", ",pmrdev=pmr0", PMR_STEPS, ["-object", "memory-backend-ram,id=pmr0,share=on,size=8"]),
+    script("sdhci-pci", *SDHCI_STEPS, extra_args=[*QUIET, "-device", "sdhci-pci,id=sd0,addr=0x4"]),
+    script(
+        "sdhci-pci-props",
+        *mapped({0: BAR0}, command=0x2),
+        *reads(BAR0, [0x24, 0x40, 0x44, 0x48, 0x4C, 0xFC]),
+        extra_args=[*QUIET, "-device", "sdhci-pci,id=sd0,addr=0x4,sd-spec-version=3,capareg=0x05e934b4,maxcurr=0x123"],
+    ),
+    script(
+        "ipoctal232",
+        *IPACK,
+        extra_args=[
+            *IPACK_ARGS,
+            "-device",
+            "ipoctal232,id=oct0,bus=ipack0.0,slot=2",
+            "-device",
+            "ipoctal232,id=oct1,bus=ipack0.0",
+        ],
+    ),
+]
+
+test_harness_against_qemu, test_differential = differential_tests(SCRIPTS)
+
+
+def _refusal(target: Target) -> tuple[int, str]:
+    """An ipoctal232 after one in the tpci200's last slot (4 slots): QEMU refuses to start."""
+    octals = [f"ipoctal232,bus=ipack0.0{slot}" for slot in ("", ",slot=3", "")]
+    args = ["-M", "pc", "-display", "none", "-nodefaults", "-S", *IPACK_ARGS]
+    for octal in octals:
+        args += ["-device", octal]
+    res = subprocess.run(target.command(args), capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    return res.returncode, res.stderr
+
+
+@pytest.mark.qemu
+def test_ipack_slots_like_qemu(qemu_binary: str) -> None:
+    qemu = _refusal(qemu_target())
+    assert qemu[0] == 1 and "slots available" in qemu[1], qemu
+    assert _refusal(fakeqemu_target()) == qemu
