@@ -125,7 +125,7 @@ def info_network(machine: Machine, args: str) -> str:
         if isinstance(client, NicClient):
             out.append(f"{client.name}: index=0,type=nic,model={client.model},macaddr={client.mac}\r\n")
             if client.peer is not None:
-                out.append(" \\ " + _netdev_line(*client.peer, backends.net_socket(client)))
+                out.append(" \\ " + _netdev_line(*client.peer, client.peer_socket))
         elif backends.netdevs[client].get("attached") is None:
             entry = backends.netdevs[client]
             out.append(_netdev_line(client, entry["options"], entry.get("socket")))

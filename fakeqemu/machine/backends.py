@@ -73,6 +73,8 @@ class NicClient:
     mac: str
     device: object
     peer: tuple[str, dict[str, Any]] | None
+    #: the peer's socket when it is a socket netdev (closed by netdev_del: the NIC's link is down)
+    peer_socket: NetSocket | None = None
 
 
 class Backends:
@@ -114,7 +116,8 @@ class Backends:
             dev_id = f"{model}.{same}"
         entry = self.netdevs.get(netdev or "")
         peer = (str(netdev), entry["options"]) if entry is not None else None
-        self.clients.append(NicClient(dev_id, model, mac, device, peer))
+        sock = entry.get("socket") if entry is not None else None
+        self.clients.append(NicClient(dev_id, model, mac, device, peer, sock))
 
     def _blocked(self, net: NetSocket) -> None:
         if self.on_blocked is not None:
@@ -122,17 +125,6 @@ class Backends:
 
     def nics(self) -> list[NicClient]:
         return [c for c in self.clients if isinstance(c, NicClient)]
-
-    def net_socket(self, nic: NicClient) -> NetSocket | None:
-        """The socket behind a NIC's peer, if the peer is a socket netdev still defined (a deleted one
-        leaves the NIC link-down)."""
-        if nic.peer is None:
-            return None
-        entry = self.netdevs.get(nic.peer[0])
-        if entry is None or entry["options"] is not nic.peer[1]:
-            return None
-        net: NetSocket | None = entry.get("socket")
-        return net
 
     def net_running(self, running: bool) -> None:
         """net_vm_change_state_handler: the frames held while the VM did not run go out; when it stops,

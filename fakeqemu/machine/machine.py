@@ -189,6 +189,8 @@ class Machine:
                 self._cold_plug()
             if self.pcihp is not None:
                 self.pcihp.reset()  # QEMU's first system reset, once the machine is created
+        else:
+            self._open_netdevs()
         self.guest = Guest(self, self.pcihp)
         #: the guest's watchdog daemon (its policy: -fakeqemu watchdog=, x-fakeqemu-watchdog)
         self.watchdog_daemon = WatchdogDaemon(self, self.config.watchdog)
@@ -474,9 +476,8 @@ class Machine:
 
     def _send_frame(self, nic: NicClient, frame: bytes) -> None:
         """qemu_send_packet_raw from a NIC: to its peer's socket (a NIC with no peer drops it)."""
-        net = self.backends.net_socket(nic)
-        if net is not None:
-            net.receive(frame, self.running)
+        if nic.peer_socket is not None:
+            nic.peer_socket.receive(frame, self.running)
 
     def _nic_announce(self, nic: NicClient) -> None:
         """NetClientInfo.announce: virtio-net's guest announce (fakeqemu.machine.net.guest)."""

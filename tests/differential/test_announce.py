@@ -78,16 +78,22 @@ def vm(target: Target) -> Iterator[tuple[Run, socket.socket, socket.socket]]:
         emu.close()
 
 
-def frames_of(stream: socket.socket, dgram: socket.socket) -> list[str]:
-    """Everything the process sent, read after it exited: the stream to EOF, the datagrams queued."""
+def stream_frames(sock: socket.socket) -> list[bytes]:
+    """The length-prefixed frames on a stream socket, read to EOF."""
     data = b""
-    while chunk := stream.recv(65536):
+    while chunk := sock.recv(65536):
         data += chunk
     out = []
     while data:
         (n,) = struct.unpack(">I", data[:4])
-        out.append(f"s0 {data[4 : 4 + n].hex()}")
+        out.append(data[4 : 4 + n])
         data = data[4 + n :]
+    return out
+
+
+def frames_of(stream: socket.socket, dgram: socket.socket) -> list[str]:
+    """Everything the process sent, read after it exited: the stream to EOF, the datagrams queued."""
+    out = [f"s0 {frame.hex()}" for frame in stream_frames(stream)]
     dgram.setblocking(False)
     while True:
         try:
