@@ -73,6 +73,8 @@ class DeviceModel:
     #: DeviceClass.hotpluggable: a PCI device's as recorded on pc's root bus, which is hotpluggable (the
     #: property reads false on a bus without a hotplug handler, q35's pcie.0)
     class_hotpluggable: bool = True
+    #: recorded behind q35's root port rp1 (a PCIe port's bus), not on a root bus
+    behind_port: bool = False
 
     @property
     def hotpluggable(self) -> bool:
@@ -205,6 +207,7 @@ def device_model(board: str, driver: str) -> DeviceModel | None:
         consumed=frozenset(k for k, v in rec.get("args", {}).items() if root_values.get(k) == "" and v != ""),
         arg_defaults=_arg_defaults(rec, pc.get("device-list-properties", [])),
         class_hotpluggable=bool((pc if bus_type == "PCI" else rec)["objects"][""]["values"].get("hotpluggable", True)),
+        behind_port=board == "q35" and rec.get("args", {}).get("bus") == "rp1",
     )
 
 
@@ -225,6 +228,11 @@ def _arg_defaults(rec: Mapping[str, Any], props: list[Any]) -> dict[str, Any]:
         elif prop["type"] == "str":
             out[key] = ""
     return out
+
+
+def is_virtio_pci(driver: str) -> bool:
+    """A virtio-pci proxy (TYPE_VIRTIO_PCI among its recorded ancestors)."""
+    return "virtio-pci" in recorded().get("types", {}).get(driver, {}).get("ancestors", ())
 
 
 def modelled_drivers() -> list[str]:

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from fakeqemu.machine.acpi.pcihp import unplug_in_progress
 from fakeqemu.machine.backends import has_medium
-from fakeqemu.machine.board import DeviceModel, device_model, recorded
+from fakeqemu.machine.board import DeviceModel, device_model, is_virtio_pci, recorded
 from fakeqemu.machine.config import IDENTIFIER
-from fakeqemu.machine.core.qdev import Bus, Device, PCIBus, PCIDevice
+from fakeqemu.machine.core.qdev import Bus, Device, PCIBus, PCIDevice, is_pcie_port
 from fakeqemu.machine.devices import storage, usbport
 from fakeqemu.machine.devices.dimm import DIMM_PROP_TYPES, DIMM_TYPE
 from fakeqemu.machine.devices.models import attach_model
@@ -98,6 +98,10 @@ def device_add(machine: Machine, args: dict[str, Any], *, hotplug: bool = True, 
         bus = board.root_bus
     if hotplug and bus.hotplug_handler is None:
         raise GenericError(f"Bus '{bus.bus_name}' does not support hotplugging")
+    if model.behind_port and not is_pcie_port(bus, board.root_bus) and is_virtio_pci(driver):
+        # virtio_pci_realize: where the bus is not a PCIe port's (pcie.0, a bridge's) a virtio device is a
+        # conventional function and disable-legacy=auto is off (transitional): as recorded on pc's root bus
+        model = device_model("pc", driver) or model
     if hotplug and not model.hotpluggable:
         raise GenericError(f"Device '{driver}' does not support hotplugging")
     if dev_id is not None and dev_id in board.peripheral.children:

@@ -352,3 +352,10 @@ class PCIBus(Bus):
         if name == "acpi-pcihp-bsel":
             return self._bsel
         return super().dynamic_value(name)
+
+
+def is_pcie_port(bus: object, root: object) -> bool:
+    """``pcie_port`` of virtio_pci_realize: an express bus that is not a root bus (a root port's, a switch's
+    downstream port's), where a device is a PCIe endpoint (and virtio is modern-only by default); on a root
+    bus (q35's pcie.0) or a conventional one behind a bridge it is a conventional function."""
+    return isinstance(bus, PCIBus) and bus.type == "PCIE" and bus is not root

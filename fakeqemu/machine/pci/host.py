@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 
 from fakeqemu.machine.core.ioport import IoPorts, MemorySpace, PortRegion
 from fakeqemu.machine.core.pciconfig import UNMAPPED
-from fakeqemu.machine.core.qdev import PCIBus, PCIDevice
+from fakeqemu.machine.core.qdev import PCIBus, PCIDevice, is_pcie_port
 from fakeqemu.machine.core.qom import Tree
 from fakeqemu.machine.pci import chipset
 from fakeqemu.machine.pci.function import PciFunction, make_function
@@ -54,8 +54,7 @@ class PciHost:
         fn = dev.pci_function
         if fn is None:
             bus = dev.parent_bus
-            parent = bus.parent_device if isinstance(bus, PCIBus) else None
-            behind_port = parent is not None and parent.type == "pcie-root-port"
+            behind_port = bus is not None and is_pcie_port(bus, self.root_bus)
             fn = dev.pci_function = make_function(self.kind, dev, behind_port, bus is self.root_bus)
             fn.model = dev.model
             if hasattr(dev.model, "realize_config"):
