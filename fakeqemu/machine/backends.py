@@ -155,6 +155,10 @@ class Backends:
             child = entry["options"].get("file")
             if isinstance(child, str) and child.startswith("#") and child in self.blockdevs:
                 gone.append(child)
+        self.detach(dev)
+
+    def detach(self, dev: object) -> None:
+        """The device no longer holds its backends (nor its NIC and block clients)."""
         for table in (self.netdevs, self.blockdevs):
             for entry in table.values():
                 if entry.get("attached") is dev:

@@ -96,6 +96,10 @@ def device_add(machine: Machine, args: dict[str, Any], *, hotplug: bool = True, 
             raise GenericError(f"Bus '{bus_name}' not found")
     else:
         bus = board.root_bus
+    if board.kind == "q35" and bus.type == "PCI":
+        # behind a PCIe-to-PCI bridge a device is conventional PCI, as on pc (virtio keeps its legacy
+        # interface: disable-legacy resolves to off, the legacy I/O BAR is there)
+        model = device_model("pc", driver) or model
     if hotplug and bus.hotplug_handler is None:
         raise GenericError(f"Bus '{bus.bus_name}' does not support hotplugging")
     if model.behind_port and not is_pcie_port(bus, board.root_bus) and is_virtio_pci(driver):
@@ -137,9 +141,28 @@ def device_add(machine: Machine, args: dict[str, Any], *, hotplug: bool = True, 
     _check_devfn(bus, dev, multifunction)
     _attach(machine, dev, bus, opts)
     if handler is not None:
-        handler.plug(bus, dev, hotplug)
+        try:
+            handler.plug(bus, dev, hotplug)
+        except GenericError:
+            _realize_failed(machine, dev, bus)
+            raise
     _child_bus_handlers(dev, hotplug)
     return dev
+
+
+def _realize_failed(machine: Machine, dev: Device, bus: Bus) -> None:
+    """device_set_realized's failure path when the hotplug handler's plug refuses the device: it leaves
+    its bus, the tree and its backends; the devices inside it that had been realized (a virtio proxy's
+    backend) send DEVICE_DELETED as they are unrealized, the device itself (never realized) does not."""
+    path = dev.path
+    bus.remove(dev)
+    if dev.model is not None:
+        machine.forget_model(dev.model)
+    if dev.parent is not None:
+        dev.parent.remove_child(dev)
+    machine.backends.detach(dev)
+    for sub in dev.deleted_paths:
+        machine.events.emit("DEVICE_DELETED", {"path": path + sub})
 
 
 def _dimm_add(machine: Machine, dev_id: str | None, opts: dict[str, str], hotplug: bool) -> Device:
@@ -190,7 +213,7 @@ def _child_bus_handlers(dev: Device, hotplug: bool) -> None:
     for sub in dev.child_buses:
         if isinstance(sub, PCIBus):
             if hotplug:
-                sub.hotplug_handler = NativeHotplug()
+                sub.hotplug_handler = ShpcHotplug() if SHPC_REGION in dev.children else NativeHotplug()
         elif sub.values.get("hotplug-handler"):
             sub.hotplug_handler = BusHotplug()
 
@@ -302,6 +325,33 @@ class NativeHotplug:
 
     def bus_reset(self, bus: PCIBus) -> None:
         self.powered = {d.slot for d in bus.pci_devices}
+
+
+#: the child a bridge with a standard hotplug controller has (shpc_init's MMIO region)
+SHPC_REGION = "shpc-mmio[0]"
+#: SHPC_MAX_SLOTS: the controller serves PCI slots 1 to 31 (SHPC_IDX_TO_PCI)
+SHPC_SLOTS = range(1, 32)
+
+
+class ShpcHotplug(NativeHotplug):
+    """The standard hotplug controller of a hot-added pci-bridge or pcie-pci-bridge (hw/pci/shpc.c): it
+    has no slot 0, so plugging or unplugging there fails (shpc_device_plug_common); an unplug request
+    keeps no pending state (a repeated device_del is sent again)."""
+
+    def plug(self, bus: PCIBus, dev: PCIDevice, hotplugged: bool) -> None:
+        _shpc_slot(dev)
+
+    def unplug_request(self, bus: PCIBus, dev: PCIDevice) -> None:
+        _shpc_slot(dev)
+        super().unplug_request(bus, dev)
+
+
+def _shpc_slot(dev: PCIDevice) -> None:
+    if dev.slot not in SHPC_SLOTS:
+        raise GenericError(
+            f"Unsupported PCI slot {dev.slot} for standard hotplug controller. "
+            f"Valid slots are between {SHPC_SLOTS[0]} and {SHPC_SLOTS[-1]}."
+        )
 
 
 def _free_devfn(bus: PCIBus, driver: str) -> int:

@@ -1,41 +1,173 @@
 """Differential: pcie-pci-bridge on q35 behind a pcie-root-port (QEMU 7.2's hw/pci-bridge/pcie_pci_bridge.c):
-its QOM and qtree shape, query-pci and ``info pci``, the devices behind it unplugged through ACPI pcihp (the
-cold-plugged bridge's secondary bus gets the ACPI handler) and through its own SHPC once hot-added, the
-pending unplug a system_reset carries out, a repeated device_del, and what QEMU refuses."""
+its QOM and qtree shape, query-pci and ``info pci`` before and after SeaBIOS numbers the buses, the devices
+behind it unplugged through ACPI pcihp (the cold-plugged bridge's secondary bus gets the ACPI handler) and
+through its own SHPC once hot-added, the pending unplug a system_reset carries out, a repeated device_del,
+and what QEMU refuses."""
 
 from __future__ import annotations
 
 from tests.differential.hotplug_steps import deleted, peripheral
-from tests.oracle import Qtest, Script, Step, Sync, WaitEvent, call, differential_tests, script
+from tests.differential.test_firmware_pci import booted
+from tests.oracle import Gather, Qtest, Script, Send, Step, Sync, WaitEvent, call, cmd, differential_tests, script
 
-PORT = ["-device", "pcie-root-port,id=p1"]
+PORT = ["-device", "pcie-root-port,id=p1,chassis=1,addr=0x4"]
 BRIDGE = [*PORT, "-device", "pcie-pci-bridge,bus=p1,id=b1"]
-SEL, DOWN, EJ = 0xCD0, 0xCC4, 0xCC8
+SEL = 0xCD0
+NULL = ["-blockdev", "driver=null-co,node-name=d1"]
+BEHIND = (
+    "-device", "virtio-net-pci,id=vn,bus=b1,addr=1,romfile=",
+    "-drive", "if=none,id=d0,file=null-co://",
+    "-device", "virtio-blk-pci,id=vb,bus=b1,addr=2,drive=d0",
+)  # fmt: skip
 
 
 def regs(bsel: int) -> list[Step]:
-    return [Qtest(f"outl {hex(SEL)} {hex(bsel)}"), *(Qtest(f"inl {hex(p)}") for p in (0xCC0, DOWN, 0xCCC, SEL))]
+    """The ICH9 pcihp registers (up, down, rmv, sel) of bus ``bsel``."""
+    return [Qtest(f"outl {hex(SEL)} {hex(bsel)}"), *(Qtest(f"inl {hex(p)}") for p in (0xCC0, 0xCC4, 0xCCC, SEL))]
+
+
+def at_once(execute: str, args: dict[str, str], messages: int = 3) -> list[Step]:
+    """A command whose devices QEMU finalizes at once: its reply races the DEVICE_DELETED events that
+    QEMU's call_rcu thread sends (a virtio proxy's backend, then the device)."""
+    return [Send(cmd(execute, args)), Gather(messages)]
+
+
+def shape(dev: str) -> list[Step]:
+    return [
+        *peripheral(),
+        *call("qom-list", {"path": f"/machine/peripheral/{dev}"}),
+        *call("qom-get", {"path": f"/machine/peripheral/{dev}", "property": "parent_bus"}),
+        *call("qom-get", {"path": f"/machine/peripheral/{dev}", "property": "hotpluggable"}),
+        *call("qom-get", {"path": f"/machine/peripheral/{dev}", "property": "msi"}),
+        *call("human-monitor-command", {"command-line": "info qtree"}),
+        *call("query-pci"),
+        *call("human-monitor-command", {"command-line": "info pci"}),
+    ]
 
 
 SCRIPTS: list[Script] = [
     script(
+        # device-plug-test's q35-pci-unplug-request: the request is pending until a reset ejects it
         "pcie-pci-bridge-unplug-on-reset",
-        peripheral(),
-        call("qom-list", {"path": "/machine/peripheral/b1"}),
-        call("qom-get", {"path": "/machine/peripheral/b1", "property": "parent_bus"}),
+        shape("b1"),
         call("qom-get", {"path": "/machine/peripheral/dev0", "property": "parent_bus"}),
-        call("human-monitor-command", {"command-line": "info qtree"}),
-        call("query-pci"),
-        call("human-monitor-command", {"command-line": "info pci"}),
+        call("qom-get", {"path": "/machine/peripheral/dev0", "property": "hotpluggable"}),
+        call("qom-get", {"path": "/machine/peripheral/p1", "property": "chassis"}),
+        regs(0),
+        regs(1),
         call("device_del", {"id": "dev0"}),
+        regs(0),
+        regs(1),
         call("device_del", {"id": "dev0"}),
         call("system_reset"),
         WaitEvent("DEVICE_DELETED", device="dev0"),
         Sync(),
+        regs(0),
         peripheral(),
         machine="q35",
         extra_args=[*BRIDGE, "-device", "virtio-mouse-pci,bus=b1,id=dev0"],
         must=[deleted("dev0")],
+    ),
+    script(
+        # drive_del-test's device_add_q35: hot-added onto the cold bridge's bus (ACPI pcihp), ejected
+        "pcie-pci-bridge-acpi-hotplug",
+        regs(0),
+        regs(1),
+        call("device_add", {"driver": "virtio-blk-pci", "id": "blk0", "bus": "b1", "drive": "d1"}),
+        call("device_add", {"driver": "virtio-net-pci", "id": "net0", "bus": "b1", "addr": "0x5"}),
+        regs(0),
+        regs(1),
+        call("qom-get", {"path": "/machine/peripheral/net0", "property": "parent_bus"}),
+        call("device_del", {"id": "net0"}),
+        regs(1),
+        Qtest("outl 0xcc8 0x20"),
+        WaitEvent("DEVICE_DELETED", device="net0"),
+        Sync(),
+        regs(1),
+        call("device_del", {"id": "blk0"}),
+        call("system_reset"),
+        WaitEvent("DEVICE_DELETED", device="blk0"),
+        Sync(),
+        call("query-block"),
+        peripheral(),
+        machine="q35",
+        extra_args=[*BRIDGE, *NULL],
+        must=[deleted("net0"), deleted("blk0")],
+    ),
+    script(
+        # what QEMU refuses: hotplug onto pcie.0, unplugging the cold bridge or its port, the bridge on a
+        # bus that is not there, unknown properties
+        "pcie-pci-bridge-refusals",
+        call("device_add", {"driver": "pcie-pci-bridge", "id": "b2"}),
+        call("device_add", {"driver": "pcie-pci-bridge", "id": "b2", "bus": "nope"}),
+        call("device_add", {"driver": "pcie-pci-bridge", "id": "b2", "bus": "p1", "chassis_nr": 3}),
+        call("device_add", {"driver": "pcie-pci-bridge", "id": "b2", "bus": "p1", "msi": "maybe"}),
+        call("device_add", {"driver": "pcie-pci-bridge", "id": "b1", "bus": "p1"}),
+        call("device_add", {"driver": "virtio-net-pci", "id": "n1", "bus": "b1", "addr": "0x0"}),
+        call("device_add", {"driver": "virtio-net-pci", "id": "n1", "bus": "b1", "addr": "0x1f"}),
+        call("device_del", {"id": "n1"}),
+        call("device_del", {"id": "p1"}),
+        call("device_del", {"id": "b1"}),
+        Sync(),
+        peripheral(),
+        machine="q35",
+        extra_args=[*BRIDGE, "-device", "virtio-mouse-pci,bus=b1,id=dev0,addr=0x0"],
+    ),
+    script(
+        # a hot-added pcie-pci-bridge: its own SHPC is the handler of its bus; a device plugged behind it
+        # sits in an unpowered slot until a reset, so a device_del removes it at once; after the reset the
+        # request goes to the guest, and a repeat is accepted (SHPC keeps no pending state)
+        "pcie-pci-bridge-shpc",
+        call("device_add", {"driver": "pcie-pci-bridge", "id": "b1", "bus": "p1"}),
+        shape("b1"),
+        at_once("device_add", {"driver": "virtio-net-pci", "id": "net0", "bus": "b1"}, 2),
+        Sync(),
+        peripheral(),
+        call("device_add", {"driver": "virtio-net-pci", "id": "net0", "bus": "b1", "addr": "0x1"}),
+        call("qom-get", {"path": "/machine/peripheral/net0", "property": "hotpluggable"}),
+        at_once("device_del", {"id": "net0"}),
+        Sync(),
+        call("device_add", {"driver": "virtio-net-pci", "id": "net1", "bus": "b1", "addr": "0x3"}),
+        call("system_reset"),
+        Sync(),
+        call("device_del", {"id": "net1"}),
+        call("device_del", {"id": "net1"}),
+        call("system_reset"),
+        Sync(),
+        peripheral(),
+        call("device_del", {"id": "b1"}),
+        Sync(),
+        peripheral(),
+        machine="q35",
+        extra_args=PORT,
+        must=[deleted("net0")],
+    ),
+    script(
+        # cold-plugged on pcie.0 of q35 and hot-added on pc's pci.0 (a PCI Express device on a PCI bus)
+        "pcie-pci-bridge-on-root-bus",
+        shape("b0"),
+        call("device_add", {"driver": "virtio-net-pci", "id": "net0", "bus": "b0"}),
+        machine="q35",
+        extra_args=["-device", "pcie-pci-bridge,id=b0,addr=0x5"],
+    ),
+    script(
+        "pcie-pci-bridge-pc",
+        call("device_add", {"driver": "pcie-pci-bridge", "id": "b0", "addr": "0x6"}),
+        shape("b0"),
+        call("device_add", {"driver": "virtio-net-pci", "id": "net0", "bus": "b0", "addr": "0x2"}),
+        at_once("device_del", {"id": "net0"}),
+        Sync(),
+        machine="pc",
+        must=[deleted("net0")],
+    ),
+    script(
+        # SeaBIOS numbers the buses (p1: 1, b1: 2) and sets up the bridge's 64-bit SHPC BAR, its windows and
+        # the devices behind it; virtio-blk is set up last (its I/O BAR at 0xc000 marks the end)
+        "firmware-q35-pcie-pci-bridge",
+        booted(b'"address": 49152'),
+        machine="q35",
+        paused=False,
+        extra_args=[*BRIDGE, *BEHIND],
     ),
 ]
 
