@@ -8,6 +8,8 @@
   from each function (one per device, its alias enabled by the command register's bus-master bit).
 * ``bars``: what a device type maps for each BAR once a guest has programmed it (recorded after SeaBIOS
   1.16 has assigned them, the VM running under TCG): the region's name and kind and its subregions.
+* ``fixed``: the regions a device type adds that are not BARs (VGA's legacy ranges, an ISA device's
+  ports), each with the board region it goes in, and the regions of its own that they alias.
 
 Usage: python -m tools.record_mtree [--binary qemu-system-x86_64] [--out PATH]
 """
@@ -22,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.qemu_link import Qemu
-from tools.record_machine import start
+from tools.record_machine import COLD_BUS, COLD_PCI, start
 
 OUT = Path(__file__).resolve().parent.parent / "fakeqemu" / "data" / "mtree.json"
 
@@ -141,58 +143,130 @@ def _nodes(node: dict[str, Any], base: int, out: list[tuple[int, dict[str, Any]]
 def record_bars(binary: str, machine: str) -> dict[str, dict[str, Any]]:
     vm = Qemu(binary, ["-M", machine, "-display", "none", "-nodefaults", *BAR_DEVICES[machine]])
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            pci = vm.ok("query-pci")[0]["devices"]
-            if _assigned(pci):
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError("the firmware did not assign every BAR")
-            time.sleep(0.1)
-        blocks = parse(_mtree(vm))
-        nodes: list[tuple[int, dict[str, Any]]] = []
-        for _, _, root in blocks:
-            if root is not None:
-                _nodes(root, 0, nodes)
-        bars: dict[str, dict[str, Any]] = {}
-        for dev in _flat(pci):
-            for region in dev.get("regions", []):
-                if region["address"] == -1:
-                    continue
-                owner = f" owner:{{dev id={dev['qdev_id']}}}" if dev["qdev_id"] else " owner:{dev path="
-                found = next(
-                    (n for start, n in nodes
-                     if start == region["address"] and n["prio"] == 1 and n["owner"].startswith(owner)),
-                    None,
-                )  # fmt: skip
-                if found is None:
-                    raise RuntimeError(f"no region for {dev['qdev_id'] or dev['slot']} {region}")
-                path = found["owner"].split("=", 1)[1].rstrip("}")
-                if dev["qdev_id"]:
-                    path = f"/machine/peripheral/{dev['qdev_id']}"
-                dtype = vm.ok("qom-get", {"path": path, "property": "type"})
-                template = _template(found)
-                if "alias" in found:  # the device's own region, printed as an alias target
-                    target = next(
-                        r
-                        for k, _, r in blocks
-                        if k == "memory-region"
-                        and r is not None
-                        and r["name"] == found["alias"]
-                        and r["owner"] == found["owner"]
-                    )
-                    template["target"] = {**_template(target), "last": target["last"]}
-                bars.setdefault(dtype, {})[str(region["bar"])] = template
-        return bars
+        return _bars_of(vm)
     finally:
         vm.close()
 
 
-def _template(node: dict[str, Any]) -> dict[str, Any]:
-    """A BAR's region without its place and owner (fakeqemu puts in the device's own)."""
+def _bars_of(vm: Qemu, timeout: float = 30) -> dict[str, dict[str, Any]]:
+    """Each device type's BARs in a running VM, once the firmware has assigned every one."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pci = vm.ok("query-pci")[0]["devices"]
+        if _assigned(pci):
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError("the firmware did not assign every BAR")
+        time.sleep(0.1)
+    blocks = parse(_mtree(vm))
+    nodes: list[tuple[int, dict[str, Any]]] = []
+    for _, _, root in blocks:
+        if root is not None:
+            _nodes(root, 0, nodes)
+    bars: dict[str, dict[str, Any]] = {}
+    for dev in _flat(pci):
+        for region in dev.get("regions", []):
+            if region["address"] == -1:
+                continue
+            found = next(
+                (n for start, n in nodes
+                 if start == region["address"] and n["prio"] == 1 and _owned(n["owner"], dev["qdev_id"])),
+                None,
+            )  # fmt: skip
+            if found is None:
+                raise RuntimeError(f"no region for {dev['qdev_id'] or dev['slot']} {region}")
+            if dev["qdev_id"]:
+                path = f"/machine/peripheral/{dev['qdev_id']}"
+            else:
+                path = found["owner"].split("=", 1)[1].rstrip("}")
+            dtype = vm.ok("qom-get", {"path": path, "property": "type"})
+            template = _template(found, path)
+            if "alias" in found:  # the device's own region, printed as an alias target
+                target = next(
+                    r
+                    for k, _, r in blocks
+                    if k == "memory-region"
+                    and r is not None
+                    and r["name"] == found["alias"]
+                    and r["owner"] == found["owner"]
+                )
+                template["target"] = {**_template(target, path), "last": target["last"]}
+            bars.setdefault(dtype, {})[str(region["bar"])] = template
+    return bars
+
+
+#: ISA devices whose ports are recorded (with the command line they need)
+FIXED_ISA = ("isa-serial", "ib700", "pvpanic")
+
+
+def _device_args(driver: str) -> list[str]:
+    """``-device driver,id=dev0,...`` as tools/record_machine.py records the cold-plugged ones (a PCI
+    function at 00:04.0), with what it needs before it."""
+    if driver in COLD_BUS:
+        extra, opts = COLD_BUS[driver]
+    else:
+        extra, opts = [], {**COLD_PCI[driver], "addr": "0x4"}
+    spec = ",".join([driver, "id=dev0", *(f"{k}={v}" for k, v in opts.items())])
+    return [*extra, "-device", spec]
+
+
+def _owned(owner: str, dev_id: str) -> bool:
+    """Whether a region's owner is the device (or an object of its own, such as xhci's core)."""
+    if not dev_id:
+        return owner.startswith(" owner:{dev path=")
+    return owner == f" owner:{{dev id={dev_id}}}" or f"path=/machine/peripheral/{dev_id}/" in owner
+
+
+def record_fixed(binary: str, driver: str) -> dict[str, Any] | None:
+    """The regions ``driver`` adds to the board's containers before anything is programmed."""
+    vm = start(binary, "pc", _device_args(driver))
+    try:
+        blocks = parse(_mtree(vm))
+    finally:
+        vm.close()
+    mine = " owner:{dev id=dev0}"
+    places: list[dict[str, Any]] = []
+    targets: dict[str, Any] = {}
+
+    def visit(node: dict[str, Any], container: str) -> None:
+        for sub in node.get("sub", []):
+            if sub["owner"] == mine and node["owner"] != mine:
+                region = {**_template(sub, "/machine/peripheral/dev0"), "addr": sub["addr"], "last": sub["last"]}
+                places.append({"container": container, "region": region})
+            else:
+                visit(sub, sub["name"])
+
+    for kind, _, root in blocks:
+        if root is None or root["name"] == "bus master container":
+            continue
+        if kind == "memory-region" and root["owner"] == mine:
+            targets[root["name"]] = {**_template(root, "/machine/peripheral/dev0"), "last": root["last"]}
+        elif kind == "address-space":
+            visit(root, root["name"])
+    return {"places": places, "targets": targets} if places else None
+
+
+def record_device_bars(binary: str, driver: str) -> dict[str, Any]:
+    """A PCI driver's BARs once SeaBIOS has assigned them (on pc, alone)."""
+    vm = Qemu(binary, ["-M", "pc", "-display", "none", "-nodefaults", *_device_args(driver)])
+    try:
+        return _bars_of(vm, 10).get(driver, {})
+    except RuntimeError as exc:
+        print(f"{driver}: {exc}")
+        return {}
+    finally:
+        vm.close()
+
+
+def _template(node: dict[str, Any], dev_path: str) -> dict[str, Any]:
+    """A device's region without its place; its owner left out when it is the device (fakeqemu puts in
+    the device's own), else with the device's path as ``{dev}`` (xhci's regions: its ``xhci-core``)."""
     out = {k: v for k, v in node.items() if k not in ("addr", "owner", "sub", "last")}
+    owner = node["owner"]
+    if f"path={dev_path}" in owner and owner != f" owner:{{dev path={dev_path}}}":
+        out["owner"] = owner.replace(f"path={dev_path}", "path={dev}")
     if node.get("sub"):
-        out["sub"] = [{**_template(s), "addr": s["addr"], "last": s["last"]} for s in node["sub"]]
+        out["sub"] = [{**_template(s, dev_path), "addr": s["addr"], "last": s["last"]} for s in node["sub"]]
     return out
 
 
@@ -201,11 +275,19 @@ def main() -> None:
     ap.add_argument("--binary", default="qemu-system-x86_64")
     ap.add_argument("--out", type=Path, default=OUT)
     a = ap.parse_args()
-    data: dict[str, Any] = {"boards": {}, "bars": {}}
+    data: dict[str, Any] = {"boards": {}, "bars": {}, "fixed": {}}
     for machine in ("pc", "q35"):
         data["boards"][machine] = record_board(a.binary, machine)
         for dtype, bars in record_bars(a.binary, machine).items():
             data["bars"].setdefault(dtype, {}).update(bars)
+    for driver in [*COLD_PCI, *FIXED_ISA]:
+        fixed = record_fixed(a.binary, driver)
+        if fixed is not None:
+            data["fixed"][driver] = fixed
+        if driver in COLD_PCI and driver not in data["bars"]:
+            bars = record_device_bars(a.binary, driver)
+            if bars:
+                data["bars"][driver] = bars
     a.out.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 

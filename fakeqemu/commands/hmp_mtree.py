@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from fakeqemu.commands.hmp_args import C_SPACE
-from fakeqemu.machine.pci.regions import AddressSpace, Region, address_spaces
+from fakeqemu.machine.pci.regions import AddressSpace, Region, of_machine
 
 if TYPE_CHECKING:
     from fakeqemu.machine.machine import Machine
@@ -113,12 +113,12 @@ def info_mtree(machine: Machine, args: str) -> str:
     given, error = flags("mtree", args)
     if error:
         return error
-    host = machine.pci_host
-    if host is None or "f" in given:
-        return "info mtree: not modelled for this machine (fakeqemu)\r\n" if host is None else _no_flatview()
-    machine.pci_now()
-    spaces = address_spaces(host.kind, host.root_bus, machine.config.memory_mb)
-    return render(spaces, "o" in given, "D" in given)
+    lay = of_machine(machine)
+    if lay is None:
+        return "info mtree: not modelled for this machine (fakeqemu)\r\n"
+    if "f" in given:
+        return _no_flatview()
+    return render(lay.spaces, "o" in given, "D" in given)
 
 
 def _no_flatview() -> str:

@@ -32,7 +32,7 @@ def qom_get(ctx: Context, args: dict[str, Any]) -> Any:
     path, prop = args["path"], args["property"]
     tree = _tree(ctx, path)
     obj = tree.must(path)
-    if obj.type == "memory-region" and prop in regions.QOM_PROPERTIES and isinstance(obj.parent, PCIDevice):
+    if obj.type == "memory-region" and prop in regions.QOM_PROPERTIES:
         value = _pci_region(ctx, tree, obj, prop)
         if value is not None:
             return value
@@ -41,12 +41,14 @@ def qom_get(ctx: Context, args: dict[str, Any]) -> Any:
 
 def _pci_region(ctx: Context, tree: Tree, obj: Obj, prop: str) -> Any:
     """A PCI function's BAR or window region as the function's registers place it now."""
-    machine, dev = ctx.machine, obj.parent
-    host = machine.pci_host
-    if host is None or not isinstance(dev, PCIDevice):
+    dev = obj.parent  # the function, or an object of its own (xhci's core)
+    while dev is not None and not isinstance(dev, PCIDevice):
+        dev = dev.parent
+    if dev is None or not regions.may_place(dev, obj.name):
         return None
-    machine.pci_now()
-    lay = regions.layout(host.kind, host.root_bus, machine.config.memory_mb)
+    lay = regions.of_machine(ctx.machine)
+    if lay is None:
+        return None
     return regions.qom_property(lay, dev, obj.name, lambda name: tree.get(obj, name), prop)
 
 

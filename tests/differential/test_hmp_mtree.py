@@ -143,6 +143,13 @@ def booted(machine: str, until: bytes, devices: tuple[str, ...], keep: tuple[str
     return script(f"mtree-{machine}-booted", steps, machine=machine, paused=False, extra_args=devices, scrub=scrub)
 
 
+#: a display, USB, sound and ISA devices (regions of their own beside their BARs, owners below the device)
+MIXED = (
+    "-device", "VGA,id=v", "-device", "qemu-xhci,id=x,p2=15,p3=15", "-device", "intel-hda,id=snd",
+    "-chardev", "null,id=c0", "-device", "isa-serial,chardev=c0,id=s0", "-device", "ib700", "-device", "pvpanic",
+)  # fmt: skip
+CIRRUS = ("-device", "cirrus-vga,id=v", "-device", "ich9-usb-ehci1,id=e")
+
 SCRIPTS: list[Script] = [
     script("mtree-pc", hmp(*MTREE, *ERRORS), machine="pc", scrub=[blocks()]),
     script("mtree-q35", hmp(*MTREE), machine="q35", scrub=[blocks()]),
@@ -154,6 +161,19 @@ SCRIPTS: list[Script] = [
         machine="pc",
         extra_args=("-device", "pci-bridge,id=br,chassis_nr=1,addr=5"),
         scrub=[blocks()],
+    ),
+    script("mtree-pc-mixed", hmp(*MTREE), machine="pc", extra_args=MIXED, scrub=[blocks()]),
+    script("mtree-q35-cirrus", hmp(*MTREE), machine="q35", extra_args=CIRRUS, scrub=[blocks()]),
+    script(
+        "mtree-pc-mixed-booted",
+        Poll("query-pci", b'"address": 4273946624'),  # intel-hda's BAR, the last function set up
+        hmp("info mtree -o"),
+        qom("/machine/peripheral/x/xhci-core", "xhci[0]"),
+        qom("/machine/peripheral/v", "vga.vram[0]", "vga.mmio[0]", "vga-lowmem[0]"),
+        machine="pc",
+        paused=False,
+        extra_args=MIXED,
+        scrub=[blocks(PCI_BLOCKS)],
     ),
     booted("pc", b'"address": 49152', PC_DEVICES, PC_BOOTED),
     booted("q35", b'"address": 4271898624', Q35_DEVICES, Q35_BOOTED),

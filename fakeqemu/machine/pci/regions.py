@@ -16,12 +16,15 @@ base, q35's MMCONFIG window, kvmvapic's ROM alias), ROM BARs a guest enables, th
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from fakeqemu.machine.core.pciconfig import UNMAPPED, ConfigSpace
-from fakeqemu.machine.core.qdev import PCIBus, PCIDevice
+from fakeqemu.machine.core.qdev import Device, PCIBus, PCIDevice
 from fakeqemu.recorded import document
+
+if TYPE_CHECKING:
+    from fakeqemu.machine.machine import Machine
 
 FULL = (1 << 64) - 1
 COMMAND_MASTER = 0x4
@@ -84,7 +87,7 @@ def _build(rec: Mapping[str, Any], named: dict[str, Region], aliases: list[tuple
     return r
 
 
-def owner_text(dev: PCIDevice) -> str:
+def owner_text(dev: Device) -> str:
     """mtree_expand_owner for a device."""
     return f" owner:{{dev id={dev.id}}}" if dev.id else f" owner:{{dev path={dev.path}}}"
 
@@ -108,9 +111,11 @@ class Placed:
 
 
 class Layout:
-    __slots__ = ("placed", "spaces")
+    __slots__ = ("named", "placed", "spaces")
 
-    def __init__(self) -> None:
+    def __init__(self, named: Mapping[str, Region]) -> None:
+        #: the board's regions by name (the first of a name)
+        self.named = named
         self.spaces: list[AddressSpace] = []
         #: id(device) -> what it has placed now
         self.placed: dict[int, list[Placed]] = {}
@@ -120,17 +125,28 @@ class Layout:
         self.placed.setdefault(id(dev), []).append(Placed(region, container, size, window))
 
 
-def address_spaces(kind: str, root_bus: PCIBus, memory_mb: int) -> list[AddressSpace]:
+def address_spaces(kind: str, root_bus: PCIBus, memory_mb: int, others: Sequence[Device] = ()) -> list[AddressSpace]:
     """The VM's address spaces now, in QEMU's order of creation where it is fixed (QEMU prints them in
-    the order of a hash table of pointers: no order at all across runs)."""
-    return layout(kind, root_bus, memory_mb).spaces
+    the order of a hash table of pointers: no order at all across runs). ``others``: the devices off
+    PCI a user or the command line added (ISA ones)."""
+    return layout(kind, root_bus, memory_mb, others).spaces
 
 
-def layout(kind: str, root_bus: PCIBus, memory_mb: int) -> Layout:
+def of_machine(machine: Machine) -> Layout | None:
+    """The VM's regions as the firmware has left them by now (None: a machine without PCI)."""
+    host, board = machine.pci_host, machine.board
+    if host is None or board is None:
+        return None
+    machine.pci_now()
+    others = [d for bus in board.buses() if not isinstance(bus, PCIBus) for d in bus.devices if not d.shared]
+    return layout(host.kind, host.root_bus, machine.config.memory_mb, others)
+
+
+def layout(kind: str, root_bus: PCIBus, memory_mb: int, others: Sequence[Device] = ()) -> Layout:
     board = recorded()["boards"][kind]
     named: dict[str, Region] = {}
     aliases: list[tuple[Region, str]] = []
-    out = Layout()
+    out = Layout(named)
     spaces = out.spaces
     for block in board["spaces"]:
         root = _build(block["root"], named, aliases)
@@ -147,6 +163,8 @@ def layout(kind: str, root_bus: PCIBus, memory_mb: int) -> Layout:
     for root in (io, named["pci"]):  # their QOM parent is the -o text's: /machine/unattached
         root.qom = root.owner.partition("path=")[2].rstrip("}") + f"/{root.name}[0]"
     _bus(root_bus, Bus(io, named["pci"]), devices, out)
+    for other in others:
+        _fixed(other, named, {})
     for dev in devices:
         if dev.pci_function is not None and dev.type in PM_BLOCKS:
             _pm_blocks(dev.type, dev.pci_function.config_read, named, io)
@@ -209,8 +227,10 @@ def _bus(bus: PCIBus, containers: Bus, devices: list[PCIDevice], out: Layout) ->
         config = None if fn is None else fn.config  # never looked at: its reset state, nothing decoded
         if dev.pci_child_buses:
             behind = _windows(dev, config, containers, out)
+        made: dict[str, Region] = {}
         if config is not None:
-            _bars(dev, config, containers, out)
+            _bars(dev, config, containers, out, made)
+        _fixed(dev, out.named, made)
         for sub in dev.pci_child_buses:
             _bus(sub, behind, devices, out)
 
@@ -236,40 +256,67 @@ def _windows(dev: PCIDevice, config: ConfigSpace | None, parent: Bus, out: Layou
     return Bus(io, mem)
 
 
-def _bars(dev: PCIDevice, config: ConfigSpace, bus: Bus, out: Layout) -> None:
+def _bars(dev: PCIDevice, config: ConfigSpace, bus: Bus, out: Layout, made: dict[str, Region]) -> None:
     """pci_update_mappings: each decoded BAR as the device type's recorded region, priority 1."""
-    owner = owner_text(dev)
     templates: Mapping[str, Any] = recorded()["bars"].get(dev.type, {})
-    made: dict[str, Region] = {}
     for bar in config.bars():
         if bar.address == UNMAPPED:
             continue
         rec = templates.get(str(bar.index))
         if rec is None:
             continue  # a device type without a recording: its BARs are not shown
-        region = _from_template(rec, bar.address, bar.size - 1, owner, made)
+        region = _from_template(rec, bar.address, bar.size - 1, dev, made, rec)
         out.put(dev, bus.io if bar.io else bus.mem, region, bar.size, False)
 
 
-def _from_template(rec: Mapping[str, Any], addr: int, last: int, owner: str, made: dict[str, Region]) -> Region:
-    """A BAR's region (or one of its subregions) from its recording; ``made`` names the device's regions
-    so far, for an alias whose target is another BAR's region (rtl8139's memory BAR is an alias of its
-    I/O BAR's region)."""
+def _fixed(dev: Device, named: Mapping[str, Region], made: dict[str, Region]) -> None:
+    """The regions the device adds at realize that are not BARs (VGA's legacy ranges, ISA ports)."""
+    rec = recorded()["fixed"].get(dev.type)
+    if rec is None:
+        return
+    for place in rec["places"]:
+        container = named.get(place["container"])
+        if container is not None:
+            region = place["region"]
+            container.add(_from_template(region, region["addr"], region["last"], dev, made, rec["targets"]))
+
+
+def _from_template(
+    rec: Mapping[str, Any], addr: int, last: int, dev: Device, made: dict[str, Region], targets: Mapping[str, Any]
+) -> Region:
+    """A device's region (and its subregions) from its recording; ``made`` names the device's regions so
+    far, for an alias whose target is another of them (rtl8139's memory BAR aliases its I/O BAR's region,
+    cirrus's banks its VRAM BAR); ``targets``: the recorded regions an alias may point at instead."""
+    owner = rec["owner"].replace("{dev}", dev.path) if "owner" in rec else owner_text(dev)
     region = Region(rec["name"], rec["kind"], addr, last, rec["prio"], owner)
+    region.enabled = not rec.get("disabled", False)
+    region.nv = bool(rec.get("nv", False))
     made.setdefault(rec["name"], region)
     for sub in rec.get("sub", ()):
-        region.sub.append(_from_template(sub, sub["addr"], sub["last"], owner, {}))
+        region.sub.append(_from_template(sub, sub["addr"], sub["last"], dev, made, targets))
     if "alias" in rec:
         target = made.get(rec["alias"])
         if target is None:
-            t = rec["target"]
-            target = _from_template(t, 0, t["last"], owner, made)
+            t = targets["target"] if "target" in targets else targets[rec["alias"]]
+            target = _from_template(t, 0, t["last"], dev, made, targets)
         region.alias, region.offset = target, rec["offset"]
     return region
 
 
 #: the memory-region properties a PCI function's mapping changes
 QOM_PROPERTIES = frozenset({"addr", "priority", "container", "size"})
+
+
+WINDOWS = frozenset({"pci_bridge_pref_mem", "pci_bridge_mem", "pci_bridge_io"})
+
+
+def may_place(dev: PCIDevice, child: str) -> bool:
+    """Whether the region QOM names ``child`` under ``dev`` can be a BAR or window of ``dev`` (a cheap
+    test before the whole layout is worked out)."""
+    stem = child.rpartition("[")[0]
+    if dev.pci_child_buses and stem in WINDOWS:
+        return True
+    return any(rec["name"] == stem for rec in recorded()["bars"].get(dev.type, {}).values())
 
 
 def qom_property(lay: Layout, dev: PCIDevice, child: str, recorded_value: Callable[[str], Any], prop: str) -> Any:
