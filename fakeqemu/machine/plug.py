@@ -18,7 +18,7 @@ from fakeqemu.machine.config import IDENTIFIER
 from fakeqemu.machine.core.qdev import Bus, Device, PCIBus, PCIDevice, is_pcie_port
 from fakeqemu.machine.devices import storage, usbport
 from fakeqemu.machine.devices.dimm import DIMM_PROP_TYPES, DIMM_TYPE
-from fakeqemu.machine.devices.models import attach_model
+from fakeqemu.machine.devices.models import attach_model, check_realize
 from fakeqemu.qmp.errors import DeviceNotFound, GenericError
 
 if TYPE_CHECKING:
@@ -139,6 +139,7 @@ def device_add(machine: Machine, args: dict[str, Any], *, hotplug: bool = True, 
     if handler is not None:
         handler.pre_plug(bus, dev)
     _check_devfn(bus, dev, multifunction)
+    check_realize(machine, dev, typed)
     _attach(machine, dev, bus, opts)
     if handler is not None:
         try:

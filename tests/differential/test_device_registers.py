@@ -10,7 +10,19 @@ import subprocess
 import pytest
 
 from tests.differential.test_pci_config import QUIET, cfg_read, cfg_write, dump, sizing
-from tests.oracle import Qtest, Script, Step, Target, call, differential_tests, fakeqemu_target, qemu_target, script
+from tests.oracle import (
+    Qtest,
+    Script,
+    Step,
+    Target,
+    WaitEvent,
+    call,
+    differential_tests,
+    fakeqemu_target,
+    qemu_target,
+    script,
+)
+from tests.scratch import scratch
 
 DEVFN = 4 << 3
 BAR0, CMB, PMR = 0xE0000000, 0xE0200000, 0xE1000000
@@ -193,7 +205,87 @@ IPACK = [
     *call("device_add", {"driver": "ipoctal232", "id": "oct2", "bus": "ipack0.0"}),
 ]
 
+#: a file both runs map (the fixture below writes it before each test; the scripts put back what they change)
+PMR_FILE = scratch("nvme-pmr.bin")
+PMR_BYTES = bytes(range(256)) * 16
+SHARED = [
+    "-object", f"memory-backend-file,id=fa,mem-path={PMR_FILE},size=4096,share=on",
+    "-object", f"memory-backend-file,id=fb,mem-path={PMR_FILE},size=4096,share=on",
+    "-object", f"memory-backend-file,id=fc,mem-path={PMR_FILE},size=4096,share=off",
+    "-device", "nvme,id=na,addr=0x4,serial=a,pmrdev=fa",
+    "-device", "nvme,id=nb,addr=0x5,serial=b,pmrdev=fb",
+    "-device", "nvme,id=nc,addr=0x6,serial=c,pmrdev=fc",
+]  # fmt: skip
+
+
+def pmr_on(slot: int, bar0: int, pmr: int) -> list[Step]:
+    """BAR 0 and the PMR of the nvme in ``slot`` placed and decoding, PMRCTL.EN set."""
+    devfn = slot << 3
+    out: list[Step] = []
+    for bar, addr in ((0, bar0), (4, pmr)):
+        out += cfg_write(0, devfn, 0x10 + 4 * bar, addr) + cfg_write(0, devfn, 0x14 + 4 * bar, 0)
+    out += cfg_write(0, devfn, 0x04, 0x6, "w")
+    return [*out, Qtest(f"writel {hex(bar0 + 0xE04)} 0x1")]
+
+
+PMR_A, PMR_B, PMR_C = 0xE1000000, 0xE1001000, 0xE1002000
+SHARED_STEPS = [
+    *pmr_on(4, 0xE0000000, PMR_A),
+    *pmr_on(5, 0xE0010000, PMR_B),
+    *pmr_on(6, 0xE0020000, PMR_C),
+    *reads(PMR_A, [0, 4, 8, 12]),
+    *reads(PMR_C, [0, 12]),
+    # a write through one shared mapping is seen through the other; the private one keeps its copy
+    Qtest(f"writel {hex(PMR_A + 4)} 0xa1b2c3d4"),
+    *reads(PMR_B, [4]),
+    *reads(PMR_C, [4]),
+    Qtest(f"writel {hex(PMR_C + 8)} 0x55667788"),
+    *reads(PMR_A, [8]),
+    *reads(PMR_C, [8]),
+    Qtest(f"writel {hex(PMR_B + 4)} {hex(int.from_bytes(PMR_BYTES[4:8], 'little'))}"),
+    *reads(PMR_A, [4]),
+]
+
+REFUSALS = [
+    *call("device_add", {"driver": "nvme", "id": "n1"}),
+    *call("device_add", {"driver": "nvme", "id": "n1", "serial": "x", "max_ioqpairs": 0}),
+    *call("device_add", {"driver": "nvme", "id": "n1", "serial": "x", "num_queues": 1}),
+    *call("device_add", {"driver": "nvme", "id": "n1", "serial": "x", "msix_qsize": 0}),
+    *call("device_add", {"driver": "nvme", "id": "n1", "serial": "x", "msix_qsize": 2049}),
+    *call("device_add", {"driver": "nvme", "id": "n1", "serial": "x", "zoned.zasl": 8}),
+    *call("device_add", {"driver": "nvme", "id": "n1", "serial": "x", "vsl": 0}),
+    *call("device_add", {"driver": "nvme", "id": "n1", "serial": "x", "pmrdev": "odd"}),
+    *call("device_add", {"driver": "nvme", "id": "n1", "serial": "x", "pmrdev": "p0", "msix-exclusive-bar": True}),
+    # the backend passed its checks before vsl failed: it stays mapped, as in QEMU
+    *call("device_add", {"driver": "nvme", "id": "n1", "serial": "x", "pmrdev": "p0", "vsl": 0}),
+    *call("device_add", {"driver": "nvme", "id": "n1", "serial": "x", "pmrdev": "p0"}),
+    *call("object-del", {"id": "p0"}),
+    # an nvme that holds its PMR backend until it is gone
+    *call("device_add", {"driver": "nvme", "id": "n2", "serial": "x", "pmrdev": "p1", "addr": "0x5"}),
+    *call("device_add", {"driver": "nvme", "id": "n3", "serial": "y", "pmrdev": "p1", "addr": "0x6"}),
+    *call("object-del", {"id": "p1"}),
+    *call("device_del", {"id": "n2"}),
+    Qtest("outl 0xae08 0x20"),
+    WaitEvent("DEVICE_DELETED"),
+    *call("object-del", {"id": "p1"}),
+    *call("device_add", {"driver": "nvme", "id": "n4", "serial": "", "addr": "0x7"}),
+    *call("query-pci"),
+]
+BACKENDS = ["-object", "memory-backend-ram,id=p0,size=8", "-object", "memory-backend-ram,id=p1,size=8",
+            "-object", "memory-backend-ram,id=odd,size=12"]  # fmt: skip
+
 SCRIPTS: list[Script] = [
+    script("nvme-pmr-file", *SHARED_STEPS, extra_args=[*QUIET, *SHARED]),
+    script("nvme-refusals", *REFUSALS, extra_args=BACKENDS),
+    script(
+        "nvme-q35",
+        *mapped({0: BAR0, 2: CMB}),
+        *reads(BAR0, [0x0, 0x4, 0x8, 0x2000, 0x200C]),
+        Qtest(f"writel {hex(CMB + 0x10)} 0x11223344"),
+        *reads(CMB, [0x10]),
+        machine="q35",
+        extra_args=[*QUIET, "-device", "nvme,id=nv0,addr=0x4,serial=foo,cmb_size_mb=2"],
+    ),
     nvme_script("registers", "", NVME_BASIC),
     nvme_script("cmb", ",cmb_size_mb=2", CMB_STEPS),
     nvme_script("queues", ",max_ioqpairs=300,msix_qsize=7", [*mapped({0: BAR0}), *reads(BAR0, [0x0, 0x2000, 0x4000])]),
@@ -219,6 +311,11 @@ SCRIPTS: list[Script] = [
 ]
 
 test_harness_against_qemu, test_differential = differential_tests(SCRIPTS)
+
+
+@pytest.fixture(autouse=True)
+def _pmr_file() -> None:
+    PMR_FILE.write_bytes(PMR_BYTES)
 
 
 def _refusal(target: Target) -> tuple[int, str]:

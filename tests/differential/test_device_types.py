@@ -29,7 +29,7 @@ GROUPS = {
 #: devices with a bus named after their id, which moves in the device's property table (GLib order) with the
 #: name: recorded as ``dev0``, one script each
 OWN_BUS = ("pci-ohci", "megasas", "tpci200", "nvme")  # fmt: skip
-#: what a device needs besides its driver (fakeqemu does not refuse an nvme without a serial as QEMU does)
+#: what a device needs besides its driver (an nvme without a serial is refused)
 EXTRA = {"nvme": {"serial": "foo"}}
 
 

@@ -12,6 +12,7 @@ finalize and DEVICE_DELETED. The backends hold no memory: they are descriptions.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from fakeqemu.machine.acpi.memhp import AcpiMemHp
@@ -57,9 +58,10 @@ DIMM_PROP_TYPES = {"memdev": "link<memory-backend>", "node": "uint32", "addr": "
 
 
 class MemoryBackend(Obj):
-    """A memory-backend-ram/-file object; ``dimm`` is the DIMM that maps it (host_memory_backend_is_mapped)."""
+    """A memory-backend-ram/-file object; ``mapped_by`` is the device that maps it (host_memory_backend_is_mapped:
+    a pc-dimm, an nvme's PMR)."""
 
-    __slots__ = ("align", "dimm", "id", "options", "size")
+    __slots__ = ("_cow", "_ram", "align", "id", "mapped_by", "options", "size")
 
     def __init__(self, template: Obj, qom_type: str, backend_id: str, options: dict[str, Any]) -> None:
         props = [(p[0], p[1]) for p in template.props if not p[1].startswith("child<")]
@@ -77,13 +79,64 @@ class MemoryBackend(Obj):
         self.id = backend_id
         self.size = size
         self.options = options
-        self.dimm: Dimm | None = None
+        self.mapped_by: Device | None = None
+        #: the memory's bytes where a guest reaches them (an nvme's PMR): made on first use
+        self._ram: bytearray | None = None
+        #: a private file mapping's written pages
+        self._cow: dict[int, bytearray] = {}
         file_align = int(options.get("align", 0) or 0)
         self.align = RAM_ALIGN if qom_type == "memory-backend-ram" else max(PAGE, file_align)
         region = template.children.get(f"{template.name}[0]")
         if region is not None:
             mr = Obj(region.type, region.props, {**region.values, "size": size})
             self.add_child(f"{backend_id}[0]", mr)
+
+    # --- the memory's contents, for a device that maps the backend into guest space --------------------
+
+    def _path(self) -> str | None:
+        """The file the backend maps (a memory-backend-file whose mem-path is not a directory)."""
+        path = str(self.values.get("mem-path", ""))
+        return path if self.type == "memory-backend-file" and not os.path.isdir(path) else None
+
+    def read(self, offset: int, size: int) -> bytes:
+        """``size`` bytes at ``offset``, as the mapping shows them: a RAM backend's memory (zeroed); a file's
+        bytes, except the pages a private (share=off) mapping has written, which are its own copies."""
+        path = self._path()
+        if path is None:
+            return bytes(self._memory()[offset : offset + size])
+        out = bytearray(_file_read(path, offset, size))
+        for i in range(size):
+            page = self._cow.get((offset + i) // PAGE)
+            if page is not None:
+                out[i] = page[(offset + i) % PAGE]
+        return bytes(out)
+
+    def write(self, offset: int, data: bytes) -> None:
+        path = self._path()
+        if path is None:
+            self._memory()[offset : offset + len(data)] = data
+        elif self.options.get("share"):
+            with open(path, "r+b") as f:  # MAP_SHARED: the file itself
+                f.seek(offset)
+                f.write(data)
+        else:
+            for i, byte in enumerate(data):  # MAP_PRIVATE: copy on write, page by page
+                n = (offset + i) // PAGE
+                page = self._cow.get(n)
+                if page is None:
+                    page = self._cow[n] = bytearray(_file_read(path, n * PAGE, PAGE))
+                page[(offset + i) % PAGE] = byte
+
+    def _memory(self) -> bytearray:
+        if self._ram is None:
+            self._ram = bytearray(self.size)
+        return self._ram
+
+
+def _file_read(path: str, offset: int, size: int) -> bytes:
+    with open(path, "rb") as f:
+        f.seek(offset)
+        return f.read(size).ljust(size, b"\0")
 
 
 class Dimm(Device):
@@ -213,7 +266,7 @@ class Memory:
         backend = self.backends.get(backend_id)
         if backend is None:
             return False
-        if backend.dimm is not None:
+        if backend.mapped_by is not None:
             raise GenericError(f"object '{backend_id}' is in use, can not be deleted")
         del self.backends[backend_id]
         if backend.parent is not None:
@@ -266,13 +319,13 @@ class Memory:
         node = int(props.get("node", 0))
         if node:
             raise GenericError(f"'DIMM property node has value {node}' which exceeds the number of numa nodes: 1")
-        if memdev.dimm is not None:
+        if memdev.mapped_by is not None:
             raise GenericError(f"can't use already busy memdev: {memdev.id}")
         dimm = Dimm(memdev, addr, slot, node, hotplug)
         dimm.id = dev_id
         dimm.machine = machine
         dimm.user_props = dict(props)
-        memdev.dimm = dimm
+        memdev.mapped_by = dimm
         if dev_id is not None:
             board.peripheral.add_child(dev_id, dimm)
         else:
@@ -353,7 +406,7 @@ class Memory:
         if self.memhp is not None:
             self.memhp.unplugged(dimm)
         self.dimms.remove(dimm)
-        dimm.memdev.dimm = None
+        dimm.memdev.mapped_by = None
         dimm.unparent()
 
     # --- queries ------------------------------------------------------------------------------------------

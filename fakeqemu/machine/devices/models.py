@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from fakeqemu.machine.core.qdev import Device
     from fakeqemu.machine.machine import Machine
+
+
+def check_realize(machine: Machine, dev: Device, given: Mapping[str, Any]) -> None:
+    """The realize checks of a device whose model has them (before it joins the tree): QEMU's error.
+    ``given``: the properties the user set."""
+    if dev.type == "nvme":
+        from fakeqemu.machine.devices.nvme import check_params
+
+        check_params(machine, dev, given)
 
 
 def attach_model(machine: Machine, dev: Device) -> None:

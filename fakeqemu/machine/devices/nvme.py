@@ -10,21 +10,25 @@
 - BAR 2 with ``cmb_size_mb``: the controller memory buffer (64-bit prefetchable), plain memory; CMBLOC
   and CMBSZ once CMBMSC.CRE is written (``legacy-cmb``, which sets them at realize, is not accepted: QEMU's
   device-list-properties, which fakeqemu's property table comes from, does not list it).
-- BAR 4 with ``pmrdev``: the persistent memory region, the backend's size, which answers only while
-  PMRCTL.EN is set (the region is disabled otherwise: reads 0, writes dropped).
+- BAR 4 with ``pmrdev``: the persistent memory region, the backend's memory (a memory-backend-file with
+  share=on: the file itself, as its MAP_SHARED mapping), which answers only while PMRCTL.EN is set (the
+  region is disabled otherwise: reads 0, writes dropped). The backend is mapped while the nvme holds it.
 
 The admin and I/O queues are a data path: doorbell writes are accepted and nothing is processed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from fakeqemu.machine.pci.msix import MsixTable
+from fakeqemu.qmp.errors import GenericError
 
 if TYPE_CHECKING:
     from fakeqemu.machine.core.pciconfig import ConfigSpace
     from fakeqemu.machine.core.qdev import Device
+    from fakeqemu.machine.devices.dimm import MemoryBackend
     from fakeqemu.machine.machine import Machine
 
 MiB = 1 << 20
@@ -43,6 +47,43 @@ SQES, CQES = 6, 4
 PMRSTS_NRDY = 1 << 8
 PCI_MEM_64_PREFETCH = 0x4 | 0x8
 PCI_MEM_64 = 0x4
+MAX_IOQPAIRS = 0xFFFF
+MSIX_QSIZE_MAX = 0x7FF + 1
+
+
+def check_params(machine: Machine, device: Device, given: Mapping[str, Any]) -> None:
+    """nvme_check_params, as far as fakeqemu models the properties (no subsystems, no SR-IOV): QEMU's
+    errors in its order. A PMR backend that passes its own checks stays mapped even when a later check
+    fails, as in QEMU."""
+    props = device.user_props
+    queues = int(props.get("num_queues", 0) or 0)
+    ioqpairs = queues - 1 if queues else int(props.get("max_ioqpairs", 64))
+    if not 1 <= ioqpairs <= MAX_IOQPAIRS:
+        raise GenericError(f"max_ioqpairs must be between 1 and {MAX_IOQPAIRS}")
+    if not 1 <= int(props.get("msix_qsize", 65)) <= MSIX_QSIZE_MAX:
+        raise GenericError(f"msix_qsize must be between 1 and {MSIX_QSIZE_MAX}")
+    if "serial" not in given:
+        raise GenericError("serial property not set")
+    backend = pmr_backend(machine, device)
+    if backend is not None:
+        if props.get("msix-exclusive-bar"):
+            raise GenericError("not enough BARs available to enable PMR")
+        if backend.mapped_by is not None:
+            raise GenericError(f"can't use already busy memdev: {backend.id}")
+        if backend.size & (backend.size - 1):
+            raise GenericError("pmr backend size needs to be power of 2 in size")
+        backend.mapped_by = device
+    if int(props.get("zoned.zasl", 0)) > int(props.get("mdts", 7)):
+        raise GenericError(
+            "zoned.zasl (Zone Append Size Limit) must be less than or equal to mdts (Maximum Data Transfer Size)"
+        )
+    if not int(props.get("vsl", 7)):
+        raise GenericError("vsl must be non-zero")
+
+
+def pmr_backend(machine: Machine, device: Device) -> MemoryBackend | None:
+    name = device.user_props.get("pmrdev")
+    return None if not name else machine.memdevs.backends.get(str(name).removeprefix("/objects/"))
 
 
 def _pow2ceil(value: int) -> int:
@@ -75,11 +116,9 @@ class Nvme:
         self.bar0_size, self.table_offset, self.pba_offset = mbar_layout(self.max_ioqpairs + 1, self.msix.entries)
         self.cmb_size = int(props.get("cmb_size_mb", 0)) * MiB
         self.cmb = bytearray(self.cmb_size)
-        backend: Any = None
-        if props.get("pmrdev"):
-            backend = machine.memdevs.backends.get(str(props["pmrdev"]).removeprefix("/objects/"))
-        #: the PMR's memory (the backend's; nothing else maps it while the nvme holds it)
-        self.pmr: bytearray | None = None if backend is None else bytearray(int(backend.size))
+        #: the PMR: the backend's memory (check_params mapped it to this device)
+        self.pmr = pmr_backend(machine, device)
+        self.pmr_size = 0 if self.pmr is None else self.pmr.size
         self.pmr_enabled = False
         self.regs = bytearray(BAR_BLOCK)
         self.cmb_cmse = False
@@ -110,7 +149,7 @@ class Nvme:
         if self.cmb_size:
             config.register_bar(CMB_BIR, PCI_MEM_64_PREFETCH, self.cmb_size)
         if self.pmr is not None:
-            config.register_bar(PMR_BIR, PCI_MEM_64_PREFETCH, len(self.pmr))
+            config.register_bar(PMR_BIR, PCI_MEM_64_PREFETCH, self.pmr_size)
 
     def _cmb_enable_regs(self) -> None:
         self._set(CMBLOC, 4, self._get(CMBLOC, 4) | (1 << 6) | (1 << 5) | CMB_BIR)
@@ -135,7 +174,9 @@ class Nvme:
             self._set(off, 4, 0)
 
     def remove(self) -> None:
-        pass
+        """nvme_exit: the PMR backend is free again."""
+        if self.pmr is not None:
+            self.pmr.mapped_by = None
 
     # --- BARs ----------------------------------------------------------------------------------------
 
@@ -150,8 +191,9 @@ class Nvme:
             return 0
         if bar == CMB_BIR and self.cmb_size:
             return _load(self.cmb, offset, size)
-        if bar == PMR_BIR and self.pmr is not None and self.pmr_enabled:
-            return _load(self.pmr, offset, size)
+        if bar == PMR_BIR and self.pmr is not None and self.pmr_enabled and offset < self.pmr_size:
+            n = min(size, self.pmr_size - offset)
+            return int.from_bytes(self.pmr.read(offset, n), "little")
         return 0
 
     def bar_write(self, bar: int, offset: int, size: int, value: int) -> None:
@@ -163,8 +205,9 @@ class Nvme:
                 self.msix.table_write(offset - self.table_offset, size, value)
         elif bar == CMB_BIR and self.cmb_size:
             _store(self.cmb, offset, size, value)
-        elif bar == PMR_BIR and self.pmr is not None and self.pmr_enabled:
-            _store(self.pmr, offset, size, value)
+        elif bar == PMR_BIR and self.pmr is not None and self.pmr_enabled and offset < self.pmr_size:
+            n = min(size, self.pmr_size - offset)
+            self.pmr.write(offset, value.to_bytes(size, "little")[:n])
 
     def _mmio_read(self, offset: int, size: int) -> int:
         """nvme_mmio_read: accesses narrower than 2 bytes are made 2 bytes wide (the region's minimum)."""
@@ -255,7 +298,7 @@ class Nvme:
         self._set(PMRMSCL, 4, data)
         if data & 2 and self.pmr is not None:
             cba = self._get(PMRMSCU, 4) << 32 | ((data >> 12) & 0xFFFFF) << 12
-            if cba + len(self.pmr) >= 1 << 64:
+            if cba + self.pmr_size >= 1 << 64:
                 self._set(PMRSTS, 4, self._get(PMRSTS, 4) | 1 << 12)
 
 
