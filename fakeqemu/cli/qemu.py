@@ -468,14 +468,9 @@ def parse_args(argv: Sequence[str]) -> Options:
             cfg.netdev_args.append(value)
         elif name == "blockdev":
             from fakeqemu.cli.keyval import visit_option
-            from fakeqemu.machine.block import graph
 
-            bd = visit_option(arg, value, ("blockdev-add", "arg-type"), implied="driver")
-            if "node-name" not in bd:
-                raise UsageError(f"-blockdev {value}: 'node-name' must be specified for the root node")
-            for node in graph.unnest(bd, {str(b.get("node-name")) for b in cfg.blockdevs}):
-                cfg.blockdevs.append(node)
-                cfg.blockdev_args.append(value)
+            cfg.blockdevs.append(visit_option(arg, value, ("blockdev-add", "arg-type"), implied="driver"))
+            cfg.blockdev_args.append(value)
         elif name == "drive" or name in idedrives.SHORTHANDS:
             drive = split_opts(value) if name == "drive" else idedrives.shorthand(name, value)
             if idedrives.is_ide(drive):  # numbered once the machine is known
@@ -790,7 +785,7 @@ def _main(argv: Sequence[str] | None) -> int:
         if pidfile is not None:
             pidfile.write()
         incoming = _bind_incoming(opts)  # before the monitors: a client that sees them may migrate at once
-        _lock_images(opts.vm.machine)  # QEMU opens the -blockdev images before its monitors answer
+        _open_blockdevs(opts.vm.machine)  # QEMU opens the -blockdev nodes before its monitors answer
         sockets.bind(opts.vm.monitors, opts.vm.origins)
         return _start(opts, sockets, ready_fd, incoming)
     except StartupError as exc:
@@ -817,19 +812,38 @@ def _bind_incoming(opts: Options) -> socket.socket | None:
         raise StartupError(f"-incoming {uri}: {exc}") from None
 
 
-def _lock_images(cfg: MachineConfig) -> None:
-    """Open and lock the images the -blockdev nodes write, as QEMU does at start-up; the machine adopts the
-    locks (MachineConfig.image_locks)."""
+def _open_blockdevs(cfg: MachineConfig) -> None:
+    """configure_blockdev: open each -blockdev as qmp_blockdev_add opens a node (its name, its children,
+    an inline ``file`` child as a node of its own, its file, the image locks a writer takes), and lock the
+    images of the legacy drives, as QEMU does at start-up; the first failure is QEMU's error for that
+    option. The machine adopts the nodes as opened (MachineConfig.blockdevs) and their locks
+    (MachineConfig.image_locks)."""
+    from fakeqemu.machine.block.nodes import add_node
+    from fakeqemu.qmp.errors import GenericError
+
     table: dict[str, dict[str, Any]] = {}
-    for n, bd in enumerate(cfg.blockdevs):
-        name = str(bd["node-name"])
-        table[name] = {"options": bd}
+    texts: dict[str, str] = {}
+    args = iter(cfg.blockdev_args)  # the -blockdev texts, in the order of the nodes that are not drives
+    for bd in cfg.blockdevs:
+        legacy = "id" in bd  # a -drive: its node is the drive's
+        text = "-drive " + ",".join(f"{k}={v}" for k, v in bd.items() if k != "node-name") if legacy else ""
+        text = text or f"-blockdev {next(args)}"
         try:
-            locks.lock_node(table, name)
-        except locks.LockError as exc:
+            if legacy:
+                name = str(bd["node-name"])
+                table[name] = {"options": bd}
+                locks.lock_node(table, name)
+            elif "node-name" not in bd:  # qmp_blockdev_add, before it opens anything
+                raise GenericError("'node-name' must be specified for the root node")
+            else:
+                add_node(table, bd, hint=True)
+        except (GenericError, locks.LockError) as exc:
             for entry in table.values():
                 locks.release(entry)
-            raise StartupError(f"-blockdev {cfg.blockdev_args[n]}: {exc}") from None
+            raise StartupError(f"{text}: {exc}") from None
+        texts.update((name, text.partition(" ")[2]) for name in table if name not in texts)
+    cfg.blockdevs = [entry["options"] for entry in table.values()]
+    cfg.blockdev_args = list(texts.values())
     cfg.image_locks = {name: e["lock-fd"] for name, e in table.items() if "lock-fd" in e}
 
 

@@ -8,15 +8,13 @@ tools/record_probe.py (fakeqemu/data/probe.json, ``block``).
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
 
 from fakeqemu.commands.block_io import backend_limits
-from fakeqemu.commands.probe import probe_data
 from fakeqemu.commands.registry import Context, command
 from fakeqemu.machine.backends import has_medium
 from fakeqemu.machine.block import graph, locks, stats, throttle
-from fakeqemu.machine.block.graph import auto_name
+from fakeqemu.machine.block.nodes import add_node
 from fakeqemu.machine.devices import storage
 from fakeqemu.qmp.errors import GenericError
 
@@ -26,24 +24,6 @@ if TYPE_CHECKING:
 #: format drivers (the others are protocol drivers)
 FORMAT_DRIVERS = frozenset({"raw", "qcow2", "qcow", "qed", "vmdk", "vdi", "vhdx", "vpc", "luks", "parallels",
                             "bochs", "cloop", "dmg"})  # fmt: skip
-
-
-def _err(name: str, old: str, new: str) -> GenericError:
-    desc = str(probe_data()["block"]["errors"][name]["desc"])
-    return GenericError(desc.replace(old, new))
-
-
-def _child_name(opts: dict[str, Any]) -> str | None:
-    child = opts.get("file")
-    return child if isinstance(child, str) else None
-
-
-def check_file(filename: str) -> None:
-    """What QEMU's raw-posix open would report; the file's contents are never read."""
-    try:
-        os.stat(filename)
-    except OSError as exc:
-        raise GenericError(f"Could not open '{filename}': {exc.strerror}") from None
 
 
 def drop_unused(machine: Machine, name: str) -> None:
@@ -58,41 +38,11 @@ def drop_unused(machine: Machine, name: str) -> None:
         machine.bitmaps.nodes.pop(node, None)
 
 
-def add_node(machine: Machine, opts: dict[str, Any]) -> str:
-    table = machine.backends.blockdevs
-    name = opts.get("node-name")
-    driver = opts.get("driver")
-    child = opts.get("file")
-    if isinstance(child, dict):
-        if "node-name" not in child:
-            child = {**child, "node-name": auto_name(table)}
-        child_name: str | None = add_node(machine, child)
-        opts = {**opts, "file": child_name}
-    else:
-        child_name = _child_name(opts)
-    if child_name is not None and child_name not in table:
-        raise _err("missing-child", "libvirt-1-storage", child_name)
-    if name is None:
-        raise GenericError("'node-name' must be specified for the root node")
-    if name in table:
-        raise GenericError(f"Duplicate nodes with node-name='{name}'")
-    if driver in graph.FILE_DRIVERS and isinstance(opts.get("filename"), str):
-        check_file(opts["filename"])
-    backing = opts.get("backing")
-    if isinstance(backing, str) and backing not in table:
-        raise GenericError(f"Cannot find device='' nor node-name='{backing}'")
-    table[name] = {"options": dict(opts), "attached": None, "backing": backing if isinstance(backing, str) else None}
-    try:
-        locks.lock_node(table, str(name))
-    except locks.LockError as exc:
-        del table[name]
-        raise GenericError(str(exc).split("\n")[0]) from None  # QMP shows no hint
-    return str(name)
-
-
 @command("blockdev-add")
 def blockdev_add(ctx: Context, args: dict[str, Any]) -> Any:
-    add_node(ctx.machine, args)
+    if "node-name" not in args:  # qmp_blockdev_add, before it opens anything
+        raise GenericError("'node-name' must be specified for the root node")
+    add_node(ctx.machine.backends.blockdevs, args)
     return {}
 
 

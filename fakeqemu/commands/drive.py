@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from fakeqemu.commands.block import FORMAT_DRIVERS, add_node, drop_unused
+from fakeqemu.commands.block import FORMAT_DRIVERS, drop_unused
 from fakeqemu.commands.blockjobs import JOB_ACTIONS, backup_job, mirror_checks, start_job, transaction
 from fakeqemu.commands.registry import Context, command
 from fakeqemu.machine.block import graph, qcow2
 from fakeqemu.machine.block.blockjobs import Mirror
 from fakeqemu.machine.block.graph import auto_name
 from fakeqemu.machine.block.jobs import Job, Txn
+from fakeqemu.machine.block.nodes import add_node
 from fakeqemu.qmp.errors import GenericError
 
 if TYPE_CHECKING:
@@ -55,9 +56,10 @@ def open_target(m: Machine, path: str, fmt: str | None, node_name: str | None, e
         raise GenericError(f"Could not open '{path}': No such file or directory")
     driver = fmt or ("qcow2" if qcow2.is_qcow2(path) else "raw")
     table = m.backends.blockdevs
-    file_node = add_node(m, {"driver": "file", "node-name": auto_name(table), "filename": path})
+    file_node = add_node(table, {"driver": "file", "node-name": auto_name(table), "filename": path}, generated=True)
     try:
-        return add_node(m, {"driver": driver, "node-name": node_name or auto_name(table), **extra, "file": file_node})
+        opts = {"driver": driver, "node-name": node_name or auto_name(table), **extra, "file": file_node}
+        return add_node(table, opts, generated=node_name is None)
     except GenericError:
         drop_unused(m, file_node)
         raise

@@ -98,7 +98,7 @@ def hmp_drive_add(machine: Machine, args: str) -> str:
 
 def add_drive(machine: Machine, opts: dict[str, Any], unit: int) -> None:
     """A legacy drive's backend (its medium's file is opened and locked as a node's)."""
-    from fakeqemu.commands.block import check_file
+    from fakeqemu.machine.block.nodes import check_file
 
     file = opts.get("file")
     if isinstance(file, str) and "://" not in file:  # a protocol (null-co://) opens no file

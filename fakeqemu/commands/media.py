@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from fakeqemu.commands.block import add_node
 from fakeqemu.commands.hmp_args import missing
 from fakeqemu.commands.registry import Context, command
 from fakeqemu.machine.block import graph, locks
+from fakeqemu.machine.block.nodes import add_node
 from fakeqemu.machine.devices import storage
 from fakeqemu.machine.plug import find_device_state
 from fakeqemu.qmp.errors import DeviceNotFound, GenericError, QMPError
@@ -179,7 +179,11 @@ def blockdev_change_medium(ctx: Context, args: dict[str, Any]) -> Any:
         n += 1
     file_node = f"#block{n:03d}"
     file_opts = {"driver": "file", "filename": filename, "node-name": file_node, "read-only": read_only}
-    node = add_node(m, {"driver": fmt, "file": file_opts, "node-name": f"#block{n + 1:03d}", "read-only": read_only})
+    node = add_node(
+        table,
+        {"driver": fmt, "file": file_opts, "node-name": f"#block{n + 1:03d}", "read-only": read_only},
+        generated=True,
+    )
     try:
         if not _open_tray(m, blk, name, bool(args.get("force", False))):
             raise _locked(name)

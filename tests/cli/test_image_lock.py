@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from fakeqemu.commands.block import add_node
 from fakeqemu.machine.block import qcow2
+from fakeqemu.machine.block.nodes import add_node
 from fakeqemu.machine.machine import Machine, MachineConfig
 from fakeqemu.qmp.errors import GenericError
 from tests.system import unavailable
@@ -67,15 +67,15 @@ def test_blockdev_add_conflict_and_release(tmp_path: Path) -> None:
     storage, fmt = nodes(image)
     a, b = Machine(MachineConfig()), Machine(MachineConfig())
     try:
-        add_node(a, dict(storage))
-        add_node(a, dict(fmt))
-        add_node(b, dict(storage))
+        add_node(a.backends.blockdevs, dict(storage))
+        add_node(a.backends.blockdevs, dict(fmt))
+        add_node(b.backends.blockdevs, dict(storage))
         with pytest.raises(GenericError) as exc:
-            add_node(b, dict(fmt))
+            add_node(b.backends.blockdevs, dict(fmt))
         assert exc.value.desc == 'Failed to get "write" lock'
         assert "libvirt-1-format" not in b.backends.blockdevs
         a.close()  # the first VM goes: its locks go with it
-        add_node(b, dict(fmt))
+        add_node(b.backends.blockdevs, dict(fmt))
     finally:
         a.close()
         b.close()

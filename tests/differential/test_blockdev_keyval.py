@@ -47,6 +47,7 @@ test_harness_against_qemu, test_differential = differential_tests(SCRIPTS)
 BASE = ("-M", "pc", "-display", "none", "-nodefaults", "-S")
 REFUSALS = [
     f"{FILE},node-name=f,read-only=maybe",
+    f"{FILE},node-name=f,read-only=on -blockdev {FILE},node-name=f",
     f"{FILE},node-name=f,read-only=",
     f"{FILE},node-name=f,cache.direct=1",
     f"{FILE},node-name=f,cache=on",
@@ -94,6 +95,15 @@ REFUSALS = [
     "qcow2,node-name=q,file=f,overlap-check=all,discard-no-unref=on",
     "nbd,node-name=n,server.type=inet,server.host=h,server.port=1,reconnect-delay=x",
     "nbd,node-name=n,server.type=unix",
+    # what qmp_blockdev_add refuses once the option is visited (configure_blockdev, before any -device)
+    "null-co",
+    "raw,file=nowhere",
+    "null-co,node-name=n,,x",
+    "null-co,node-name=1n",
+    "throttle,node-name=t,file=f,throttle-group=",
+    "qcow2,node-name=q,file=f,l2-cache-entry-size=1,cache-clean-interval=-1",
+    "raw,node-name=r,file.driver=file,file.filename=/nonexistent/x",
+    "raw,node-name=r,file.driver=file,file.filename=/nonexistent/x,file.node-name=1x",
     '{"driver":"file","node-name":"f","read-only":"on"}',
     '{"driver":"null-co","node-name":"n","size":"1"}',
     '{"driver":"raw","node-name":"r","file":{"driver":"bogus"}}',
@@ -103,7 +113,9 @@ REFUSALS = [
 
 def _outcome(target: Target, value: str) -> tuple[int, str, str]:
     res = subprocess.run(
-        target.command([*BASE, "-blockdev", value, "-device", "no-such-device"]),
+        target.command(
+            [*BASE, *(w for v in value.split(" -blockdev ") for w in ("-blockdev", v)), "-device", "no-such-device"]
+        ),
         capture_output=True,
         text=True,
         timeout=60,

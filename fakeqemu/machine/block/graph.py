@@ -32,19 +32,6 @@ def auto_name(names: Collection[str]) -> str:
     return f"#block{n:03d}"
 
 
-def unnest(opts: dict[str, Any], names: set[str]) -> list[dict[str, Any]]:
-    """A node whose ``file`` child is given inline (a dict): the nodes bdrv_open makes of it, children
-    first, each child named (``#blockNNN`` when it has no node-name) and referred to by name; ``names``
-    are the names taken (the new ones are added)."""
-    child = opts.get("file")
-    if not isinstance(child, dict):
-        return [opts]
-    if "node-name" not in child:
-        child = {**child, "node-name": auto_name(names)}
-    names.add(str(child["node-name"]))
-    return [*unnest(child, names), {**opts, "file": child["node-name"]}]
-
-
 def table(m: Machine) -> dict[str, dict[str, Any]]:
     return m.backends.blockdevs
 
