@@ -78,7 +78,7 @@ class NicClient:
 
 
 class Backends:
-    __slots__ = ("blks", "blockdevs", "clients", "netdevs", "on_blocked")
+    __slots__ = ("blks", "blockdevs", "clients", "netdevs", "on_blocked", "on_open")
 
     def __init__(self) -> None:
         #: id -> {"options": the netdev_add arguments, "attached": the device using it or None,
@@ -92,12 +92,16 @@ class Backends:
         self.blks: list[BlockBackend] = []
         #: set by the runtime: a socket netdev's socket is full; wait until it is writable, then flush
         self.on_blocked: Callable[[NetSocket], None] | None = None
+        #: set by the runtime: a socket netdev to serve (accept a listen= connection, see a peer go)
+        self.on_open: Callable[[NetSocket], None] | None = None
 
     def add_netdev(self, netdev_id: str, entry: dict[str, Any]) -> None:
         self.netdevs[netdev_id] = entry
         net = entry.get("socket")
         if net is not None:
             net.on_blocked = self._blocked
+            if self.on_open is not None:
+                self.on_open(net)
         self.clients.append(netdev_id)
 
     def del_netdev(self, netdev_id: str) -> dict[str, Any] | None:
@@ -123,19 +127,20 @@ class Backends:
         if self.on_blocked is not None:
             self.on_blocked(net)
 
+    def sockets(self) -> list[NetSocket]:
+        return [e["socket"] for e in self.netdevs.values() if e.get("socket") is not None]
+
     def nics(self) -> list[NicClient]:
         return [c for c in self.clients if isinstance(c, NicClient)]
 
     def net_running(self, running: bool) -> None:
         """net_vm_change_state_handler: the frames held while the VM did not run go out; when it stops,
         what the sockets do not take is dropped."""
-        for entry in self.netdevs.values():
-            net = entry.get("socket")
-            if net is not None:
-                if running:
-                    net.flush()
-                else:
-                    net.stopped()
+        for net in self.sockets():
+            if running:
+                net.flush()
+            else:
+                net.stopped()
 
     def model_of(self, client: str | NicClient) -> str:
         if isinstance(client, NicClient):

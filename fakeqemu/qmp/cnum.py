@@ -24,8 +24,11 @@ _UNITS = {"B": 0, "K": 10, "M": 20, "G": 30, "T": 40, "P": 50, "E": 60}
 
 def _c_int(text: str) -> tuple[bool, int] | None:
     m = _C_INT.fullmatch(text)
-    if m is None:
-        return None
+    return None if m is None else _c_value(m)
+
+
+def _c_value(m: re.Match[str]) -> tuple[bool, int]:
+    """A C integer's sign and magnitude from a match of ``_C_INT``."""
     digits = m.group(2)
     if digits[:2] in ("0x", "0X"):
         value = int(digits[2:], 16)
@@ -34,6 +37,17 @@ def _c_int(text: str) -> tuple[bool, int] | None:
     else:
         value = int(digits)
     return m.group(1) == "-", value
+
+
+def strtol_prefix(text: str) -> int | None:
+    """qemu_strtol with an end pointer: the number at the start of ``text`` (base 0; what follows is
+    left), None if there is none or it is out of a long's range."""
+    m = _C_INT.match(text)
+    if m is None:
+        return None
+    negative, value = _c_value(m)
+    value = -value if negative else value
+    return value if -(1 << 63) <= value < (1 << 63) else None
 
 
 def strtoi64(text: str) -> int | None:

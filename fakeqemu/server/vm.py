@@ -104,6 +104,7 @@ class VM:
         self.machine.on_exit = self._on_exit
         self.machine.timers.on_change = self._wake_timers
         self.machine.backends.on_blocked = self._net_blocked
+        self.machine.backends.on_open = self._net_open
         self.machine.migration.transport = self._migrate
         self.machine.jobs.offload = self._offload
         self.machine.migration.listener = self._listen_incoming
@@ -134,10 +135,14 @@ class VM:
         without restarting the process; connected QMP clients stay connected and carry on."""
         old = self.machine
         old.timers.on_change = None
+        for net in old.backends.sockets():  # a listen= netdev's port is the new machine's
+            net.close()
         self._new_machine()
         for conn in self.connections:
             conn.attach(self.machine)
         self._wake_timers()
+        for net in self.machine.backends.sockets():
+            self._net_open(net)
         old.close()
 
     async def run(self, *, task_status: trio.TaskStatus[VM] = trio.TASK_STATUS_IGNORED) -> None:
@@ -171,6 +176,8 @@ class VM:
                 async with trio.open_nursery() as nursery:
                     self._nursery = nursery
                     nursery.start_soon(self._drive_timers)
+                    for net in self.machine.backends.sockets():
+                        self._net_open(net)
                     vnc = self.config.held.displays.get("vnc") if self.config.held is not None else None
                     if vnc is not None:
                         nursery.start_soon(serve_vnc, self, vnc)
@@ -260,6 +267,31 @@ class VM:
             self._net_waiting.add(net)
             self._nursery.start_soon(self._net_writable, net)
 
+    def _net_open(self, net: NetSocket) -> None:
+        nursery = getattr(self, "_nursery", None)
+        if nursery is not None:  # before the runtime: run() opens them
+            net.on_close = trio.lowlevel.notify_closing
+            nursery.start_soon(self._net_serve, net)
+
+    async def _net_serve(self, net: NetSocket) -> None:
+        """A socket netdev's connection: a listen= one accepted when it comes (net_socket_accept), a
+        stream peer seen to go (net_socket_send's end of connection), then accepted again."""
+        try:
+            while True:
+                if net.sock is None:
+                    if (listener := net.listener) is None:
+                        return
+                    await trio.lowlevel.wait_readable(listener)
+                    net.accept()
+                    continue
+                if not net.stream:
+                    return
+                await trio.lowlevel.wait_readable(net.sock)
+                if net.peer_state() == "data":
+                    return
+        except (trio.ClosedResourceError, OSError):
+            pass
+
     async def _net_writable(self, net: NetSocket) -> None:
         try:
             while (sock := net.sock) is not None:
@@ -270,7 +302,6 @@ class VM:
         except (trio.ClosedResourceError, OSError):
             pass
         finally:
-            net.on_close = None
             self._net_waiting.discard(net)
 
     def _wake_timers(self) -> None:

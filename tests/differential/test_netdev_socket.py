@@ -25,12 +25,21 @@ REFUSED = [
     ("fd-and-connect", "socket,fd=0,connect=127.0.0.1:1,id=hs0"),
     ("localaddr-with-fd", "socket,fd=0,localaddr=1.2.3.4,id=hs0"),
     ("seqpacket", "socket,fd=SEQ,id=hs0"),
+    ("listen-no-colon", "socket,listen=nohost,id=hs0"),
+    ("listen-bad-port", "socket,listen=127.0.0.1:notaport,id=hs0"),
+    ("listen-bad-ip", "socket,listen=300.1.1.1:5,id=hs0"),
+    ("listen-in-use", "socket,listen=127.0.0.1:BUSY,id=hs0"),
+    ("connect-no-port", "socket,connect=127.0.0.1:,id=hs0"),
+    ("listen-and-connect", "socket,listen=:1,connect=127.0.0.1:1,id=hs0"),
 ]
 
 
 def _refusal(target: Target, netdev: str) -> tuple[int, str]:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as seq:
-        netdev = netdev.replace("SEQ", str(seq.fileno()))
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as seq, socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        fd, port = str(seq.fileno()), str(busy.getsockname()[1])
+        netdev = netdev.replace("SEQ", fd).replace("BUSY", port)
         res = subprocess.run(
             target.command([*BASE, "-netdev", netdev]),
             capture_output=True,
@@ -39,7 +48,7 @@ def _refusal(target: Target, netdev: str) -> tuple[int, str]:
             stdin=subprocess.DEVNULL,
             pass_fds=(seq.fileno(),),
         )
-        return res.returncode, res.stderr.replace(str(seq.fileno()), "SEQ")
+        return res.returncode, res.stderr.replace(f"fd={fd}", "fd=SEQ").replace(f":{port},", ":BUSY,")
 
 
 @pytest.mark.qemu
@@ -110,3 +119,81 @@ def test_netdev_add_socket_like_qemu(qemu_binary: str) -> None:
     expected = _hotplugged(qemu_target())
     assert any(len(line) == 120 for line in expected)  # the frame read before netdev_del
     assert _hotplugged(fakeqemu_target()) == expected
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _info_until(mon: Monitor, text: str) -> str:
+    """``info network`` asked until it shows ``text`` (QEMU takes a connection in its main loop)."""
+    for _ in range(2000):
+        reply = _reply(mon, "human-monitor-command", {"command-line": "info network"})
+        if json.dumps(text)[1:-1] in reply:  # the reply is JSON: its CR LF escaped
+            return reply
+    raise AssertionError(f"info network never showed {text!r}: {reply}")
+
+
+def _tcp(target: Target) -> list[str]:
+    """listen= and connect= netdevs: frames go only to a connected peer; a peer that closes, or a
+    refused connect=, takes the link down (info text emptied) and a listen= backend accepts again."""
+    out: list[str] = []
+    listen_port, closed_port = _free_port(), _free_port()
+    with socket.socket() as server, Emulator(prefix="netdev-") as emu:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        server.settimeout(20)
+        connect_port = server.getsockname()[1]
+        nics = [("l0", f"listen=127.0.0.1:{listen_port}"), ("c0", f"connect=127.0.0.1:{connect_port}")]
+        nics.append(("x0", f"connect=127.0.0.1:{closed_port}"))
+        args = ["-M", "pc", *BARE, "-qmp", f"unix:{emu.path('qmp.sock')},server=on,wait=off"]
+        for n, (name, where) in enumerate(nics):
+            args += ["-netdev", f"socket,{where},id={name}", "-device", f"e1000,netdev={name},mac=52:54:00:00:00:0{n}"]
+        emu.start(target.command(args))
+        mon = Monitor(emu.connect("qmp.sock"))
+        conn_c, _ = server.accept()
+        announce = {"initial": 1, "max": 1, "rounds": 1, "step": 1}
+        try:
+            _info_until(mon, "x0: index=0,type=socket,\r\n")  # the refused connect= is seen
+            out.append(_reply(mon, "announce-self", announce))  # l0 has no peer yet: dropped
+            first = socket.create_connection(("127.0.0.1", listen_port), timeout=20)
+            out.append(_info_until(mon, "connection from"))
+            out.append(_reply(mon, "announce-self", announce))
+            first.shutdown(socket.SHUT_WR)
+            out += [f"first {frame.hex()}" for frame in stream_frames(first)]
+            first.close()
+            out.append(_info_until(mon, "l0: index=0,type=socket,\r\n"))
+            second = socket.create_connection(("127.0.0.1", listen_port), timeout=20)
+            _info_until(mon, "connection from")
+            out.append(_reply(mon, "announce-self", announce))
+            out.append(_reply(mon, "quit"))
+            assert emu.proc is not None
+            out.append(f"exit {emu.proc.wait(20)}")
+            out += [f"second {frame.hex()}" for frame in stream_frames(second)]
+            out += [f"c0 {frame.hex()}" for frame in stream_frames(conn_c)]
+            second.close()
+        finally:
+            mon.close()
+            conn_c.close()
+    ports = {str(listen_port): "LISTEN", str(connect_port): "CONNECT", str(closed_port): "CLOSED"}
+    return [_scrub(line, ports) for line in out]
+
+
+def _scrub(line: str, ports: dict[str, str]) -> str:
+    for port, name in ports.items():
+        line = line.replace(f":{port}", f":{name}")
+    start = line.find("connection from 127.0.0.1:")
+    if start >= 0:
+        end = start + len("connection from 127.0.0.1:")
+        rest = line[end:]
+        line = line[:end] + "PEER" + rest[len(rest) - len(rest.lstrip("0123456789")) :]
+    return line
+
+
+@pytest.mark.qemu
+def test_listen_and_connect_like_qemu(qemu_binary: str) -> None:
+    expected = _tcp(qemu_target())
+    assert sum(line.startswith("c0 ") for line in expected) == 3
+    assert _tcp(fakeqemu_target()) == expected

@@ -4,6 +4,7 @@ virtio-net's guest announce."""
 
 from __future__ import annotations
 
+import re
 import socket
 import struct
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ import pytest
 from fakeqemu.machine.machine import Machine, MachineConfig
 from fakeqemu.machine.net.announce import AnnounceParameters, rarp_frame
 from fakeqemu.machine.net.guest import guest_announce
-from fakeqemu.machine.net.sockets import QUEUE_MAX, NetSocket
+from fakeqemu.machine.net.sockets import QUEUE_MAX, NetdevError, NetSocket, open_listen, parse_host_port
 from fakeqemu.machine.pci.virtio import ISR, VirtioTransport
 
 MAC = "52:54:00:12:34:56"
@@ -184,3 +185,40 @@ def test_virtio_net_guest_announce() -> None:
     virtio.reset()
     assert virtio.device_config[6] == 0
     guest_announce(SimpleNamespace())  # not a PCI function: nothing
+
+
+def test_parse_host_port_as_qemu() -> None:
+    assert parse_host_port(":80x") == ("0.0.0.0", 80)
+    assert parse_host_port("127.1:0x10") == ("127.0.0.1", 16)
+    assert parse_host_port("1.2.3.4:65537") == ("1.2.3.4", 1)
+    for bad, message in [
+        ("nohost", "host address 'nohost' doesn't contain ':' separating host from port"),
+        ("1.2.3.4:", "port number '' is invalid"),
+        ("300.1.1.1:1", "host address '300.1.1.1' is not a valid IPv4 address"),
+    ]:
+        with pytest.raises(NetdevError, match=re.escape(message)):
+            parse_host_port(bad)
+
+
+def test_a_peer_that_goes_takes_the_link_down() -> None:
+    net = open_listen("127.0.0.1:0")
+    assert net.listener is not None
+    port = net.listener.getsockname()[1]
+    try:
+        assert not net.accept()  # nobody yet
+        peer = socket.create_connection(("127.0.0.1", port))
+        while not net.accept():
+            pass
+        assert net.info.startswith("socket: connection from 127.0.0.1:")
+        assert net.peer_state() == "nothing"
+        net.receive(FRAME, running=True)
+        peer.settimeout(20)
+        assert peer.recv(64) == struct.pack(">I", 60) + FRAME
+        peer.close()
+        while net.peer_state() == "nothing":
+            pass
+        assert net.sock is None and net.info == "" and net.listener is not None
+        net.receive(FRAME, running=True)  # link down: dropped
+        assert not net.queue
+    finally:
+        net.close()

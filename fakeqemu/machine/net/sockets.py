@@ -13,19 +13,25 @@ data path). Sans-IO apart from the non-blocking send QEMU's main loop makes too:
   as the socket takes it and the rest dropped (qemu_flush_or_purge_queued_packets); a frame already
   partly written is finished, where QEMU would drop it and carry on from its stale offset.
 - A send that fails (the peer has gone: EPIPE, ECONNRESET; no destination) drops the frame.
-- fakeqemu never reads what the peer sends (no guest receives it); a listen= backend with no connection
-  yet is link-down: its frames are dropped.
+- fakeqemu never reads what the peer sends (no guest receives it), but sees a stream peer go (EOF, a
+  refused connect=) as net_socket_send does: the socket is closed, the link is down (frames dropped),
+  ``info network`` shows no text, and a listen= backend accepts the next connection. Once the peer has
+  sent data, QEMU hands it to the NIC, which takes none without a driver: QEMU stops reading, and so
+  fakeqemu stops watching. A listen= backend with no connection yet is link-down: its frames are dropped.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import socket
 import struct
 from collections import deque
 from collections.abc import Callable
 from typing import Any
+
+from fakeqemu.qmp.cnum import strtol_prefix
 
 #: net/queue.c: queue->nq_maxlen
 QUEUE_MAX = 10000
@@ -34,7 +40,7 @@ QUEUE_MAX = 10000
 class NetSocket:
     """One socket netdev's connection: what it has not yet written, in order."""
 
-    __slots__ = ("_offset", "info", "on_blocked", "on_close", "queue", "sock", "stream")
+    __slots__ = ("_offset", "info", "listener", "on_blocked", "on_close", "queue", "sock", "stream")
 
     def __init__(self, sock: socket.socket | None, stream: bool = True) -> None:
         #: None while a listen= backend waits for its peer (link down), and once closed
@@ -42,6 +48,8 @@ class NetSocket:
         self.stream = stream
         #: what ``info network`` shows after the netdev's type (qemu_set_info_str)
         self.info = ""
+        #: a listen= backend's listening socket (the runtime accepts its one connection)
+        self.listener: socket.socket | None = None
         self.queue: deque[bytes] = deque()
         self._offset = 0
         #: set by the runtime: the socket is full, wait for it to be writable and call flush()
@@ -51,10 +59,20 @@ class NetSocket:
         if sock is not None:
             sock.setblocking(False)
 
-    def attach(self, sock: socket.socket) -> None:
-        """A listen= backend's accepted connection: the link is up."""
-        sock.setblocking(False)
-        self.sock = sock
+    def accept(self) -> bool:
+        """net_socket_accept: a listen= backend takes one connection (the link is up); False if none is
+        waiting. QEMU then stops accepting (the next ones wait in the backlog)."""
+        if self.listener is None or self.sock is not None:
+            return False
+        try:
+            conn, (host, port) = self.listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return False
+        conn.setblocking(False)
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = conn
+        self.info = f"socket: connection from {host}:{port}"
+        return True
 
     def receive(self, frame: bytes, running: bool) -> None:
         """qemu_send_packet from the NIC: deliver ``frame`` now if the VM runs and nothing is waiting."""
@@ -93,16 +111,42 @@ class NetSocket:
             if head is not None:
                 self.queue.append(head)
 
+    def peer_state(self) -> str:
+        """What a readable connection has: ``gone`` (EOF or an error, as net_socket_send finds it: the
+        socket is closed, the link down, the info text emptied, and a listen= backend accepts again),
+        ``data`` (QEMU hands it to the NIC; fakeqemu has no data path and leaves it) or ``nothing``."""
+        sock = self.sock
+        if sock is None:
+            return "gone"
+        try:
+            peek = sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            return "nothing"
+        except OSError:
+            peek = b""
+        if peek:
+            return "data"
+        with contextlib.suppress(OSError):
+            if self.on_close is not None:
+                self.on_close(sock)
+            sock.close()
+        self.sock = None
+        self.info = ""
+        self.queue.clear()
+        self._offset = 0
+        return "gone"
+
     def fileno(self) -> int:
         return -1 if self.sock is None else self.sock.fileno()
 
     def close(self) -> None:
-        if self.sock is not None:
-            if self.on_close is not None:
-                self.on_close(self.sock)
-            with contextlib.suppress(OSError):
-                self.sock.close()
-        self.sock = None
+        for sock in (self.sock, self.listener):
+            if sock is not None:
+                if self.on_close is not None:
+                    self.on_close(sock)
+                with contextlib.suppress(OSError):
+                    sock.close()
+        self.sock = self.listener = None
         self.queue.clear()
         self._offset = 0
 
@@ -150,7 +194,69 @@ def open_netdev(name: str, options: dict[str, Any], fd_of: Callable[[str], int])
     check_socket(options)
     if "fd" in options:
         return open_fd(name, fd_of(str(options["fd"])))
-    return None
+    if "listen" in options:
+        return open_listen(str(options["listen"]))
+    if "connect" in options:
+        return open_connect(str(options["connect"]))
+    return None  # mcast=, udp=: not opened (their frames go nowhere)
+
+
+def parse_host_port(text: str) -> tuple[str, int]:
+    """parse_host_port: ``HOST:PORT``, IPv4 (an empty host: any; a name resolved); the port is what
+    strtol reads at its start (base 0; what follows is ignored), kept to 16 bits as htons does."""
+    host, sep, port = text.partition(":")
+    if not sep:
+        raise NetdevError(f"host address '{text}' doesn't contain ':' separating host from port")
+    if not host:
+        addr = "0.0.0.0"
+    elif host[0].isdigit():
+        try:
+            addr = socket.inet_ntoa(socket.inet_aton(host))
+        except OSError:
+            raise NetdevError(f"host address '{host}' is not a valid IPv4 address") from None
+    else:
+        try:
+            addr = socket.gethostbyname(host)
+        except OSError:
+            raise NetdevError(f"can't resolve host address '{host}'") from None
+    number = strtol_prefix(port)
+    if number is None:
+        raise NetdevError(f"port number '{port}' is invalid")
+    return addr, number & 0xFFFF
+
+
+def open_listen(text: str) -> NetSocket:
+    """net_socket_listen_init: a listening IPv4 socket (SO_REUSEADDR, backlog 0); link-down until the
+    runtime accepts a connection."""
+    addr, port = parse_host_port(text)
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setblocking(False)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((addr, port))
+    except OSError as exc:
+        listener.close()
+        raise NetdevError(f"can't bind ip={addr} to socket: {exc.strerror}") from None
+    listener.listen(0)
+    net = NetSocket(None)
+    net.listener = listener
+    return net
+
+
+def open_connect(text: str) -> NetSocket:
+    """net_socket_connect_init: a non-blocking connect (a refusal known at once is QEMU's error; one that
+    comes later makes every send fail: the frames are dropped)."""
+    addr, port = parse_host_port(text)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    err = sock.connect_ex((addr, port))
+    if err not in (0, errno.EINPROGRESS, errno.EALREADY, errno.EINTR, errno.EWOULDBLOCK):
+        sock.close()
+        raise NetdevError(f"can't connect socket: {os.strerror(err)}")
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    net = NetSocket(sock)
+    net.info = f"socket: connect to {addr}:{port}"
+    return net
 
 
 def parse_fd(text: str) -> int:
