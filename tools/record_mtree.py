@@ -98,12 +98,38 @@ def _mtree(vm: Qemu) -> str:
     return text
 
 
+_FLAT = re.compile(r"^  [0-9a-f]{16}-[0-9a-f]{16} \(prio -?\d+, [a-z/-]+\): (.*?)(?: @[0-9a-f]{16})?$")
+
+
+def _parse_marked(vm: Qemu) -> list[tuple[str, list[str], dict[str, Any] | None]]:
+    """``parse`` of the tree, each region that is a container (renders nothing itself: QEMU's
+    ``terminates`` false) marked ``container``: one with subregions that no flat view shows, and not an
+    alias (``info mtree -f`` names the regions that render)."""
+    blocks = parse(_mtree(vm))
+    flat = vm.ok("human-monitor-command", {"command-line": "info mtree -f"})
+    shown = {m[1] for m in map(_FLAT.match, flat.replace("\r\n", "\n").split("\n")) if m}
+
+    def mark(node: dict[str, Any]) -> None:
+        if node.get("sub") and "alias" not in node and node["name"] not in shown:
+            node["container"] = True
+        for sub in node.get("sub", []):
+            mark(sub)
+
+    for _, _, root in blocks:
+        if root is not None:
+            mark(root)
+    return blocks
+
+
 def record_board(binary: str, machine: str) -> dict[str, Any]:
     vm = start(binary, machine, [])
     try:
-        blocks = parse(_mtree(vm))
+        blocks = _parse_marked(vm)
+        flat = vm.ok("human-monitor-command", {"command-line": "info mtree -f"})
     finally:
         vm.close()
+    # the address spaces in the order QEMU made them (each flat view lists its own in that order)
+    order = [line.split('"')[1] for line in flat.split("\r\n") if line.startswith(' AS "')]
     spaces = []
     regions: dict[str, Any] = {}
     for kind, names, root in blocks:
@@ -113,7 +139,7 @@ def record_board(binary: str, machine: str) -> dict[str, Any]:
             spaces.append({"names": names, "root": root})
         else:
             regions[names[0]] = root
-    return {"spaces": spaces, "regions": regions}
+    return {"spaces": spaces, "regions": regions, "order": [n for n in order if any(n in s["names"] for s in spaces)]}
 
 
 def _assigned(devices: list[dict[str, Any]]) -> bool:
@@ -158,7 +184,7 @@ def _bars_of(vm: Qemu, timeout: float = 30) -> dict[str, dict[str, Any]]:
         if time.monotonic() > deadline:
             raise RuntimeError("the firmware did not assign every BAR")
         time.sleep(0.1)
-    blocks = parse(_mtree(vm))
+    blocks = _parse_marked(vm)
     nodes: list[tuple[int, dict[str, Any]]] = []
     for _, _, root in blocks:
         if root is not None:
@@ -221,7 +247,7 @@ def record_fixed(binary: str, driver: str) -> dict[str, Any] | None:
     """The regions ``driver`` adds to the board's containers before anything is programmed."""
     vm = start(binary, "pc", _device_args(driver))
     try:
-        blocks = parse(_mtree(vm))
+        blocks = _parse_marked(vm)
     finally:
         vm.close()
     mine = " owner:{dev id=dev0}"

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from fakeqemu.commands.hmp_args import C_SPACE
-from fakeqemu.machine.pci.regions import AddressSpace, Region, of_machine
+from fakeqemu.machine.pci.regions import AddressSpace, Region, flat_root, flatten, of_machine
 
 if TYPE_CHECKING:
     from fakeqemu.machine.machine import Machine
@@ -117,9 +117,40 @@ def info_mtree(machine: Machine, args: str) -> str:
     if lay is None:
         return "info mtree: not modelled for this machine (fakeqemu)\r\n"
     if "f" in given:
-        return _no_flatview()
+        if "d" in given:
+            return "info mtree -f -d: the dispatch tree is not modelled (fakeqemu)\r\n"
+        return render_flat(lay.spaces, "o" in given)
     return render(lay.spaces, "o" in given, "D" in given)
 
 
-def _no_flatview() -> str:
-    return "info mtree -f: the flat views are not modelled (fakeqemu)\r\n"
+def render_flat(spaces: list[AddressSpace], owner: bool) -> str:
+    """mtree_info_flatview: each flat view (address spaces whose roots flatten alike share one, listed in
+    the order they were made), its ranges with the region that answers there."""
+    views: list[tuple[Region | None, list[AddressSpace]]] = []
+    for space in spaces:
+        root = flat_root(space.root)
+        entry = next((v for v in views if v[0] is root), None)
+        if entry is None:
+            views.append((root, [space]))
+        else:
+            entry[1].append(space)
+    out: list[str] = []
+    for n, (root, members) in enumerate(views):
+        out.append(f"FlatView #{n}")
+        for space in members:
+            alias = f", alias {space.root.alias.name}" if space.root.alias is not None else ""
+            out.append(f' AS "{space.name}", root: {space.root.name}{alias}')
+        out.append(f" Root memory region: {root.name if root is not None else '(none)'}")
+        ranges = flatten(root) if root is not None else []
+        if not ranges:
+            out += ["  No rendered FlatView", ""]
+            continue
+        for r in ranges:
+            mr = r.mr
+            nv = "nv-" if mr.nv else ""
+            line = f"  {r.start:016x}-{r.start + r.size - 1:016x} (prio {mr.prio}, {nv}{mr.type()}): {mr.name}"
+            if r.offset:
+                line += f" @{r.offset:016x}"
+            out.append(line + (mr.owner if owner else ""))
+        out.append("")
+    return "".join(line + "\r\n" for line in out)

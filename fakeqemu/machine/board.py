@@ -360,6 +360,7 @@ class Board:
     __slots__ = (
         "anon_count",
         "bus_ids",
+        "created",
         "kind",
         "next_mac",
         "peripheral",
@@ -410,6 +411,8 @@ class Board:
         self.type_bus_ids: dict[str, int] = {}
         #: qdev_set_id's counter for devices without an id (device[N] never reuses an N)
         self.anon_count = 0
+        #: devices made so far (each device's ``created``: the order QEMU realizes them in)
+        self.created = 0
 
     # --- devices ----------------------------------------------------------------------------------
 
@@ -573,6 +576,8 @@ class Board:
             suffix = model.objects[rel]["values"][key][len(TEMPLATE_PATH) :]
             suffix = "/".join(bus_names.get(part, part) for part in suffix.split("/"))
             made[rel].set_own(key, functools.partial(_live_path, dev, suffix))
+        self.created += 1
+        dev.created = self.created
         return dev
 
 

@@ -1,10 +1,11 @@
-"""Differential: HMP ``info mtree`` (and ``-o``, ``-D``, ``-d``, its option errors) through
+"""Differential: HMP ``info mtree`` (and ``-o``, ``-D``, ``-d``, ``-f``, its option errors) through
 human-monitor-command: the board's regions, each PCI function's bus-master address space, BARs a guest
 (qtest's config cycles) or the firmware (SeaBIOS under TCG) programs, bridge and root-port windows, a
 hot-plugged device's regions and their removal on eject.
 
-QEMU prints address spaces in the order of a hash table keyed by pointers, which changes from run to run:
-both transcripts get their blocks (separated by a blank line) sorted. After the firmware has run, only the
+QEMU prints address spaces (and flat views) in the order of a hash table keyed by pointers, which changes
+from run to run: both transcripts get their blocks (separated by a blank line) sorted, flat views
+unnumbered. After the firmware has run, only the
 blocks the model derives are compared (the I/O space, the PCI containers, the bus-master spaces of
 functions no boot driver touches): SeaBIOS's PAM and SMRAM settings and kvmvapic's ROM are not modelled.
 """
@@ -21,12 +22,15 @@ from tests.differential.test_firmware_pci import PC_DEVICES, Q35_DEVICES
 from tests.differential.test_hmp_commands import hmp
 from tests.differential.test_hmp_monitor import transcript
 from tests.oracle import (
+    Expect,
     Poll,
     Qtest,
     Script,
+    Send,
     Step,
     WaitEvent,
     call,
+    cmd,
     differential_tests,
     fakeqemu_target,
     qemu_target,
@@ -42,8 +46,9 @@ def blocks(keep: Collection[str] = ()) -> tuple[bytes, Callable[[re.Match[bytes]
 
     def canonical(m: re.Match[bytes]) -> bytes:
         text: str = json.loads(b'"' + m[1] + b'"')
-        if not text.startswith(("address-space: ", "memory-region: ")):
+        if not text.startswith(("address-space: ", "memory-region: ", "FlatView #")):
             return m[0]
+        text = re.sub(r"^FlatView #\d+", "FlatView #N", text, flags=re.M)  # numbered in that order
         parts = [p for p in text.split("\r\n\r\n") if p]
         if keep:
             parts = [p for p in parts if any(p.startswith(k + "\r\n") or f"\r\n{k}\r\n" in p for k in keep)]
@@ -67,7 +72,7 @@ def qom(device: str, *regions: str) -> list[Step]:
     return steps
 
 
-MTREE = ("info mtree", "info mtree -o", "info mtree -D", "info mtree -d -o -D")
+MTREE = ("info mtree", "info mtree -o", "info mtree -D", "info mtree -d -o -D", "info mtree -f", "info mtree -f -o")
 ERRORS = ("info mtree -x", "info mtree -fo", "info mtree -o -f", "info mtree -", "info mtree -D -", "info mtree x")
 
 #: 00:06.0 (devfn 0x30) and a bridge at 00:05.0 (devfn 0x28)
@@ -90,9 +95,10 @@ PROGRAMMED: list[Step] = [
     *cfg(NIC, 0x04, "w", 0x0002),  # memory only, no bus master
     *cfg(BRIDGE, 0x04, "w", 0x0003),
     *hmp("info mtree -o"),
-    *call("device_del", {"id": "hn"}),
+    DEL := Send(cmd("device_del", {"id": "hn"})),
+    Expect(1),
     Qtest("outl 0xae08 0x40"),
-    WaitEvent("DEVICE_DELETED"),
+    WaitEvent("DEVICE_DELETED", device="hn"),
     *hmp("info mtree -o"),
 ]
 
@@ -155,6 +161,14 @@ SCRIPTS: list[Script] = [
     script("mtree-q35", hmp(*MTREE), machine="q35", scrub=[blocks()]),
     script("mtree-pc-devices", hmp(*MTREE), PC_QOM, machine="pc", extra_args=PC_DEVICES, scrub=[blocks()]),
     script("mtree-q35-root-ports", hmp(*MTREE), Q35_QOM, machine="q35", extra_args=Q35_DEVICES, scrub=[blocks()]),
+    script(
+        "mtree-programmed-flat",
+        PROGRAMMED[: PROGRAMMED.index(DEL)],
+        hmp("info mtree -f", "info mtree -f -o"),
+        machine="pc",
+        extra_args=("-device", "pci-bridge,id=br,chassis_nr=1,addr=5"),
+        scrub=[blocks()],
+    ),
     script(
         "mtree-programmed-hotplug",
         PROGRAMMED,

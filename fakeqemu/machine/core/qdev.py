@@ -38,6 +38,7 @@ class Device(Obj):
     __slots__ = (
         "child_buses",
         "class_hotpluggable",
+        "created",
         "deleted_paths",
         "hotplugged",
         "id",
@@ -59,6 +60,8 @@ class Device(Obj):
     ) -> None:
         super().__init__(type_name, props, values, errors, dynamic=dynamic)
         self.id: str | None = None
+        #: when it was made among the VM's devices (0: the board's own, made first)
+        self.created = 0
         self.parent_bus: Bus | Obj | None = None
         self.hotplugged = bool(values.get("hotplugged", False))
         #: DeviceClass.hotpluggable (the recorded value, taken where the device sat on a hotpluggable bus)

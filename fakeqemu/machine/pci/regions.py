@@ -39,10 +39,17 @@ class Region:
     """A MemoryRegion: its place in its container, priority, whether enabled, alias, subregions (in
     QEMU's list order: higher priority first, the latest added first among equals)."""
 
-    __slots__ = ("addr", "alias", "enabled", "kind", "last", "name", "nv", "offset", "owner", "prio", "qom", "sub")
+    __slots__ = (
+        "addr", "alias", "container", "enabled", "kind", "last", "name", "nv", "offset", "owner", "prio", "qom",
+        "size", "sub",
+    )  # fmt: skip
 
     def __init__(self, name: str, kind: str, addr: int, last: int, prio: int = 0, owner: str = "") -> None:
         self.name, self.kind, self.addr, self.last, self.prio = name, kind, addr, last, prio
+        #: its size (``last`` + 1, a region of size 0 aside: both print one byte)
+        self.size = last + 1
+        #: a container renders nothing of its own, only its subregions (QEMU's ``terminates`` false)
+        self.container = False
         #: what ``-o`` prints after the region (`` owner:{dev id=x}``, `` parent:{obj path=...}``)
         self.owner = owner
         self.enabled = True
@@ -77,6 +84,7 @@ def _build(rec: Mapping[str, Any], named: dict[str, Region], aliases: list[tuple
     r = Region(rec["name"], rec["kind"], rec.get("addr", 0), rec.get("last", 0), rec["prio"], rec.get("owner", ""))
     r.enabled = not rec.get("disabled", False)
     r.nv = bool(rec.get("nv", False))
+    r.container = bool(rec.get("container", False))
     if "alias" in rec:
         aliases.append((r, rec["alias"]))
         r.offset = rec["offset"]
@@ -151,6 +159,8 @@ def layout(kind: str, root_bus: PCIBus, memory_mb: int, others: Sequence[Device]
     for block in board["spaces"]:
         root = _build(block["root"], named, aliases)
         spaces += [AddressSpace(name, root) for name in block["names"]]
+    order = board["order"]
+    spaces.sort(key=lambda s: order.index(s.name) if s.name in order else len(order))  # as QEMU made them
     for name, rec in board["regions"].items():
         if name not in named:
             named[name] = _build(rec, named, aliases)
@@ -168,7 +178,7 @@ def layout(kind: str, root_bus: PCIBus, memory_mb: int, others: Sequence[Device]
     for dev in devices:
         if dev.pci_function is not None and dev.type in PM_BLOCKS:
             _pm_blocks(dev.type, dev.pci_function.config_read, named, io)
-    for dev in devices:
+    for dev in sorted(devices, key=lambda d: d.created):  # as realized (the board's own first)
         spaces.append(AddressSpace(dev.type, _bus_master(dev, system)))
     return out
 
@@ -210,6 +220,7 @@ def _pm_blocks(dtype: str, read: Callable[[int, int], int], named: dict[str, Reg
 def _bus_master(dev: PCIDevice, system: Region) -> Region:
     owner = owner_text(dev)
     root = Region("bus master container", "i/o", 0, FULL, 0, owner)
+    root.container = True
     alias = Region("bus master", "i/o", 0, FULL, 0, owner)
     alias.alias = system
     fn = dev.pci_function
@@ -241,6 +252,7 @@ def _windows(dev: PCIDevice, config: ConfigSpace | None, parent: Bus, out: Layou
     mem = Region("pci_bridge_pci", "i/o", 0, FULL, 0, owner)
     io = Region("pci_bridge_io", "i/o", 0, 0xFFFFFFFF, 0, owner)
     mem.qom, io.qom = f"{dev.path}/pci_bridge_pci[0]", f"{dev.path}/pci_bridge_io[0]"
+    mem.container = io.container = True
     command = 0 if config is None else config.u16(0x04)
     ranges = ((0, 0xFFF), (0, 0xFFFFF), (0, 0xFFFFF)) if config is None else config.ranges()
     (io_base, io_limit), mem_range, pref_range = ranges
@@ -251,7 +263,7 @@ def _windows(dev: PCIDevice, config: ConfigSpace | None, parent: Bus, out: Layou
     ):
         size = limit + 1 - base if on and limit >= base else 0
         alias = Region(name, "i/o", base, size - 1 if size else 0, 1, owner)
-        alias.alias, alias.offset = target, base
+        alias.alias, alias.offset, alias.size = target, base, size
         out.put(dev, container, alias, size, True)
     return Bus(io, mem)
 
@@ -291,6 +303,7 @@ def _from_template(
     region = Region(rec["name"], rec["kind"], addr, last, rec["prio"], owner)
     region.enabled = not rec.get("disabled", False)
     region.nv = bool(rec.get("nv", False))
+    region.container = bool(rec.get("container", False))
     made.setdefault(rec["name"], region)
     for sub in rec.get("sub", ()):
         region.sub.append(_from_template(sub, sub["addr"], sub["last"], dev, made, targets))
@@ -335,6 +348,91 @@ def qom_property(lay: Layout, dev: PCIDevice, child: str, recorded_value: Callab
         values = {"addr": p.region.addr, "priority": p.region.prio, "container": p.container.qom, "size": p.size}
         return values[prop]
     return None
+
+
+# ------------------------------------------------------------------------------------- flat views
+
+
+class FlatRange:
+    __slots__ = ("mr", "offset", "size", "start")
+
+    def __init__(self, mr: Region, start: int, size: int, offset: int) -> None:
+        self.mr, self.start, self.size, self.offset = mr, start, size, offset
+
+
+def flat_root(mr: Region | None) -> Region | None:
+    """memory_region_get_flatview_root: past an alias that covers all of its target and a container whose
+    only enabled subregion covers it; None when nothing is enabled."""
+    while mr is not None and mr.enabled:
+        if mr.alias is not None:
+            if not mr.offset and mr.size >= mr.alias.size:
+                mr = mr.alias
+                continue
+        elif mr.container:
+            enabled = [c for c in mr.sub if c.enabled]
+            if not enabled:
+                return None
+            if len(enabled) == 1 and not enabled[0].addr and mr.size >= enabled[0].size:
+                mr = enabled[0]
+                continue
+        return mr
+    return None
+
+
+def flatten(root: Region) -> list[FlatRange]:
+    """generate_memory_topology: render_memory_region from ``root`` over the whole 64-bit space, then
+    flatview_simplify."""
+    view: list[FlatRange] = []
+    _render(view, root, 0, 0, 1 << 64)
+    out: list[FlatRange] = []
+    for r in view:
+        last = out[-1] if out else None
+        if (
+            last is not None
+            and last.mr is r.mr
+            and last.start + last.size == r.start
+            and last.offset + last.size == r.offset
+        ):
+            last.size += r.size
+        else:
+            out.append(r)
+    return out
+
+
+def _render(view: list[FlatRange], mr: Region, base: int, clip_start: int, clip_end: int) -> None:
+    """render_memory_region (``clip_end`` exclusive): subregions in list order (priority first), then the
+    region itself into the gaps they left."""
+    if not mr.enabled:
+        return
+    base += mr.addr
+    start, end = max(base, clip_start), min(base + mr.size, clip_end)
+    if start >= end:
+        return
+    if mr.alias is not None:
+        _render(view, mr.alias, base - mr.alias.addr - mr.offset, start, end)
+        return
+    for sub in sorted(mr.sub, key=lambda r: -r.prio):  # stable: QEMU's list, by priority
+        _render(view, sub, base, start, end)
+    if mr.container:
+        return
+    offset, pos, remain = start - base, start, end - start
+    i = 0
+    while i < len(view) and remain:
+        r = view[i]
+        if pos >= r.start + r.size:
+            i += 1
+            continue
+        if pos < r.start:
+            now = min(remain, r.start - pos)
+            view.insert(i, FlatRange(mr, pos, now, offset))
+            i += 1
+            pos, offset, remain = pos + now, offset + now, remain - now
+        r = view[i]
+        now = min(pos + remain, r.start + r.size) - pos
+        pos, offset, remain = pos + now, offset + now, remain - now
+        i += 1
+    if remain:
+        view.insert(i, FlatRange(mr, pos, remain, offset))
 
 
 def walk(region: Region) -> Iterator[Region]:
