@@ -84,6 +84,19 @@ def fakeqemu_target() -> Target:
     return Target("fakeqemu", (sys.executable, "-m", "fakeqemu"), ("-fakeqemu", f"qemu-version={qemu_version()}"))
 
 
+def start_outcome(target: Target, args: Sequence[str]) -> tuple[int, str, str]:
+    """Start ``target`` with ``-display none -nodefaults -S`` and ``args`` (a start-up refusal): its exit
+    status, stdout and stderr."""
+    res = subprocess.run(
+        target.command(["-display", "none", "-nodefaults", "-S", *args]),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    return res.returncode, res.stdout, res.stderr
+
+
 # ----------------------------------------------------------------------------------------------- steps
 
 

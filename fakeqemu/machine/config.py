@@ -107,6 +107,9 @@ class MachineConfig:
     cdrom: str = "free"
     #: what the guest OS does on shutdown (fakeqemu.machine.guest.hotplug.Guest.power_down)
     power: str = "prompt"
+    #: acpi-pci-hotplug-with-bridge-support of PIIX4_PM / ICH9-LPC (-global): ACPI takes over the buses of
+    #: cold-plugged bridges and root ports (on, the default); off, they keep their own SHPC / PCIe hotplug
+    acpi_bridge_hotplug: bool = True
     #: ACPI S3 offered to the guest (QEMU's PIIX4_PM / ICH9-LPC disable_s3=0; libvirt's suspend-to-mem)
     s3: bool = True
     #: bytes of QMP traffic recorded (fakeqemu.machine.traffic); 0 or None: not recorded. None lets the

@@ -187,8 +187,9 @@ class Machine:
                     raise ColdPlugError(texts[n] if n < len(texts) else str(bd), str(exc), "-blockdev") from None
             if self.config.devices or self.config.usb or self.config.board_drives:
                 self._cold_plug()
+            self.board.reset()  # QEMU's first system reset, once the machine is created: bridges' SHPC
             if self.pcihp is not None:
-                self.pcihp.reset()  # QEMU's first system reset, once the machine is created
+                self.pcihp.reset()
         else:
             self._open_netdevs()
         self.guest = Guest(self, self.pcihp)

@@ -141,13 +141,13 @@ def device_add(machine: Machine, args: dict[str, Any], *, hotplug: bool = True, 
     _check_devfn(bus, dev, multifunction)
     check_realize(machine, dev, typed)
     _attach(machine, dev, bus, opts)
+    _child_bus_handlers(dev, hotplug)
     if handler is not None:
         try:
             handler.plug(bus, dev, hotplug)
         except GenericError:
             _realize_failed(machine, dev, bus)
             raise
-    _child_bus_handlers(dev, hotplug)
     return dev
 
 
@@ -209,12 +209,12 @@ def _attach(machine: Machine, dev: Device, bus: Bus, opts: dict[str, str], unatt
 
 
 def _child_bus_handlers(dev: Device, hotplug: bool) -> None:
-    """A hot-added bridge keeps its own (SHPC / PCIe native) hotplug controller on its secondary bus; a
-    USB controller or virtio-serial device is the hotplug handler of its bus (where QEMU records one)."""
+    """A bridge's realize makes its own (SHPC / PCIe native) hotplug controller the handler of its
+    secondary bus (ACPI pcihp takes over a cold-plugged one's afterwards, in its plug); a USB controller or
+    virtio-serial device is the hotplug handler of its bus (where QEMU records one)."""
     for sub in dev.child_buses:
         if isinstance(sub, PCIBus):
-            if hotplug:
-                sub.hotplug_handler = ShpcHotplug() if SHPC_REGION in dev.children else NativeHotplug()
+            sub.hotplug_handler = ShpcHotplug() if SHPC_REGION in dev.children else NativeHotplug()
         elif sub.values.get("hotplug-handler"):
             sub.hotplug_handler = BusHotplug()
 

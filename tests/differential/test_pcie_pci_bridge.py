@@ -6,14 +6,32 @@ and what QEMU refuses."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.differential.hotplug_steps import deleted, peripheral
 from tests.differential.test_firmware_pci import booted
-from tests.oracle import Gather, Qtest, Script, Send, Step, Sync, WaitEvent, call, cmd, differential_tests, script
+from tests.oracle import (
+    Gather,
+    Qtest,
+    Script,
+    Send,
+    Step,
+    Sync,
+    WaitEvent,
+    call,
+    cmd,
+    differential_tests,
+    fakeqemu_target,
+    qemu_target,
+    script,
+    start_outcome,
+)
 
 PORT = ["-device", "pcie-root-port,id=p1,chassis=1,addr=0x4"]
 BRIDGE = [*PORT, "-device", "pcie-pci-bridge,bus=p1,id=b1"]
 SEL = 0xCD0
 NULL = ["-blockdev", "driver=null-co,node-name=d1"]
+NO_ACPI_BRIDGES = ["-global", "ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off"]
 BEHIND = (
     "-device", "virtio-net-pci,id=vn,bus=b1,addr=1,romfile=",
     "-drive", "if=none,id=d0,file=null-co://",
@@ -143,6 +161,36 @@ SCRIPTS: list[Script] = [
         must=[deleted("net0")],
     ),
     script(
+        # where else QEMU takes it and what goes behind it: a pcie-pci-bridge behind another one or behind
+        # a pci-bridge, a root port or a PCIe NIC on its bus (QEMU checks none of this)
+        "pcie-pci-bridge-placement",
+        call("device_add", {"driver": "pcie-pci-bridge", "id": "b2", "bus": "b1", "addr": "0x3"}),
+        call("device_add", {"driver": "pcie-root-port", "id": "p2", "bus": "b1", "addr": "0x4", "chassis": 5}),
+        call("device_add", {"driver": "pcie-pci-bridge", "id": "b3", "bus": "pb", "addr": "0x3"}),
+        call("device_add", {"driver": "e1000e", "id": "e1", "bus": "b1", "addr": "0x6"}),
+        call("device_add", {"driver": "virtio-net-pci", "id": "n9", "bus": "b2", "addr": "0x1"}),
+        call("qom-get", {"path": "/machine/peripheral/n9", "property": "parent_bus"}),
+        call("device_del", {"id": "b2"}),
+        regs(1),
+        Sync(),
+        peripheral(),
+        call("query-pci"),
+        machine="q35",
+        extra_args=[*BRIDGE, "-device", "pci-bridge,id=pb,chassis_nr=3,bus=pcie.0,addr=0x6"],
+    ),
+    script(
+        # without ACPI hotplug on bridges the cold bridge keeps its SHPC: hotplug onto it works, a device
+        # present at start sits in a powered slot (the request goes to the guest), a new one does not
+        "pcie-pci-bridge-shpc-cold",
+        call("device_add", {"driver": "virtio-net-pci", "id": "n1", "bus": "b1", "addr": "0x3"}),
+        call("device_del", {"id": "n0"}),
+        at_once("device_del", {"id": "n1"}),
+        Sync(),
+        peripheral(),
+        machine="q35",
+        extra_args=[*NO_ACPI_BRIDGES, *BRIDGE, "-device", "virtio-net-pci,bus=b1,id=n0,addr=0x2"],
+    ),
+    script(
         # cold-plugged on pcie.0 of q35 and hot-added on pc's pci.0 (a PCI Express device on a PCI bus)
         "pcie-pci-bridge-on-root-bus",
         shape("b0"),
@@ -173,3 +221,21 @@ SCRIPTS: list[Script] = [
 
 
 test_harness_against_qemu, test_differential = differential_tests(SCRIPTS)
+
+
+# --- start-up refusals --------------------------------------------------------------------------------
+
+COLD = [
+    # without ACPI on bridges, the cold bridge's SHPC refuses slot 0 (the device unrealized: QEMU exits 1)
+    ["-M", "q35", *NO_ACPI_BRIDGES, *BRIDGE, "-device", "virtio-net-pci,bus=b1,id=n0"],
+    ["-M", "q35", *BRIDGE, "-device", "pcie-pci-bridge,bus=p1,id=b2,addr=0x0"],
+    ["-M", "q35", *PORT, "-device", "pcie-pci-bridge,bus=p1,id=b1,msi=no-such"],
+]
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("args", COLD, ids=[" ".join(c[-2:])[:60] for c in COLD])
+def test_cold_refusal_like_qemu(qemu_binary: str, args: list[str]) -> None:
+    qemu = start_outcome(qemu_target(), args)
+    assert qemu[0] == 1, qemu
+    assert start_outcome(fakeqemu_target(), args) == qemu

@@ -409,13 +409,22 @@ def install(machine: Machine, root_bus: PCIBus, machine_type: str | None = None)
     kind = machine_type or machine.config.machine_type
     if kind == "q35":
         gpe = Gpe("acpi-gpe0", ICH9_GPE_LEN)
-        hp = AcpiPciHp(machine, root_bus, base=ICH9_PCIHP_BASE, gpe=gpe, root_hotplug=False)
+        hp = AcpiPciHp(
+            machine,
+            root_bus,
+            base=ICH9_PCIHP_BASE,
+            gpe=gpe,
+            root_hotplug=False,
+            bridge_hotplug=machine.config.acpi_bridge_hotplug,
+        )
         if not machine.config.qtest:
             # firmware has programmed PMBASE (0x600) and enabled ACPI I/O
             map_ich9_pmbase(machine, hp, ICH9_PMBASE_DEFAULT)
     else:
         gpe = Gpe("acpi-gpe0", PIIX4_GPE_LEN)
-        hp = AcpiPciHp(machine, root_bus, base=PIIX4_PCIHP_BASE, gpe=gpe)
+        hp = AcpiPciHp(
+            machine, root_bus, base=PIIX4_PCIHP_BASE, gpe=gpe, bridge_hotplug=machine.config.acpi_bridge_hotplug
+        )
         gpe.base = PIIX4_GPE_BASE
         machine.ioports.map(gpe.region(PIIX4_GPE_BASE))
     machine.ioports.map(hp.region())
