@@ -45,9 +45,17 @@ def reads(base: int, offsets: list[int], width: str = "l") -> list[Step]:
 NVME_REGS = [*range(0, 0x60, 4), *range(0xE00, 0xE1C, 4)]
 
 
+#: the BARs as the monitor shows them once mapped (sizes and types as the device registered them)
+LOOKS = [
+    *call("query-pci"),
+    *call("human-monitor-command", {"command-line": "info pci"}),
+    *call("human-monitor-command", {"command-line": "info qtree"}),
+]
+
+
 def nvme_script(name: str, opts: str, steps: list[Step], extra: list[str] | None = None) -> Script:
     args = [*QUIET, *(extra or []), "-device", f"nvme,id=nv0,addr=0x4,serial=foo{opts}"]
-    return script(f"nvme-{name}", *steps, extra_args=args)
+    return script(f"nvme-{name}", *steps, *LOOKS, extra_args=args)
 
 
 NVME_BASIC = [

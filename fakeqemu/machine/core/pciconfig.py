@@ -29,12 +29,15 @@ class Bar:
 
 
 class ConfigSpace:
-    __slots__ = ("_initial", "data", "wmask")
+    __slots__ = ("_initial", "data", "registered", "wmask")
 
     def __init__(self, data: bytes, wmask: bytes) -> None:
         self._initial = bytes(data)
         self.data = bytearray(data)
         self.wmask = wmask
+        #: BARs a device model registered itself (pci_register_bar): index -> (type bits, size), where a
+        #: size below 16 bytes cannot be read from the writable bits
+        self.registered: dict[int, tuple[int, int]] = {}
 
     @property
     def size(self) -> int:
@@ -76,6 +79,7 @@ class ConfigSpace:
         for space in (initial, self.data):
             space[off : off + width] = flags.to_bytes(width, "little")
         self._initial = bytes(initial)
+        self.registered[index] = (flags, size)
 
     def set_initial(self, addr: int, size: int, value: int) -> None:
         """A register the device's realize sets (both now and after a reset)."""
@@ -134,9 +138,13 @@ class ConfigSpace:
                 value |= self.u32(off + 4) << 32
             bits = 64 if mem64 else 32
             size = (~(full_mask & ~0xF) + 1) & ((1 << bits) - 1)
-            addr = value & ~0xF & ~(size - 1) & ((1 << bits) - 1)
+            prefetch = bool(value & 8)
+            if i in self.registered:  # pci_bar_address: the registered size and type
+                flags, size = self.registered[i]
+                prefetch = bool(flags & 8)
+            addr = value & ~7 & ~(size - 1) & ((1 << bits) - 1)
             on = command & COMMAND_MEMORY and addr and size and (mem64 or addr + size - 1 < 0xFFFFFFFF)
-            out.append(Bar(i, False, addr if on else UNMAPPED, size, mem64, bool(value & 8)))
+            out.append(Bar(i, False, addr if on else UNMAPPED, size, mem64, prefetch))
             i += 2 if mem64 else 1
         return out
 
