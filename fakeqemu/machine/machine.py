@@ -99,6 +99,7 @@ class Machine:
         self.ioports = IoPorts()
         #: guest-physical MMIO (PCI BARs, MMCONFIG); RAM is what a qtest session writes
         self.memory = MemorySpace()
+        self.memory.ram_size = self.config.memory_mb << 20
         #: QEMU_CLOCK_VIRTUAL under the qtest accelerator, in ns: moved only by qtest's clock_step/clock_set
         self.virtual_clock_ns = 0
         self.traffic = TrafficLog(clock, self.config.traffic_limit or 0)

@@ -62,7 +62,8 @@ class QtestSession:
 
     def __init__(self, machine: Machine, log: Callable[[str], None] | None = None) -> None:
         self.machine = machine
-        self.pages: dict[int, bytearray] = {}
+        #: guest RAM (the VM's: devices' DMA writes land there too)
+        self.pages = machine.memory.ram
         self.irq_levels: dict[int, int] = {}
         self.intercept: Any = None
         self.async_out: list[str] = []
@@ -286,7 +287,6 @@ class QtestSession:
         return region, 1 << (n.bit_length() - 1)
 
     def _mem_write(self, addr: int, data: bytes) -> None:
-        limit = self._ram_limit()
         i = 0
         while i < len(data):
             a = addr + i
@@ -296,16 +296,8 @@ class QtestSession:
                 region.write(a - region.base, n, int.from_bytes(data[i : i + n], "little"))
                 i += n
                 continue
+            self.machine.memory.ram_write(a, data[i : i + 1])
             i += 1
-            b = data[i - 1]
-            if a >= limit:
-                continue
-            page = self.pages.get(a // PAGE)
-            if page is None:
-                if not b:
-                    continue
-                page = self.pages[a // PAGE] = bytearray(PAGE)
-            page[a % PAGE] = b
 
     def _mem_read(self, addr: int, size: int) -> bytes:
         out = bytearray(size)

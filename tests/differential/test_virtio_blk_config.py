@@ -10,7 +10,7 @@ import shutil
 import subprocess
 
 from tests.differential.test_blockjobs import ROOT, image_root, qemu_img  # noqa: F401  (its image fixtures)
-from tests.differential.test_pci_config import QUIET, enable_virtio
+from tests.differential.test_pci_config import QUIET, cfg_read, cfg_write, enable_virtio
 from tests.oracle import Call, Qtest, Script, Step, call, differential_tests, script
 from tests.scratch import scratch
 
@@ -84,6 +84,103 @@ def disk(name: str, n: int, fmt: str, ext: str, slot: int, **props: object) -> l
     ]
 
 
+#: BAR 1 (MSI-X table at 0, PBA at 0x800) of 04.0, the capability at 0x98, message targets in RAM
+MSIX, MSIX_CAP, MSG = 0xE1000000, 0x98, 0x100000
+
+
+def msix_steps() -> list[Step]:
+    """Config changes signalled by MSI-X (libqos's qvirtio_pci_set_msix_configuration_vector and
+    qvirtio_wait_config_isr): a vector's message, a masked vector pending until unmasked, mask-all, no
+    message without bus mastering, vectors the table lacks, the state a virtio reset and a system reset
+    leave."""
+    table = [Qtest(f"readl {hex(MSIX + off)}") for off in range(0, 32, 4)] + [Qtest(f"readl {hex(MSIX + 0x800)}")]
+    resize = iter(range(33, 64))
+
+    def changed() -> list[Step]:
+        return call("block_resize", {"device": "drive0", "size": next(resize) << 20})
+
+    return [
+        *enable_virtio(0, 0x20, BASE),
+        *cfg_write(0, 0x20, 0x14, 0xFFFFFFFF),
+        *cfg_read(0, 0x20, 0x14),
+        *cfg_write(0, 0x20, 0x14, MSIX),
+        *cfg_read(0, 0x20, MSIX_CAP),
+        *table,
+        # the vectors, before MSI-X is enabled: 2 exist (config and one queue)
+        Qtest(f"writew {hex(BASE + 0x10)} 0x5"),
+        Qtest(f"readw {hex(BASE + 0x10)}"),
+        Qtest(f"writew {hex(BASE + 0x10)} 0x0"),
+        Qtest(f"readw {hex(BASE + 0x10)}"),
+        Qtest(f"writew {hex(BASE + 0x16)} 0x0"),
+        Qtest(f"writew {hex(BASE + 0x1A)} 0x1"),
+        Qtest(f"readw {hex(BASE + 0x1A)}"),
+        *cfg_write(0, 0x20, MSIX_CAP + 2, 0x8000, "w"),
+        *cfg_read(0, 0x20, MSIX_CAP),
+        # entry 0 unmasked, entry 1 left masked
+        Qtest(f"writel {hex(MSIX)} {hex(MSG)}"),
+        Qtest(f"writel {hex(MSIX + 4)} 0x0"),
+        Qtest(f"writel {hex(MSIX + 8)} 0x1234"),
+        Qtest(f"writel {hex(MSIX + 12)} 0x0"),
+        Qtest(f"writel {hex(MSIX + 16)} {hex(MSG + 16)}"),
+        Qtest(f"writel {hex(MSIX + 24)} 0x5678"),
+        *table,
+        *driver_ok(),
+        *changed(),
+        Qtest(f"readl {hex(MSG)}"),
+        Qtest(f"readb {hex(ISR)}"),
+        # a masked vector: pending in the PBA until unmasked (a write to the PBA changes nothing)
+        Qtest(f"writew {hex(BASE + 0x10)} 0x1"),
+        Qtest(f"readw {hex(BASE + 0x10)}"),
+        *changed(),
+        Qtest(f"readl {hex(MSG + 16)}"),
+        Qtest(f"readl {hex(MSIX + 0x800)}"),
+        Qtest(f"writel {hex(MSIX + 0x800)} 0x0"),
+        Qtest(f"readl {hex(MSIX + 0x800)}"),
+        Qtest(f"writel {hex(MSIX + 28)} 0x0"),
+        Qtest(f"readl {hex(MSG + 16)}"),
+        Qtest(f"readl {hex(MSIX + 0x800)}"),
+        # mask-all holds it back, clearing it sends it
+        Qtest(f"writel {hex(MSG + 16)} 0x0"),
+        *cfg_write(0, 0x20, MSIX_CAP + 2, 0xC000, "w"),
+        *changed(),
+        Qtest(f"readl {hex(MSG + 16)}"),
+        Qtest(f"readl {hex(MSIX + 0x800)}"),
+        *cfg_write(0, 0x20, MSIX_CAP + 2, 0x8000, "w"),
+        Qtest(f"readl {hex(MSG + 16)}"),
+        Qtest(f"readl {hex(MSIX + 0x800)}"),
+        # without bus mastering no message is stored
+        Qtest(f"writel {hex(MSG + 16)} 0x0"),
+        *cfg_write(0, 0x20, 0x04, 0x3, "w"),
+        *changed(),
+        Qtest(f"readl {hex(MSG + 16)}"),
+        Qtest(f"readl {hex(MSIX + 0x800)}"),
+        *cfg_write(0, 0x20, 0x04, 0x7, "w"),
+        # bus mastering off took DRIVER_OK away (virtio_write_config): the driver sets it again
+        Qtest(f"readb {hex(BASE + 0x14)}"),
+        Qtest(f"writeb {hex(BASE + 0x14)} 0xf"),
+        # the vector moved away from a pending one, then a virtio reset: no vector, nothing pending
+        Qtest(f"writel {hex(MSIX + 28)} 0x1"),
+        *changed(),
+        Qtest(f"readl {hex(MSIX + 0x800)}"),
+        Qtest(f"writew {hex(BASE + 0x10)} 0x1"),
+        *changed(),
+        Qtest(f"readl {hex(MSIX + 0x800)}"),
+        Qtest(f"writew {hex(BASE + 0x10)} 0x0"),
+        Qtest(f"readl {hex(MSIX + 0x800)}"),
+        Qtest(f"writeb {hex(BASE + 0x14)} 0x0"),
+        Qtest(f"readw {hex(BASE + 0x10)}"),
+        Qtest(f"readw {hex(BASE + 0x1A)}"),
+        *table,
+        *call("system_reset"),
+        *cfg_read(0, 0x20, MSIX_CAP),
+        *cfg_write(0, 0x20, 0x04, 0x7, "w"),
+        *cfg_write(0, 0x20, 0x14, MSIX),
+        *cfg_write(0, 0x20, 0x20, BASE),
+        *table,
+        *call("block_resize", {"device": "drive0", "size": 64 << 20}),
+    ]
+
+
 SCRIPTS: list[Script] = [
     script(
         "virtio-blk-config-drive",
@@ -114,6 +211,15 @@ SCRIPTS: list[Script] = [
         config(),
         # the image as the next emulator's start needs it
         *call("block_resize", {"device": "drive0", "size": 64 << 20}),
+        extra_args=[
+            *QUIET,
+            *("-drive", f"if=none,id=drive0,file={DRIVE_IMAGE},format=raw,auto-read-only=off"),
+            *("-device", "virtio-blk-pci,drive=drive0,addr=04.0"),
+        ],
+    ),
+    script(
+        "virtio-blk-config-msix",
+        msix_steps(),
         extra_args=[
             *QUIET,
             *("-drive", f"if=none,id=drive0,file={DRIVE_IMAGE},format=raw,auto-read-only=off"),

@@ -65,8 +65,38 @@ class Dispatch:
         return None
 
 
+PAGE = 4096
+
+
 class MemorySpace(Dispatch):
-    """The guest-physical MMIO space (RAM is the qtest session's): accesses of 1, 2 or 4 bytes."""
+    """The guest-physical space: MMIO regions (accesses of 1, 2 or 4 bytes) and, below ``ram_size``, the
+    RAM a qtest session or a device's DMA has written (sparse pages; the rest reads as zeroes)."""
+
+    __slots__ = ("ram", "ram_size")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ram: dict[int, bytearray] = {}
+        self.ram_size = 0
+
+    def ram_write(self, addr: int, data: bytes) -> None:
+        for i, b in enumerate(data):
+            a = addr + i
+            if a >= self.ram_size:
+                return
+            page = self.ram.get(a // PAGE)
+            if page is None:
+                if not b:
+                    continue
+                page = self.ram[a // PAGE] = bytearray(PAGE)
+            page[a % PAGE] = b
+
+    def dma_store(self, addr: int, size: int, value: int) -> None:
+        """A bus master's store (address_space_stl_le and friends): RAM, else whatever decodes it."""
+        if addr < self.ram_size:
+            self.ram_write(addr, value.to_bytes(size, "little"))
+        else:
+            self.write(addr, size, value)
 
     def read(self, addr: int, size: int) -> int | None:
         """None where nothing decodes the address."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from fakeqemu.machine.pci.msix import MsixTable
+from fakeqemu.machine.pci.msix import ENTRY_SIZE
 from fakeqemu.qmp.errors import GenericError
 
 if TYPE_CHECKING:
@@ -98,7 +98,7 @@ def mbar_layout(queues: int, irqs: int) -> tuple[int, int, int]:
     """nvme_mbar_size: (BAR 0 size, MSI-X table offset, PBA offset)."""
     size = _align(BAR_BLOCK + 2 * queues * DB_SIZE, 4096)
     table = size
-    size = _align(size + 16 * irqs, 4096)
+    size = _align(size + ENTRY_SIZE * irqs, 4096)
     pba = size
     size += _align(irqs, 64) // 8
     return _pow2ceil(size), table, pba
@@ -112,8 +112,9 @@ class Nvme:
         self.device = device
         queues = int(props.get("num_queues", 0) or 0)
         self.max_ioqpairs = queues - 1 if queues else int(props.get("max_ioqpairs", 64))
-        self.msix = MsixTable(int(props.get("msix_qsize", 65)))
-        self.bar0_size, self.table_offset, self.pba_offset = mbar_layout(self.max_ioqpairs + 1, self.msix.entries)
+        #: MSI-X vectors: the table and PBA in BAR 0 are the PCI function's (fakeqemu.machine.pci.msix)
+        self.msix_entries = int(props.get("msix_qsize", 65))
+        self.bar0_size, self.table_offset, self.pba_offset = mbar_layout(self.max_ioqpairs + 1, self.msix_entries)
         self.cmb_size = int(props.get("cmb_size_mb", 0)) * MiB
         self.cmb = bytearray(self.cmb_size)
         #: the PMR: the backend's memory (check_params mapped it to this device)
@@ -142,7 +143,7 @@ class Nvme:
         config.register_bar(0, PCI_MEM_64, self.bar0_size)
         for cap_id, off in config.capabilities():
             if cap_id == 0x11:
-                control = config.u16(off + 2) & ~0x7FF | (self.msix.entries - 1)
+                control = config.u16(off + 2) & ~0x7FF | (self.msix_entries - 1)
                 config.set_initial(off + 2, 2, control)
                 config.set_initial(off + 4, 4, self.table_offset)
                 config.set_initial(off + 8, 4, self.pba_offset)
@@ -165,9 +166,8 @@ class Nvme:
     # --- reset ---------------------------------------------------------------------------------------
 
     def reset(self) -> None:
-        """nvme_pci_reset (nvme_ctrl_reset) and the PCI core's msix_reset."""
+        """nvme_pci_reset (nvme_ctrl_reset; the PCI core resets the MSI-X table)."""
         self._ctrl_reset()
-        self.msix.reset()
 
     def _ctrl_reset(self) -> None:
         for off in (CSTS, INTMS, INTMC, CC):
@@ -182,13 +182,8 @@ class Nvme:
 
     def bar_read(self, bar: int, offset: int, size: int) -> int:
         if bar == 0:
-            if offset < self.table_offset:
-                return self._mmio_read(offset, size)
-            if offset < self.table_offset + self.msix.table_size:
-                return self.msix.table_read(offset - self.table_offset, size)
-            if self.pba_offset <= offset < self.pba_offset + self.msix.pba_size:
-                return self.msix.pba_read(offset - self.pba_offset, size)
-            return 0
+            # the MSI-X table and PBA above the registers are answered by the function's MSI-X
+            return self._mmio_read(offset, size) if offset < self.table_offset else 0
         if bar == CMB_BIR and self.cmb_size:
             return _load(self.cmb, offset, size)
         if bar == PMR_BIR and self.pmr is not None and self.pmr_enabled and offset < self.pmr_size:
@@ -198,11 +193,8 @@ class Nvme:
 
     def bar_write(self, bar: int, offset: int, size: int, value: int) -> None:
         if bar == 0:
-            if offset < self.table_offset:
-                if offset < BAR_BLOCK:
-                    self._write_bar(offset, max(size, 2), value)
-            elif offset < self.table_offset + self.msix.table_size:
-                self.msix.table_write(offset - self.table_offset, size, value)
+            if offset < min(self.table_offset, BAR_BLOCK):
+                self._write_bar(offset, max(size, 2), value)
         elif bar == CMB_BIR and self.cmb_size:
             _store(self.cmb, offset, size, value)
         elif bar == PMR_BIR and self.pmr is not None and self.pmr_enabled and offset < self.pmr_size:

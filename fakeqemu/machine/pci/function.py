@@ -9,13 +9,16 @@ import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from fakeqemu.machine.core.ioport import MemorySpace
 from fakeqemu.machine.core.pciconfig import ConfigSpace
 from fakeqemu.machine.core.qdev import Device, PCIDevice
+from fakeqemu.machine.pci.msix import Msix
 from fakeqemu.machine.pci.virtio import VirtioTransport
 from fakeqemu.recorded import document
 
 CAP_ID_VNDR = 0x09
 CAP_ID_MSIX = 0x11
+COMMAND, MASTER = 0x04, 0x4
 #: QEMU's default wmask of the command register as recorded (I/O, memory, master, SERR#, INTx disable)
 COMMAND_WMASK = 0x0507
 
@@ -34,16 +37,29 @@ SLTCTL_PIC = 0x0300  # power indicator control
 
 
 class PciFunction:
-    __slots__ = ("config", "model", "populated", "virtio")
+    __slots__ = ("config", "model", "msix", "populated", "virtio")
 
     def __init__(self, config: ConfigSpace, virtio: VirtioTransport | None) -> None:
         self.config = config
         self.virtio = virtio
+        #: its MSI-X table and PBA (a function with the capability; made once its model has set the BARs)
+        self.msix: Msix | None = None
         #: the device's own registers (fakeqemu.machine.devices: i6300esb, pvpanic-pci, nvme, sdhci-pci):
         #: configuration reads and writes it claims, and its BARs (``bar_read(bar, offset, size)``)
         self.model: Any = None
         #: a root port's slot: whether a device was behind it when last looked at (None: not a port)
         self.populated: bool | None = None
+
+    def attach_msix(self, memory: MemorySpace | None) -> None:
+        """msix_init as the capability now reads (after the model has sized its table): the table, its
+        PBA, and the space its messages go to."""
+        cap = next((off for cap, off in self.config.capabilities() if cap == CAP_ID_MSIX), None)
+        if cap is None:
+            return
+        self.msix = Msix(self.config, cap)
+        self.msix.memory = memory
+        if self.virtio is not None:
+            self.virtio.msix = self.msix
 
     def sync_slot(self, children: Sequence[Device]) -> None:
         """A PCIe root port's slot as QEMU 7.2 shows it (measured): the link is up while a device is behind
@@ -70,6 +86,8 @@ class PciFunction:
         self.config.reset()
         if self.populated is not None:
             self.populated = None
+        if self.msix is not None:
+            self.msix.reset()
         if self.virtio is not None:
             self.virtio.reset()
 
@@ -85,8 +103,16 @@ class PciFunction:
         if claimed and self.model.config_write(addr, size, value):
             return
         self.config.write(addr, size, value)
+        if self.msix is not None:
+            self.msix.config_written(addr, size)
+        if self.virtio is not None and addr <= COMMAND < addr + size and not self.config.u16(COMMAND) & MASTER:
+            self.virtio.master_off()
 
     def bar_read(self, bar: int, offset: int, size: int) -> int:
+        if self.msix is not None:
+            kind = self.msix.region(bar, offset)
+            if kind is not None:
+                return self.msix.read(kind, offset, size)
         if hasattr(self.model, "bar_read"):
             return int(self.model.bar_read(bar, offset, size))
         if self.virtio is not None:
@@ -96,6 +122,11 @@ class PciFunction:
         return 0
 
     def bar_write(self, bar: int, offset: int, size: int, value: int) -> None:
+        if self.msix is not None:
+            kind = self.msix.region(bar, offset)
+            if kind is not None:
+                self.msix.write(kind, offset, size, value)
+                return
         if hasattr(self.model, "bar_write"):
             self.model.bar_write(bar, offset, size, value)
             return

@@ -24,7 +24,7 @@ PCIEXBAR = 0x60
 
 
 class PciHost:
-    __slots__ = ("config_reg", "kind", "pending", "root_bus", "tree")
+    __slots__ = ("config_reg", "kind", "memory", "pending", "root_bus", "tree")
 
     def __init__(self, kind: str, root_bus: PCIBus, tree: Tree | None = None) -> None:
         self.kind = kind
@@ -34,6 +34,8 @@ class PciHost:
         self.config_reg = 0
         #: the firmware's PCI set-up, due since the vCPUs started: done before PCI is next looked at
         self.pending: Callable[[], None] | None = None
+        #: the guest-physical space devices' MSI-X messages are stored into
+        self.memory: MemorySpace | None = None
 
     def settle(self) -> None:
         """Carry out what the firmware has done by now (see Machine.run_firmware)."""
@@ -43,6 +45,7 @@ class PciHost:
             work()
 
     def install(self, ioports: IoPorts, memory: MemorySpace) -> None:
+        self.memory = memory
         ioports.map(PortRegion("pci-conf-idx", CONFIG_ADDRESS, 1, self._idx_read, self._idx_write))
         ioports.map(PortRegion("pci-conf-data", CONFIG_DATA, 4, self._data_read, self._data_write))
         ioports.add_resolver(lambda port: self._bar_region(port, io=True))
@@ -59,6 +62,7 @@ class PciHost:
             fn.model = dev.model
             if hasattr(dev.model, "realize_config"):
                 dev.model.realize_config(fn.config)  # the BARs and registers its properties change
+            fn.attach_msix(self.memory)
         if dev.type == "pcie-root-port" and dev.child_buses:
             fn.sync_slot(dev.child_buses[0].devices)
         return fn

@@ -7,7 +7,10 @@ accepted and nothing moves.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from fakeqemu.machine.pci.msix import Msix
 
 NO_VECTOR = 0xFFFF
 QUEUE_MAX = 1024
@@ -60,6 +63,7 @@ class VirtioTransport:
         "gfselect",
         "guest_features",
         "isr",
+        "msix",
         "negotiated",
         "net",
         "nvectors",
@@ -90,9 +94,14 @@ class VirtioTransport:
         self.queue_sel = 0
         #: the device model behind the region, when its configuration is live (virtio-blk)
         self.device: DeviceConfig | None = None
+        #: the function's MSI-X table: the vectors the driver picks are used there
+        self.msix: Msix | None = None
 
     def reset(self) -> None:
-        """virtio_reset + virtio_pci_reset (the transport's copy of the guest features stays)."""
+        """virtio_reset + virtio_pci_reset (the transport's copy of the guest features stays; no MSI-X
+        vector is in use any more)."""
+        if self.msix is not None:
+            self.msix.unuse_all()
         self.status = 0
         self.isr = 0
         self.negotiated = 0
@@ -137,6 +146,12 @@ class VirtioTransport:
             self.device_config[off : off + size] = value.to_bytes(size, "little")
             self.device.config_written(bytes(self.device_config))
 
+    def master_off(self) -> None:
+        """virtio_write_config: bus mastering turned off takes DRIVER_OK away (virtio_set_status)."""
+        self.status &= ~DRIVER_OK
+        if self.device is not None:
+            self.device.status_written(self.status, self.negotiated)
+
     def notify_config(self) -> None:
         """virtio_notify_config: once the driver is up, ISR bits 0 and 1 and a new config generation (the
         interrupt itself is not delivered: no INTx line or MSI-X message is modelled)."""
@@ -144,6 +159,24 @@ class VirtioTransport:
             return
         self.isr |= 0x03
         self.config_generation = (self.config_generation + 1) & 0xFF
+        self._notify_vector(self.config_vector)
+
+    def _notify_vector(self, vector: int) -> None:
+        """virtio_pci_notify: with MSI-X on, the vector's message (none for NO_VECTOR); without it the
+        INTx level follows ISR bit 0 (not modelled: no INTx line)."""
+        if self.msix is not None and self.msix.enabled() and vector != NO_VECTOR:
+            self.msix.notify(vector)
+
+    def _set_vector(self, old: int, value: int) -> int:
+        """VIRTIO_PCI_COMMON_MSIX/Q_MSIX: the old vector unused, the new one used if the table has it;
+        NO_VECTOR otherwise, so the driver sees the error."""
+        if self.msix is not None and old != NO_VECTOR:
+            self.msix.unuse(old)
+        if value < self.nvectors:
+            if self.msix is not None:
+                self.msix.use(value)
+            return value
+        return NO_VECTOR
 
     def _queue(self) -> Queue | None:
         return self.queues[self.queue_sel] if self.queue_sel < len(self.queues) else None
@@ -195,7 +228,7 @@ class VirtioTransport:
                     wanted = self.guest_features[1] << 32 | self.guest_features[0]
                     self.negotiated = wanted & self.features
         elif off == MSIX:
-            self.config_vector = value if value < self.nvectors else NO_VECTOR
+            self.config_vector = self._set_vector(self.config_vector, value)
         elif off == STATUS:
             if value & 0xFF == 0:
                 self.reset()
@@ -213,8 +246,7 @@ class VirtioTransport:
             if bool(value) == bool(q.num) and value <= QUEUE_MAX_SIZE:
                 q.num = value
         elif off == Q_MSIX:
-            # a vector the MSI-X table does not have reads back as NO_VECTOR, so the guest sees the error
-            q.vector = value if value < self.nvectors else NO_VECTOR
+            q.vector = self._set_vector(q.vector, value)
         elif off == Q_ENABLE:
             if value == 1:
                 q.enabled = 1
