@@ -221,6 +221,8 @@ def _bars_of(vm: Qemu, timeout: float = 30) -> dict[str, dict[str, Any]]:
     return bars
 
 
+#: the properties that place an ISA device's ports
+PORT_PROPS = frozenset({"iobase", "ioport"})
 #: ISA devices whose ports are recorded (with the command line they need)
 FIXED_ISA = ("isa-serial", "ib700", "pvpanic")
 
@@ -248,6 +250,9 @@ def record_fixed(binary: str, driver: str) -> dict[str, Any] | None:
     vm = start(binary, "pc", _device_args(driver))
     try:
         blocks = _parse_marked(vm)
+        names = {p["name"] for p in vm.ok("qom-list", {"path": "/machine/peripheral/dev0"})}
+        # an ISA device's port base: what its places move with (isa-serial's index picks one)
+        port = {n: vm.ok("qom-get", {"path": "/machine/peripheral/dev0", "property": n}) for n in PORT_PROPS & names}
     finally:
         vm.close()
     mine = " owner:{dev id=dev0}"
@@ -269,7 +274,7 @@ def record_fixed(binary: str, driver: str) -> dict[str, Any] | None:
             targets[root["name"]] = {**_template(root, "/machine/peripheral/dev0"), "last": root["last"]}
         elif kind == "address-space":
             visit(root, root["name"])
-    return {"places": places, "targets": targets} if places else None
+    return {"places": places, "targets": targets, **({"port": port} if port else {})} if places else None
 
 
 def record_device_bars(binary: str, driver: str) -> dict[str, Any]:

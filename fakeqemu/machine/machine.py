@@ -43,6 +43,7 @@ from fakeqemu.machine.net.guest import guest_announce
 from fakeqemu.machine.net.sockets import NetdevError, open_netdev, parse_fd
 from fakeqemu.machine.pci.firmware import SeaBios
 from fakeqemu.machine.pci.host import PciHost
+from fakeqemu.machine.pci.regions import low_memory
 from fakeqemu.machine.timeline import Timeline
 from fakeqemu.machine.traffic import TrafficLog
 from fakeqemu.qmp.errors import GenericError, QMPError
@@ -378,8 +379,7 @@ class Machine:
     def _pci_setup(self) -> None:
         assert self.pci_host is not None
         mb = self.config.memory_mb << 20
-        split = 0xB0000000 if self.config.machine_type == "q35" else 0xE0000000
-        below = mb if mb < split else (0x80000000 if self.config.machine_type == "q35" else 0xC0000000)
+        below = low_memory(self.config.machine_type, mb)
         host = self.pci_host
         SeaBios(self.config.machine_type, host.config_read, host.config_write, below, mb - below).run()
 

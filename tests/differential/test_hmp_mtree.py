@@ -177,6 +177,26 @@ SCRIPTS: list[Script] = [
         scrub=[blocks()],
     ),
     script("mtree-pc-mixed", hmp(*MTREE), machine="pc", extra_args=MIXED, scrub=[blocks()]),
+    script(
+        "mtree-q35-3g", hmp("info mtree -o", "info mtree -f"), machine="q35", extra_args=("-m", "3G"), scrub=[blocks()]
+    ),
+    script(
+        "mtree-pc-4g", hmp("info mtree -o", "info mtree -f"), machine="pc", extra_args=("-m", "4G"), scrub=[blocks()]
+    ),
+    script(
+        "mtree-pc-ports",
+        hmp("info mtree -o"),
+        machine="pc",
+        extra_args=(
+            "-chardev",
+            "null,id=c0",
+            "-device",
+            "isa-serial,chardev=c0,id=s0,index=1",
+            "-device",
+            "pvpanic,ioport=0x506",
+        ),
+        scrub=[blocks()],
+    ),
     script("mtree-q35-cirrus", hmp(*MTREE), machine="q35", extra_args=CIRRUS, scrub=[blocks()]),
     script(
         "mtree-pc-mixed-booted",

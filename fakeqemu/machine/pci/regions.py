@@ -166,7 +166,7 @@ def layout(kind: str, root_bus: PCIBus, memory_mb: int, others: Sequence[Device]
             named[name] = _build(rec, named, aliases)
     for region, target in aliases:
         region.alias = named[target]
-    _ram(named, memory_mb)
+    _ram(kind, named, memory_mb)
     system = named["system"]
     io = next(s.root for s in spaces if s.name == "I/O")
     devices: list[PCIDevice] = []
@@ -183,14 +183,34 @@ def layout(kind: str, root_bus: PCIBus, memory_mb: int, others: Sequence[Device]
     return out
 
 
-def _ram(named: dict[str, Region], memory_mb: int) -> None:
-    """-m: pc.ram and its alias below 4 GiB (guests under the 32-bit PCI hole only)."""
+def low_memory(kind: str, size: int) -> int:
+    """How much RAM sits below 4 GiB (pc_init1's gigabyte-aligned 3 GiB once RAM reaches 3.5 GiB;
+    pc_q35_init's 2 GiB once it reaches 2.75 GiB)."""
+    if kind == "q35":
+        return size if size < 0xB0000000 else 0x80000000
+    return size if size < 0xE0000000 else 0xC0000000
+
+
+def _ram(kind: str, named: dict[str, Region], memory_mb: int) -> None:
+    """-m: pc.ram, its alias below 4 GiB and the rest above 4 GiB (pc_memory_init), and on q35 the TSEG
+    regions, placed at the top of low memory (mch_update_smram, TSEG still off)."""
     size = memory_mb << 20
-    ram = named.get("pc.ram")
-    below = next((r for r in walk(named["system"]) if r.name == "ram-below-4g"), None)
-    if ram is None or below is None or ram.last == size - 1 or size > 0xB0000000:
+    ram, system = named.get("pc.ram"), named["system"]
+    below = next((r for r in walk(system) if r.name == "ram-below-4g"), None)
+    if ram is None or below is None or ram.size == size:
         return
-    ram.last = below.last = size - 1
+    low = low_memory(kind, size)
+    ram.last, below.last = size - 1, low - 1
+    ram.size, below.size = size, low
+    if size > low:
+        above = Region("ram-above-4g", below.kind, 1 << 32, size - low - 1, below.prio, below.owner)
+        above.alias, above.offset = ram, low
+        system.add(above)
+    for region in (*walk(system), *walk(named.get("smram", system))):
+        if region.name in ("tseg-blackhole", "tseg-window"):
+            region.addr = low
+            if region.alias is not None:
+                region.offset = low
 
 
 #: the power-management function's I/O blocks that its configuration registers place: the region, the base
@@ -286,11 +306,15 @@ def _fixed(dev: Device, named: Mapping[str, Region], made: dict[str, Region]) ->
     rec = recorded()["fixed"].get(dev.type)
     if rec is None:
         return
+    shift = 0
+    for prop, recorded_base in rec.get("port", {}).items():  # isa-serial index=1 sits at 0x2f8, ...
+        shift = int(dev.get(prop)) - int(recorded_base)
     for place in rec["places"]:
         container = named.get(place["container"])
         if container is not None:
             region = place["region"]
-            container.add(_from_template(region, region["addr"], region["last"], dev, made, rec["targets"]))
+            moved = region["addr"] + (shift if place["container"] == "io" else 0)
+            container.add(_from_template(region, moved, region["last"], dev, made, rec["targets"]))
 
 
 def _from_template(
