@@ -485,6 +485,8 @@ def parse_args(argv: Sequence[str]) -> Options:
                 o.vm.fdsets.setdefault(int(fd_opts["set"]), []).append(int(fd_opts["fd"]))
             except (KeyError, ValueError):
                 raise UsageError(f"-add-fd {value}: Parameter 'set' and 'fd' must be numbers") from None
+        elif name == "display":
+            _apply_display(cfg, arg, value)
         elif name == "vnc":
             cfg.vnc = value
         elif name == "spice":
@@ -505,6 +507,9 @@ def parse_args(argv: Sequence[str]) -> Options:
         raise help_request
     if late_error is not None:
         raise late_error
+    gl = (cfg.display or {}).get("gl", "off")
+    if gl != "off" and (cfg.display or {}).get("type") == "none":  # display_opengl, at display init
+        raise UsageError("OpenGL is not supported by the display")
     idedrives.resolve(cfg, ide_drives)
     if o.vm.qtest is not None:
         cfg.chardevs.append("qtest")
@@ -548,6 +553,24 @@ def parse_args(argv: Sequence[str]) -> Options:
         cid for cid in chardevs if cid not in served and fronts.get(cid, "virtserialport") == "virtserialport"
     }
     return o
+
+
+def _apply_display(cfg: MachineConfig, arg: str, value: str) -> None:
+    """parse_display: ``vnc=DISPLAY`` is -vnc's; anything else is parse_display_qapi's, DisplayOptions
+    visited (keyval, implied key ``type``, or JSON), which query-display-options answers. fakeqemu shows no
+    display of any type (``help`` is taken and not answered)."""
+    from fakeqemu.commands.devicehelp import is_help
+
+    if is_help(value):
+        return
+    if value.startswith("vnc"):
+        if value[3:4] != "=":
+            raise UsageError(f"{arg} {value}: VNC requires a display argument vnc=<display>")
+        cfg.vnc = value[4:]
+        return
+    from fakeqemu.cli.keyval import visit_option
+
+    cfg.display = visit_option(arg, value, ("query-display-options", "ret-type"), implied="type")
 
 
 def _agent_port(cfg: MachineConfig, dev: dict[str, Any]) -> bool:

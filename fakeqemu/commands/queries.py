@@ -65,7 +65,8 @@ for _name in (*FIXED, *BY_ACCEL):
 
 @command("query-display-options")
 def query_display_options(ctx: Context, args: dict[str, Any]) -> Any:
-    return {"type": "none"}  # fakeqemu has no display of its own (-display is taken and not acted on)
+    # -display as parsed (QAPI_CLONE_MEMBERS into dpy); fakeqemu has no display of its own to show
+    return ctx.machine.config.display or {"type": "none"}
 
 
 @command("query-mice")

@@ -134,6 +134,8 @@ class MachineConfig:
     balloon: str | None = None
     #: the displays: -vnc and -spice option texts, and the addresses they are bound to (host, port)
     vnc: str | None = None
+    #: -display's DisplayOptions as visited (None: no -display, or vnc=), what query-display-options answers
+    display: dict[str, Any] | None = None
     vnc_address: tuple[str, int] | None = None
     spice: str | None = None
     #: -object secret,id=ID,data=DATA: the secrets' data by id (password-secret=)

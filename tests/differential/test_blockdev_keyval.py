@@ -42,6 +42,15 @@ SCRIPTS = [
     for n, args in enumerate(STARTS)
 ]  # fmt: skip
 
+#: -display goes through the same visitor (DisplayOptions, implied key ``type``): what query-display-options
+#: answers, the last -display winning
+DISPLAYS = ["none,show-cursor=on", "none,full-screen=off,window-close=yes,gl=off", "none,show-cursor=on -display none"]
+SCRIPTS += [
+    script(f"display-{n}", *call("query-display-options"),
+           extra_args=[w for v in value.split(" -display ") for w in ("-display", v)])
+    for n, value in enumerate(DISPLAYS)
+]  # fmt: skip
+
 test_harness_against_qemu, test_differential = differential_tests(SCRIPTS)
 
 BASE = ("-M", "pc", "-display", "none", "-nodefaults", "-S")
@@ -111,11 +120,28 @@ REFUSALS = [
 ]
 
 
-def _outcome(target: Target, value: str) -> tuple[int, str, str]:
+DISPLAY_REFUSALS = [
+    "bogus",
+    "none,zz=1",
+    "gtk,zoom-to-fit=x",
+    "none,show-cursor=maybe",
+    "none,gl=bogus",
+    "none,gl=on",
+    "none,gl=core",
+    "vnc",
+    "vncx",
+    "none,help",
+    "curses,charset.x=1",
+    "egl-headless,rendernode.0=a",
+    '{"type":"none","show-cursor":"on"}',
+    '{"type":"none","zz":1}',
+]
+
+
+def _outcome(target: Target, value: str, option: str = "-blockdev") -> tuple[int, str, str]:
+    words = [w for v in value.split(f" {option} ") for w in (option, v)]
     res = subprocess.run(
-        target.command(
-            [*BASE, *(w for v in value.split(" -blockdev ") for w in ("-blockdev", v)), "-device", "no-such-device"]
-        ),
+        target.command([*BASE, *words, "-device", "no-such-device"]),
         capture_output=True,
         text=True,
         timeout=60,
@@ -130,5 +156,15 @@ def test_blockdev_refusal_like_qemu(qemu_binary: str, value: str) -> None:
     with ThreadPoolExecutor(2) as pool:
         ours = pool.submit(_outcome, fakeqemu_target(), value)
         qemu = _outcome(qemu_target(), value)
+    assert qemu[0] == 1, qemu
+    assert ours.result() == qemu
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("value", DISPLAY_REFUSALS)
+def test_display_refusal_like_qemu(qemu_binary: str, value: str) -> None:
+    with ThreadPoolExecutor(2) as pool:
+        ours = pool.submit(_outcome, fakeqemu_target(), value, "-display")
+        qemu = _outcome(qemu_target(), value, "-display")
     assert qemu[0] == 1, qemu
     assert ours.result() == qemu
