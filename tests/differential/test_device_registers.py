@@ -6,12 +6,15 @@ registers); and the ipoctal232 on a tpci200's IndustryPack bus (QOM, info qtree)
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Sequence
 
 import pytest
 
+from tests.differential.test_hmp_mtree import blocks
 from tests.differential.test_pci_config import QUIET, cfg_read, cfg_write, dump, sizing
 from tests.oracle import (
     Qtest,
+    Repl,
     Script,
     Step,
     Target,
@@ -53,9 +56,11 @@ LOOKS = [
 ]
 
 
-def nvme_script(name: str, opts: str, steps: list[Step], extra: list[str] | None = None) -> Script:
+def nvme_script(
+    name: str, opts: str, steps: list[Step], extra: list[str] | None = None, scrub: Sequence[tuple[bytes, Repl]] = ()
+) -> Script:
     args = [*QUIET, *(extra or []), "-device", f"nvme,id=nv0,addr=0x4,serial=foo{opts}"]
-    return script(f"nvme-{name}", *steps, *LOOKS, extra_args=args)
+    return script(f"nvme-{name}", *steps, *LOOKS, extra_args=args, scrub=scrub)
 
 
 NVME_BASIC = [
@@ -330,6 +335,22 @@ SCRIPTS: list[Script] = [
     nvme_script("cmb", ",cmb_size_mb=2", CMB_STEPS),
     nvme_script("queues", ",max_ioqpairs=300,msix_qsize=7", [*mapped({0: BAR0}), *reads(BAR0, [0x0, 0x2000, 0x4000])]),
     nvme_script("pmr", ",pmrdev=pmr0", PMR_STEPS, ["-object", "memory-backend-ram,id=pmr0,share=on,size=8"]),
+    # info mtree: BAR 0 laid out for msix_qsize, the CMB, the PMR backend's RAM only while enabled (blocks
+    # sorted: their order is a known difference, tests/differential/test_hmp_mtree.py)
+    nvme_script(
+        "mtree",
+        ",cmb_size_mb=2,pmrdev=pmr0,max_ioqpairs=300,msix_qsize=7",
+        [
+            *mapped({0: BAR0, 2: CMB, 4: PMR}),
+            *call("human-monitor-command", {"command-line": "info mtree"}),
+            Qtest(f"writel {hex(BAR0 + 0xE04)} 0x1"),
+            *call("human-monitor-command", {"command-line": "info mtree -o"}),
+            Qtest(f"writel {hex(BAR0 + 0xE04)} 0x0"),
+            *call("human-monitor-command", {"command-line": "info mtree"}),
+        ],
+        ["-object", "memory-backend-ram,id=pmr0,size=8"],
+        scrub=[blocks()],
+    ),
     script("sdhci-pci", *SDHCI_STEPS, extra_args=[*QUIET, "-device", "sdhci-pci,id=sd0,addr=0x4"]),
     script(
         "sdhci-pci-props",

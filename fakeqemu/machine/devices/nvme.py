@@ -152,6 +152,28 @@ class Nvme:
         if self.pmr is not None:
             config.register_bar(PMR_BIR, PCI_MEM_64_PREFETCH, self.pmr_size)
 
+    def bar_templates(self) -> dict[str, Any]:
+        """The regions behind each BAR as info mtree shows them (fakeqemu.machine.pci.regions' recorded
+        form): BAR 0's register block, MSI-X table and PBA at nvme_mbar_size's offsets, the CMB, and the
+        PMR backend's RAM while PMRCTL.EN enables it."""
+
+        def io(name: str, addr: int, size: int) -> dict[str, Any]:
+            return {"addr": addr, "kind": "i/o", "last": size - 1, "name": name, "prio": 0}
+
+        pba = _align(self.msix.entries, 64) // 8
+        subs = [
+            io("nvme", 0, self.table_offset),
+            io("msix-table", self.table_offset, self.msix.table_size),
+            io("msix-pba", self.pba_offset, pba),
+        ]
+        out: dict[str, Any] = {"0": {"kind": "i/o", "name": "nvme-bar0", "prio": 1, "sub": subs}}
+        if self.cmb_size:
+            out[str(CMB_BIR)] = {"kind": "i/o", "name": "nvme-cmb", "prio": 1}
+        if self.pmr is not None and self.pmr_enabled:
+            owner = f" owner:{{obj path={self.pmr.path}}}"
+            out[str(PMR_BIR)] = {"kind": "ram", "name": self.pmr.id, "prio": 1, "owner": owner}
+        return out
+
     def _cmb_enable_regs(self) -> None:
         self._set(CMBLOC, 4, self._get(CMBLOC, 4) | (1 << 6) | (1 << 5) | CMB_BIR)
         sz = 1 | (1 << 2) | (1 << 3) | (1 << 4) | (2 << 8) | ((self.cmb_size // MiB) << 12)

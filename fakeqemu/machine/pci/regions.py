@@ -289,8 +289,10 @@ def _windows(dev: PCIDevice, config: ConfigSpace | None, parent: Bus, out: Layou
 
 
 def _bars(dev: PCIDevice, config: ConfigSpace, bus: Bus, out: Layout, made: dict[str, Region]) -> None:
-    """pci_update_mappings: each decoded BAR as the device type's recorded region, priority 1."""
-    templates: Mapping[str, Any] = recorded()["bars"].get(dev.type, {})
+    """pci_update_mappings: each decoded BAR as the device type's recorded region, priority 1 (or as the
+    device's model lays them out for its properties: ``bar_templates``)."""
+    own = getattr(dev.model, "bar_templates", None)
+    templates: Mapping[str, Any] = own() if own is not None else recorded()["bars"].get(dev.type, {})
     for bar in config.bars():
         if bar.address == UNMAPPED:
             continue
