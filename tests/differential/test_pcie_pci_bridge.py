@@ -12,6 +12,7 @@ from tests.differential.hotplug_steps import deleted, peripheral
 from tests.differential.test_firmware_pci import booted
 from tests.oracle import (
     Gather,
+    Poll,
     Qtest,
     Script,
     Send,
@@ -85,6 +86,19 @@ SCRIPTS: list[Script] = [
         machine="q35",
         extra_args=[*BRIDGE, "-device", "virtio-mouse-pci,bus=b1,id=dev0"],
         must=[deleted("dev0")],
+    ),
+    script(
+        # once the VM has run its virtual clock moves: a repeated device_del is accepted and the request
+        # sent again (pcihp's pending_deleted_expires_ms), where under -S it is refused
+        "pcie-pci-bridge-repeat-running",
+        Poll("query-pci", b'"secondary": 2'),  # SeaBIOS has run: the virtual clock is past 0 ms
+        call("device_del", {"id": "dev0"}),
+        call("device_del", {"id": "dev0"}),
+        regs(1),
+        call("device-list-properties", {"typename": "pcie-pci-bridge"}),
+        machine="q35",
+        paused=False,
+        extra_args=[*BRIDGE, "-device", "virtio-mouse-pci,bus=b1,id=dev0,addr=0x3"],
     ),
     script(
         # drive_del-test's device_add_q35: hot-added onto the cold bridge's bus (ACPI pcihp), ejected
