@@ -160,10 +160,10 @@ class Nvme:
         def io(name: str, addr: int, size: int) -> dict[str, Any]:
             return {"addr": addr, "kind": "i/o", "last": size - 1, "name": name, "prio": 0}
 
-        pba = _align(self.msix.entries, 64) // 8
+        pba = _align(self.msix_entries, 64) // 8
         subs = [
             io("nvme", 0, self.table_offset),
-            io("msix-table", self.table_offset, self.msix.table_size),
+            io("msix-table", self.table_offset, ENTRY_SIZE * self.msix_entries),
             io("msix-pba", self.pba_offset, pba),
         ]
         out: dict[str, Any] = {"0": {"kind": "i/o", "name": "nvme-bar0", "prio": 1, "sub": subs}}
