@@ -147,6 +147,10 @@ def render_flat(spaces: list[AddressSpace], owner: bool) -> str:
             continue
         for r in ranges:
             mr = r.mr
+            if len(members) > 1 and mr.dev is not None:
+                # QEMU 7.2 takes a reference on the view per address space and drops one: the view and
+                # the owners of its regions stay for good (their DEVICE_DELETED never comes)
+                mr.dev.pinned = True
             nv = "nv-" if mr.nv else ""
             line = f"  {r.start:016x}-{r.start + r.size - 1:016x} (prio {mr.prio}, {nv}{mr.type()}): {mr.name}"
             if r.offset:

@@ -45,6 +45,7 @@ class Device(Obj):
         "machine",
         "model",
         "parent_bus",
+        "pinned",
         "qtree",
         "usb_port",
         "user_props",
@@ -62,6 +63,9 @@ class Device(Obj):
         self.id: str | None = None
         #: when it was made among the VM's devices (0: the board's own, made first)
         self.created = 0
+        #: a reference nothing will drop holds it (QEMU 7.2's ``info mtree -f`` leaks one on a flat view
+        #: several address spaces share, and the view holds its regions' owners): never finalized
+        self.pinned = False
         self.parent_bus: Bus | Obj | None = None
         self.hotplugged = bool(values.get("hotplugged", False))
         #: DeviceClass.hotpluggable (the recorded value, taken where the device sat on a hotpluggable bus)
@@ -132,6 +136,9 @@ class Device(Obj):
             machine.timeline.add(name, "finalized", path + sub)
             machine.events.emit("DEVICE_DELETED", {"path": path + sub})
             machine.timeline.add(name, "DEVICE_DELETED", f"{path + sub} to {_clients(machine)}")
+        if self.pinned:
+            machine.timeline.add(name, "not finalized", "a leaked flat view holds it")
+            return
         machine.timeline.add(name, "finalized", path)
         data: dict[str, Any] = {"path": path} if self.id is None else {"device": self.id, "path": path}
         machine.events.emit("DEVICE_DELETED", data)

@@ -40,8 +40,8 @@ class Region:
     QEMU's list order: higher priority first, the latest added first among equals)."""
 
     __slots__ = (
-        "addr", "alias", "container", "enabled", "kind", "last", "name", "nv", "offset", "owner", "prio", "qom",
-        "size", "sub",
+        "addr", "alias", "container", "dev", "enabled", "kind", "last", "name", "nv", "offset", "owner", "prio",
+        "qom", "size", "sub",
     )  # fmt: skip
 
     def __init__(self, name: str, kind: str, addr: int, last: int, prio: int = 0, owner: str = "") -> None:
@@ -50,6 +50,8 @@ class Region:
         self.size = last + 1
         #: a container renders nothing of its own, only its subregions (QEMU's ``terminates`` false)
         self.container = False
+        #: the device that owns it, for one a user plugged (what a reference to the region holds)
+        self.dev: Device | None = None
         #: what ``-o`` prints after the region (`` owner:{dev id=x}``, `` parent:{obj path=...}``)
         self.owner = owner
         self.enabled = True
@@ -327,6 +329,7 @@ def _from_template(
     cirrus's banks its VRAM BAR); ``targets``: the recorded regions an alias may point at instead."""
     owner = rec["owner"].replace("{dev}", dev.path) if "owner" in rec else owner_text(dev)
     region = Region(rec["name"], rec["kind"], addr, last, rec["prio"], owner)
+    region.dev = None if "owner" in rec else dev
     region.enabled = not rec.get("disabled", False)
     region.nv = bool(rec.get("nv", False))
     region.container = bool(rec.get("container", False))
