@@ -45,6 +45,11 @@ def regs(bsel: int) -> list[Step]:
     return [Qtest(f"outl {hex(SEL)} {hex(bsel)}"), *(Qtest(f"inl {hex(p)}") for p in (0xCC0, 0xCC4, 0xCCC, SEL))]
 
 
+def cfg_read(bus: int, off: int) -> list[Step]:
+    """A dword of function 0 of slot 0 of ``bus`` through the type-1 ports."""
+    return [Qtest(f"outl 0xcf8 {hex(0x80000000 | bus << 16 | off)}"), Qtest("inl 0xcfc")]
+
+
 def at_once(execute: str, args: dict[str, str], messages: int = 3) -> list[Step]:
     """A command whose devices QEMU finalizes at once: its reply races the DEVICE_DELETED events that
     QEMU's call_rcu thread sends (a virtio proxy's backend, then the device)."""
@@ -99,6 +104,19 @@ SCRIPTS: list[Script] = [
         machine="q35",
         paused=False,
         extra_args=[*BRIDGE, "-device", "virtio-mouse-pci,bus=b1,id=dev0,addr=0x3"],
+    ),
+    script(
+        # msi=off: no MSI capability (msi_init is the bridge's last capability, the head of the list); the
+        # root port given bus 1 so that its configuration space answers on the type-1 ports
+        "pcie-pci-bridge-msi-off",
+        Qtest("outl 0xcf8 0x80002018"),
+        Qtest("outl 0xcfc 0x10100"),
+        *(step for off in (0x04, 0x34, 0x84, 0x8C, 0x90, 0x94) for step in cfg_read(1, off)),
+        Qtest("outl 0xcfc 0xffffffff"),
+        Qtest("inl 0xcfc"),
+        call("qom-get", {"path": "/machine/peripheral/b1", "property": "msi"}),
+        machine="q35",
+        extra_args=[*PORT, "-device", "pcie-pci-bridge,bus=p1,id=b1,msi=off"],
     ),
     script(
         # drive_del-test's device_add_q35: hot-added onto the cold bridge's bus (ACPI pcihp), ejected

@@ -16,8 +16,10 @@ from fakeqemu.machine.pci.msix import Msix
 from fakeqemu.machine.pci.virtio import VirtioTransport
 from fakeqemu.recorded import document
 
+CAP_ID_MSI = 0x05
 CAP_ID_VNDR = 0x09
 CAP_ID_MSIX = 0x11
+CAP_LIST = 0x34
 COMMAND, MASTER = 0x04, 0x4
 #: QEMU's default wmask of the command register as recorded (I/O, memory, master, SERR#, INTx disable)
 COMMAND_WMASK = 0x0507
@@ -173,11 +175,29 @@ def make_function(kind: str, dev: PCIDevice, behind_port: bool, on_root: bool) -
     if not dev.has_rom:
         rom = 0x38 if data[0x0E] & 0x7F == 1 else 0x30
         wmask = wmask[:rom] + bytes(4) + wmask[rom + 4 :]
+    if dev.user_props.get("msi") == "off":
+        wmask = _without_msi(data, wmask)
     config = ConfigSpace(bytes(data), wmask)
     virtio = None
     if rec is not None and "virtio" in rec:
         virtio = _virtio(config, rec["virtio"], dev)
     return PciFunction(config, virtio)
+
+
+def _without_msi(data: bytearray, wmask: bytes) -> bytes:
+    """``msi=off`` where the recorded function's MSI capability is the head of its list (msi_init came
+    last, as in pcie-pci-bridge's realize, so nothing was placed after it): the list starts at the next one
+    and the capability's bytes are free: zero and writable, as pci_init_wmask leaves what no capability
+    claims (msi_cap_sizeof: 10 bytes, 4 more for 64-bit addresses, 10 more for per-vector masking).
+    Elsewhere in the list, later capabilities would have taken its place: left as recorded."""
+    head = data[CAP_LIST]
+    if not head or data[head] != CAP_ID_MSI:
+        return wmask
+    flags = int.from_bytes(data[head + 2 : head + 4], "little")
+    size = 0x0A + (4 if flags & 0x80 else 0) + (0x0A if flags & 0x100 else 0)
+    data[CAP_LIST] = data[head + 1]
+    data[head : head + size] = bytes(size)
+    return wmask[:head] + b"\xff" * size + wmask[head + size :]
 
 
 def _virtio(config: ConfigSpace, rec: Mapping[str, Any], dev: PCIDevice) -> VirtioTransport:
