@@ -8,10 +8,11 @@ visited strictly, any other text is parsed by keyval_parse and visited in keyval
 string per the schema (bool: on/off yes/no true/false y/n; integers in C's bases; sizes with K, M, G...;
 enums), through fakeqemu.qmp.schema, QEMU 7.2's recorded QAPI schema.
 
-QEMU 7.2 does this for -blockdev (BlockdevOptions), -object (ObjectOptions), -display (DisplayOptions),
--audiodev/-audio (Audiodev), -compat (CompatPolicy) and a JSON -netdev. fakeqemu visits the first three,
-whose types the recorded introspection holds (the arguments of blockdev-add and object-add, the return
-of query-display-options); Audiodev and CompatPolicy are not in QEMU 7.2's introspection.
+QEMU 7.2's qemu-system does this for -blockdev (BlockdevOptions), -display (DisplayOptions), a modern
+-netdev (Netdev: JSON, or type stream/dgram), -audiodev/-audio (Audiodev) and -compat (CompatPolicy);
+-object goes through QemuOpts and the opts visitor there. fakeqemu visits the first three, whose types
+the recorded introspection holds (the arguments of blockdev-add and netdev_add, the return of
+query-display-options); Audiodev and CompatPolicy are not in QEMU 7.2's introspection.
 """
 
 from __future__ import annotations

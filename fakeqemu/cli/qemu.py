@@ -461,7 +461,11 @@ def parse_args(argv: Sequence[str]) -> Options:
         elif name == "cpu":
             cpu_option = value
         elif name == "netdev":
-            nd = device_opts(value, "-netdev") if value.startswith("{") else split_opts(value, implied="type")
+            nd = split_opts(value, implied="type") if not value.startswith("{") else {}
+            if value.startswith("{") or nd.get("type") in ("stream", "dgram"):  # netdev_is_modern
+                from fakeqemu.cli.keyval import visit_option
+
+                nd = visit_option(arg, value, ("netdev_add", "arg-type"), implied="type")
             if "id" not in nd:
                 raise UsageError(f"-netdev {value}: Parameter 'id' is missing")
             cfg.netdevs.append(nd)

@@ -138,6 +138,24 @@ DISPLAY_REFUSALS = [
 ]
 
 
+#: -netdev in the modern syntax (JSON, or type stream/dgram) is visited against Netdev (netdev_parse_modern)
+NETDEV_REFUSALS = [
+    "stream,id=n0,server=maybe,addr.type=inet,addr.host=localhost,addr.port=1",
+    "stream,id=n0,addr.type=bogus",
+    "stream,server=on,addr.type=unix,addr.path=/nonexistent/x",
+    "stream,id=n0,addr.type=inet,addr.host=localhost,addr.port=1,reconnect=x",
+    "dgram,id=n0,local.type=inet,local.host=localhost,local.port=1,zz=1",
+    "dgram,id=n0,remote.type=fd,remote.str.x=1",
+    '{"type":"user","id":"n0","ipv4":"on"}',
+    '{"type":"user","id":"n0","zz":1}',
+    '{"type":"tap","id":"n0","queues":-1}',
+    '{"type":"tap","id":"n0","queues":"1"}',
+    '{"type":"bogus","id":"n0"}',
+    '{"id":"n0"}',
+    '{"type":"user"}',
+]
+
+
 def _outcome(target: Target, value: str, option: str = "-blockdev") -> tuple[int, str, str]:
     words = [w for v in value.split(f" {option} ") for w in (option, v)]
     res = subprocess.run(
@@ -166,5 +184,15 @@ def test_display_refusal_like_qemu(qemu_binary: str, value: str) -> None:
     with ThreadPoolExecutor(2) as pool:
         ours = pool.submit(_outcome, fakeqemu_target(), value, "-display")
         qemu = _outcome(qemu_target(), value, "-display")
+    assert qemu[0] == 1, qemu
+    assert ours.result() == qemu
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("value", NETDEV_REFUSALS)
+def test_netdev_refusal_like_qemu(qemu_binary: str, value: str) -> None:
+    with ThreadPoolExecutor(2) as pool:
+        ours = pool.submit(_outcome, fakeqemu_target(), value, "-netdev")
+        qemu = _outcome(qemu_target(), value, "-netdev")
     assert qemu[0] == 1, qemu
     assert ours.result() == qemu
