@@ -7,6 +7,7 @@ everything a VM owns is reachable from here and nothing lives in module globals.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ from fakeqemu.machine.block.bitmaps import Bitmaps
 from fakeqemu.machine.block.jobs import Jobs
 from fakeqemu.machine.block.throttle import ThrottleGroups
 from fakeqemu.machine.board import Board, static_tree
+from fakeqemu.machine.compat import hotplug_compat
 from fakeqemu.machine.config import MachineConfig as MachineConfig  # re-exported: its old home
 from fakeqemu.machine.core.events import EventBus
 from fakeqemu.machine.core.ioport import IoPorts, MemorySpace
@@ -68,6 +70,16 @@ class ColdPlugError(Exception):
         super().__init__(f"{flag} {option}: {desc}")
         self.option = option
         self.desc = desc
+
+
+class MachineInitError(ColdPlugError):
+    """The machine refused its own options as it was built (QEMU's error_report and exit 1)."""
+
+    def __init__(self, desc: str) -> None:
+        super().__init__("", desc)
+
+    def __str__(self) -> str:
+        return self.desc
 
 
 class Machine:
@@ -155,7 +167,14 @@ class Machine:
         self.pm: AcpiPm | None = None
         #: memory backends, DIMMs and the ACPI memory hotplug block (fakeqemu.machine.devices.dimm)
         self.memdevs = Memory(self)
+        #: what the machine type's compat properties change in hot(un)plug
+        self.compat = hotplug_compat(self.config.machine_type, self.config.machine_name)
+        if not self.config.acpi_bridge_hotplug:  # -global PIIX4_PM|ICH9-LPC.acpi-pci-hotplug-with-bridge-support
+            self.compat = dataclasses.replace(self.compat, acpi_pcihp_bridge=False)
         if self.config.machine_type in ("pc", "q35"):
+            cfg = self.config
+            if not self.compat.reserved_memory and (cfg.ram_slots or cfg.maxmem > cfg.memory_mb << 20):
+                raise MachineInitError(f"\"-memory 'slots|maxmem'\" is not supported by: {cfg.machine_name}")
             self.board = Board(self.config.machine_type, qtest=self.config.qtest, mtype=self.config.machine_name)
             self.pci_host = PciHost(self.config.machine_type, self.board.root_bus, self.board.tree)
             self.pci_host.install(self.ioports, self.memory)
@@ -163,7 +182,7 @@ class Machine:
             self._install_pm()
             if self.pcihp is not None:
                 self._install_cpuhp()
-                if self.config.ram_slots:
+                if self.config.ram_slots and self.compat.memory_hotplug:
                     self._install_memhp()
             for obj in self.config.memory_objects:
                 try:
@@ -401,12 +420,19 @@ class Machine:
         """qemu_system_reset's device reset: the firmware runs again when the vCPUs next start."""
         for model in list(self.device_models):
             model.reset()
-        if self.board is not None:
-            self.board.reset()
         if self.pci_host is not None:
             self.pci_host.reset()
             self.pci_host.pending = None
             self.firmware_due = self.config.accel != "qtest"
+        if self.board is not None:
+            self.board.reset()  # the bridges' slots, on their reset configuration spaces
+
+    def virtual_ms(self) -> int:
+        """QEMU_CLOCK_VIRTUAL in ms: under the qtest accelerator what clock_step/clock_set made it, else the
+        time the VM has run."""
+        if self.config.accel == "qtest":
+            return self.virtual_clock_ns // 1_000_000
+        return self.vclock.now_ns() // 1_000_000
 
     def system_reset(self, reason: str = "host-qmp-system-reset", guest: bool = False) -> None:
         self._reset_devices()

@@ -19,6 +19,7 @@ from fakeqemu.machine.core.qdev import Bus, Device, PCIBus, PCIDevice, is_pcie_p
 from fakeqemu.machine.devices import storage, usbport
 from fakeqemu.machine.devices.dimm import DIMM_PROP_TYPES, DIMM_TYPE
 from fakeqemu.machine.devices.models import attach_model, check_realize
+from fakeqemu.machine.pci.native import PcieSlot, native_handler
 from fakeqemu.qmp.errors import DeviceNotFound, GenericError
 
 if TYPE_CHECKING:
@@ -141,7 +142,7 @@ def device_add(machine: Machine, args: dict[str, Any], *, hotplug: bool = True, 
     _check_devfn(bus, dev, multifunction)
     check_realize(machine, dev, typed)
     _attach(machine, dev, bus, opts)
-    _child_bus_handlers(dev, hotplug)
+    _child_bus_handlers(machine, dev, hotplug)
     if handler is not None:
         try:
             handler.plug(bus, dev, hotplug)
@@ -208,13 +209,17 @@ def _attach(machine: Machine, dev: Device, bus: Bus, opts: dict[str, str], unatt
     storage.attach(machine, dev, dev.type)
 
 
-def _child_bus_handlers(dev: Device, hotplug: bool) -> None:
+def _child_bus_handlers(machine: Machine, dev: Device, hotplug: bool) -> None:
     """A bridge's realize makes its own (SHPC / PCIe native) hotplug controller the handler of its
-    secondary bus (ACPI pcihp takes over a cold-plugged one's afterwards, in its plug); a USB controller or
-    virtio-serial device is the hotplug handler of its bus (where QEMU records one)."""
+    secondary bus (ACPI pcihp takes over a cold-plugged one's afterwards, in its plug, where the machine
+    has ACPI hotplug behind bridges); a USB controller or virtio-serial device is the hotplug handler of
+    its bus (where QEMU records one)."""
     for sub in dev.child_buses:
         if isinstance(sub, PCIBus):
-            sub.hotplug_handler = ShpcHotplug() if SHPC_REGION in dev.children else NativeHotplug()
+            native = native_handler(dev, machine.compat) if isinstance(dev, PCIDevice) else None
+            sub.hotplug_handler = native
+            if hotplug and native is not None:
+                native.bus_reset(sub)  # a hot-added device is reset as it is realized
         elif sub.values.get("hotplug-handler"):
             sub.hotplug_handler = BusHotplug()
 
@@ -288,7 +293,7 @@ def bus_device_add(
         # its SCSI disk is finalized first (measured)
         dev.deleted_paths = (*(f"/{sub.bus_name}/legacy[0]" for sub in dev.child_buses), *dev.deleted_paths)
     _attach(machine, dev, bus, opts, unattached)
-    _child_bus_handlers(dev, hotplug)
+    _child_bus_handlers(machine, dev, hotplug)
     machine.inputs.register(model.driver, dev)
     return dev
 
@@ -301,58 +306,6 @@ class BusHotplug:
 
     def unplug_request(self, bus: Any, dev: Any) -> None:
         dev.unparent()
-
-
-class NativeHotplug:
-    """The SHPC or PCIe-native hotplug controller of a hot-added bridge (measured on QEMU 7.2 under
-    qtest): a device plugged behind it sits in a slot that is not powered until a reset (firmware powers
-    populated slots), and an unplug request for an unpowered slot removes the device at once; for a
-    powered slot it is signalled to a guest driver fakeqemu does not model, so the device stays, as in
-    QEMU with a guest that does not answer."""
-
-    def __init__(self) -> None:
-        self.powered: set[int] = set()
-
-    def pre_plug(self, bus: PCIBus, dev: PCIDevice) -> None:
-        pass
-
-    def plug(self, bus: PCIBus, dev: PCIDevice, hotplugged: bool) -> None:
-        pass
-
-    def unplug_request(self, bus: PCIBus, dev: PCIDevice) -> None:
-        if dev.slot not in self.powered:
-            for fn in reversed(bus.devices_in_slot(dev.slot)):
-                fn.unparent()
-
-    def bus_reset(self, bus: PCIBus) -> None:
-        self.powered = {d.slot for d in bus.pci_devices}
-
-
-#: the child a bridge with a standard hotplug controller has (shpc_init's MMIO region)
-SHPC_REGION = "shpc-mmio[0]"
-#: SHPC_MAX_SLOTS: the controller serves PCI slots 1 to 31 (SHPC_IDX_TO_PCI)
-SHPC_SLOTS = range(1, 32)
-
-
-class ShpcHotplug(NativeHotplug):
-    """The standard hotplug controller of a hot-added pci-bridge or pcie-pci-bridge (hw/pci/shpc.c): it
-    has no slot 0, so plugging or unplugging there fails (shpc_device_plug_common); an unplug request
-    keeps no pending state (a repeated device_del is sent again)."""
-
-    def plug(self, bus: PCIBus, dev: PCIDevice, hotplugged: bool) -> None:
-        _shpc_slot(dev)
-
-    def unplug_request(self, bus: PCIBus, dev: PCIDevice) -> None:
-        _shpc_slot(dev)
-        super().unplug_request(bus, dev)
-
-
-def _shpc_slot(dev: PCIDevice) -> None:
-    if dev.slot not in SHPC_SLOTS:
-        raise GenericError(
-            f"Unsupported PCI slot {dev.slot} for standard hotplug controller. "
-            f"Valid slots are between {SHPC_SLOTS[0]} and {SHPC_SLOTS[-1]}."
-        )
 
 
 def _free_devfn(bus: PCIBus, driver: str) -> int:
@@ -594,7 +547,7 @@ def device_del(machine: Machine, dev_id: str) -> None:
     if dimm is not None:
         machine.memdevs.device_del(dimm)
         return
-    if isinstance(dev, PCIDevice) and unplug_in_progress(dev, _virtual_ms(machine)):
+    if isinstance(dev, PCIDevice) and unplug_in_progress(dev, _virtual_ms(machine, dev)):
         raise GenericError(f"Device {dev_id} is already in the process of unplug")
     bus = dev.parent_bus
     if isinstance(bus, Bus) and not isinstance(bus, PCIBus) and bus.hotplug_handler is not None:
@@ -618,6 +571,11 @@ def device_del(machine: Machine, dev_id: str) -> None:
     handler.unplug_request(bus, dev)
 
 
-def _virtual_ms(machine: Machine) -> int:
+def _virtual_ms(machine: Machine, dev: PCIDevice) -> int:
+    """The virtual clock the pending unplug of ``dev`` is timed by: a PCIe slot's 5 s window runs on the
+    VM's virtual clock; ACPI pcihp's repeat needs only that the clock has started."""
     hp = machine.pcihp
-    return hp.virtual_clock_ms() if hp is not None else 0
+    bus = dev.parent_bus
+    if hp is None or (isinstance(bus, PCIBus) and isinstance(bus.hotplug_handler, PcieSlot)):
+        return machine.virtual_ms()
+    return hp.virtual_clock_ms()

@@ -20,10 +20,17 @@ class Rig:
         acpi: bool = True,
         guest: str = "auto",
         paused: bool = True,
+        machine_name: str = "",
     ) -> None:
         self.now = 0.0
         cfg = MachineConfig(
-            machine_type=machine_type, qtest=qtest, acpi=acpi, guest=guest, paused=paused, devices=list(devices)
+            machine_type=machine_type,
+            machine_name=machine_name,
+            qtest=qtest,
+            acpi=acpi,
+            guest=guest,
+            paused=paused,
+            devices=list(devices),
         )
         self.machine = Machine(cfg, clock=lambda: 1000.0 + self.now, monotonic=lambda: self.now)
         self.events: list[tuple[str, Any]] = []

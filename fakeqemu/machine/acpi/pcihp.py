@@ -407,27 +407,20 @@ def install(machine: Machine, root_bus: PCIBus, machine_type: str | None = None)
     if not machine.config.acpi:
         return None
     kind = machine_type or machine.config.machine_type
+    bridges = machine.compat.acpi_pcihp_bridge
     if kind == "q35":
         gpe = Gpe("acpi-gpe0", ICH9_GPE_LEN)
-        hp = AcpiPciHp(
-            machine,
-            root_bus,
-            base=ICH9_PCIHP_BASE,
-            gpe=gpe,
-            root_hotplug=False,
-            bridge_hotplug=machine.config.acpi_bridge_hotplug,
-        )
+        hp = AcpiPciHp(machine, root_bus, base=ICH9_PCIHP_BASE, gpe=gpe, root_hotplug=False, bridge_hotplug=bridges)
         if not machine.config.qtest:
             # firmware has programmed PMBASE (0x600) and enabled ACPI I/O
             map_ich9_pmbase(machine, hp, ICH9_PMBASE_DEFAULT)
     else:
         gpe = Gpe("acpi-gpe0", PIIX4_GPE_LEN)
-        hp = AcpiPciHp(
-            machine, root_bus, base=PIIX4_PCIHP_BASE, gpe=gpe, bridge_hotplug=machine.config.acpi_bridge_hotplug
-        )
+        hp = AcpiPciHp(machine, root_bus, base=PIIX4_PCIHP_BASE, gpe=gpe, bridge_hotplug=bridges)
         gpe.base = PIIX4_GPE_BASE
         machine.ioports.map(gpe.region(PIIX4_GPE_BASE))
-    machine.ioports.map(hp.region())
+    if not machine.compat.pcie_native:  # ICH9 without ACPI bridge hotplug has no pcihp block
+        machine.ioports.map(hp.region())
     return hp
 
 

@@ -47,6 +47,11 @@ class ConfigSpace:
         """pci_do_device_reset, as far as anything a guest wrote: back to the device's start state."""
         self.data[:] = self._initial
 
+    def patch(self, addr: int, data: bytes) -> None:
+        """Change the start state (what the device is built with), as well as the bytes now."""
+        self._initial = self._initial[:addr] + data + self._initial[addr + len(data) :]
+        self.data[addr : addr + len(data)] = data
+
     def initial(self, addr: int, size: int) -> int:
         """The value the function started with (and goes back to on reset)."""
         return int.from_bytes(self._initial[addr : addr + size], "little")

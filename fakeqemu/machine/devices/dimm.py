@@ -307,6 +307,10 @@ class Memory:
             if not isinstance(found, MemoryBackend):
                 raise GenericError("fakeqemu models pc-dimm only over a memory backend it made (object-add)")
             memdev = found
+        if not machine.compat.memory_hotplug:  # the ACPI device's pre_plug
+            raise GenericError(
+                f"memory hotplug is not enabled: {machine.compat.pm_type}.memory-hotplug-support is not set"
+            )
         # pc_dimm_pre_plug
         slot = int(props.get("slot", -1))
         if (slot < 0 or slot >= self.slots) and slot != -1:

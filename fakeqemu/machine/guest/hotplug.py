@@ -36,6 +36,7 @@ from fakeqemu.machine.guest import pciassign
 
 if TYPE_CHECKING:
     from fakeqemu.machine.machine import Machine
+    from fakeqemu.machine.pci.native import PcieSlot
 
 POLICIES = ("auto", "prompt", "never", "refuse", "passive")
 _DELAY = re.compile(r"delay:(\d{1,9})")
@@ -79,6 +80,8 @@ class Guest:
         self.sci_scheduled = False
         #: log of what the guest did, for x-fakeqemu-query-guest: (action, detail)
         self.actions: list[tuple[str, str]] = []
+        #: PCIe slots with an event the guest's pciehp driver has not answered yet
+        self.pending_slots: list[PcieSlot] = []
         if pcihp is not None:
             pcihp.notify = self.on_gpe
         machine.events.subscribe(self._on_event)
@@ -155,9 +158,16 @@ class Guest:
         elif event.name == "RESET":
             self.on_reset()
 
+    def on_pcie_slot(self, slot: PcieSlot) -> None:
+        """A PCIe port signalled a slot event (native hotplug): Linux's pciehp answers it."""
+        from fakeqemu.machine.guest import pciehp
+
+        pciehp.on_slot(self, slot)
+
     def on_reset(self) -> None:
         """system_reset: pcihp executes pending removals and the GPE registers are cleared; the guest
         boots again."""
+        self.pending_slots = []
         if self.pcihp is not None:
             self.pcihp.reset()
             self.pcihp.gpe.reset()
@@ -178,6 +188,10 @@ class Guest:
             self.on_cpu_gpe()
         if hp is not None and hp.gpe.sts[0] & hp.gpe.en[0] & MEMORY_HOTPLUG_STATUS:
             self.on_mem_gpe()
+        if self.pending_slots:
+            from fakeqemu.machine.guest import pciehp
+
+            pciehp.handle(self)
         if self.pending_gpe or raised:
             # a GPE still raised (a guest that ignored it and now answers) is handled like a new one
             self.pending_gpe = False

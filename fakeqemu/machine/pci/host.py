@@ -16,6 +16,7 @@ from fakeqemu.machine.core.qdev import PCIBus, PCIDevice, is_pcie_port
 from fakeqemu.machine.core.qom import Tree
 from fakeqemu.machine.pci import chipset
 from fakeqemu.machine.pci.function import PciFunction, make_function
+from fakeqemu.machine.pci.native import PcieSlot
 
 CONFIG_ADDRESS = 0xCF8
 CONFIG_DATA = 0xCFC
@@ -64,7 +65,9 @@ class PciHost:
                 dev.model.realize_config(fn.config)  # the BARs and registers its properties change
             fn.attach_msix(self.memory)
         if dev.type == "pcie-root-port" and dev.child_buses:
-            fn.sync_slot(dev.child_buses[0].devices)
+            bus = dev.child_buses[0]
+            if not isinstance(bus, PCIBus) or not isinstance(bus.hotplug_handler, PcieSlot):  # ACPI's slot
+                fn.sync_slot(bus.devices)
         return fn
 
     def find(self, bus_number: int, devfn: int) -> PCIDevice | None:
