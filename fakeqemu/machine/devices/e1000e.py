@@ -5,16 +5,20 @@ to the registers: self-clearing CTRL.RST and CTRL_EXT bits, STATUS computed from
 statistics, the semaphore bit of SWSM, masked descriptor base/length/head/tail, interrupt cause and mask
 registers (ICR clear-on-read rules, IMS/IMC, ICS mirroring ICR, ICR.OTHER under MSI-X, ICR.ASSERTED),
 ITR/EITR with their guest values, the EEPROM through EERD/EEWR (QEMU's 82574L template with the MAC and
-checksum).
+checksum). With MSI-X enabled, pending causes go out as e1000e_msix_notify sends them: each cause to the
+vector IVAR maps it to (all five vectors used since realize), EIAC's auto-clear, EIAME, throttled per vector
+by EITR (a timer on the virtual clock, EITR x 256 ns; an interrupt meanwhile waits for it), PBACLR and
+IMS with CTRL_EXT.PBA_CLR clearing pending bits.
 
-Not modelled (a data path or its interrupt delivery): packets (TDT/RDT/TCTL/RCTL start nothing), the PHY
-behind MDIC (a write is dropped), INTx/MSI/MSI-X messages and the interrupt throttling timers, the I/O BAR's
-indirect window and the flash BAR.
+Not modelled (a data path or its interrupt delivery): packets (TDT/RDT/TCTL/RCTL start nothing; the RX/TX
+delay timers), the PHY behind MDIC (a write is dropped), INTx and MSI (not MSI-X) interrupts with ITR's
+throttling, the I/O BAR's indirect window and the flash BAR.
 """
 
 from __future__ import annotations
 
 import bisect
+import functools
 from typing import TYPE_CHECKING
 
 from fakeqemu.machine.devices.e1000e_regs import ALIASES, READS, RESET, WRITES
@@ -22,11 +26,13 @@ from fakeqemu.qmp.errors import QMPError
 
 if TYPE_CHECKING:
     from fakeqemu.machine.core.qdev import Device
+    from fakeqemu.machine.core.vclock import VirtualTimer
     from fakeqemu.machine.machine import Machine
+    from fakeqemu.machine.pci.msix import Msix
 
 # register indexes (offset / 4)
 CTRL, CTRL_DUP, STATUS, EECD, EERD, CTRL_EXT, MDIC, VET = 0, 1, 2, 4, 5, 6, 8, 14
-ICR, ITR, ICS, IMS, IMC, IAM, EITR = 48, 49, 50, 52, 54, 56, 58
+ICR, ITR, ICS, IMS, IMC, IAM, EIAC, EITR, IVAR = 48, 49, 50, 52, 54, 56, 55, 58, 57
 RCTL, FCRTL, FCRTH, PSRCTL, RXDCTL, RXDCTL1 = 64, 2136, 2138, 2140, 2570, 2634
 RXCSUM, RFCTL, RA, GCR, SWSM, PBACLR = 5120, 5122, 5376, 5824, 5844, 5850
 TCTL, TARC0, TARC1 = 256, 3600, 3664
@@ -44,6 +50,12 @@ CTRL_EXT_ASDCHK, CTRL_EXT_EE_RST, CTRL_EXT_SPD_BYPS, CTRL_EXT_IAME = 0x1000, 0x2
 ICR_TXQE, ICR_OTHER, ICR_OTHER_CAUSES, ICR_ASSERTED = 0x2, 0x1000000, 0x70244, 0x80000000
 TCTL_EN, TARC_ENABLE, RING_DESC_LEN = 0x2, 0x400, 16
 ETH_P_VLAN = 0x8100
+#: the causes MSI-X vectors carry, with the shift of each one's IVAR entry (valid bit 3, vector bits 0-2)
+MSIX_CAUSES = ((0x100000, 0), (0x200000, 4), (0x400000, 8), (0x800000, 12), (ICR_OTHER, 16))
+IMS_EXT_MASK = 0x1F00000
+IVAR_VALID, IVAR_VEC = 0x8, 0x7
+CTRL_EXT_EIAME, CTRL_EXT_PBA_CLR, CTRL_EXT_TIMERS_CLEAR = 0x1000000, 0x80000000, 0x20000000
+THROTTLING_NS = 256  # E1000_INTR_THROTTLING_NS_RES
 IMS_VALID = 0x1F782D7
 GCR_RO_BITS, EECD_RO_BITS, RAH_AV = 0x6800000, 0x7B00, 0x80000000
 RCTL_DTYP_MASK, PSRCTL_BSIZE0_MASK, PSRCTL_BSIZE1_MASK = 0xC00, 0x7F, 0x3F00
@@ -62,7 +74,6 @@ EEPROM_TEMPLATE = (
     0x0100, 0xC000, 0x121C, 0xC007, 0xFFFF, 0xFFFF, 0xFFFF, 0xFFFF,
     0xFFFF, 0xFFFF, 0xFFFF, 0xFFFF, 0x0000, 0x0120, 0xFFFF, 0x0000,
 )  # fmt: skip
-MSIX_CAP_ID, MSIX_ENABLE = 0x11, 0x8000
 
 
 def _lookup(table: tuple[tuple[int, int, str], ...], starts: list[int], index: int) -> str | None:
@@ -107,6 +118,16 @@ class E1000e:
         self.itr_guest = 0
         self.eitr_guest = [0] * MSIX_VECTORS
         self.eeprom = self._prepare_eeprom()
+        #: the function's MSI-X (made when the guest first reaches the function)
+        self.msix: Msix | None = None
+        #: causes sent and not yet cleared (core->msi_causes_pending; a core reset keeps it)
+        self.msi_causes_pending = 0
+        #: EITR throttling: a timer per vector, and whether an interrupt waits for it
+        self.eitr_timers: list[VirtualTimer] = [
+            machine.vclock.timer(functools.partial(self._eitr_expired, vector)) for vector in range(MSIX_VECTORS)
+        ]
+        self.eitr_running = [False] * MSIX_VECTORS
+        self.eitr_pending = [False] * MSIX_VECTORS
         self.reset()
 
     def _prepare_eeprom(self) -> list[int]:
@@ -126,6 +147,8 @@ class E1000e:
         RA), then VET's VLAN ethertype unless init-vet is off (machine types before 6.0)."""
         self.regs = dict(RESET)
         self._reset_mac_addr()
+        for vector in range(MSIX_VECTORS):  # e1000e_intrmgr_reset
+            self._stop_eitr(vector)
         try:
             init_vet = bool(self.device.get("init-vet"))
         except QMPError:
@@ -134,7 +157,15 @@ class E1000e:
             self.regs[VET] = ETH_P_VLAN
 
     def remove(self) -> None:
-        """Nothing of its own to take down: its registers go with its PCI function."""
+        """Its throttling timers go (its registers go with its PCI function)."""
+        for vector in range(MSIX_VECTORS):
+            self._stop_eitr(vector)
+
+    def msix_attached(self, msix: Msix) -> None:
+        """e1000e_init_msix: every vector in use."""
+        self.msix = msix
+        for vector in range(MSIX_VECTORS):
+            msix.use(vector)
 
     def _reset_mac_addr(self) -> None:
         """e1000x_reset_mac_addr"""
@@ -143,13 +174,7 @@ class E1000e:
         self.regs[RA + 1] = int.from_bytes(mac[4:], "little") | RAH_AV
 
     def _msix_enabled(self) -> bool:
-        fn = getattr(self.device, "pci_function", None)
-        if fn is None:
-            return False
-        for cap, off in fn.config.capabilities():
-            if cap == MSIX_CAP_ID:
-                return bool(fn.config.u16(off + 2) & MSIX_ENABLE)
-        return False
+        return self.msix is not None and self.msix.enabled()
 
     def _get(self, index: int) -> int:
         return self.regs.get(index, 0)
@@ -318,10 +343,26 @@ class E1000e:
         self.regs[index] = max(value & 0xFFFF, MIN_XITR)
 
     def _w_set_pbaclr(self, index: int, value: int) -> None:
-        self.regs[PBACLR] = value & PBACLR_VALID_MASK  # MSI-X pending bits: not modelled
+        self.regs[PBACLR] = value & PBACLR_VALID_MASK
+        if self.msix is not None and self.msix.enabled():
+            for vector in range(MSIX_VECTORS):
+                if self.regs[PBACLR] & (1 << vector):
+                    self.msix.clear_pending(vector)
 
     def _w_set_ims(self, index: int, value: int) -> None:
-        self.regs[IMS] = self._get(IMS) | (value & IMS_VALID)
+        valid = value & IMS_VALID
+        self.regs[IMS] = self._get(IMS) | valid
+        ctrl_ext = self._get(CTRL_EXT)
+        if valid & IMS_EXT_MASK and ctrl_ext & CTRL_EXT_PBA_CLR and self.msix is not None and self.msix.enabled():
+            for cause, shift in MSIX_CAUSES:  # e1000e_msix_clear
+                entry = self._get(IVAR) >> shift
+                if valid & cause and entry & IVAR_VALID and entry & IVAR_VEC < MSIX_VECTORS:
+                    self.msix.clear_pending(entry & IVAR_VEC)
+        if valid == IMS_VALID and ctrl_ext & CTRL_EXT_TIMERS_CLEAR:
+            for vector in range(MSIX_VECTORS):  # e1000e_intrmgr_fire_all_timers (no delayed causes)
+                if self.eitr_running[vector]:
+                    self.eitr_timers[vector].delete()
+                    self._eitr_expired(vector)
         self._update_interrupt_state()
 
     def _w_set_imc(self, index: int, value: int) -> None:
@@ -344,14 +385,70 @@ class E1000e:
         self._update_interrupt_state()
 
     def _update_interrupt_state(self) -> None:
-        """e1000e_update_interrupt_state's effect on the registers (the interrupt itself is not sent)."""
+        """e1000e_update_interrupt_state: ICR's OTHER and ASSERTED bits, ICS mirroring it, and with MSI-X
+        on, the causes not sent yet sent (INTx and MSI are not modelled)."""
+        msix = self._msix_enabled()
         icr = self._get(ICR)
-        if self._msix_enabled() and icr & ICR_OTHER_CAUSES:
+        if msix and icr & ICR_OTHER_CAUSES:
             icr |= ICR_OTHER
         icr &= ~ICR_ASSERTED
         if icr:
             icr |= ICR_ASSERTED
         self.regs[ICR] = self.regs[ICS] = icr
+        if not self._get(IMS) & icr:
+            self.msi_causes_pending = 0
+        elif msix:
+            self._send_msix()
+
+    def _send_msix(self) -> None:
+        """e1000e_send_msi with MSI-X: the causes not already sent."""
+        causes = self._get(ICR) & self._get(IMS) & ~ICR_ASSERTED
+        self.msi_causes_pending &= causes
+        causes ^= self.msi_causes_pending
+        if not causes:
+            return
+        self.msi_causes_pending |= causes
+        for cause, shift in MSIX_CAUSES:  # e1000e_msix_notify
+            if causes & cause:
+                self._notify_one(cause, self._get(IVAR) >> shift)
+
+    def _notify_one(self, cause: int, entry: int) -> None:
+        """e1000e_msix_notify_one"""
+        if entry & IVAR_VALID and entry & IVAR_VEC < MSIX_VECTORS:
+            vector = entry & IVAR_VEC
+            if not self._eitr_postpone(vector) and self.msix is not None:
+                self.msix.notify(vector)
+        if self._get(CTRL_EXT) & CTRL_EXT_EIAME:
+            self.regs[IAM] = self._get(IAM) & ~cause
+        eiac = self._get(EIAC) & cause
+        self.regs[ICR] = self._get(ICR) & ~eiac
+        self.msi_causes_pending &= ~eiac
+        if not self._get(CTRL_EXT) & CTRL_EXT_IAME:
+            self.regs[IMS] = self._get(IMS) & ~eiac
+
+    # --- EITR throttling ------------------------------------------------------------------------------
+
+    def _eitr_postpone(self, vector: int) -> bool:
+        """e1000e_eitr_should_postpone: wait while the vector's timer runs, else (re)arm it."""
+        if self.eitr_running[vector]:
+            self.eitr_pending[vector] = True
+            return True
+        delay = self._get(EITR + vector)
+        if delay:
+            self.eitr_timers[vector].mod(self.machine.vclock.now_ns() + delay * THROTTLING_NS)
+            self.eitr_running[vector] = True
+        return False
+
+    def _eitr_expired(self, vector: int) -> None:
+        """e1000e_intrmgr_on_msix_throttling_timer (QEMU leaves the waiting flag set)."""
+        self.eitr_running[vector] = False
+        if self.eitr_pending[vector] and self.msix is not None:
+            self.msix.notify(vector)
+
+    def _stop_eitr(self, vector: int) -> None:
+        if self.eitr_running[vector]:
+            self.eitr_timers[vector].delete()
+            self.eitr_running[vector] = False
 
 
 #: write handlers that store the value under a mask

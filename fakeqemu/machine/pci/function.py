@@ -62,6 +62,9 @@ class PciFunction:
         self.msix.memory = memory
         if self.virtio is not None:
             self.virtio.msix = self.msix
+        attached = getattr(self.model, "msix_attached", None)
+        if callable(attached):
+            attached(self.msix)
 
     def sync_slot(self, children: Sequence[Device]) -> None:
         """A PCIe root port's slot as QEMU 7.2 shows it (measured): the link is up while a device is behind

@@ -55,6 +55,11 @@ class Msix:
     def _pending(self, vector: int) -> bool:
         return bool(self.pba[vector // 8] & (1 << (vector % 8)))
 
+    def clear_pending(self, vector: int) -> None:
+        """msix_clr_pending"""
+        if vector < self.nvectors:
+            self._set_pending(vector, False)
+
     def _set_pending(self, vector: int, on: bool) -> None:
         if on:
             self.pba[vector // 8] |= 1 << (vector % 8)
