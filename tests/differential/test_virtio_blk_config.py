@@ -11,15 +11,23 @@ import subprocess
 
 from tests.differential.test_blockjobs import ROOT, image_root, qemu_img  # noqa: F401  (its image fixtures)
 from tests.differential.test_pci_config import QUIET, cfg_read, cfg_write, enable_virtio
-from tests.oracle import Call, Qtest, Script, Step, call, differential_tests, script
+from tests.oracle import Call, Gather, Qtest, Script, Send, Step, call, cmd, differential_tests, script
 from tests.scratch import scratch
 
 BASE = 0xE0000000
 ISR, DEVICE = BASE + 0x1000, BASE + 0x2000
 #: the image qos-test's virtio-blk tests give drive0: 64 MiB of zeroes
 DRIVE_IMAGE = scratch("fakeqemu-differential-virtio-blk.raw")
-with DRIVE_IMAGE.open("wb") as _f:
-    _f.truncate(64 << 20)
+#: the msix script's own (each script leaves its image at 64 MiB again for the next run)
+MSIX_IMAGE = scratch("fakeqemu-differential-virtio-blk-msix.raw")
+for _image in (DRIVE_IMAGE, MSIX_IMAGE):
+    with _image.open("wb") as _f:
+        _f.truncate(64 << 20)
+
+
+def reset() -> list[Step]:
+    """system_reset: its reply and the RESET event, which QEMU's main loop may send first."""
+    return [Send(cmd("system_reset")), Gather(2)]
 
 
 def mbr(heads: int, sectors: int) -> bytes:
@@ -171,7 +179,7 @@ def msix_steps() -> list[Step]:
         Qtest(f"readw {hex(BASE + 0x10)}"),
         Qtest(f"readw {hex(BASE + 0x1A)}"),
         *table,
-        *call("system_reset"),
+        *reset(),
         *cfg_read(0, 0x20, MSIX_CAP),
         *cfg_write(0, 0x20, 0x04, 0x7, "w"),
         *cfg_write(0, 0x20, 0x14, MSIX),
@@ -222,7 +230,7 @@ SCRIPTS: list[Script] = [
         msix_steps(),
         extra_args=[
             *QUIET,
-            *("-drive", f"if=none,id=drive0,file={DRIVE_IMAGE},format=raw,auto-read-only=off"),
+            *("-drive", f"if=none,id=drive0,file={MSIX_IMAGE},format=raw,auto-read-only=off"),
             *("-device", "virtio-blk-pci,drive=drive0,addr=04.0"),
         ],
     ),
