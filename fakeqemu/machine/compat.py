@@ -14,6 +14,9 @@
 - ``pci-bridge.shpc`` (hw_compat_2_9: off for the 2.9 types; hw_compat_2_8 turns it on again before):
   a hot-added pci-bridge of a 2.9 type has no SHPC, so nothing hot-plugs behind it.
 
+Machine class switches beside them: ``legacy_cpu_hotplug`` (<= 2.6: the DSDT's legacy CPU hotplug, whose
+guest never writes the switch to the modern interface) and ``has_reserved_memory`` (pc <= 2.0).
+
 ``x-smi-cpu-hotplug``/``x-smi-cpu-hotunplug`` (ICH9, pc-q35 <= 5.1 / 5.2) only matter to firmware that
 negotiates SMI features (OVMF with SMM); SeaBIOS and qtest do not, so they change nothing here.
 """
@@ -37,6 +40,9 @@ class HotplugCompat:
     #: pcie-root-port x-speed=2_5, x-width=1 (hw_compat_3_1): the link of QEMU before 4.0, without data
     #: link layer reporting, so the link-up bit never shows on plug
     root_port_gen1: bool
+    #: legacy_cpu_hotplug (pc-i440fx/pc-q35 <= 2.6): the ACPI tables keep the legacy CPU hotplug
+    #: interface, so the guest never switches to the modern one (and cannot unplug CPUs)
+    legacy_cpu_hotplug: bool
     #: has_reserved_memory (off: pc-i440fx <= 2.0): -m slots= / maxmem= refused
     reserved_memory: bool
 
@@ -58,7 +64,7 @@ def hotplug_compat(kind: str, mtype: str = "") -> HotplugCompat:
     from fakeqemu.machine.board import board_objects
 
     if kind not in PM_DEVICE:
-        return HotplugCompat("", True, True, True, True, False, True)
+        return HotplugCompat("", True, True, True, True, False, False, True)
 
     pm_type = PM_DEVICE[kind]
     values = next(o["values"] for o in board_objects(kind, True, mtype).values() if o["values"].get("type") == pm_type)
@@ -70,5 +76,6 @@ def hotplug_compat(kind: str, mtype: str = "") -> HotplugCompat:
         memory_hotplug=bool(values.get("memory-hotplug-support", True)),
         bridge_shpc=version != (2, 9),
         root_port_gen1=version <= (3, 1),
+        legacy_cpu_hotplug=version <= (2, 6),
         reserved_memory=kind == "q35" or version > (2, 0),
     )

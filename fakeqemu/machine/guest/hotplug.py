@@ -143,8 +143,9 @@ class Guest:
         self.machine.ioports.write(en_port, 1, cur | bits)
         self.actions.append(("boot", f"GPE0_EN |= 0x{bits:x}"))
         cpuhp = self.machine.cpus.cpuhp
-        if cpuhp is not None:
-            # the ACPI tables switch CPU hotplug to its modern interface: 0 into the legacy bitmap
+        if cpuhp is not None and not self.machine.compat.legacy_cpu_hotplug:
+            # the ACPI tables switch CPU hotplug to its modern interface: 0 into the legacy bitmap (not
+            # those of a machine type with legacy CPU hotplug, <= 2.6)
             self.machine.ioports.write(cpuhp.base, 1, 0)
 
     # --- events ---------------------------------------------------------------------------------------
@@ -338,6 +339,10 @@ class Guest:
         if pol is None:
             return
         io = self.machine.ioports
+        if cpuhp.legacy:  # the legacy tables' PRSC: read the present-CPU bitmap, Notify the CPUs that came
+            bitmap = [io.read(cpuhp.base + i, 1) for i in range(32)]
+            self.actions.append(("cpu-online", f"legacy bitmap {bytes(bitmap).hex()}"))
+            return
         for _ in range(len(cpuhp.slots) + 1):
             io.write(cpuhp.base + 5, 1, 0)  # command: the next CPU with an event
             sel = io.read(cpuhp.base + 8, 4)
