@@ -142,6 +142,33 @@ def record_board(binary: str, machine: str) -> dict[str, Any]:
     return {"spaces": spaces, "regions": regions, "order": [n for n in order if any(n in s["names"] for s in spaces)]}
 
 
+#: regions a board adds once a chipset register enables them (fakeqemu places them from the register)
+REGISTER_PLACED = ("pcie-mmcfg-mmio", "lpc-rcrb-mmio")
+
+
+def record_board_booted(binary: str, machine: str) -> dict[str, Any]:
+    """The REGISTER_PLACED regions as they look once the firmware has enabled them: their container and
+    their own recording (owner text included)."""
+    vm = Qemu(binary, ["-M", machine, "-display", "none", "-nodefaults"])
+    try:
+        _bars_of(vm)  # waits for the firmware
+        blocks = _parse_marked(vm)
+    finally:
+        vm.close()
+    found: dict[str, Any] = {}
+
+    def visit(node: dict[str, Any]) -> None:
+        for sub in node.get("sub", []):
+            if sub["name"] in REGISTER_PLACED:
+                found[sub["name"]] = {"container": node["name"], "region": sub}
+            visit(sub)
+
+    for kind, _, root in blocks:
+        if kind == "address-space" and root is not None:
+            visit(root)
+    return found
+
+
 def _assigned(devices: list[dict[str, Any]]) -> bool:
     for d in devices:
         if any(r["address"] == -1 for r in d.get("regions", []) if r["bar"] != 6):
@@ -309,6 +336,7 @@ def main() -> None:
     data: dict[str, Any] = {"boards": {}, "bars": {}, "fixed": {}}
     for machine in ("pc", "q35"):
         data["boards"][machine] = record_board(a.binary, machine)
+        data["boards"][machine]["placed"] = record_board_booted(a.binary, machine)
         for dtype, bars in record_bars(a.binary, machine).items():
             data["bars"].setdefault(dtype, {}).update(bars)
     for driver in [*COLD_PCI, *FIXED_ISA]:

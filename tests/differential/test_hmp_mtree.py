@@ -120,6 +120,18 @@ LEAK: list[Step] = [
     *call("qom-list", {"path": "/machine/peripheral"}),
 ]
 
+#: chipset registers a guest writes: the i440FX's SMRAM (open, then closed with SMRAM on, as SeaBIOS does);
+#: q35's PCIEXBAR (MMCONFIG at 0xb0000000) and ICH9's RCBA
+SMRAM = [*cfg(0, 0x72, "b", 0x4A), *hmp("info mtree -o", "info mtree -f"), *cfg(0, 0x72, "b", 0x0A), *hmp("info mtree")]
+Q35_REGISTERS = [
+    *cfg(0, 0x64, "l", 0),
+    *cfg(0, 0x60, "l", 0xB0000001),
+    *cfg(0xF8, 0xF0, "l", 0xFED1C001),
+    *hmp("info mtree -o", "info mtree -f"),
+    *cfg(0, 0x60, "l", 0xB0000004),  # 64 MiB, disabled
+    *hmp("info mtree"),
+]
+
 #: after the firmware: the blocks the model derives (and bus-master spaces of functions no boot driver uses)
 PCI_BLOCKS = (
     "address-space: I/O",
@@ -188,6 +200,8 @@ SCRIPTS: list[Script] = [
         scrub=[blocks()],
     ),
     script("mtree-flat-leak", LEAK, machine="pc", scrub=[blocks()]),
+    script("mtree-smram", SMRAM, machine="pc", scrub=[blocks()]),
+    script("mtree-q35-registers", Q35_REGISTERS, machine="q35", scrub=[blocks()]),
     script(
         "mtree-programmed-hotplug",
         PROGRAMMED,

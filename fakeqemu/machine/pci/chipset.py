@@ -20,6 +20,14 @@ def _overlaps(addr: int, size: int, start: int, length: int) -> bool:
     return addr < start + length and start < addr + size
 
 
+def mmconfig(pciexbar: int) -> tuple[int, int]:
+    """mch_update_pciexbar: MMCONFIG's base and length (0 while disabled) from the 64-bit PCIEXBAR."""
+    length = {0: 256 << 20, 1: 128 << 20, 2: 64 << 20}.get((pciexbar >> 1) & 3, 0)
+    if not pciexbar & 1 or not length:
+        return 0, 0
+    return pciexbar & ~(length - 1) & 0xFFFFFFFFF, length
+
+
 def config_written(tree: Tree, dev: PCIDevice, addr: int, size: int) -> None:
     """After a configuration write of ``size`` bytes at ``addr``."""
     if dev.pci_function is None:
@@ -32,11 +40,9 @@ def config_written(tree: Tree, dev: PCIDevice, addr: int, size: int) -> None:
     if dev.type == "mch" and _overlaps(addr, size, 0x60, 8):
         host = tree.resolve("/machine/q35")
         if host is not None:
-            bar = u32(0x60) | u32(0x64) << 32
-            length = {0: 256 << 20, 1: 128 << 20, 2: 64 << 20}.get((bar >> 1) & 3, 0)
-            on = bool(bar & 1) and length
-            tree.set(host, "MCFG", bar & ~(length - 1) & 0xFFFFFFFFF if on else (1 << 64) - 1)
-            tree.set(host, "mcfg_size", length if on else 0)
+            base, length = mmconfig(u32(0x60) | u32(0x64) << 32)
+            tree.set(host, "MCFG", base if length else (1 << 64) - 1)
+            tree.set(host, "mcfg_size", length)
         return
     if dev.type == "ICH9-LPC" and (_overlaps(addr, size, 0x40, 4) or _overlaps(addr, size, 0x44, 1)):
         base = u32(0x40) & 0xFF80

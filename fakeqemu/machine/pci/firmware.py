@@ -43,6 +43,7 @@ BRIDGE_MEM_MIN = 1 << 21
 BRIDGE_IO_MIN = 0x1000
 PCIMEM_END = 0xFEC00000
 PCI_IRQS = (10, 10, 11, 11)
+I440FX_SMRAM = 0x72
 ACPI_PM_BASE = 0x600  # QEMU gives SeaBIOS an ACPI table loader: the PM block moves to 0x600
 ROM_SLOT = 6
 CAP_ID_EXP, CAP_ID_SHPC, CAP_ID_VNDR = 0x10, 0x0C, 0x09
@@ -194,6 +195,15 @@ class SeaBios:
         for dev in self.devices:
             self.init_device(dev)
         self.enable_vga()
+        self.smm()
+
+    def smm(self) -> None:
+        """piix4_apmc_smm_setup's SMRAM writes on the i440FX: the SMM window opened, then closed with SMRAM
+        on (G_SMRAME). Q35's (ich9_lpc_apmc_smm_setup) are not modelled."""
+        for dev in self.devices:
+            if (dev.vendor, dev.device) == (0x8086, 0x1237):
+                self.wr(dev.bdf, I440FX_SMRAM, 1, 0x02 | 0x48)
+                self.wr(dev.bdf, I440FX_SMRAM, 1, 0x02 | 0x08)
 
     def init_bus(self, bus: int, counter: list[int]) -> None:
         """pci_bios_init_bus_rec."""

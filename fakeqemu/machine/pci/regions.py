@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from fakeqemu.machine.core.pciconfig import UNMAPPED, ConfigSpace
 from fakeqemu.machine.core.qdev import Device, PCIBus, PCIDevice
+from fakeqemu.machine.pci import chipset
 from fakeqemu.recorded import document
 
 if TYPE_CHECKING:
@@ -180,6 +181,8 @@ def layout(kind: str, root_bus: PCIBus, memory_mb: int, others: Sequence[Device]
     for dev in devices:
         if dev.pci_function is not None and dev.type in PM_BLOCKS:
             _pm_blocks(dev.type, dev.pci_function.config_read, named, io)
+        if dev.pci_function is not None:
+            _chipset(dev.type, dev.pci_function.config_read, named, board.get("placed", {}))
     for dev in sorted(devices, key=lambda d: d.created):  # as realized (the board's own first)
         spaces.append(AddressSpace(dev.type, _bus_master(dev, system)))
     return out
@@ -237,6 +240,38 @@ def _pm_blocks(dtype: str, read: Callable[[int, int], int], named: dict[str, Reg
         io.sub.remove(region)  # memory_region_set_address: deleted and added again
         region.addr, region.enabled = base, on
         io.add(region)
+
+
+def _chipset(dtype: str, read: Callable[[int, int], int], named: dict[str, Region], placed: Mapping[str, Any]) -> None:
+    """What the host bridge's and LPC's registers map: q35's MMCONFIG window (PCIEXBAR,
+    pcie_host_mmcfg_update), ICH9's root complex register block (RCBA, ich9_lpc_rcba_update), the
+    i440FX's SMRAM (its SMRAM register's G_SMRAME and D_OPEN, i440fx_update_memory_mappings)."""
+    if dtype == "mch":
+        base, length = chipset.mmconfig(read(0x60, 4) | read(0x64, 4) << 32)
+        if length:
+            _place(named, placed, "pcie-mmcfg-mmio", base, length)
+    elif dtype == "ICH9-LPC":
+        rcba = read(0xF0, 4)
+        if rcba & 1:
+            _place(named, placed, "lpc-rcrb-mmio", rcba & 0xFFFFC000, None)
+    elif dtype == "i440FX" and "smram" in named:
+        smram = read(0x72, 1)
+        named["smram"].enabled = bool(smram & 0x08)
+        for region in walk(named["system"]):
+            if region.name == "smram-region":
+                region.enabled = not smram & 0x40
+
+
+def _place(named: dict[str, Region], placed: Mapping[str, Any], name: str, addr: int, size: int | None) -> None:
+    rec = placed.get(name)
+    container = named.get(rec["container"]) if rec is not None else None
+    if rec is None or container is None:
+        return
+    r = rec["region"]
+    last = r["last"] if size is None else size - 1
+    region = Region(r["name"], r["kind"], addr, last, r["prio"], r["owner"])
+    region.container = bool(r.get("container", False))
+    container.add(region)
 
 
 def _bus_master(dev: PCIDevice, system: Region) -> Region:
