@@ -56,11 +56,22 @@ LOOKS = [
 ]
 
 
+REGIONS_QOM = [
+    *call("qom-list", {"path": "/machine/peripheral/nv0"}),
+    *(
+        step
+        for child in ("nvme-cmb[0]", "nvme-bar0[0]", "nvme[0]", "msix-table[0]", "msix-pba[0]")
+        for prop in ("container", "addr", "size", "priority")
+        for step in call("qom-get", {"path": f"/machine/peripheral/nv0/{child}", "property": prop})
+    ),
+]
+
+
 def nvme_script(
     name: str, opts: str, steps: list[Step], extra: list[str] | None = None, scrub: Sequence[tuple[bytes, Repl]] = ()
 ) -> Script:
     args = [*QUIET, *(extra or []), "-device", f"nvme,id=nv0,addr=0x4,serial=foo{opts}"]
-    return script(f"nvme-{name}", *steps, *LOOKS, extra_args=args, scrub=scrub)
+    return script(f"nvme-{name}", *LOOKS, *steps, *LOOKS, extra_args=args, scrub=scrub)
 
 
 NVME_BASIC = [
@@ -334,6 +345,10 @@ SCRIPTS: list[Script] = [
     nvme_script("registers", "", NVME_BASIC),
     nvme_script("cmb", ",cmb_size_mb=2", CMB_STEPS),
     nvme_script("queues", ",max_ioqpairs=300,msix_qsize=7", [*mapped({0: BAR0}), *reads(BAR0, [0x0, 0x2000, 0x4000])]),
+    # the memory regions' QOM (nvme-cmb[0] in the instance table's GLib order), before and after mapping
+    nvme_script(
+        "qom", ",cmb_size_mb=2,max_ioqpairs=300,msix_qsize=7", [*REGIONS_QOM, *mapped({0: BAR0, 2: CMB}), *REGIONS_QOM]
+    ),
     nvme_script("pmr", ",pmrdev=pmr0", PMR_STEPS, ["-object", "memory-backend-ram,id=pmr0,share=on,size=8"]),
     # info mtree: BAR 0 laid out for msix_qsize, the CMB, the PMR backend's RAM only while enabled (blocks
     # sorted: their order is a known difference, tests/differential/test_hmp_mtree.py)

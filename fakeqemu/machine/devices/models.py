@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from fakeqemu.machine.core.qdev import PCIDevice
+
 if TYPE_CHECKING:
     from fakeqemu.machine.core.qdev import Device
     from fakeqemu.machine.machine import Machine
@@ -53,3 +55,6 @@ def attach_model(machine: Machine, dev: Device) -> None:
     if model is not None:
         dev.model = model
         machine.device_models.append(model)
+        if hasattr(model, "realize_config") and machine.pci_host is not None and isinstance(dev, PCIDevice):
+            # pci_register_bar at realize: the BARs the properties add show before any guest access
+            machine.pci_host.function(dev)

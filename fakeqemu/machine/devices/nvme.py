@@ -22,8 +22,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from fakeqemu.machine.core.qom import Obj
 from fakeqemu.machine.pci.msix import ENTRY_SIZE
 from fakeqemu.qmp.errors import GenericError
+from fakeqemu.qmp.ghash import StrHashTable
 
 if TYPE_CHECKING:
     from fakeqemu.machine.core.pciconfig import ConfigSpace
@@ -124,6 +126,7 @@ class Nvme:
         self.regs = bytearray(BAR_BLOCK)
         self.cmb_cmse = False
         self._realize()
+        self._regions_qom()
 
     # --- realize -------------------------------------------------------------------------------------
 
@@ -137,6 +140,34 @@ class Nvme:
         cap |= (1 if self.cmb_size else 0) << 57
         self._set(CAP, 8, cap)
         self._set(VS, 4, SPEC_VER)
+
+    def _regions_qom(self) -> None:
+        """The memory-region children as nvme_init_pci sizes them, and the CMB's (``nvme-cmb[0]``), whose
+        property joins the device's instance table: its place in qom-list is GLib's hash order of that
+        table's properties, inserted as instance_init and realize add them."""
+        dev = self.device
+        sizes = {
+            "nvme-bar0[0]": self.bar0_size,
+            "nvme[0]": self.table_offset,
+            "msix-table[0]": ENTRY_SIZE * self.msix_entries,
+            "msix-pba[0]": _align(self.msix_entries, 64) // 8,
+        }
+        for name, size in sizes.items():
+            child = dev.children.get(name)
+            if child is not None and not child.shared and child.get("size") != size:
+                child.set_own("size", size)
+        template = dev.children.get("nvme-bar0[0]")
+        if not self.cmb_size or template is None:
+            return
+        values = {"type": "memory-region", "container": "", "addr": 0, "size": self.cmb_size, "priority": 0}
+        dev.add_child("nvme-cmb[0]", Obj("memory-region", template.props, values), listed=False)
+        bus = next((p[0] for p in dev.props if p[1] == "child<nvme-bus>"), None)
+        created = ["bootindex", "smart_critical_warning", "bus master container[0]", "bus master[0]", bus]
+        created += ["nvme-bar0[0]", "nvme[0]", "msix-table[0]", "msix-pba[0]", "nvme-cmb[0]"]
+        instance = [name for name in created if name is not None]
+        types = {p[0]: p[1] for p in dev.props} | {"nvme-cmb[0]": "child<memory-region>"}
+        rest = [(p[0], p[1]) for p in dev.props if p[0] not in instance]
+        dev.props = [*rest, *((name, types[name]) for name in reversed(list(StrHashTable(instance))))]
 
     def realize_config(self, config: ConfigSpace) -> None:
         """The BARs and the MSI-X capability as nvme_init_pci registers them for the properties."""

@@ -328,8 +328,7 @@ def _windows(dev: PCIDevice, config: ConfigSpace | None, parent: Bus, out: Layou
 def _bars(dev: PCIDevice, config: ConfigSpace, bus: Bus, out: Layout, made: dict[str, Region]) -> None:
     """pci_update_mappings: each decoded BAR as the device type's recorded region, priority 1 (or as the
     device's model lays them out for its properties: ``bar_templates``)."""
-    own = getattr(dev.model, "bar_templates", None)
-    templates: Mapping[str, Any] = own() if own is not None else recorded()["bars"].get(dev.type, {})
+    templates = _templates(dev)
     for bar in config.bars():
         if bar.address == UNMAPPED:
             continue
@@ -393,7 +392,15 @@ def may_place(dev: PCIDevice, child: str) -> bool:
     stem = child.rpartition("[")[0]
     if dev.pci_child_buses and stem in WINDOWS:
         return True
-    return any(rec["name"] == stem for rec in recorded()["bars"].get(dev.type, {}).values())
+    return any(rec["name"] == stem for rec in _templates(dev).values())
+
+
+def _templates(dev: Device) -> Mapping[str, Any]:
+    """BAR index -> its region's recorded form: the device model's own layout (``bar_templates``), else the
+    device type's recording."""
+    own = getattr(dev.model, "bar_templates", None)
+    templates: Mapping[str, Any] = own() if own is not None else recorded()["bars"].get(dev.type, {})
+    return templates
 
 
 def qom_property(lay: Layout, dev: PCIDevice, child: str, recorded_value: Callable[[str], Any], prop: str) -> Any:
