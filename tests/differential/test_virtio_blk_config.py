@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from pathlib import Path
 
 from tests.differential.test_blockjobs import ROOT, image_root, qemu_img  # noqa: F401  (its image fixtures)
 from tests.differential.test_pci_config import QUIET, cfg_read, cfg_write, enable_virtio
@@ -20,7 +21,8 @@ ISR, DEVICE = BASE + 0x1000, BASE + 0x2000
 DRIVE_IMAGE = scratch("fakeqemu-differential-virtio-blk.raw")
 #: the msix script's own (each script leaves its image at 64 MiB again for the next run)
 MSIX_IMAGE = scratch("fakeqemu-differential-virtio-blk-msix.raw")
-for _image in (DRIVE_IMAGE, MSIX_IMAGE):
+LEGACY_IMAGE = scratch("fakeqemu-differential-virtio-blk-legacy.raw")
+for _image in (DRIVE_IMAGE, MSIX_IMAGE, LEGACY_IMAGE):
     with _image.open("wb") as _f:
         _f.truncate(64 << 20)
 
@@ -189,6 +191,98 @@ def msix_steps() -> list[Step]:
     ]
 
 
+IO = 0xC000
+
+
+def drive_args(image: Path) -> list[str]:
+    """qos-test's set-up: ``image`` as -drive drive0 under a virtio-blk-pci at 04.0."""
+    return [
+        *QUIET,
+        *("-drive", f"if=none,id=drive0,file={image},format=raw,auto-read-only=off"),
+        *("-device", "virtio-blk-pci,drive=drive0,addr=04.0"),
+    ]
+
+
+def legacy_steps() -> list[Step]:
+    """The legacy transport in I/O BAR 0 (a transitional virtio-blk-pci, as a pre-1.0 driver uses it)."""
+
+    def io(op: str, off: int, value: int | None = None) -> Qtest:
+        return Qtest(f"{op} {hex(IO + off)}" + ("" if value is None else f" {hex(value)}"))
+
+    return [
+        *cfg_write(0, 0x20, 0x10, 0xFFFFFFFF),
+        *cfg_read(0, 0x20, 0x10),
+        *cfg_write(0, 0x20, 0x10, IO),
+        *cfg_write(0, 0x20, 0x04, 0x1, "w"),
+        # features: the offered low 32 bits, what the driver may take; registers only at their own offset
+        io("inl", 0x0),
+        io("inw", 0x0),
+        io("inb", 0x1),
+        io("inl", 0x4),
+        io("outl", 0x4, 0xFFFFFFFF),
+        io("inl", 0x4),
+        io("outl", 0x4, 0x40000001),
+        io("inl", 0x4),
+        io("outl", 0x4, 0x10000244),
+        io("inl", 0x4),
+        # queues: size, select, the page frame number
+        io("inw", 0xC),
+        io("outw", 0xE, 0x1),
+        io("inw", 0xC),
+        io("inw", 0xE),
+        io("outw", 0xE, 0x0),
+        io("outl", 0x8, 0x12345),
+        io("inl", 0x8),
+        io("outw", 0xC, 0x10),
+        io("inw", 0xC),
+        # ACKNOWLEDGE|DRIVER turns bus mastering on; the device configuration at 20
+        io("outb", 0x12, 0x1),
+        *cfg_read(0, 0x20, 0x04, "w"),
+        io("outb", 0x12, 0x3),
+        *cfg_read(0, 0x20, 0x04, "w"),
+        io("inl", 0x14),
+        io("inl", 0x18),
+        io("inw", 0x24),
+        io("inb", 0x26),
+        io("inb", 0x14 + 32),
+        io("inl", 0x14 + 56),
+        io("inb", 0x14 + 56),
+        io("outb", 0x14 + 32, 0x0),
+        io("inb", 0x14 + 32),
+        io("inw", 0x12),
+        io("inb", 0x13),
+        # DRIVER_OK, a resize: ISR; features are fixed once FEATURES_OK
+        io("outb", 0x12, 0xB),
+        io("outl", 0x4, 0x0),
+        io("inl", 0x4),
+        io("outb", 0x12, 0xF),
+        *call("block_resize", {"device": "drive0", "size": 32 << 20}),
+        io("inb", 0x13),
+        io("inb", 0x13),
+        io("inl", 0x14),
+        # MSI-X on: the vector registers at 20 and 22, the device configuration at 24
+        *cfg_write(0, 0x20, MSIX_CAP + 2, 0x8000, "w"),
+        io("inw", 0x14),
+        io("outw", 0x14, 0x0),
+        io("inw", 0x14),
+        io("outw", 0x16, 0x1),
+        io("inw", 0x16),
+        io("outw", 0x16, 0x7),
+        io("inw", 0x16),
+        io("inl", 0x18),
+        io("inb", 0x18 + 32),
+        # a page frame number of 0 resets the device
+        io("outl", 0x8, 0x0),
+        io("inb", 0x12),
+        io("inw", 0x14),
+        io("inl", 0x4),
+        io("inl", 0x8),
+        *cfg_write(0, 0x20, MSIX_CAP + 2, 0x0, "w"),
+        io("inl", 0x14),
+        *call("block_resize", {"device": "drive0", "size": 64 << 20}),
+    ]
+
+
 SCRIPTS: list[Script] = [
     script(
         "virtio-blk-config-drive",
@@ -219,20 +313,17 @@ SCRIPTS: list[Script] = [
         config(),
         # the image as the next emulator's start needs it
         *call("block_resize", {"device": "drive0", "size": 64 << 20}),
-        extra_args=[
-            *QUIET,
-            *("-drive", f"if=none,id=drive0,file={DRIVE_IMAGE},format=raw,auto-read-only=off"),
-            *("-device", "virtio-blk-pci,drive=drive0,addr=04.0"),
-        ],
+        extra_args=drive_args(DRIVE_IMAGE),
     ),
     script(
         "virtio-blk-config-msix",
         msix_steps(),
-        extra_args=[
-            *QUIET,
-            *("-drive", f"if=none,id=drive0,file={MSIX_IMAGE},format=raw,auto-read-only=off"),
-            *("-device", "virtio-blk-pci,drive=drive0,addr=04.0"),
-        ],
+        extra_args=drive_args(MSIX_IMAGE),
+    ),
+    script(
+        "virtio-blk-config-legacy",
+        legacy_steps(),
+        extra_args=drive_args(LEGACY_IMAGE),
     ),
     script(
         "virtio-blk-config-images",

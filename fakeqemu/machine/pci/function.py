@@ -12,6 +12,7 @@ from typing import Any
 from fakeqemu.machine.core.ioport import MemorySpace
 from fakeqemu.machine.core.pciconfig import ConfigSpace
 from fakeqemu.machine.core.qdev import Device, PCIDevice
+from fakeqemu.machine.pci import virtio_legacy
 from fakeqemu.machine.pci.msix import Msix
 from fakeqemu.machine.pci.virtio import VirtioTransport
 from fakeqemu.recorded import document
@@ -124,7 +125,13 @@ class PciFunction:
             where = self.virtio.region_at(bar, offset)
             if where is not None:
                 return self.virtio.read(where[0], where[1], size)
+            if self._legacy_bar(bar):
+                return virtio_legacy.read(self.virtio, offset, size)
         return 0
+
+    def _legacy_bar(self, bar: int) -> bool:
+        """A transitional virtio device's legacy transport: its I/O BAR 0."""
+        return bar == 0 and self.config.u32(0x10) & 1 == 1
 
     def bar_write(self, bar: int, offset: int, size: int, value: int) -> None:
         if self.msix is not None:
@@ -139,6 +146,8 @@ class PciFunction:
             where = self.virtio.region_at(bar, offset)
             if where is not None:
                 self.virtio.write(where[0], where[1], size, value)
+            elif self._legacy_bar(bar) and virtio_legacy.write(self.virtio, offset, size, value):
+                self.config_write(COMMAND, 1, self.config.u8(COMMAND) | MASTER)
 
 
 def _bytes(hexstr: str, size: int) -> bytes:

@@ -25,6 +25,10 @@ Q_SELECT, Q_SIZE, Q_MSIX, Q_ENABLE, Q_NOFF = 0x16, 0x18, 0x1A, 0x1C, 0x1E
 Q_RINGS = 0x20  # desc lo/hi, avail lo/hi, used lo/hi: six 32-bit halves up to 0x38
 
 
+#: features every virtio device has that the modern transport does not show (VIRTIO_LEGACY_FEATURES:
+#: NOTIFY_ON_EMPTY, ANY_LAYOUT, BAD_FEATURE, which virtio_pci_pre_plugged adds)
+LEGACY_FEATURES = 1 << 24 | 1 << 27 | 1 << 30
+
 #: device status bits
 DRIVER_OK, FEATURES_OK, NEEDS_RESET = 0x04, 0x08, 0x40
 
@@ -40,14 +44,17 @@ class DeviceConfig(Protocol):
 
 
 class Queue:
-    __slots__ = ("enabled", "num", "num_default", "rings", "vector")
+    __slots__ = ("enabled", "num", "num_default", "rings", "vector", "vring")
 
     def __init__(self, size: int) -> None:
         self.num_default = size
         self.num = size
         self.vector = NO_VECTOR
         self.enabled = 0
+        #: the modern transport's ring address registers (proxy->vqs[n]: desc, avail, used as lo/hi)
         self.rings = [0] * 6
+        #: the device's ring addresses (vdev->vq[n].vring: desc, avail, used), set by Q_ENABLE or PFN
+        self.vring = [0, 0, 0]
 
 
 class VirtioTransport:
@@ -114,6 +121,7 @@ class VirtioTransport:
             q.vector = NO_VECTOR
             q.enabled = 0
             q.rings = [0] * 6
+            q.vring = [0, 0, 0]
 
     def region_at(self, bar: int, offset: int) -> tuple[int, int] | None:
         """(cfg_type, offset inside that structure) for a BAR offset."""
@@ -167,7 +175,26 @@ class VirtioTransport:
         if self.msix is not None and self.msix.enabled() and vector != NO_VECTOR:
             self.msix.notify(vector)
 
-    def _set_vector(self, old: int, value: int) -> int:
+    def set_features(self, wanted: int) -> None:
+        """virtio_set_features: what the driver asks that the device offers, refused once FEATURES_OK."""
+        if not self.status & FEATURES_OK:
+            self.negotiated = wanted & self.host_features
+
+    @property
+    def host_features(self) -> int:
+        """vdev->host_features: what the modern transport offers and the legacy-only features."""
+        return self.features | LEGACY_FEATURES
+
+    def set_status(self, value: int) -> None:
+        """virtio_set_status, and the transport's reset when the status becomes 0."""
+        if value == 0:
+            self.reset()
+            return
+        self.status = value
+        if self.device is not None:
+            self.device.status_written(self.status, self.negotiated)
+
+    def set_vector(self, old: int, value: int) -> int:
         """VIRTIO_PCI_COMMON_MSIX/Q_MSIX: the old vector unused, the new one used if the table has it;
         NO_VECTOR otherwise, so the driver sees the error."""
         if self.msix is not None and old != NO_VECTOR:
@@ -224,18 +251,11 @@ class VirtioTransport:
         elif off == GF:
             if self.gfselect < 2:
                 self.guest_features[self.gfselect] = value
-                if not self.status & FEATURES_OK:  # virtio_set_features refuses once FEATURES_OK
-                    wanted = self.guest_features[1] << 32 | self.guest_features[0]
-                    self.negotiated = wanted & self.features
+                self.set_features(self.guest_features[1] << 32 | self.guest_features[0])
         elif off == MSIX:
-            self.config_vector = self._set_vector(self.config_vector, value)
+            self.config_vector = self.set_vector(self.config_vector, value)
         elif off == STATUS:
-            if value & 0xFF == 0:
-                self.reset()
-            else:
-                self.status = value & 0xFF
-                if self.device is not None:
-                    self.device.status_written(self.status, self.negotiated)
+            self.set_status(value & 0xFF)
         elif off == Q_SELECT:
             if value < QUEUE_MAX:
                 self.queue_sel = value
@@ -246,10 +266,13 @@ class VirtioTransport:
             if bool(value) == bool(q.num) and value <= QUEUE_MAX_SIZE:
                 q.num = value
         elif off == Q_MSIX:
-            q.vector = self._set_vector(q.vector, value)
+            q.vector = self.set_vector(q.vector, value)
         elif off == Q_ENABLE:
             if value == 1:
                 q.enabled = 1
+                if q.num:  # virtio_queue_set_rings
+                    r = q.rings
+                    q.vring = [r[0] | r[1] << 32, r[2] | r[3] << 32, r[4] | r[5] << 32]
             elif self.guest_features[1] & 1:
                 # virtio_error on a VERSION_1 device: NEEDS_RESET, and a config change once DRIVER_OK
                 self.status |= NEEDS_RESET
