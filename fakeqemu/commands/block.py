@@ -72,7 +72,7 @@ def blockdev_del(ctx: Context, args: dict[str, Any]) -> Any:
 def query_named_block_nodes(ctx: Context, args: dict[str, Any]) -> Any:
     # QEMU appends each new node to its graph-node list and lists them by prepending: newest first
     table = ctx.machine.backends.blockdevs
-    names = [n for n, e in table.items() if not n.startswith("#") and has_medium(e)]
+    names = [n for n, e in table.items() if has_medium(e)]
     return [graph.node_info(ctx.machine, n) for n in reversed(names)]
 
 

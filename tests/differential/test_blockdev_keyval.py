@@ -27,6 +27,8 @@ STARTS = [
      "-blockdev", "raw,node-name=r3,file=f3,read-only=on"],
     ["-blockdev", "driver=null-co,node-name=n4,discard=unmap,detect-zeroes=unmap,force-share=no"],
     ["-blockdev", "null-co,node-name=n5,read-only=off,force-share=off,cache.no-flush=on"],
+    # an inline child without a node-name: a node of its own, #blockNNN, listed by query-named-block-nodes
+    ["-blockdev", f"raw,node-name=r6,file.driver=file,file.filename={IMAGE},file.cache.direct=on"],
 ]  # fmt: skip
 
 

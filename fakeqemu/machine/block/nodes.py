@@ -35,16 +35,24 @@ def add_node(
     failure's hint ("Is another process using the image?") is kept only with ``hint`` (the command line
     prints it; QMP does not). A ``generated`` name (``#blockNNN``, id_generate's) is not checked as an
     identifier; a name the user gave is."""
-    name = opts.get("node-name")
     child = opts.get("file")
-    if isinstance(child, dict):
-        named = "node-name" in child
-        if not named:
-            child = {**child, "node-name": graph.auto_name(table)}
-        child_name: str | None = add_node(table, child, hint, generated=generated or not named)
-        opts = {**opts, "file": child_name}
-    else:
-        child_name = child if isinstance(child, str) else None
+    if not isinstance(child, dict):
+        return _open(table, opts, child if isinstance(child, str) else None, hint, generated)
+    named = "node-name" in child
+    if not named:
+        child = {**child, "node-name": graph.auto_name(table)}
+    child_name = add_node(table, child, hint, generated=generated or not named)
+    try:
+        return _open(table, {**opts, "file": child_name}, child_name, hint, generated)
+    except GenericError:  # bdrv_open fails: the inline child it opened goes with it
+        locks.release(table.pop(child_name))
+        raise
+
+
+def _open(
+    table: dict[str, dict[str, Any]], opts: dict[str, Any], child_name: str | None, hint: bool, generated: bool
+) -> str:
+    name = opts.get("node-name")
     if child_name is not None and child_name not in table:
         raise _missing_child(child_name)
     if name is None:
