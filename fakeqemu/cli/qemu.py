@@ -593,12 +593,15 @@ def _agent_port(cfg: MachineConfig, dev: dict[str, Any]) -> bool:
 
 def _apply_global(cfg: MachineConfig, value: str) -> None:
     """``-global PIIX4_PM.disable_s3=1`` / ``ICH9-LPC.disable_s3=1`` (libvirt's <pm> element): S3 off;
-    ``acpi-pci-hotplug-with-bridge-support`` of either: ACPI hotplug on bridges' buses."""
+    ``acpi-pci-hotplug-with-bridge-support`` of either: ACPI hotplug on bridges' buses; PIIX4_PM's
+    ``acpi-root-pci-hotplug``: on pci.0."""
     key, _, setting = value.partition("=")
     if key.endswith(".disable_s3"):
         cfg.s3 = setting not in ("1", "on", "true", "yes")
     if key in ("PIIX4_PM.acpi-pci-hotplug-with-bridge-support", "ICH9-LPC.acpi-pci-hotplug-with-bridge-support"):
         cfg.acpi_bridge_hotplug = setting in ("on", "yes", "true", "y")
+    if key == "PIIX4_PM.acpi-root-pci-hotplug":
+        cfg.acpi_root_hotplug = setting in ("on", "yes", "true", "y")
 
 
 def kvm_usable() -> bool:

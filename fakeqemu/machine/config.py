@@ -110,6 +110,8 @@ class MachineConfig:
     #: acpi-pci-hotplug-with-bridge-support of PIIX4_PM / ICH9-LPC (-global): ACPI takes over the buses of
     #: cold-plugged bridges and root ports (on, the default); off, they keep their own SHPC / PCIe hotplug
     acpi_bridge_hotplug: bool = True
+    #: -global PIIX4_PM.acpi-root-pci-hotplug (libvirt's pci-root hotplug='off'): ACPI hotplug on pci.0
+    acpi_root_hotplug: bool = True
     #: ACPI S3 offered to the guest (QEMU's PIIX4_PM / ICH9-LPC disable_s3=0; libvirt's suspend-to-mem)
     s3: bool = True
     #: bytes of QMP traffic recorded (fakeqemu.machine.traffic); 0 or None: not recorded. None lets the

@@ -179,6 +179,7 @@ class Machine:
             self.pci_host = PciHost(self.config.machine_type, self.board.root_bus, self.board.tree)
             self.pci_host.install(self.ioports, self.memory)
             self.pcihp = install(self, self.board.root_bus, self.config.machine_type)
+            self._pm_globals()
             self._install_pm()
             if self.pcihp is not None:
                 self._install_cpuhp()
@@ -321,6 +322,17 @@ class Machine:
         self.cpus.cpuhp = hp
         self.cpus.plug_boot_cpus()
         self.ioports.map(hp.region())
+
+    def _pm_globals(self) -> None:
+        """The PIIX4_PM / ICH9-LPC properties a -global switched off, as qom-get shows them."""
+        assert self.board is not None
+        dev = next(d for d in self.board.root_bus.pci_devices if d.type == PM_DEVICE[self.config.machine_type])
+        for name, on in (
+            ("acpi-pci-hotplug-with-bridge-support", self.config.acpi_bridge_hotplug),
+            ("acpi-root-pci-hotplug", self.config.acpi_root_hotplug),
+        ):
+            if not on and name in {p[0] for p in dev.props}:
+                self.board.tree.set(dev, name, False)
 
     def _install_pm(self) -> None:
         """The ACPI PM1 block, the model of the board's PIIX4_PM / ICH9-LPC function; the firmware model

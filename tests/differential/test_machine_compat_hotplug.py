@@ -6,7 +6,8 @@ on versions around each switch.
   the slot off, the electromechanical interlock); 6.1 keeps ACPI but its ports are not hot-plug capable and
   reserve I/O; 3.1 and older have a 2.5 GT/s x1 root port link.
 - pc: 1.7 and older have PIIX4's legacy pcihp (bus select fixed at 0, bridges through their SHPC); up to
-  2.0 memory hotplug is off (and -m slots/maxmem refused); 2.9's pci-bridge has no SHPC.
+  2.0 memory hotplug is off (and -m slots/maxmem refused); 2.9's pci-bridge has no SHPC; PIIX4_PM's
+  ACPI hotplug switches set by -global (root bus, bridges).
 The scripts play the guest through qtest (configuration cycles on 0xcf8/0xcfc, the pcihp block)."""
 
 from __future__ import annotations
@@ -115,7 +116,37 @@ def pc_script(machine: str) -> Script:
     )
 
 
+def global_script(*settings: str) -> Script:
+    """PIIX4_PM's ACPI hotplug switches set by -global (libvirt's pci-root hotplug='off' turns the root's
+    off): a root bus without ACPI hotplug gets no bus selector, so the bridge's bus is 0."""
+    regs = [Qtest(f"inl {hex(p)}") for p in (0xAE00, 0xAE04, 0xAE0C, 0xAE10)]
+    pm = "/machine/unattached/device[18]"
+    extra = ["-device", "pci-bridge,id=br1,chassis_nr=1,addr=0x5"]
+    for setting in settings:
+        extra += ["-global", f"PIIX4_PM.{setting}=off"]
+    return make_script(
+        f"compat-pc-global-{'-'.join(settings)}",
+        regs,
+        call("device_add", {"driver": "e1000", "id": "n3", "addr": "0x7"}),
+        call("device_add", {"driver": "e1000", "id": "n1", "bus": "br1", "addr": "0x2"}),
+        regs,
+        Qtest("outl 0xae10 0x1"),
+        regs,
+        call("device_del", {"id": "n1"}),
+        regs,
+        call("qom-get", {"path": pm, "property": "acpi-root-pci-hotplug"}),
+        call("qom-get", {"path": pm, "property": "acpi-pci-hotplug-with-bridge-support"}),
+        peripheral(),
+        machine="pc",
+        extra_args=extra,
+    )
+
+
 SCRIPTS = [q35_script(m) for m in Q35] + [pc_script(m) for m in PC]
+SCRIPTS += [
+    global_script("acpi-root-pci-hotplug"),
+    global_script("acpi-pci-hotplug-with-bridge-support"),
+]
 
 test_harness_against_qemu, test_differential = differential_tests(SCRIPTS)
 

@@ -416,10 +416,12 @@ def install(machine: Machine, root_bus: PCIBus, machine_type: str | None = None)
             map_ich9_pmbase(machine, hp, ICH9_PMBASE_DEFAULT)
     else:
         gpe = Gpe("acpi-gpe0", PIIX4_GPE_LEN)
-        hp = AcpiPciHp(machine, root_bus, base=PIIX4_PCIHP_BASE, gpe=gpe, bridge_hotplug=bridges)
+        root = machine.config.acpi_root_hotplug
+        hp = AcpiPciHp(machine, root_bus, base=PIIX4_PCIHP_BASE, gpe=gpe, root_hotplug=root, bridge_hotplug=bridges)
         gpe.base = PIIX4_GPE_BASE
         machine.ioports.map(gpe.region(PIIX4_GPE_BASE))
-    if not machine.compat.pcie_native:  # ICH9 without ACPI bridge hotplug has no pcihp block
+        bridges = bridges or root
+    if bridges:  # the pcihp block exists only where it serves a bus (piix4/ich9_pm_init's acpi_pcihp_init)
         machine.ioports.map(hp.region())
     return hp
 
