@@ -16,7 +16,18 @@ import subprocess
 
 import pytest
 
-from tests.oracle import Qtest, Script, Step, Sync, WaitEvent, call, differential_tests, fakeqemu_target, qemu_target
+from tests.oracle import (
+    Poll,
+    Qtest,
+    Script,
+    Step,
+    Sync,
+    WaitEvent,
+    call,
+    differential_tests,
+    fakeqemu_target,
+    qemu_target,
+)
 from tests.oracle import script as make_script
 
 #: the PCI Express capability of a pcie-root-port (0x54) and its slot/link registers
@@ -57,6 +68,11 @@ def q35_script(machine: str) -> Script:
     steps: list[Step] = [
         *slot_regs(3),
         *slot_regs(4),
+        *(
+            s
+            for prop in ("x-native-hotplug", "io-reserve", "x-speed", "x-width", "hotplug")
+            for s in call("qom-get", {"path": "/machine/peripheral/rp1", "property": prop})
+        ),
         *cfg_read(3, 0x34, 1),
         *(s for off in range(0x90, 0xB0, 4) for s in cfg_read(3, off, 4)),  # the resource reserve capability
         *call("device_add", {"driver": "e1000e", "id": "nic0", "bus": "rp1"}),
@@ -142,7 +158,24 @@ def global_script(*settings: str) -> Script:
     )
 
 
+def firmware_script(machine: str) -> Script:
+    """SeaBIOS on the ports of a type: 6.1's resource reserve capability asks for an I/O window behind each
+    root port, a slot that is not hot-plug capable gets no memory reserved for hotplug."""
+    from tests.differential.test_firmware_pci import Q35_DEVICES
+
+    return make_script(
+        f"compat-firmware-{machine}",
+        Poll("query-pci", b'"address": 4271898624'),
+        call("query-pci"),
+        call("human-monitor-command", {"command-line": "info pci"}),
+        machine=machine,
+        paused=False,
+        extra_args=Q35_DEVICES,
+    )
+
+
 SCRIPTS = [q35_script(m) for m in Q35] + [pc_script(m) for m in PC]
+SCRIPTS += [firmware_script(m) for m in ("pc-q35-6.0", "pc-q35-6.1")]
 SCRIPTS += [
     global_script("acpi-root-pci-hotplug"),
     global_script("acpi-pci-hotplug-with-bridge-support"),

@@ -81,6 +81,20 @@ class PcieSlot:
 
     def __init__(self, port: PCIDevice, native_hotplug: bool, gen1: bool = False) -> None:
         self.port = port
+        given = dict(port.user_props)
+        if "x-native-hotplug" in given:
+            native_hotplug = bool(given["x-native-hotplug"])
+        globals_: dict[str, object] = {}
+        if not native_hotplug:
+            globals_["x-native-hotplug"] = False
+            if port.type == "pcie-root-port":
+                globals_["io-reserve"] = GEN_PCIE_ROOT_DEFAULT_IO_RANGE
+        if gen1:
+            globals_.update({"x-speed": "2_5", "x-width": "1"})
+        for name, value in globals_.items():  # the machine type's globals, as qom-get and info qtree show
+            if name not in given:  # them (a -device value wins)
+                port.user_props[name] = value
+                port.set_own(name, value)
         #: the port's link is QEMU 3.1's (x-speed=2_5, x-width=1)
         self.gen1 = gen1
         #: x-native-hotplug: the slot says it is hot-plug capable (a hot-added port always does)
