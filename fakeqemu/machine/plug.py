@@ -103,10 +103,6 @@ def device_add(machine: Machine, args: dict[str, Any], *, hotplug: bool = True, 
         model = device_model("pc", driver) or model
     if hotplug and bus.hotplug_handler is None:
         raise GenericError(f"Bus '{bus.bus_name}' does not support hotplugging")
-    if model.behind_port and not is_pcie_port(bus, board.root_bus) and is_virtio_pci(driver):
-        # virtio_pci_realize: where the bus is not a PCIe port's (pcie.0, a bridge's) a virtio device is a
-        # conventional function and disable-legacy=auto is off (transitional): as recorded on pc's root bus
-        model = device_model("pc", driver) or model
     if hotplug and not model.hotpluggable:
         raise GenericError(f"Device '{driver}' does not support hotplugging")
     if dev_id is not None and dev_id in board.peripheral.children:
@@ -125,6 +121,11 @@ def device_add(machine: Machine, args: dict[str, Any], *, hotplug: bool = True, 
         else:
             text = text if raw is None else json_text(key, known[key], raw[key])
             typed[key] = _check_value(model, key, known[key], text)
+    legacy = typed.get("disable-legacy", "auto") != "on"
+    if legacy and model.behind_port and not is_pcie_port(bus, board.root_bus) and is_virtio_pci(driver):
+        # virtio_pci_realize: where the bus is not a PCIe port's (pcie.0, a bridge's) a virtio device is a
+        # conventional function and disable-legacy=auto is off (transitional): as recorded on pc's root bus
+        model = device_model("pc", driver) or model
     multifunction = opts.get("multifunction", "off") in _TRUE
     if driver == "pci-bridge" and int(opts.get("chassis_nr", "0") or 0) == 0:
         raise GenericError(
