@@ -76,10 +76,10 @@ SCRIPTS = [
     # modern-only by request on pcie.0: no legacy I/O region (its configuration space is a limit, README)
     script(
         "virtio-modern-on-pcie0",
-        machine="q35",
         *call("qom-get", {"path": "/machine/peripheral/m0", "property": "disable-legacy"}),
         *call("qom-get", {"path": "/machine/peripheral/m0/virtio-pci[1]", "property": "size"}),
         *call("qom-get", {"path": "/machine/peripheral/m0/virtio-pci[0]", "property": "size"}),
+        machine="q35",
         extra_args=[*QUIET, "-device", "virtio-net-pci,id=m0,bus=pcie.0,addr=0x5,disable-legacy=on"],
     ),
 ]
