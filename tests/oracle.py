@@ -194,6 +194,9 @@ class QtestPoll:
     line: str
     until: bytes
     timeout: float = 20.0
+    #: seconds between polls: each takes QEMU's big lock, so polling without a pause starves a vCPU that
+    #: is still running the firmware
+    interval: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -422,11 +425,12 @@ class VM:
         self.record("!", b"qmp closed")
 
     # -- qtest
-    def qtest_poll(self, line: str, until: bytes, timeout: float) -> None:
+    def qtest_poll(self, line: str, until: bytes, timeout: float, interval: float = 0.0) -> None:
         deadline = time.monotonic() + timeout
         while self.qtest_cmd(line, max(0.0, deadline - time.monotonic()), record=False) != until:
             if time.monotonic() > deadline:
                 raise HarnessError(f"qtest {line!r} never answered {until!r}")
+            time.sleep(interval)
 
     def qtest_cmd(self, line: str, timeout: float = 20.0, record: bool = True) -> bytes:
         if self.qtest is None:
@@ -485,8 +489,8 @@ class VM:
                 self.wait_event(name, count, timeout, device)
             case Qtest(line, timeout):
                 self.qtest_cmd(line, timeout)
-            case QtestPoll(line, until, timeout):
-                self.qtest_poll(line, until, timeout)
+            case QtestPoll(line, until, timeout, interval):
+                self.qtest_poll(line, until, timeout, interval)
             case Signal(signum):
                 self.signal(signum)
             case WaitClose(timeout):

@@ -25,6 +25,7 @@ from tests.oracle import (
     Expect,
     Poll,
     Qtest,
+    QtestPoll,
     Script,
     Send,
     Step,
@@ -131,6 +132,24 @@ Q35_REGISTERS = [
     *cfg(0, 0x60, "l", 0xB0000004),  # 64 MiB, disabled
     *hmp("info mtree"),
 ]
+
+#: q35 with the controllers SeaBIOS boots from and a network card whose option ROM (iPXE) runs: each one's
+#: command register is polled through MMCONFIG until bus mastering is on, then their bus-master spaces
+#: (virtio-net without a ROM stays off)
+DRIVEN = (
+    "-device", "pcie-root-port,id=rp1,chassis=1,addr=0x4", "-blockdev", "null-co,node-name=d0",
+    "-device", "virtio-blk-pci,id=vb,bus=rp1,drive=d0", "-device", "e1000e,id=ee,addr=0x5",
+    "-device", "qemu-xhci,id=x,addr=0x6", "-device", "virtio-net-pci,id=vn,romfile=,addr=0x7",
+)  # fmt: skip
+DRIVEN_STEPS: list[Step] = [
+    *(QtestPoll(f"readw 0x{0xB0000004 + (b << 20) + (d << 15) + (f << 12):x}", b"OK 0x0000000000000107", interval=0.05)
+      for b, d, f in ((1, 0, 0), (0, 5, 0), (0, 6, 0), (0, 0x1F, 2))),
+    *hmp("info mtree -o"),
+]  # fmt: skip
+DRIVEN_BLOCKS = (
+    "address-space: virtio-blk-pci", "address-space: e1000e", "address-space: qemu-xhci",
+    "address-space: virtio-net-pci", "address-space: ich9-ahci", "address-space: pcie-root-port",
+)  # fmt: skip
 
 #: after the firmware: the blocks the model derives (and bus-master spaces of functions no boot driver uses)
 PCI_BLOCKS = (
@@ -241,6 +260,14 @@ SCRIPTS: list[Script] = [
         paused=False,
         extra_args=MIXED,
         scrub=[blocks(PCI_BLOCKS)],
+    ),
+    script(
+        "mtree-boot-drivers",
+        DRIVEN_STEPS,
+        machine="q35",
+        paused=False,
+        extra_args=DRIVEN,
+        scrub=[blocks(DRIVEN_BLOCKS)],
     ),
     booted("pc", b'"address": 49152', PC_DEVICES, PC_BOOTED),
     booted("q35", b'"address": 4271898624', Q35_DEVICES, Q35_BOOTED),
