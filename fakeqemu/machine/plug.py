@@ -20,6 +20,7 @@ from fakeqemu.machine.devices import storage, usbport
 from fakeqemu.machine.devices.dimm import DIMM_PROP_TYPES, DIMM_TYPE
 from fakeqemu.machine.devices.models import attach_model, check_realize
 from fakeqemu.machine.pci.native import PcieSlot, native_handler
+from fakeqemu.qmp.cnum import strtoi64, strtosz, strtou64
 from fakeqemu.qmp.errors import DeviceNotFound, GenericError
 
 if TYPE_CHECKING:
@@ -329,18 +330,14 @@ _INT_RANGES = {
     "int": (-(1 << 63), (1 << 63) - 1),
 }
 _MAC = re.compile(r"[0-9a-fA-F]{1,2}(?::[0-9a-fA-F]{1,2}){5}")
-_SIZE = re.compile(r"\s*(\d+(?:\.\d*)?)\s*([bBkKmMgGtTpPeE]?)")
 
 
 def parse_size(key: str, text: str) -> int:
     """qemu_strtosz: bytes, or a (fractional) number with a B/K/M/G/T/P/E suffix, below 2^64."""
-    m = _SIZE.fullmatch(text)
-    if m is not None:
-        shift = "bkmgtpe".find(m.group(2).lower()) * 10 if m.group(2) else 0
-        value = float(m.group(1)) * (1 << shift) if "." in m.group(1) else int(m.group(1)) << shift
-        if value < 1 << 64 and (value == int(value)):
-            return int(value)
-    raise GenericError(f"Parameter '{key}' expects size")
+    value = strtosz(text)
+    if value is None:
+        raise GenericError(f"Parameter '{key}' expects size")
+    return value
 
 
 #: the QAPI enums device properties use, and their values
@@ -395,10 +392,9 @@ def _check_value(model: DeviceModel | None, key: str, typ: str, text: str) -> An
         return text in _TRUE
     if typ in _INT_RANGES:
         lo, hi = _INT_RANGES[typ]
-        try:
-            value = int(text, 0)
-        except ValueError:
-            raise GenericError(f"Parameter '{key}' expects integer") from None
+        value = (strtou64 if typ.startswith("uint") else strtoi64)(text)  # base 0, as C reads it
+        if value is None:
+            raise GenericError(f"Parameter '{key}' expects integer")
         if not lo <= value <= hi:
             raise GenericError(f"Parameter '{key}' expects {typ if typ != 'int' else 'int64'}_t")
         return value

@@ -76,6 +76,14 @@ CASES = [
             "e1000,multifunction=maybe",
             "e1000,acpi-index=-1",
             "e1000,romsize=1.5",
+            "e1000,acpi-index=010",  # integers as qemu_strtoi64/u64 read them: C's bases, blanks first
+            "e1000,acpi-index= 7",
+            "e1000,acpi-index=0o7",
+            "e1000,acpi-index=1_0",
+            "virtio-net-pci,host_mtu=-1",
+            "virtio-blk-pci,logical_block_size=0x200",  # sizes as qemu_strtosz reads them
+            "virtio-blk-pci,logical_block_size=1 k",
+            "virtio-blk-pci,discard_granularity=-1",
             "virtio-net-pci,disable-legacy=maybe",
             "virtio-blk-pci,werror=bogus",
             "e1000,foo,help",
