@@ -151,3 +151,53 @@ def test_announce_like_qemu(qemu_binary: str) -> None:
     expected = script(qemu_target())
     assert sum(line.startswith("s0 ") for line in expected) == 3 + 2 + 2 + 2  # held, none (empty list), "", hmp x2
     assert script(fakeqemu_target()) == expected
+
+
+def _migrated(target: Target, paused: bool) -> list[str]:
+    """A migration's destination announces itself with its announce-* parameters (its own timer, no id)
+    once loaded: the frames come on the destination's socket, none on the source's; a destination
+    started with -S (libvirt's way) holds them until ``cont``."""
+    pairs = [socket.socketpair(), socket.socketpair()]
+    out: list[str] = []
+    with Emulator(prefix="announce-src-") as src, Emulator(prefix="announce-dst-") as dst:
+        dst_args = ["-incoming", "defer", *(["-S"] if paused else [])]
+        for emu, (_, theirs), extra in ((src, pairs[0], []), (dst, pairs[1], dst_args)):
+            args = [
+                *("-M", "pc", *BARE, "-qmp", f"unix:{emu.path('qmp.sock')},server=on,wait=off"),
+                *("-netdev", f"socket,fd={theirs.fileno()},id=s0"),
+                *("-device", f"virtio-net-pci,netdev=s0,id=n0,mac={NIC0}", "-trace", "qemu_announce*", *extra),
+            ]
+            emu.start(target.command(args), pass_fds=[theirs.fileno()], log=True)
+            theirs.close()
+        smon, dmon = Monitor(src.connect("qmp.sock")), Monitor(dst.connect("qmp.sock"))
+        try:
+            params = {"announce-initial": 1, "announce-max": 3, "announce-rounds": 3, "announce-step": 1}
+            dmon.cmd("migrate-set-parameters", params)
+            dmon.cmd("migrate-set-capabilities", {"capabilities": [{"capability": "events", "state": True}]})
+            dmon.cmd("migrate-incoming", {"uri": f"unix:{dst.path('mig.sock')}"})
+            smon.cmd("migrate", {"uri": f"unix:{dst.path('mig.sock')}"})
+            dmon.until("MIGRATION", status="completed")
+            dst.wait_log(r"free named: 1 free timer: 0 id: \(null\)")
+            if paused:
+                dmon.cmd("cont")
+            for mon, emu in ((dmon, dst), (smon, src)):
+                mon.cmd("quit")
+                assert emu.proc is not None
+                out.append(f"exit {emu.proc.wait(20)}")
+            for name, (ours, _) in zip(("src", "dst"), pairs, strict=True):
+                out += [f"{name} {frame.hex()}" for frame in stream_frames(ours)]
+            out += [line for line in dst.stderr().splitlines() if line.startswith("qemu_announce")]
+        finally:
+            smon.close()
+            dmon.close()
+            for ours, _ in pairs:
+                ours.close()
+    return out
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("paused", [False, True], ids=["running", "paused"])
+def test_migration_destination_announces_like_qemu(qemu_binary: str, paused: bool) -> None:
+    expected = _migrated(qemu_target(), paused)
+    assert sum(line.startswith("dst ") for line in expected) == 3
+    assert _migrated(fakeqemu_target(), paused) == expected
