@@ -149,6 +149,9 @@ def global_script(*settings: str) -> Script:
         Qtest("outl 0xae10 0x1"),
         regs,
         call("device_del", {"id": "n1"}),
+        # the bridge's own SHPC: its slot is not powered, the device goes at once
+        [WaitEvent("DEVICE_DELETED", device="n1")] if settings == ("acpi-pci-hotplug-with-bridge-support",) else [],
+        Sync(),
         regs,
         call("qom-get", {"path": pm, "property": "acpi-root-pci-hotplug"}),
         call("qom-get", {"path": pm, "property": "acpi-pci-hotplug-with-bridge-support"}),
