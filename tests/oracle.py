@@ -347,7 +347,8 @@ class VM:
     def gather(self, n: int, timeout: float) -> None:
         start = len(self.transcript)
         self.expect(n, timeout)
-        self.transcript[start:] = sorted(self.transcript[start:])
+        # sorted as compared (timestamps normalised), so that two events' times do not decide their order
+        self.transcript[start:] = sorted(self.transcript[start:], key=lambda e: (e[0], normalise_line(e[1]), e[1]))
 
     def expect(self, n: int, timeout: float = 20.0) -> list[bytes]:
         out = []

@@ -17,6 +17,7 @@ from typing import Any
 from fakeqemu.machine import machine_types
 from fakeqemu.machine.core.qdev import Bus, Device, PCIBus, PCIDevice
 from fakeqemu.machine.core.qom import Obj, Tree
+from fakeqemu.machine.pci.shpc import Shpc
 from fakeqemu.recorded import document
 
 TEMPLATE_ID = "dev0"
@@ -429,10 +430,14 @@ class Board:
         return out
 
     def reset(self) -> None:
-        """A system reset, as bridges' own hotplug controllers see it."""
+        """A system reset, as bridges' own hotplug controllers see it: a bus's handler, and the SHPC of its
+        bridge where ACPI handles the bus (shpc_reset runs in the bridge's reset whoever handles the bus)."""
         for bus in self.pci_buses():
             if bus.hotplug_handler is not None:
                 bus.hotplug_handler.bus_reset(bus)
+            owner = bus.parent_device
+            if owner is not None and isinstance(owner.model, Shpc) and owner.model is not bus.hotplug_handler:
+                owner.model.bus_reset(bus)
 
     def find_bus(self, name: str) -> PCIBus | None:
         for bus in self.pci_buses():

@@ -50,6 +50,18 @@ def cfg_read(bus: int, off: int) -> list[Step]:
     return [Qtest(f"outl 0xcf8 {hex(0x80000000 | bus << 16 | off)}"), Qtest("inl 0xcfc")]
 
 
+def shpc_window(dwords: tuple[int, ...], bus: int = 1, cap: int = 0x40) -> list[Step]:
+    """SHPC registers read through the bridge's capability: the DWORD select written, the data read."""
+    steps: list[Step] = []
+    for dword in dwords:
+        steps += [
+            Qtest(f"outl 0xcf8 {hex(0x80000000 | bus << 16 | cap)}"),
+            Qtest(f"outb {hex(0xCFC + (cap + 2) % 4)} {hex(dword)}"),
+        ]
+        steps += cfg_read(bus, cap + 4)
+    return steps
+
+
 def at_once(execute: str, args: dict[str, str], messages: int = 3) -> list[Step]:
     """A command whose devices QEMU finalizes at once: its reply races the DEVICE_DELETED events that
     QEMU's call_rcu thread sends (a virtio proxy's backend, then the device)."""
@@ -83,8 +95,7 @@ SCRIPTS: list[Script] = [
         regs(0),
         regs(1),
         call("device_del", {"id": "dev0"}),
-        call("system_reset"),
-        WaitEvent("DEVICE_DELETED", device="dev0"),
+        at_once("system_reset", {}, 4),  # RESET, the reply, the backend's and the device's DEVICE_DELETED
         Sync(),
         regs(0),
         peripheral(),
@@ -135,8 +146,7 @@ SCRIPTS: list[Script] = [
         Sync(),
         regs(1),
         call("device_del", {"id": "blk0"}),
-        call("system_reset"),
-        WaitEvent("DEVICE_DELETED", device="blk0"),
+        at_once("system_reset", {}, 4),
         Sync(),
         call("query-block"),
         peripheral(),
@@ -221,6 +231,54 @@ SCRIPTS: list[Script] = [
         peripheral(),
         machine="q35",
         extra_args=[*NO_ACPI_BRIDGES, *BRIDGE, "-device", "virtio-net-pci,bus=b1,id=n0,addr=0x2"],
+    ),
+    script(
+        # the SHPC registers, through the capability's window (select, then data; QEMU refreshes the data
+        # only on a write to the capability, and writes its own register at the capability's offset) and
+        # through BAR 0 once mapped; a plug latches the presence, MRL and button events; device_del of a
+        # powered slot latches the button; the guest's slot command (disable, power LED off) ejects
+        "pcie-pci-bridge-shpc-registers",
+        call("device_add", {"driver": "pcie-pci-bridge", "id": "b1", "bus": "p1"}),
+        Qtest("outl 0xcf8 0x80002018"),
+        Qtest("outl 0xcfc 0x10100"),
+        shpc_window((0, 3, 4, 5, 6, 8, 9, 10, 0x13)),
+        call("device_add", {"driver": "virtio-net-pci", "id": "n1", "bus": "b1", "addr": "0x1"}),
+        shpc_window((6, 9)),
+        at_once("device_del", {"id": "n1"}),
+        shpc_window((6, 9)),
+        call("device_add", {"driver": "virtio-net-pci", "id": "n2", "bus": "b1", "addr": "0x2"}),
+        call("system_reset"),
+        Qtest("outl 0xcf8 0x80002018"),
+        Qtest("outl 0xcfc 0x10100"),
+        shpc_window((9, 10)),
+        call("device_del", {"id": "n2"}),
+        call("device_del", {"id": "n2"}),
+        shpc_window((6, 10)),
+        # BAR 0 at 0xe0000000: the root port's memory window, the bridge's BAR, memory decoding on both
+        Qtest("outl 0xcf8 0x80002020"),
+        Qtest("outl 0xcfc 0xe0f0e000"),
+        Qtest("outl 0xcf8 0x80002004"),
+        Qtest("outl 0xcfc 0x6"),
+        Qtest("outl 0xcf8 0x80010010"),
+        Qtest("outl 0xcfc 0xe0000000"),
+        Qtest("outl 0xcf8 0x80010004"),
+        Qtest("outl 0xcfc 0x6"),
+        Qtest("readl 0xe0000028"),
+        Qtest("readl 0xe0000018"),
+        Qtest("writew 0xe000002a 0x4"),  # the button event cleared (write 1)
+        Qtest("readl 0xe0000028"),
+        Qtest("writeb 0xe0000015 0x2"),
+        Qtest("writeb 0xe0000014 0xf"),  # slot 2: disable, power LED off
+        WaitEvent("DEVICE_DELETED", device="n2"),
+        Sync(),
+        Qtest("readl 0xe0000014"),
+        Qtest("readl 0xe0000020"),
+        Qtest("readl 0xe0000028"),
+        Qtest("writeb 0xe0000014 0x48"),
+        Qtest("readl 0xe0000014"),
+        peripheral(),
+        machine="q35",
+        extra_args=PORT,
     ),
     script(
         # cold-plugged on pcie.0 of q35 and hot-added on pc's pci.0 (a PCI Express device on a PCI bus)

@@ -19,11 +19,7 @@ slot capabilities, control and status, link status) and do what QEMU's do:
 
 The guest model (fakeqemu.machine.guest.hotplug) answers the slot as Linux's pciehp does.
 
-An SHPC bridge is modelled as far as QEMU shows it without a guest driver (measured under qtest): a
-device plugged behind it sits in a slot that is not powered until a reset (firmware powers populated
-slots), and an unplug request for an unpowered slot removes the device at once; for a powered slot it is
-signalled to a guest driver fakeqemu does not model, so the device stays, as in QEMU with a guest that
-does not answer.
+A conventional bridge's SHPC (its registers and its slots) is fakeqemu.machine.pci.shpc.
 """
 
 from __future__ import annotations
@@ -31,6 +27,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from fakeqemu.machine.core.qdev import PCIBus, PCIDevice
+from fakeqemu.machine.pci.shpc import Shpc
 from fakeqemu.qmp.errors import GenericError
 
 if TYPE_CHECKING:
@@ -63,8 +60,6 @@ ABP, PDC, CC, PDS, EIS = 0x01, 0x08, 0x10, 0x40, 0x80
 W1C = ABP | PDC | CC
 #: events pcie_cap_slot_write_config restores when a guest clears bits that were not set
 SLOT_EVENTS = ABP | 0x02 | 0x04 | PDC | CC
-#: SHPC_MAX_SLOTS: the controller serves PCI slots 1 to 31 (SHPC_IDX_TO_PCI)
-SHPC_SLOTS = range(1, 32)
 #: the child a bridge with a standard hotplug controller has (shpc_init's MMIO region)
 SHPC_REGION = "shpc-mmio[0]"
 #: the pending-unplug window of a PCIe slot (pending_deleted_expires_ms), virtual ms
@@ -273,44 +268,12 @@ class PcieSlot:
             self._link(True)
 
 
-class ShpcHotplug:
-    """The standard hotplug controller of a pci-bridge or pcie-pci-bridge (hw/pci/shpc.c; see the module's
-    docstring): it has no slot 0, so plugging or unplugging there fails (shpc_device_plug_common); an unplug
-    request keeps no pending state (a repeated device_del is sent again)."""
-
-    def __init__(self) -> None:
-        self.powered: set[int] = set()
-
-    def pre_plug(self, bus: PCIBus, dev: PCIDevice) -> None:
-        pass
-
-    def plug(self, bus: PCIBus, dev: PCIDevice, hotplugged: bool) -> None:
-        _shpc_slot(dev)
-
-    def unplug_request(self, bus: PCIBus, dev: PCIDevice) -> None:
-        _shpc_slot(dev)
-        if dev.slot not in self.powered:
-            for fn in reversed(bus.devices_in_slot(dev.slot)):
-                fn.unparent()
-
-    def bus_reset(self, bus: PCIBus) -> None:
-        self.powered = {d.slot for d in bus.pci_devices}
-
-
-def _shpc_slot(dev: PCIDevice) -> None:
-    if dev.slot not in SHPC_SLOTS:
-        raise GenericError(
-            f"Unsupported PCI slot {dev.slot} for standard hotplug controller. "
-            f"Valid slots are between {SHPC_SLOTS[0]} and {SHPC_SLOTS[-1]}."
-        )
-
-
-def native_handler(bridge: PCIDevice, compat: HotplugCompat) -> PcieSlot | ShpcHotplug | None:
+def native_handler(bridge: PCIDevice, compat: HotplugCompat) -> PcieSlot | Shpc | None:
     """The hotplug controller bridge ``bridge`` brings for its secondary bus: a PCIe port's slot (its
     registers are the port's even where ACPI takes the bus), an SHPC (a pci-bridge's as its machine type
     sets ``shpc``), or none."""
     if bridge.type == "pcie-root-port":
         return PcieSlot(bridge, compat.slot_hpc, compat.root_port_gen1)
     if SHPC_REGION in bridge.children and (bridge.type != "pci-bridge" or compat.bridge_shpc):
-        return ShpcHotplug()
+        return Shpc(bridge)
     return None
