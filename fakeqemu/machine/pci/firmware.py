@@ -35,8 +35,11 @@ WriteFn = Callable[[int, int, int, int, int], None]
 
 IO, MEM, PREFMEM = 0, 1, 2
 CLASS_BRIDGE_PCI = 0x0604
-#: virtio-blk and virtio-scsi, transitional and modern: what SeaBIOS's virtio drivers boot from
-VIRTIO_BOOT = frozenset({0x1001, 0x1004, 0x1042, 0x1048})
+#: what SeaBIOS's drivers boot from by vendor and device: virtio-blk and virtio-scsi (transitional and
+#: modern), the LSI MegaRAID SAS 1078 (megasas)
+BOOT_DRIVEN = frozenset({(0x1AF4, 0x1001), (0x1AF4, 0x1004), (0x1AF4, 0x1042), (0x1AF4, 0x1048), (0x1000, 0x0060)})
+#: network cards iPXE drives without DMA (ne2k_pci): their option ROM leaves bus mastering off (measured)
+PIO_NICS = frozenset({(0x10EC, 0x8029)})
 CLASS_SERIAL_USB = 0x0C03
 CLASS_STORAGE_IDE = 0x0101
 CLASS_DISPLAY_VGA = 0x0300
@@ -202,12 +205,14 @@ class SeaBios:
 
     def boot_drivers(self) -> None:
         """pci_enable_busmaster by the boot drivers: SeaBIOS's for the controllers it boots from (virtio-blk
-        and virtio-scsi, legacy or modern; USB host controllers; AHCI) and iPXE in a network card's option
-        ROM for its card (measured: a card without a ROM stays as the PCI set-up left it). Nothing else of
-        what they do (virtio status, queues, the controllers' registers) is modelled."""
+        and virtio-scsi, legacy or modern; USB host controllers; AHCI; NVMe; megasas) and iPXE in a network
+        card's option ROM for its card (measured for every modelled PCI type alone: a card without a ROM,
+        and ne2k_pci with one, stay as the PCI set-up left them). Nothing else of what they do (virtio
+        status, queues, the controllers' registers) is modelled."""
         for dev in self.devices:
-            driven = (dev.vendor == 0x1AF4 and dev.device in VIRTIO_BOOT) or dev.cls in (CLASS_SERIAL_USB, 0x0106)
-            if dev.cls >> 8 == 0x02 and dev.header_type & 0x7F == 0:
+            ident = (dev.vendor, dev.device)
+            driven = ident in BOOT_DRIVEN or dev.cls in (CLASS_SERIAL_USB, 0x0106, 0x0108)  # USB, AHCI, NVMe
+            if dev.cls >> 8 == 0x02 and dev.header_type & 0x7F == 0 and ident not in PIO_NICS:
                 driven = bool(self.rd(dev.bdf, 0x30, 4) & ~0x7FF)  # a ROM the firmware placed
             if driven:
                 self.maskw(dev.bdf, 0x04, 0, 0x0004)
