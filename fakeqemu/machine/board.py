@@ -469,11 +469,17 @@ class Board:
         if template == TEMPLATE_ID:
             if dev_id is not None:
                 return dev_id
+            if typ not in BUS_TYPES:
+                # nvme names its bus after its id: without one, the bus type's automatic id (nvme-bus.0)
+                return self._type_bus_name(typ)
             name = f"pci.{self.bus_ids}"
             self.bus_ids += 1
             return name
         if dev_id is not None:
             return f"{dev_id}.{template[len(TEMPLATE_ID) + 1 :]}"
+        return self._type_bus_name(typ)
+
+    def _type_bus_name(self, typ: str) -> str:
         n = self.type_bus_ids.get(typ, 0)
         self.type_bus_ids[typ] = n + 1
         return f"{typ.lower()}.{n}"

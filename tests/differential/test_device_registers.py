@@ -56,6 +56,7 @@ LOOKS = [
 ]
 
 
+NVME_IDS = ("a", "q", "nvme-long-id", "x9", "disk", "nvme0")
 REGIONS_QOM = [
     *call("qom-list", {"path": "/machine/peripheral/nv0"}),
     *(
@@ -333,6 +334,27 @@ BACKENDS = ["-object", "memory-backend-ram,id=p0,size=8", "-object", "memory-bac
 SCRIPTS: list[Script] = [
     script("nvme-pmr-file", *SHARED_STEPS, extra_args=[*QUIET, *SHARED]),
     script("nvme-refusals", *REFUSALS, extra_args=BACKENDS),
+    # nvme without an id: its bus is nvme-bus.N (the bus type's automatic id)
+    script(
+        "nvme-anonymous",
+        *(step for n in range(2) for step in call("qom-list", {"path": f"/machine/peripheral-anon/device[{n}]"})),
+        *call("human-monitor-command", {"command-line": "info qtree"}),
+        *call("device_add", {"driver": "nvme", "serial": "z", "addr": "0x6"}),
+        *call("device_add", {"driver": "nvme", "serial": "w", "addr": "0x7", "cmb_size_mb": 1}),
+        *call("device_add", {"driver": "nvme", "id": "hot", "serial": "v", "addr": "0x8", "cmb_size_mb": 1}),
+        *(step for n in range(2, 4) for step in call("qom-list", {"path": f"/machine/peripheral-anon/device[{n}]"})),
+        *call("qom-list", {"path": "/machine/peripheral/hot"}),
+        extra_args=["-device", "nvme,addr=0x4,serial=x,cmb_size_mb=1", "-device", "nvme,addr=0x5,serial=y"],
+    ),
+    script(
+        "nvme-ids",
+        *(step for dev in NVME_IDS for step in call("qom-list", {"path": f"/machine/peripheral/{dev}"})),
+        extra_args=[
+            arg
+            for n, dev in enumerate(NVME_IDS)
+            for arg in ("-device", f"nvme,id={dev},addr={n + 4:#x},serial=s{n}{',cmb_size_mb=1' * (n % 2)}")
+        ],
+    ),
     script(
         "nvme-q35",
         *mapped({0: BAR0, 2: CMB}),

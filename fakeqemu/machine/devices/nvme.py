@@ -142,9 +142,9 @@ class Nvme:
         self._set(VS, 4, SPEC_VER)
 
     def _regions_qom(self) -> None:
-        """The memory-region children as nvme_init_pci sizes them, and the CMB's (``nvme-cmb[0]``), whose
-        property joins the device's instance table: its place in qom-list is GLib's hash order of that
-        table's properties, inserted as instance_init and realize add them."""
+        """The memory-region children as nvme_init_pci sizes them, and the CMB's (``nvme-cmb[0]``); the
+        instance property table (these, the bus named after the id, bootindex, smart_critical_warning) in
+        qom-list as GLib's hash table orders it, inserted in the order QEMU adds them."""
         dev = self.device
         sizes = {
             "nvme-bar0[0]": self.bar0_size,
@@ -157,17 +157,23 @@ class Nvme:
             if child is not None and not child.shared and child.get("size") != size:
                 child.set_own("size", size)
         template = dev.children.get("nvme-bar0[0]")
-        if not self.cmb_size or template is None:
-            return
-        values = {"type": "memory-region", "container": "", "addr": 0, "size": self.cmb_size, "priority": 0}
-        dev.add_child("nvme-cmb[0]", Obj("memory-region", template.props, values), listed=False)
         bus = next((p[0] for p in dev.props if p[1] == "child<nvme-bus>"), None)
-        created = ["bootindex", "smart_critical_warning", "bus master container[0]", "bus master[0]", bus]
-        created += ["nvme-bar0[0]", "nvme[0]", "msix-table[0]", "msix-pba[0]", "nvme-cmb[0]"]
-        instance = [name for name in created if name is not None]
+        if template is None or bus is None:
+            return
+        # instance_init's, do_pci_register_device's container, realize's bus and regions; the bus-master
+        # alias right after the container when hot-added, at machine-done (after realize) when cold-plugged
+        created = ["bootindex", "smart_critical_warning", "bus master container[0]"]
+        created += ["bus master[0]"] if dev.hotplugged else []
+        created += [bus, "nvme-bar0[0]", "nvme[0]", "msix-table[0]", "msix-pba[0]"]
+        if self.cmb_size:
+            values = {"type": "memory-region", "container": "", "addr": 0, "size": self.cmb_size, "priority": 0}
+            dev.add_child("nvme-cmb[0]", Obj("memory-region", template.props, values), listed=False)
+            created.append("nvme-cmb[0]")
+        created += [] if dev.hotplugged else ["bus master[0]"]
+
         types = {p[0]: p[1] for p in dev.props} | {"nvme-cmb[0]": "child<memory-region>"}
-        rest = [(p[0], p[1]) for p in dev.props if p[0] not in instance]
-        dev.props = [*rest, *((name, types[name]) for name in reversed(list(StrHashTable(instance))))]
+        rest = [(p[0], p[1]) for p in dev.props if p[0] not in created]
+        dev.props = [*rest, *((name, types[name]) for name in reversed(list(StrHashTable(created))))]
 
     def realize_config(self, config: ConfigSpace) -> None:
         """The BARs and the MSI-X capability as nvme_init_pci registers them for the properties."""
