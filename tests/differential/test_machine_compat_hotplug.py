@@ -41,8 +41,10 @@ PORTS = [
     "-device",
     "e1000e,id=cold,bus=rp2",
 ]
-Q35 = ["pc-q35-3.1", "pc-q35-4.0", "pc-q35-5.2", "pc-q35-6.0", "pc-q35-6.1", "pc-q35-6.2", "pc-q35-7.2"]
-PC = ["pc-i440fx-1.7", "pc-i440fx-2.0", "pc-i440fx-2.1", "pc-i440fx-2.8", "pc-i440fx-2.9", "pc-i440fx-2.10", "pc"]
+#: versions on either side of each switch (3.1|4.0 the root port link, 6.0|6.1|7.2 ACPI and the slots' HPC)
+Q35 = ["pc-q35-3.1", "pc-q35-4.0", "pc-q35-6.0", "pc-q35-6.1", "pc-q35-7.2"]
+#: (1.7|2.0 legacy pcihp, 2.0|2.1 memory hotplug, 2.8|2.9|7.2 the pci-bridge's SHPC)
+PC = ["pc-i440fx-1.7", "pc-i440fx-2.0", "pc-i440fx-2.1", "pc-i440fx-2.8", "pc-i440fx-2.9", "pc"]
 
 
 def cfg_read(slot: int, off: int, size: int = 2) -> list[Step]:
