@@ -45,20 +45,20 @@ def regs(bsel: int) -> list[Step]:
     return [Qtest(f"outl {hex(SEL)} {hex(bsel)}"), *(Qtest(f"inl {hex(p)}") for p in (0xCC0, 0xCC4, 0xCCC, SEL))]
 
 
-def cfg_read(bus: int, off: int) -> list[Step]:
-    """A dword of function 0 of slot 0 of ``bus`` through the type-1 ports."""
-    return [Qtest(f"outl 0xcf8 {hex(0x80000000 | bus << 16 | off)}"), Qtest("inl 0xcfc")]
+def cfg_read(bus: int, off: int, devfn: int = 0) -> list[Step]:
+    """A dword of function ``devfn`` (slot 0 function 0 by default) of ``bus`` through the type-1 ports."""
+    return [Qtest(f"outl 0xcf8 {hex(0x80000000 | bus << 16 | devfn << 8 | off)}"), Qtest("inl 0xcfc")]
 
 
-def shpc_window(dwords: tuple[int, ...], bus: int = 1, cap: int = 0x40) -> list[Step]:
+def shpc_window(dwords: tuple[int, ...], bus: int = 1, cap: int = 0x40, devfn: int = 0) -> list[Step]:
     """SHPC registers read through the bridge's capability: the DWORD select written, the data read."""
     steps: list[Step] = []
     for dword in dwords:
         steps += [
-            Qtest(f"outl 0xcf8 {hex(0x80000000 | bus << 16 | cap)}"),
+            Qtest(f"outl 0xcf8 {hex(0x80000000 | bus << 16 | devfn << 8 | cap)}"),
             Qtest(f"outb {hex(0xCFC + (cap + 2) % 4)} {hex(dword)}"),
         ]
-        steps += cfg_read(bus, cap + 4)
+        steps += cfg_read(bus, cap + 4, devfn)
     return steps
 
 
@@ -279,6 +279,30 @@ SCRIPTS: list[Script] = [
         peripheral(),
         machine="q35",
         extra_args=PORT,
+    ),
+    script(
+        # the same controller in a pci-bridge hot-added on pc (at 00:05.0, its BAR 0 on the root bus)
+        "pci-bridge-shpc-registers-pc",
+        call("device_add", {"driver": "pci-bridge", "id": "br", "chassis_nr": 1, "addr": "0x5"}),
+        call("device_add", {"driver": "virtio-net-pci", "id": "n1", "bus": "br", "addr": "0x1"}),
+        shpc_window((3, 6, 9, 10), bus=0, devfn=0x28),
+        call("system_reset"),
+        Sync(),
+        shpc_window((9, 10), bus=0, devfn=0x28),
+        call("device_del", {"id": "n1"}),
+        Qtest("outl 0xcf8 0x80002810"),
+        Qtest("outl 0xcfc 0xe0000000"),
+        Qtest("outl 0xcf8 0x80002804"),
+        Qtest("outl 0xcfc 0x6"),
+        Qtest("readl 0xe0000024"),
+        Qtest("writeb 0xe0000015 0x1"),
+        Qtest("writeb 0xe0000014 0x3f"),  # slot 1: disable, power and attention LEDs off
+        WaitEvent("DEVICE_DELETED", device="n1"),
+        Sync(),
+        Qtest("readl 0xe0000024"),
+        Qtest("readl 0xe0000020"),
+        peripheral(),
+        machine="pc",
     ),
     script(
         # cold-plugged on pcie.0 of q35 and hot-added on pc's pci.0 (a PCI Express device on a PCI bus)
