@@ -552,7 +552,10 @@ def parse_args(argv: Sequence[str]) -> Options:
     served |= {cid for cid in o.vm.console_chardevs if cid in sockets}
     o.vm.chardevs = [(c, sockets.get(cid)) for cid, c in chardevs.items() if cid not in served]
     # a frontend is open once its device is realized, but a virtio-serial port only when the guest opens it
-    fronts = {str(d.get("chardev")): str(d.get("driver")) for d in cfg.devices if "chardev" in d}
+    # (a device's chardev properties: chardev, or ipoctal232's chardev0..chardev7)
+    fronts = {
+        str(v): str(d.get("driver")) for d in cfg.devices for k, v in d.items() if k.rstrip("01234567") == "chardev"
+    }
     cfg.chardev_closed = {
         cid for cid in chardevs if cid not in served and fronts.get(cid, "virtserialport") == "virtserialport"
     }

@@ -255,6 +255,8 @@ SDHCI_STEPS = [
 
 IPACK_ARGS = ["-device", "tpci200,id=ipack0,addr=0x4"]
 IPACK = [
+    *call("query-chardev"),
+    *call("qom-get", {"path": "/machine/peripheral/oct0", "property": "chardev3"}),
     *call("qom-list", {"path": "/machine/peripheral/oct0"}),
     *call("qom-list", {"path": "/machine/peripheral/oct1"}),
     *call("qom-get", {"path": "/machine/peripheral/oct1", "property": "slot"}),
@@ -408,8 +410,9 @@ SCRIPTS: list[Script] = [
         *IPACK,
         extra_args=[
             *IPACK_ARGS,
+            *("-chardev", "null,id=c0", "-chardev", "null,id=c1", "-chardev", "null,id=c2"),
             "-device",
-            "ipoctal232,id=oct0,bus=ipack0.0,slot=2",
+            "ipoctal232,id=oct0,bus=ipack0.0,slot=2,chardev0=c0,chardev3=c1",
             "-device",
             "ipoctal232,id=oct1,bus=ipack0.0",
         ],
