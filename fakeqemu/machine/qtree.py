@@ -104,6 +104,9 @@ def live_board_lines(board: Board, lines: list[str]) -> list[str]:
 def device_lines(dev: Device, bus_number: int = 0) -> list[str]:
     out: list[str] = []
     props = dict(dev.user_props)
+    resolved = getattr(dev.model, "resolved_props", None)
+    if callable(resolved):  # what the device's realize set (virtio-blk: geometry, queues, vectors)
+        props.update(resolved())
     pci = dev if isinstance(dev, PCIDevice) else None
     if pci is not None:
         props["multifunction"] = pci.multifunction

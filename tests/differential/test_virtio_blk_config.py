@@ -283,6 +283,23 @@ def legacy_steps() -> list[Step]:
     ]
 
 
+def queues(slot: int) -> list[Step]:
+    """What a driver learns of the queues and vectors: NUMQ, each queue's size, the MSI-X table size, the
+    device config's num_queues, and num-queues as QOM shows it."""
+    base = BASE + (slot << 24)
+    steps: list[Step] = [
+        *enable_virtio(0, slot << 3, base),
+        *cfg_read(0, slot << 3, MSIX_CAP),
+        *cfg_read(0, slot << 3, MSIX_CAP + 8),
+        *cfg_read(0, slot << 3, 0x14),
+        Qtest(f"readw {hex(base + 0x12)}"),
+        Qtest(f"readw {hex(base + 0x2000 + 34)}"),
+    ]
+    for q in range(6):
+        steps += [Qtest(f"writew {hex(base + 0x16)} {hex(q)}"), Qtest(f"readw {hex(base + 0x18)}")]
+    return steps
+
+
 SCRIPTS: list[Script] = [
     script(
         "virtio-blk-config-drive",
@@ -324,6 +341,21 @@ SCRIPTS: list[Script] = [
         "virtio-blk-config-legacy",
         legacy_steps(),
         extra_args=drive_args(LEGACY_IMAGE),
+    ),
+    script(
+        "virtio-blk-config-queues",
+        # one queue per vCPU by default; num-queues, queue-size and vectors as set
+        queues(4),
+        make_images("vblkq"),
+        disk("vblkq", 1, "raw", "raw", 5, **{"num-queues": 2, "queue-size": 64, "vectors": 8}),
+        queues(5),
+        *call("qom-get", {"path": "/machine/peripheral-anon/device[0]", "property": "num-queues"}),
+        *call("qom-get", {"path": "/machine/peripheral/disk1", "property": "num-queues"}),
+        *call("qom-get", {"path": "/machine/peripheral/disk1", "property": "vectors"}),
+        *call("qom-get", {"path": "/machine/peripheral/disk1/virtio-backend", "property": "num-queues"}),
+        *call("qom-get", {"path": "/machine/peripheral-anon/device[0]/virtio-backend", "property": "num-queues"}),
+        *call("human-monitor-command", {"command-line": "info qtree"}),
+        extra_args=[*drive_args(DRIVE_IMAGE), "-smp", "3"],
     ),
     script(
         "virtio-blk-config-images",

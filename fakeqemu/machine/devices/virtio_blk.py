@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from fakeqemu.machine.block import graph, internal, qcow2
 
 if TYPE_CHECKING:
+    from fakeqemu.machine.core.pciconfig import ConfigSpace
     from fakeqemu.machine.core.qdev import Device
     from fakeqemu.machine.machine import Machine
 
@@ -22,6 +23,9 @@ SECTOR = 512
 #: VirtIOBlkConf defaults (virtio_blk_properties)
 DEFAULT_QUEUE_SIZE = 256
 DEFAULT_MAX_SECTORS = 0x3FFFFF  # max-discard-sectors, max-write-zeroes-sectors: BDRV_REQUEST_MAX_SECTORS
+#: num-queues' default: one queue per vCPU (virtio_pci_optimal_num_queues), within the MSI-X table's reach
+AUTO_NUM_QUEUES, MSIX_QSIZE = 0xFFFF, 0x7FF
+MSIX_CAP_ID, ENTRY_SIZE, PAGE = 0x11, 16, 4096
 #: feature bits (VIRTIO_BLK_F_FLUSH, VIRTIO_BLK_F_CONFIG_WCE) and the DRIVER_OK status bit
 F_FLUSH, F_CONFIG_WCE, DRIVER_OK = 9, 11, 0x04
 #: offset of ``wce`` in struct virtio_blk_config
@@ -40,6 +44,18 @@ class VirtioBlk:
         self.physical = self._int("physical_block_size", SECTOR) or SECTOR
         self.wce = self._write_cache()
         self.cyls, self.heads, self.secs = self._geometry()
+        # virtio_blk_pci_realize: the queues and MSI-X vectors
+        queues = self._int("num-queues", AUTO_NUM_QUEUES)
+        self.num_queues = min(machine.config.smp, MSIX_QSIZE) if queues == AUTO_NUM_QUEUES else queues
+        self.nvectors = self._int("vectors", self.num_queues + 1)
+        self.queue_size = self._int("queue-size", DEFAULT_QUEUE_SIZE)
+        # QOM shows what realize resolved (on the proxy and on its virtio-blk-device)
+        backend = device.children.get("virtio-backend")
+        for obj in (device, backend):
+            if obj is not None and not obj.shared:
+                for name, value in self.resolved_props().items():
+                    if obj.prop_type(name) is not None:
+                        obj.set_own(name, value)
 
     # --- properties and the drive --------------------------------------------------------------------
 
@@ -145,7 +161,7 @@ class VirtioBlk:
             self._int("opt_io_size", 0) // self.logical,
             int(self.wce),
             0,
-            self._num_queues(),
+            self.num_queues,
             self._int("max-discard-sectors", DEFAULT_MAX_SECTORS),
             1,  # max_discard_seg
             granularity // SECTOR,
@@ -155,11 +171,33 @@ class VirtioBlk:
         )
         return fields[:size].ljust(size, b"\0")
 
-    def _num_queues(self) -> int:
-        fn = getattr(self.device, "pci_function", None)
-        if fn is not None and fn.virtio is not None:
-            return len(fn.virtio.queues)
-        return self._int("num-queues", 1)
+    def resolved_props(self) -> dict[str, int]:
+        """The properties realize fills in: blkconf_geometry's CHS, the queue and vector counts."""
+        return {
+            "cyls": self.cyls,
+            "heads": self.heads,
+            "secs": self.secs,
+            "num-queues": self.num_queues,
+            "vectors": self.nvectors,
+        }
+
+    def queue_sizes(self) -> list[int]:
+        """virtio_blk_device_realize: num-queues queues of queue-size each."""
+        return [self.queue_size] * self.num_queues
+
+    def realize_config(self, config: ConfigSpace) -> None:
+        """msix_init_exclusive_bar for ``vectors`` entries: the capability's table size, the PBA after a
+        table that outgrows half of the 4 KiB BAR 1 (which then grows to hold both)."""
+        cap = next((off for cap_id, off in config.capabilities() if cap_id == MSIX_CAP_ID), None)
+        if cap is None or not 0 < self.nvectors <= MSIX_QSIZE + 1:
+            return
+        bar = config.u32(cap + 4) & 7
+        pba_offset = max(PAGE // 2, self.nvectors * ENTRY_SIZE)
+        size = max(PAGE, pba_offset + -(-self.nvectors // 64) * 8)
+        config.set_initial(cap + 2, 2, config.u16(cap + 2) & ~MSIX_QSIZE | (self.nvectors - 1))
+        config.set_initial(cap + 8, 4, pba_offset | bar)
+        if size > PAGE:
+            config.register_bar(bar, config.u32(0x10 + 4 * bar) & 0xF, 1 << (size - 1).bit_length())
 
     def config_written(self, config: bytes) -> None:
         """virtio_blk_set_config: the guest's ``wce`` byte sets the write cache."""

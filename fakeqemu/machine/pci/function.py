@@ -63,6 +63,7 @@ class PciFunction:
         self.msix.memory = memory
         if self.virtio is not None:
             self.virtio.msix = self.msix
+            self.virtio.nvectors = self.msix.nvectors
         attached = getattr(self.model, "msix_attached", None)
         if callable(attached):
             attached(self.msix)
@@ -221,6 +222,9 @@ def _virtio(config: ConfigSpace, rec: Mapping[str, Any], dev: PCIDevice) -> Virt
             regions.setdefault(kind, (config.u8(off + 4), config.u32(off + 8), config.u32(off + 12)))
         elif cap == CAP_ID_MSIX:
             nvectors = (config.u16(off + 2) & 0x7FF) + 1
+    sizes = getattr(dev.model, "queue_sizes", None)
+    if callable(sizes):  # a device whose queues its properties and -smp set (virtio-blk)
+        rec = {**rec, "queue_sizes": sizes()}
     virtio = VirtioTransport(rec, regions, nvectors)
     if hasattr(dev.model, "device_config"):
         virtio.device = dev.model
