@@ -226,6 +226,9 @@ def file_sizes(opts: dict[str, Any]) -> tuple[int, int]:
         return int(opts["size"]), 0
     if opts.get("driver") in ("null-co", "null-aio"):
         return 1 << 30, 0  # their default size
+    file = opts.get("file")
+    if isinstance(file, str) and file.split("://")[0] in ("null-co", "null-aio") and "://" in file:
+        return 1 << 30, 0  # a -drive file=null-co:// (the protocol prefix picks the driver)
     return 0, 0
 
 
