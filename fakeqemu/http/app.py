@@ -23,7 +23,7 @@ from fakeqemu.http.stream import sse
 from fakeqemu.http.traffic import ndjson
 from fakeqemu.machine.core.qdev import PCIBus, PCIDevice
 from fakeqemu.machine.faults import FaultConfigError, Faults
-from fakeqemu.machine.guest.hotplug import PolicyError, check_policy
+from fakeqemu.machine.guest.hotplug import PolicyError, check_policy, is_native_slot
 from fakeqemu.machine.guest.panic import panic
 from fakeqemu.machine.guest.watchdog import WatchdogPolicyError
 from fakeqemu.machine.traffic import TrafficFilter
@@ -191,10 +191,13 @@ def build_app(vms: list[VM]) -> FastAPI:
             slot, where, dev = dimm.slot, f"dimm slot {dimm.slot}", found
         else:
             bus, dev = find_pci_device(vm, device)
-            if vm.machine.pcihp is None or bus.bsel is None:
+            if is_native_slot(bus):
+                slot, where = dev.slot, f"PCIe slot of {bus.bus_name}"
+            elif vm.machine.pcihp is None or bus.bsel is None:
                 raise _error(409, f"{device} is not on an ACPI hotplug bus (bus {bus.bus_name})")
-            bsel, slot = bus.bsel, dev.slot
-            where = f"bsel {bsel} slot {slot}"
+            else:
+                bsel, slot = bus.bsel, dev.slot
+                where = f"bsel {bsel} slot {slot}"
         note(vm, f"guest eject {device} ({where})")
         try:
             with vm.machine.io_from("http"):

@@ -239,7 +239,7 @@ class IOValue(BaseModel):
 
 class Ejected(BaseModel):
     id: str
-    bsel: int | None = Field(description="the PCI bus selector; null for a vCPU or a DIMM")
+    bsel: int | None = Field(description="the PCI bus selector; null for a vCPU, a DIMM or a native PCIe slot")
     slot: int
 
 

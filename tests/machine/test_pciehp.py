@@ -66,3 +66,14 @@ def test_delay_refuse_never() -> None:
     b.delete("n2")
     b.advance(6)
     assert b.plugged(n2) and slot(b, SLTSTA) & 0x1
+
+
+def test_eject_now_powers_the_slot_off() -> None:
+    """x-fakeqemu-eject (the testing API's eject, the dashboard's 'eject now') of a device in a native slot:
+    the guest's pciehp powers the slot off at once, whatever the policy."""
+    b = make("prompt")
+    n1 = b.add("n1", "0x0", bus="rp1")
+    b.advance()  # the guest powered the slot on
+    b.machine.guest.set_policy("never")
+    b.machine.guest.eject_device(n1)
+    assert not b.plugged(n1) and slot(b, SLTCTL) & SLTCTL_PCC

@@ -38,6 +38,14 @@ if TYPE_CHECKING:
     from fakeqemu.machine.machine import Machine
     from fakeqemu.machine.pci.native import PcieSlot
 
+
+def is_native_slot(bus: PCIBus) -> bool:
+    """Whether ``bus`` is a PCIe port's, hot-plugged natively (its slot registers, pciehp)."""
+    from fakeqemu.machine.pci.native import PcieSlot
+
+    return isinstance(bus.hotplug_handler, PcieSlot)
+
+
 POLICIES = ("auto", "prompt", "never", "refuse", "passive")
 _DELAY = re.compile(r"delay:(\d{1,9})")
 #: how long the modelled guest takes to act on the power button
@@ -440,6 +448,11 @@ class Guest:
             self.mem_eject(dimm.slot)
             return
         bus = dev.parent_bus
+        if isinstance(dev, PCIDevice) and isinstance(bus, PCIBus) and is_native_slot(bus):
+            from fakeqemu.machine.guest import pciehp
+
+            pciehp.power_off(self, bus.hotplug_handler)  # pciehp powers the slot off now
+            return
         if not isinstance(dev, PCIDevice) or not isinstance(bus, PCIBus) or bus.bsel is None:
             raise PolicyError("device is not on an ACPI hotplug bus")
         self.eject(bus.bsel, dev.slot)

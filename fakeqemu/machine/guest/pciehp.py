@@ -111,11 +111,11 @@ def _button(guest: Guest, slot: PcieSlot, pol: str, ctl: int) -> None:
     _write(slot, SLTCTL, (ctl & ~SLTCTL_PIC) | PIC_BLINK)
     ms = delay_ms(pol)
     wait = BUTTON_WAIT_S if ms is None else ms / 1000.0
-    machine.timers.call_later(wait, lambda: _power_off(guest, slot))
+    machine.timers.call_later(wait, lambda: power_off(guest, slot))
 
 
-def _power_off(guest: Guest, slot: PcieSlot) -> None:
-    """pciehp_disable_slot: power the slot off, then the power indicator."""
+def power_off(guest: Guest, slot: PcieSlot) -> None:
+    """pciehp_disable_slot: power the slot off, then the power indicator (QEMU unplugs what is behind it)."""
     if slot.port.parent_bus is None or guest.machine.exiting:
         return
     ctl = _read(slot, SLTCTL)
