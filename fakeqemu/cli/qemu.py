@@ -334,6 +334,7 @@ def parse_args(argv: Sequence[str]) -> Options:
     late_error: UsageError | None = None
     device_ids: set[str] = set()  # of the QemuOpts-syntax -device options
     ide_drives: list[tuple[int, str, dict[str, str]]] = []
+    nodefaults = False
     i = 0
     while i < len(argv):
         arg = argv[i]
@@ -357,6 +358,8 @@ def parse_args(argv: Sequence[str]) -> Options:
                 cfg.acpi = False
             elif name == "usb":
                 cfg.usb = True
+            elif name == "nodefaults":
+                nodefaults = True
             elif name == "version":
                 o.print_version = True
             elif name in ("help", "h"):
@@ -541,6 +544,9 @@ def parse_args(argv: Sequence[str]) -> Options:
         if chardev_id in sockets:
             o.vm.consoles.append(sockets[chardev_id])
     cfg.accel = _pick_accel(accels or [cfg.accel])
+    # qemu_machine_creation_done: net_check_clients once there is no default network (-nodefaults or a
+    # -netdev), unless under the qtest accelerator with -nodefaults
+    cfg.net_check = (nodefaults or bool(cfg.netdevs)) and (cfg.accel != "qtest" or not nodefaults)
     if o.http is not None:
         from fakeqemu.http.bind import BindError, check_access
 

@@ -62,6 +62,10 @@ def has_medium(entry: dict[str, Any]) -> bool:
     return not entry.get("legacy") or "file" in opts or "driver" in opts
 
 
+def _type(entry: dict[str, Any]) -> str:
+    return str(entry["options"].get("type", ""))
+
+
 @dataclass
 class NicClient:
     """A NIC's net client: its name (the device's id, or MODEL.N numbered among the clients of its model
@@ -141,6 +145,39 @@ class Backends:
                 net.flush()
             else:
                 net.stopped()
+
+    def unpeered(self, qtest: bool) -> list[str]:
+        """net_check_clients' warnings: hubs (newest first, their ports newest first) with a port that
+        has no peer, with host networking but no NIC, or (not under qtest) NICs but no host networking;
+        then each net client with no peer, in creation order. A hub port's ``netdev=`` peers it with
+        that host backend."""
+        ports = {i: e["options"] for i, e in self.netdevs.items() if _type(e) == "hubport"}
+        joined = {str(o.get("netdev")) for o in ports.values()} & set(self.netdevs)
+        out: list[str] = []
+        for hub in dict.fromkeys(str(o.get("hubid", "")) for o in reversed(ports.values())):
+            has_nic = has_host = False
+            for port, opts in reversed(ports.items()):
+                if str(opts.get("hubid", "")) != hub:
+                    continue
+                if self.netdevs[port].get("attached") is not None:
+                    has_nic = True
+                elif str(opts.get("netdev")) in joined:
+                    has_host = True
+                else:
+                    out.append(f"hub port {port} has no peer")
+            if has_host and not has_nic:
+                out.append(f"hub {hub} with no nics")
+            if has_nic and not has_host and not qtest:
+                out.append(f"hub {hub} is not connected to host network")
+        for client in self.clients:
+            if isinstance(client, NicClient):
+                if client.peer is None:
+                    out.append(f"nic {client.name} has no peer")
+                continue
+            peered = self.netdevs[client].get("attached") is not None or client in joined
+            if not peered and not (client in ports and str(ports[client].get("netdev")) in joined):
+                out.append(f"netdev {client} has no peer")
+        return out
 
     def model_of(self, client: str | NicClient) -> str:
         if isinstance(client, NicClient):

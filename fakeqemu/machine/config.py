@@ -65,6 +65,8 @@ class MachineConfig:
     device_args: list[str] = field(default_factory=list)
     #: backends defined on the command line: -netdev (by id), -blockdev (by node-name), -drive (by id)
     netdevs: list[dict[str, Any]] = field(default_factory=list)
+    #: print net_check_clients' warnings once the machine is made (fakeqemu.cli.qemu sets it as QEMU would)
+    net_check: bool = False
     #: the -netdev options as given (QEMU's start-up errors quote them), in the order of ``netdevs``
     netdev_args: list[str] = field(default_factory=list)
     blockdevs: list[dict[str, Any]] = field(default_factory=list)

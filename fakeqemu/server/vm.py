@@ -152,6 +152,9 @@ class VM:
         if error is not None:
             raise error
         self._new_machine(built)
+        if self.config.machine.net_check:
+            for warning in self.machine.backends.unpeered(self.config.machine.accel == "qtest"):
+                print(f"qemu-system-x86_64: warning: {warning}", file=sys.stderr)
         qtest_sock: trio.socket.SocketType | None = None
         if self.config.qtest_sock is None and self.config.qtest is not None:
             self.config.qtest_sock = connect(self.config.qtest)

@@ -197,3 +197,44 @@ def test_listen_and_connect_like_qemu(qemu_binary: str) -> None:
     expected = _tcp(qemu_target())
     assert sum(line.startswith("c0 ") for line in expected) == 3
     assert _tcp(fakeqemu_target()) == expected
+
+
+#: net_check_clients at start-up (no default network: -nodefaults or a -netdev): what has no peer
+UNPEERED = [
+    ("netdev-and-nic", ["-nodefaults", "-netdev", "socket,fd=FD,id=hs0", "-netdev", "user,id=u0", "-device", "e1000"]),
+    ("hub-port-alone", ["-nodefaults", "-netdev", "hubport,hubid=0,id=h0"]),
+    ("hub-nic-no-host", ["-netdev", "hubport,hubid=0,id=h0", "-device", "e1000,netdev=h0"]),
+    (
+        "hubs",
+        [
+            *("-nodefaults", "-netdev", "user,id=u0", "-netdev", "hubport,hubid=0,id=h0,netdev=u0"),
+            *("-netdev", "hubport,hubid=1,id=h1", "-device", "e1000,netdev=h1", "-netdev", "hubport,hubid=1,id=h2"),
+        ],
+    ),
+    ("nic-alone", ["-nodefaults", "-device", "e1000"]),
+    ("defaults", ["-device", "e1000"]),
+]
+
+
+def _warnings(target: Target, args: list[str]) -> str:
+    ours, theirs = socket.socketpair()
+    with ours, theirs, Emulator(prefix="netdev-") as emu:
+        argv = [a.replace("FD", str(theirs.fileno())) for a in args]
+        argv += ["-M", "pc", "-display", "none", "-qmp", f"unix:{emu.path('qmp.sock')},server=on,wait=off"]
+        emu.start(target.command(argv), pass_fds=[theirs.fileno()])
+        mon = Monitor(emu.connect("qmp.sock"))
+        try:
+            mon.cmd("quit")
+        finally:
+            mon.close()
+        assert emu.proc is not None
+        emu.proc.wait(20)
+        return emu.stderr()
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize(("name", "args"), UNPEERED, ids=[n for n, _ in UNPEERED])
+def test_unpeered_warnings_like_qemu(qemu_binary: str, name: str, args: list[str]) -> None:
+    expected = _warnings(qemu_target(), args)
+    assert ("has no peer" in expected or "hub" in expected) == (name != "defaults")
+    assert _warnings(fakeqemu_target(), args) == expected
