@@ -7,6 +7,7 @@ fakeqemu's own settings are ``-fakeqemu key=value[,key=value...]``.
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
 import socket
@@ -878,7 +879,7 @@ def _open_blockdevs(cfg: MachineConfig) -> None:
             elif "node-name" not in bd:  # qmp_blockdev_add, before it opens anything
                 raise GenericError("'node-name' must be specified for the root node")
             else:
-                add_node(table, bd, hint=True)
+                add_node(table, bd, hint=True, warn=functools.partial(traceopts.warn, cfg, where=f" {text}:"))
         except (GenericError, locks.LockError) as exc:
             for entry in table.values():
                 locks.release(entry)

@@ -8,6 +8,7 @@ tools/record_probe.py (fakeqemu/data/probe.json, ``block``).
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
 
 from fakeqemu.commands.block_io import backend_limits
@@ -42,8 +43,13 @@ def drop_unused(machine: Machine, name: str) -> None:
 def blockdev_add(ctx: Context, args: dict[str, Any]) -> Any:
     if "node-name" not in args:  # qmp_blockdev_add, before it opens anything
         raise GenericError("'node-name' must be specified for the root node")
-    add_node(ctx.machine.backends.blockdevs, args)
+    add_node(ctx.machine.backends.blockdevs, args, warn=_warn)
     return {}
+
+
+def _warn(text: str) -> None:
+    """warn_report from a QMP command: no option to name."""
+    print(f"qemu-system-x86_64: warning: {text}", file=sys.stderr, flush=True)
 
 
 @command("blockdev-del")

@@ -11,12 +11,17 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from fakeqemu.machine.block import qcow2
 from tests.oracle import Step, Target, call, differential_tests, fakeqemu_target, qemu_target, script
 from tests.scratch import scratch
 
 IMAGE = scratch("fakeqemu-differential-keyval.raw")
 IMAGE.write_bytes(bytes(1 << 20))
 FILE = f"driver=file,filename={IMAGE}"
+QCOW2 = scratch("fakeqemu-differential-keyval.qcow2")
+qcow2.create(str(QCOW2), 1 << 20)
+#: ``backing=`` (an empty name) is no backing, as null is, with bdrv_open_inherit's deprecation warning
+EMPTY_BACKING = f"file,node-name=f,filename={QCOW2} -blockdev qcow2,node-name=q,file=f,backing="
 
 STARTS = [
     ["-blockdev", f"{FILE},node-name=f0,read-only=on,cache.direct=on,cache.no-flush=off,discard=unmap"],
@@ -27,6 +32,7 @@ STARTS = [
      "-blockdev", "raw,node-name=r3,file=f3,read-only=on"],
     ["-blockdev", "driver=null-co,node-name=n4,discard=unmap,detect-zeroes=unmap,force-share=no"],
     ["-blockdev", "null-co,node-name=n5,read-only=off,force-share=off,cache.no-flush=on"],
+    ["-blockdev", EMPTY_BACKING.split(" -blockdev ")[0], "-blockdev", EMPTY_BACKING.split(" -blockdev ")[1]],
     # an inline child without a node-name: a node of its own, #blockNNN, listed by query-named-block-nodes
     ["-blockdev", f"raw,node-name=r6,file.driver=file,file.filename={IMAGE},file.cache.direct=on"],
 ]  # fmt: skip
@@ -58,6 +64,7 @@ test_harness_against_qemu, test_differential = differential_tests(SCRIPTS)
 BASE = ("-M", "pc", "-display", "none", "-nodefaults", "-S")
 REFUSALS = [
     f"{FILE},node-name=f,read-only=maybe",
+    EMPTY_BACKING,
     f"{FILE},node-name=f,read-only=on -blockdev {FILE},node-name=f",
     f"{FILE},node-name=f,read-only=",
     f"{FILE},node-name=f,cache.direct=1",

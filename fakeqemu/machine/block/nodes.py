@@ -7,6 +7,7 @@ one as recorded (fakeqemu/data/probe.json)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 from fakeqemu.machine.block import graph, locks
@@ -28,29 +29,42 @@ def _missing_child(name: str) -> GenericError:
     return GenericError(desc.replace("libvirt-1-storage", name))
 
 
+#: bdrv_open_inherit's warning for an empty backing name (which means no backing, as null does)
+EMPTY_BACKING = 'Use of "backing": "" is deprecated; use "backing": null instead'
+
+
 def add_node(
-    table: dict[str, dict[str, Any]], opts: dict[str, Any], hint: bool = False, generated: bool = False
+    table: dict[str, dict[str, Any]],
+    opts: dict[str, Any],
+    hint: bool = False,
+    generated: bool = False,
+    warn: Callable[[str], None] | None = None,
 ) -> str:
     """Open the node ``opts`` into ``table`` (node name -> entry); GenericError with QEMU's text. A lock
     failure's hint ("Is another process using the image?") is kept only with ``hint`` (the command line
     prints it; QMP does not). A ``generated`` name (``#blockNNN``, id_generate's) is not checked as an
-    identifier; a name the user gave is."""
+    identifier; a name the user gave is. ``warn`` gets QEMU's warnings (warn_report's text)."""
     child = opts.get("file")
     if not isinstance(child, dict):
-        return _open(table, opts, child if isinstance(child, str) else None, hint, generated)
+        return _open(table, opts, child if isinstance(child, str) else None, hint, generated, warn)
     named = "node-name" in child
     if not named:
         child = {**child, "node-name": graph.auto_name(table)}
-    child_name = add_node(table, child, hint, generated=generated or not named)
+    child_name = add_node(table, child, hint, generated or not named, warn)
     try:
-        return _open(table, {**opts, "file": child_name}, child_name, hint, generated)
+        return _open(table, {**opts, "file": child_name}, child_name, hint, generated, warn)
     except GenericError:  # bdrv_open fails: the inline child it opened goes with it
         locks.release(table.pop(child_name))
         raise
 
 
 def _open(
-    table: dict[str, dict[str, Any]], opts: dict[str, Any], child_name: str | None, hint: bool, generated: bool
+    table: dict[str, dict[str, Any]],
+    opts: dict[str, Any],
+    child_name: str | None,
+    hint: bool,
+    generated: bool,
+    warn: Callable[[str], None] | None,
 ) -> str:
     name = opts.get("node-name")
     if child_name is not None and child_name not in table:
@@ -64,6 +78,11 @@ def _open(
     if opts.get("driver") in graph.FILE_DRIVERS and isinstance(opts.get("filename"), str):
         check_file(opts["filename"])
     backing = opts.get("backing")
+    if backing == "":
+        if warn is not None:
+            warn(EMPTY_BACKING)
+        opts = {**opts, "backing": None}
+        backing = None
     if isinstance(backing, str) and backing not in table:
         raise GenericError(f"Cannot find device='' nor node-name='{backing}'")
     table[name] = {"options": dict(opts), "attached": None, "backing": backing if isinstance(backing, str) else None}
