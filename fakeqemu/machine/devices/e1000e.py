@@ -12,7 +12,7 @@ IMS with CTRL_EXT.PBA_CLR clearing pending bits.
 
 Not modelled (a data path or its interrupt delivery): packets (TDT/RDT/TCTL/RCTL start nothing; the RX/TX
 delay timers), the PHY behind MDIC (a write is dropped), INTx and MSI (not MSI-X) interrupts with ITR's
-throttling, the I/O BAR's indirect window and the flash BAR.
+throttling, the flash BAR. The I/O BAR's indirect window (IOADDR, IODATA) reaches the MAC registers.
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ TCTL, TARC0, TARC1 = 256, 3600, 3664
 TX_QUEUES = ((3586, 3588, 3590), (3650, 3652, 3654))
 MSIX_VECTORS = 5
 MIN_XITR = 500  # E1000E_MIN_XITR
+#: the I/O BAR's indirect window (E1000_IOADDR, E1000_IODATA): MAC registers below IO_MAC_LIMIT
+IO_BAR, IOADDR, IODATA, IO_MAC_LIMIT = 2, 0x0, 0x4, 0x1FFFF
 
 # bits (hw/net/e1000_regs.h)
 CTRL_FD, CTRL_GIO_MASTER_DISABLE, CTRL_SPD_SEL, CTRL_SPD_100 = 0x1, 0x4, 0x300, 0x100
@@ -118,6 +120,8 @@ class E1000e:
         self.itr_guest = 0
         self.eitr_guest = [0] * MSIX_VECTORS
         self.eeprom = self._prepare_eeprom()
+        #: the I/O window's address register (a reset keeps it)
+        self.ioaddr = 0
         #: the function's MSI-X (made when the guest first reaches the function)
         self.msix: Msix | None = None
         #: causes sent and not yet cleared (core->msi_causes_pending; a core reset keeps it)
@@ -184,16 +188,37 @@ class E1000e:
     def bar_read(self, bar: int, offset: int, size: int) -> int:
         """e1000e_core_read (the region is 4 bytes wide: a narrower access gets the register's low bytes); the
         other BARs are not modelled."""
-        if bar != 0:
+        if bar == IO_BAR:
+            value = self._io_read(offset)
+        elif bar == 0:
+            value = self._core_read(offset)
+        else:
             return 0
-        index = register_index(offset)
-        kind = _lookup(READS, _READ_STARTS, index)
-        value = 0 if kind is None else self._read(kind, index)
         return value & ((1 << (8 * size)) - 1)
 
+    def _core_read(self, offset: int) -> int:
+        index = register_index(offset)
+        kind = _lookup(READS, _READ_STARTS, index)
+        return 0 if kind is None else self._read(kind, index)
+
+    def _io_read(self, offset: int) -> int:
+        """e1000e_io_read: IOADDR, or through IODATA the MAC register IOADDR names (flash and beyond: 0)."""
+        if offset == IOADDR:
+            return self.ioaddr
+        if offset == IODATA and self.ioaddr < IO_MAC_LIMIT:
+            return self._core_read(self.ioaddr)
+        return 0
+
     def bar_write(self, bar: int, offset: int, size: int, value: int) -> None:
-        if bar != 0:
-            return
+        if bar == IO_BAR:
+            if offset == IOADDR:
+                self.ioaddr = value & 0xFFFFFFFF
+            elif offset == IODATA and self.ioaddr < IO_MAC_LIMIT:
+                self._core_write(self.ioaddr, value)
+        elif bar == 0:
+            self._core_write(offset, value)
+
+    def _core_write(self, offset: int, value: int) -> None:
         index = register_index(offset)
         kind = _lookup(WRITES, _WRITE_STARTS, index)
         if kind is not None:
