@@ -79,6 +79,8 @@ class NicClient:
     peer: tuple[str, dict[str, Any]] | None
     #: the peer's socket when it is a socket netdev (closed by netdev_del: the NIC's link is down)
     peer_socket: NetSocket | None = None
+    #: set_link off: the NIC sends nothing
+    link_down: bool = False
 
 
 class Backends:
@@ -145,6 +147,27 @@ class Backends:
                 net.flush()
             else:
                 net.stopped()
+
+    def set_link(self, name: str, up: bool) -> list[NicClient] | None:
+        """qmp_set_link: the net clients named ``name`` go up or down (None if there is none); a
+        netdev's NIC peer goes with it. Returns the NICs whose link changed."""
+        matches = [c for c in self.clients if (c.name if isinstance(c, NicClient) else c) == name]
+        if not matches:
+            return None
+        nics = [c for c in matches if isinstance(c, NicClient)]
+        for client in matches:
+            if isinstance(client, str):
+                self.netdevs[client]["link_down"] = not up
+                net = self.netdevs[client].get("socket")
+                if net is not None:
+                    net.link_down = not up
+        first = matches[0]
+        if isinstance(first, str):  # the peer changes only when it is a NIC
+            options = self.netdevs[first]["options"]
+            nics += [c for c in self.nics() if c.peer is not None and c.peer[1] is options]
+        for nic in nics:
+            nic.link_down = not up
+        return nics
 
     def unpeered(self, qtest: bool) -> list[str]:
         """net_check_clients' warnings: hubs (newest first, their ports newest first) with a port that

@@ -26,6 +26,7 @@ from fakeqemu.machine.compat import hotplug_compat
 from fakeqemu.machine.config import MachineConfig as MachineConfig  # re-exported: its old home
 from fakeqemu.machine.core.events import EventBus
 from fakeqemu.machine.core.ioport import IoPorts, MemorySpace
+from fakeqemu.machine.core.qdev import PCIDevice
 from fakeqemu.machine.core.qom import Tree
 from fakeqemu.machine.core.rcu import RcuQueue
 from fakeqemu.machine.core.timers import Timers
@@ -41,14 +42,14 @@ from fakeqemu.machine.guest.hotplug import Guest
 from fakeqemu.machine.guest.watchdog import WatchdogDaemon
 from fakeqemu.machine.migration.state import Migration
 from fakeqemu.machine.net.announce import Announcer
-from fakeqemu.machine.net.guest import guest_announce
+from fakeqemu.machine.net.guest import guest_announce, link_changed
 from fakeqemu.machine.net.sockets import NetdevError, open_netdev, parse_fd
 from fakeqemu.machine.pci.firmware import SeaBios
 from fakeqemu.machine.pci.host import PciHost
 from fakeqemu.machine.pci.regions import low_memory
 from fakeqemu.machine.timeline import Timeline
 from fakeqemu.machine.traffic import TrafficLog
-from fakeqemu.qmp.errors import GenericError, QMPError
+from fakeqemu.qmp.errors import DeviceNotFound, GenericError, QMPError
 
 if TYPE_CHECKING:
     from fakeqemu.machine.devices.balloon import Balloon
@@ -516,8 +517,17 @@ class Machine:
 
     def _send_frame(self, nic: NicClient, frame: bytes) -> None:
         """qemu_send_packet_raw from a NIC: to its peer's socket (a NIC with no peer drops it)."""
-        if nic.peer_socket is not None:
+        if nic.peer_socket is not None and not nic.link_down:
             nic.peer_socket.receive(frame, self.running)
+
+    def set_link(self, name: str, up: bool) -> None:
+        """qmp_set_link; DeviceNotFound if no net client has that name."""
+        nics = self.backends.set_link(name, up)
+        if nics is None:
+            raise DeviceNotFound(f"Device '{name}' not found")
+        for nic in nics:
+            if self.pci_host is not None and isinstance(nic.device, PCIDevice) and nic.model.startswith("virtio-net"):
+                link_changed(self.pci_host.function(nic.device), up)
 
     def _nic_announce(self, nic: NicClient) -> None:
         """NetClientInfo.announce: virtio-net's guest announce (fakeqemu.machine.net.guest)."""

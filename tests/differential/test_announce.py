@@ -201,3 +201,33 @@ def test_migration_destination_announces_like_qemu(qemu_binary: str, paused: boo
     expected = _migrated(qemu_target(), paused)
     assert sum(line.startswith("dst ") for line in expected) == 3
     assert _migrated(fakeqemu_target(), paused) == expected
+
+
+def _links(target: Target) -> list[str]:
+    """set_link on a NIC or on its netdev: announce frames pass only while both links are up; the errors
+    of both monitors."""
+    with vm(target) as (run, stream, dgram):
+        run.qmp("cont")
+        run.qmp("set_link", {"name": "nope", "up": False})
+        run.hmp("set_link nope off")
+        run.hmp("set_link n0 maybe")
+        run.hmp("set_link n0")
+        run.hmp("set_link")
+        run.hmp("set_link n0 off x")
+        for name, up in [("n0", False), ("n0", True), ("s1", False), ("s0", True), ("s1", True)]:
+            run.qmp("set_link", {"name": name, "up": up})
+            run.qmp("announce-self", {"initial": 1, "max": 2, "rounds": 1, "step": 1, "id": f"{name}{up}"})
+        run.hmp("set_link s0 off")
+        run.qmp("announce-self", {"initial": 1, "max": 2, "rounds": 1, "step": 1})
+        run.qmp("quit")
+        assert run.emu.proc is not None
+        run.out.append(f"exit {run.emu.proc.wait(20)}")
+        run.out += frames_of(stream, dgram)
+        return run.out
+
+
+@pytest.mark.qemu
+def test_set_link_like_qemu(qemu_binary: str) -> None:
+    expected = _links(qemu_target())
+    assert sum(line.startswith("s0 ") for line in expected) == 4
+    assert _links(fakeqemu_target()) == expected

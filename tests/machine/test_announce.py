@@ -12,11 +12,13 @@ from types import SimpleNamespace
 
 import pytest
 
+from fakeqemu.machine.core.qdev import PCIDevice
 from fakeqemu.machine.machine import Machine, MachineConfig
 from fakeqemu.machine.net.announce import AnnounceParameters, rarp_frame
 from fakeqemu.machine.net.guest import guest_announce
 from fakeqemu.machine.net.sockets import QUEUE_MAX, NetdevError, NetSocket, open_listen, parse_host_port
 from fakeqemu.machine.pci.virtio import ISR, VirtioTransport
+from fakeqemu.qmp.errors import QMPError
 
 MAC = "52:54:00:12:34:56"
 FRAME = rarp_frame(bytes.fromhex(MAC.replace(":", "")))
@@ -222,3 +224,27 @@ def test_a_peer_that_goes_takes_the_link_down() -> None:
         assert not net.queue
     finally:
         net.close()
+
+
+def test_set_link_drops_frames_and_tells_a_virtio_driver(pair: tuple[socket.socket, socket.socket]) -> None:
+    a, b = pair
+    vm = Vm(b)
+    try:
+        with pytest.raises(QMPError, match="Device 'nope' not found"):
+            vm.machine.set_link("nope", False)
+        nic = vm.machine.backends.nics()[0]
+        assert vm.machine.pci_host is not None and isinstance(nic.device, PCIDevice)
+        virtio = vm.machine.pci_host.function(nic.device).virtio
+        assert virtio is not None and virtio.device_config[6] & 1
+        virtio.status = 0x0F  # a driver is up: the change raises a config interrupt
+        vm.machine.set_link("s0", False)  # the netdev: its NIC peer goes down too
+        assert nic.link_down and not virtio.device_config[6] & 1 and virtio.isr == 3
+        vm.announce(rounds=1)
+        vm.machine.set_link("n0", True)  # the NIC only: the netdev's link stays down
+        vm.announce(rounds=1)
+        assert frames(a) == []
+        vm.machine.set_link("s0", True)
+        vm.announce(rounds=1)
+        assert frames(a) == [FRAME]
+    finally:
+        vm.machine.close()

@@ -40,7 +40,7 @@ QUEUE_MAX = 10000
 class NetSocket:
     """One socket netdev's connection: what it has not yet written, in order."""
 
-    __slots__ = ("_offset", "info", "listener", "on_blocked", "on_close", "queue", "sock", "stream")
+    __slots__ = ("_offset", "info", "link_down", "listener", "on_blocked", "on_close", "queue", "sock", "stream")
 
     def __init__(self, sock: socket.socket | None, stream: bool = True) -> None:
         #: None while a listen= backend waits for its peer (link down), and once closed
@@ -48,6 +48,8 @@ class NetSocket:
         self.stream = stream
         #: what ``info network`` shows after the netdev's type (qemu_set_info_str)
         self.info = ""
+        #: set_link off: qemu_deliver_packet_iov drops what comes to a link that is down
+        self.link_down = False
         #: a listen= backend's listening socket (the runtime accepts its one connection)
         self.listener: socket.socket | None = None
         self.queue: deque[bytes] = deque()
@@ -76,7 +78,7 @@ class NetSocket:
 
     def receive(self, frame: bytes, running: bool) -> None:
         """qemu_send_packet from the NIC: deliver ``frame`` now if the VM runs and nothing is waiting."""
-        if self.sock is None:
+        if self.sock is None or self.link_down:
             return
         if len(self.queue) >= QUEUE_MAX:
             return
