@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.oracle import Target, fakeqemu_target, qemu_target
-from tools.launch import BARE, Emulator, Monitor
+from tools.launch import BARE, Emulator, Monitor, recv_exact
 
 NIC0 = "52:54:00:12:34:56"
 NIC1 = "52:54:00:ab:cd:ef"
@@ -231,3 +231,39 @@ def test_set_link_like_qemu(qemu_binary: str) -> None:
     expected = _links(qemu_target())
     assert sum(line.startswith("s0 ") for line in expected) == 4
     assert _links(fakeqemu_target()) == expected
+
+
+def _full_socket(target: Target) -> list[str]:
+    """A peer that reads nothing until the timer is done: the socket fills, the rest waits in the
+    netdev's queue and goes out, in order, as the peer reads (QEMU's write poll; fakeqemu's runtime)."""
+    rounds = 300
+    ours, theirs = socket.socketpair()
+    theirs.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    with ours, Emulator(prefix="announce-") as emu:
+        args = [
+            *("-M", "pc", *BARE, "-qmp", f"unix:{emu.path('qmp.sock')},server=on,wait=off"),
+            *("-netdev", f"socket,fd={theirs.fileno()},id=s0", "-device", f"e1000,netdev=s0,mac={NIC0}"),
+            *("-trace", "qemu_announce_timer_del"),
+        ]
+        emu.start(target.command(args), pass_fds=[theirs.fileno()], log=True)
+        theirs.close()
+        mon = Monitor(emu.connect("qmp.sock"))
+        try:
+            mon.cmd("announce-self", {"initial": 1, "max": 1, "rounds": rounds, "step": 0, "id": "many"})
+            emu.wait_log("free named: 1 free timer: 1 id: many")
+            ours.settimeout(20)
+            frames = []
+            for _ in range(rounds):
+                (n,) = struct.unpack(">I", recv_exact(ours, 4))
+                frames.append(recv_exact(ours, n))
+            mon.cmd("quit")
+        finally:
+            mon.close()
+        return [f"{len(frames)} frames", *sorted({f.hex() for f in frames})]
+
+
+@pytest.mark.qemu
+def test_a_full_socket_like_qemu(qemu_binary: str) -> None:
+    expected = _full_socket(qemu_target())
+    assert expected[0] == "300 frames" and len(expected) == 2
+    assert _full_socket(fakeqemu_target()) == expected
