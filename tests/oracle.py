@@ -130,9 +130,11 @@ class Sync:
     the marker and its reply are not recorded. Stops, recording nothing more, if the socket closes.
 
     Only where the input is between messages: a marker sent inside an unfinished message would become
-    part of it (``sends`` groups the pieces of one message)."""
+    part of it (``sends`` groups the pieces of one message). ``unordered``: what was read is recorded in the
+    canonical order ``Gather`` uses (messages that QEMU sends in no fixed order, e.g. after system_reset)."""
 
     timeout: float = 20.0
+    unordered: bool = False
 
 
 @dataclass(frozen=True)
@@ -248,6 +250,11 @@ def call(execute: str, arguments: dict[str, Any] | None = None, id: Any = None) 
     return [Send(cmd(execute, arguments, id)), Expect(1)]
 
 
+def reset() -> list[Step]:
+    """system_reset: its reply and the RESET event, which QEMU's main loop may send in either order."""
+    return [Send(cmd("system_reset")), Gather(2)]
+
+
 def sends(*items: bytes | tuple[bytes, ...] | Step) -> list[Step]:
     """Each chunk sent on its own, then ``Sync``. A tuple is one message sent in pieces, with no ``Sync``
     between them; a chunk followed by a step (e.g. ``WaitClose`` after ``quit``) gets no ``Sync``."""
@@ -347,7 +354,11 @@ class VM:
     def gather(self, n: int, timeout: float) -> None:
         start = len(self.transcript)
         self.expect(n, timeout)
-        # sorted as compared (timestamps normalised), so that two events' times do not decide their order
+        self.canonical(start)
+
+    def canonical(self, start: int) -> None:
+        """Sort the transcript from ``start`` as compared (timestamps normalised), so that neither two events'
+        times nor a reply racing events decides their order."""
         self.transcript[start:] = sorted(self.transcript[start:], key=lambda e: (e[0], normalise_line(e[1]), e[1]))
 
     def expect(self, n: int, timeout: float = 20.0) -> list[bytes]:
@@ -482,8 +493,11 @@ class VM:
                 self.gather(n, timeout)
             case Expect(n, timeout):
                 self.expect(n, timeout)
-            case Sync(timeout):
+            case Sync(timeout, unordered):
+                start = len(self.transcript)
                 self.sync(timeout)
+                if unordered:
+                    self.canonical(start)
             case Poll(execute, until, timeout):
                 self.poll(execute, until, timeout)
             case WaitEvent(name, count, timeout, device):

@@ -23,6 +23,7 @@ from tests.oracle import (
     differential_tests,
     fakeqemu_target,
     qemu_target,
+    reset,
     script,
 )
 from tests.scratch import scratch
@@ -117,7 +118,7 @@ NVME_BASIC = [
     *reads(BAR0, [0x0, 0x4, 0x8, 0x1C, 0x38, 0x3C, 0x50, 0x54, 0xE00, 0xE04, 0xE08, 0x1000]),
     # a reset: the controller registers and the MSI-X table as at realize
     Qtest(f"writel {hex(BAR0 + 0x14)} 0x1"),
-    *call("system_reset"),
+    *reset(),
     *mapped({0: BAR0}),
     *reads(BAR0, [0x0, 0xC, 0x10, 0x14, 0x1C, 0x24, 0x28, 0x2000, 0x200C]),
 ]
@@ -148,7 +149,7 @@ CMB_STEPS = [
     Qtest(f"writel {hex(BAR0 + 0x50)} 0x0"),
     *reads(BAR0, [0x38, 0x3C, 0x50, 0x58]),
     # the buffer keeps its data over a reset
-    *call("system_reset"),
+    *reset(),
     *mapped({0: BAR0, 2: CMB}),
     Qtest(f"readl {hex(CMB)}"),
     *reads(BAR0, [0x0, 0x4, 0x38, 0x3C, 0x50, 0x54]),
@@ -182,7 +183,7 @@ PMR_STEPS = [
     *reads(BAR0, [0xE08, 0xE14, 0xE18]),
     # PMRCTL stays over a reset (nvme_ctrl_reset leaves it), and so does the memory
     Qtest(f"writel {hex(BAR0 + 0xE04)} 0x1"),
-    *call("system_reset"),
+    *reset(),
     *mapped({0: BAR0, 4: PMR}),
     *reads(BAR0, [0xE04, 0xE08]),
     Qtest(f"readl {hex(PMR)}"),
@@ -248,7 +249,7 @@ SDHCI_STEPS = [
     # reset all, through the clock control register
     Qtest(f"writel {hex(BAR0 + 0x2C)} 0x01000001"),
     *reads(BAR0, [0x00, 0x04, 0x08, 0x0C, 0x28, 0x2C, 0x30, 0x34, 0x38, 0x3C, 0x40, 0x58, 0xFC]),
-    *call("system_reset"),
+    *reset(),
     *mapped({0: BAR0}, command=0x2),
     *reads(BAR0, [0x00, 0x08, 0x24, 0x34, 0x38, 0x40, 0x54, 0x58, 0xFC]),
 ]

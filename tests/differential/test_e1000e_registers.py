@@ -6,16 +6,11 @@ with and without MSI-X, aliases of the 82542 locations)."""
 from __future__ import annotations
 
 from tests.differential.test_pci_config import QUIET, cfg_read, cfg_write
-from tests.oracle import Gather, Qtest, Script, Send, Step, call, cmd, differential_tests, script
+from tests.oracle import Qtest, Script, Step, call, differential_tests, reset, script
 
 BASE = 0xE0000000
 DEVFN = 4 << 3
 MSIX_FLAGS = 0xA2
-
-
-def reset() -> list[Step]:
-    """system_reset: its reply and the RESET event, which QEMU's main loop may send first."""
-    return [Send(cmd("system_reset")), Gather(2)]
 
 
 def enable(devfn: int = DEVFN) -> list[Step]:

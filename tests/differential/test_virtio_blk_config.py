@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tests.differential.test_blockjobs import ROOT, image_root, qemu_img  # noqa: F401  (its image fixtures)
 from tests.differential.test_pci_config import QUIET, cfg_read, cfg_write, enable_virtio
-from tests.oracle import Call, Gather, Qtest, Script, Send, Step, call, cmd, differential_tests, script
+from tests.oracle import Call, Qtest, Script, Step, call, differential_tests, reset, script
 from tests.scratch import scratch
 
 BASE = 0xE0000000
@@ -25,11 +25,6 @@ LEGACY_IMAGE = scratch("fakeqemu-differential-virtio-blk-legacy.raw")
 for _image in (DRIVE_IMAGE, MSIX_IMAGE, LEGACY_IMAGE):
     with _image.open("wb") as _f:
         _f.truncate(64 << 20)
-
-
-def reset() -> list[Step]:
-    """system_reset: its reply and the RESET event, which QEMU's main loop may send first."""
-    return [Send(cmd("system_reset")), Gather(2)]
 
 
 def mbr(heads: int, sectors: int) -> bytes:

@@ -19,6 +19,7 @@ from tests.oracle import (
     call,
     cmd,
     differential_tests,
+    reset,
 )
 from tests.oracle import script as make_script
 
@@ -160,7 +161,7 @@ SCRIPTS: list[Script] = [
         Qtest(f"outl 0xcf8 {ESB_CF8 | 0x68:#x}"),
         Qtest("outb 0xcfc 0x0"),  # locked: stays enabled
         *[Qtest(line) for line in ESB_READ],
-        *call("system_reset"),
+        *reset(),
         *[Qtest(line) for line in ESB_READ],
         extra_args=ESB,
     ),
