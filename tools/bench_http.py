@@ -49,7 +49,8 @@ class StreamReader(threading.Thread):
     def __init__(self, addr: tuple[str, int]) -> None:
         super().__init__(daemon=True)
         self.sock = socket.create_connection(addr)
-        self.sock.sendall(b"GET /api/vms/vm0/stream HTTP/1.0\r\nHost: bench\r\n\r\n")
+        host = f"{addr[0]}:{addr[1]}".encode()  # the server refuses other Host names (--http-allow-host)
+        self.sock.sendall(b"GET /api/vms/vm0/stream HTTP/1.0\r\nHost: " + host + b"\r\n\r\n")
         self.messages = 0
         self.stopped = False
 

@@ -861,6 +861,8 @@ def _open_blockdevs(cfg: MachineConfig) -> None:
     images of the legacy drives, as QEMU does at start-up; the first failure is QEMU's error for that
     option. The machine adopts the nodes as opened (MachineConfig.blockdevs) and their locks
     (MachineConfig.image_locks)."""
+    if not cfg.blockdevs:
+        return
     from fakeqemu.machine.block.nodes import add_node
     from fakeqemu.qmp.errors import GenericError
 

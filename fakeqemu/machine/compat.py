@@ -31,6 +31,8 @@ from fakeqemu.machine.acpi.pm import PM_DEVICE
 
 @dataclass(frozen=True, slots=True)
 class HotplugCompat:
+    """What a machine type's compat properties decide about hot(un)plug."""
+
     #: the ACPI PM device's type name (in QEMU's error texts)
     pm_type: str
     acpi_pcihp_bridge: bool

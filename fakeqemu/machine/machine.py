@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -41,9 +42,6 @@ from fakeqemu.machine.faults import Faults
 from fakeqemu.machine.guest.hotplug import Guest
 from fakeqemu.machine.guest.watchdog import WatchdogDaemon
 from fakeqemu.machine.migration.state import Migration
-from fakeqemu.machine.net.announce import Announcer
-from fakeqemu.machine.net.guest import guest_announce, link_changed
-from fakeqemu.machine.net.sockets import NetdevError, open_netdev, parse_fd
 from fakeqemu.machine.pci.firmware import SeaBios
 from fakeqemu.machine.pci.host import PciHost
 from fakeqemu.machine.pci.regions import low_memory
@@ -55,6 +53,7 @@ if TYPE_CHECKING:
     from fakeqemu.machine.devices.balloon import Balloon
     from fakeqemu.machine.guest.agent import GuestAgent
     from fakeqemu.machine.guest.cdrom import CdromGuest
+    from fakeqemu.machine.net.announce import Announcer
 
 #: delay between a host reset of a running VM and the firmware's own reset
 GUEST_REBOOT_S = 0.001
@@ -121,8 +120,6 @@ class Machine:
         #: QEMU_CLOCK_VIRTUAL for device timers: runs while the VM runs
         self.vclock = VirtualClock(self.timers, monotonic, manual=self.config.accel == "qtest")
         self.backends = Backends()
-        #: announce-self's timers (fakeqemu.machine.net.announce)
-        self.announcer = Announcer(self.timers, self.trace, self.backends.nics, self._send_frame, self._nic_announce)
         self._runstate = ""
         self.runstate = "prelaunch" if self.config.paused or self.config.preconfig else "running"
         #: QEMU's phase before PHASE_MACHINE_READY (--preconfig): left by x-exit-preconfig
@@ -504,8 +501,17 @@ class Machine:
             self.exit_status = 1  # main_loop_should_exit: EXIT_FAILURE
         self.request_exit()
 
+    @functools.cached_property
+    def announcer(self) -> Announcer:
+        """announce-self's timers (fakeqemu.machine.net.announce), made when first used."""
+        from fakeqemu.machine.net.announce import Announcer
+
+        return Announcer(self.timers, self.trace, self.backends.nics, self._send_frame, self._nic_announce)
+
     def _open_netdevs(self) -> None:
         """-netdev: each backend as QEMU's net_init_clients makes it (a socket netdev opens its socket)."""
+        from fakeqemu.machine.net.sockets import NetdevError, open_netdev, parse_fd
+
         texts = self.config.netdev_args
         for n, nd in enumerate(self.config.netdevs):
             try:
@@ -525,19 +531,24 @@ class Machine:
         nics = self.backends.set_link(name, up)
         if nics is None:
             raise DeviceNotFound(f"Device '{name}' not found")
+        from fakeqemu.machine.net.guest import link_changed
+
         for nic in nics:
             if self.pci_host is not None and isinstance(nic.device, PCIDevice) and nic.model.startswith("virtio-net"):
                 link_changed(self.pci_host.function(nic.device), up)
 
     def _nic_announce(self, nic: NicClient) -> None:
         """NetClientInfo.announce: virtio-net's guest announce (fakeqemu.machine.net.guest)."""
+        from fakeqemu.machine.net.guest import guest_announce
+
         guest_announce(nic.device)
 
     def close(self) -> None:
         """Give back what the VM holds of the host: the fds passed to it, and those its netdevs own. The
         machine is done with (a reset builds a new one); its vCPU threads end."""
         self.fds.close()
-        self.announcer.close()
+        if "announcer" in self.__dict__:  # made when first used
+            self.announcer.close()
         self.backends.close()
         self.cpus.close()
         for entry in self.backends.blockdevs.values():

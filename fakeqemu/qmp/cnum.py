@@ -6,29 +6,38 @@ rounded up). Each returns None where QEMU's returns an error (no number, charact
 
 from __future__ import annotations
 
+import functools
 import re
 
 _BLANKS = "[ \t\n\v\f\r]*"
-_C_INT = re.compile(_BLANKS + r"([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
-_DEC = re.compile(_BLANKS + r"([+-]?)([0-9]+)")
-_HEX = re.compile(_BLANKS + r"([+-]?)0[xX]([0-9a-fA-F]+)")
-_FLOAT = re.compile(
-    _BLANKS
+#: the patterns, compiled when first used (a VM's start-up parses few numbers, if any)
+_PATTERNS = {
+    "c_int": _BLANKS + r"([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)",
+    "dec": _BLANKS + r"([+-]?)([0-9]+)",
+    "hex": _BLANKS + r"([+-]?)0[xX]([0-9a-fA-F]+)",
+    "float": _BLANKS
     + r"[+-]?(?:0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?[0-9]+)?"
-    + r"|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)"
-)
-_NONFINITE = re.compile(_BLANKS + r"[+-]?(?:inf(?:inity)?|nan(?:\([0-9A-Za-z_]*\))?)", re.IGNORECASE)
+    + r"|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)",
+    "nonfinite": "(?i)" + _BLANKS + r"[+-]?(?:inf(?:inity)?|nan(?:\([0-9A-Za-z_]*\))?)",
+}
+
+
+@functools.cache
+def _pattern(name: str) -> re.Pattern[str]:
+    return re.compile(_PATTERNS[name])
+
+
 _U64 = 1 << 64
 _UNITS = {"B": 0, "K": 10, "M": 20, "G": 30, "T": 40, "P": 50, "E": 60}
 
 
 def _c_int(text: str) -> tuple[bool, int] | None:
-    m = _C_INT.fullmatch(text)
+    m = _pattern("c_int").fullmatch(text)
     return None if m is None else _c_value(m)
 
 
 def _c_value(m: re.Match[str]) -> tuple[bool, int]:
-    """A C integer's sign and magnitude from a match of ``_C_INT``."""
+    """A C integer's sign and magnitude from a match of the ``c_int`` pattern."""
     digits = m.group(2)
     if digits[:2] in ("0x", "0X"):
         value = int(digits[2:], 16)
@@ -42,7 +51,7 @@ def _c_value(m: re.Match[str]) -> tuple[bool, int]:
 def strtol_prefix(text: str) -> int | None:
     """qemu_strtol with an end pointer: the number at the start of ``text`` (base 0; what follows is
     left), None if there is none or it is out of a long's range."""
-    m = _C_INT.match(text)
+    m = _pattern("c_int").match(text)
     if m is None:
         return None
     negative, value = _c_value(m)
@@ -69,9 +78,9 @@ def strtou64(text: str) -> int | None:
 
 def _strtod_prefix(text: str) -> tuple[float, int] | None:
     """strtod on a prefix of ``text``: (value, characters used), None for no conversion or inf/nan."""
-    if _NONFINITE.match(text):
+    if _pattern("nonfinite").match(text):
         return None
-    m = _FLOAT.match(text)
+    m = _pattern("float").match(text)
     if m is None:
         return None
     body = m.group(0).strip(" \t\n\v\f\r")
@@ -94,13 +103,13 @@ def strtod_finite(text: str) -> float | None:
 
 def strtosz(text: str) -> int | None:
     """qemu_strtosz(text, NULL, &value) (do_strtosz with default unit B and 1024)."""
-    m = _DEC.match(text)
+    m = _pattern("dec").match(text)
     if m is None or m.group(1) == "-" or int(m.group(2)) >= _U64:
         return None
     value, end, fraction = int(m.group(2)), m.end(), 0
     rest = text[end:]
     if value == 0 and rest[:1] in ("x", "X"):
-        h = _HEX.match(text)
+        h = _pattern("hex").match(text)
         if h is None or h.group(1) == "-" or int(h.group(2), 16) >= _U64:
             return None
         value, end = int(h.group(2), 16), h.end()

@@ -40,6 +40,8 @@ def mac_bytes(mac: str) -> bytes:
 
 @dataclass
 class AnnounceParameters:
+    """AnnounceParameters: the self-announce timer's schedule (initial, max, step in ms; rounds)."""
+
     initial: int
     max: int
     rounds: int
