@@ -147,11 +147,15 @@ class Faults:
     migration_cut: str | None = None
     migration_vanish: str | None = None
     migration_stuck: bool = False
-    rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)
+    #: the delays' random source, made when a delay first samples it (a Mersenne Twister is 2.5 KiB,
+    #: most VMs never need one); seeded from ``seed`` when given
+    _rng: random.Random | None = field(default=None, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        if self.seed is not None:
-            self.rng.seed(self.seed)
+    @property
+    def rng(self) -> random.Random:
+        if self._rng is None:
+            self._rng = random.Random(self.seed)
+        return self._rng
 
     @property
     def active(self) -> bool:
