@@ -112,7 +112,12 @@ def test_virsh_through_the_agent(libvirt: Libvirt, tmp_path: Path, machine: str)
 
     # shutdown through the agent: the guest powers off
     shutdowns = len(lv.events("SHUTDOWN"))
-    dom.v("shutdown", dom.name, "--mode", "agent")
+    out = dom.v("shutdown", dom.name, "--mode", "agent", check=False)
+    # libvirt's own race: its SHUTDOWN handler wakes the API thread waiting for guest-shutdown and kills the
+    # emulator; when the emulator's exit (its agent socket's hang-up) is read before that thread has run,
+    # libvirt reports the hang-up instead (qemuAgentIO), with QEMU as with fakeqemu. The guest shut down
+    # either way, which is what is checked below.
+    assert "Domain 'fq-agent-" in out or "End of file from agent socket" in out, out
     lv.wait_for("shut off", lambda: dom.state() == "shut off")
     new = lv.events("SHUTDOWN")[shutdowns:]
     assert any('"reason": "guest-shutdown"' in e for e in new), new
